@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint system-deps bench clean
+
+$(BIN)/publisher: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	bash .ci/system-deps
+
+demo: $(BIN)/publisher
+	$(BIN)/publisher demo
+
+lint: $(BIN)/publisher
+	$(BIN)/ruff check publisher tests bench
+	$(BIN)/mypy
+
+test: system-deps $(BIN)/publisher lint
+	$(BIN)/pytest
+
+bench: $(BIN)/publisher
+	$(BIN)/python bench/build.py
+
+clean:
+	rm -rf $(VENV) public var .pytest_cache .mypy_cache

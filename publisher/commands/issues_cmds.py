@@ -1,0 +1,92 @@
+"""Verbs for authors: new, check, build, preview."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from publisher.build import build_site, check_issues, email_paths, write_if_changed
+from publisher.clock import utc_now
+from publisher.config import Config
+from publisher.email_render import render_email
+from publisher.errors import PublisherError
+from publisher.issues import read_issue
+from publisher.scaffold import new_issue_text, slugify
+
+console = Console(stderr=True)
+
+
+@click.command("new")
+@click.argument("title")
+@click.option("--slug", default=None, help="File name stem (default: date + title).")
+@click.option("--language", default=None, help="BCP 47 tag (default: the site's language).")
+@click.pass_obj
+def new_command(config: Config, title: str, slug: str | None, language: str | None) -> None:
+    """Scaffold a new issue file dated now in the configured timezone."""
+    now = utc_now().astimezone(config.site.zone)
+    stem = slug or f"{now:%Y-%m-%d}-{slugify(title)}"
+    if not re.match(r"^[a-z0-9][a-z0-9-]*$", stem):
+        raise click.BadParameter("use lower-case letters, digits and hyphens", param_hint="--slug")
+    path = config.issues_dir / f"{stem}.md"
+    if path.exists():
+        raise PublisherError(f"{path}: already exists")
+    text = new_issue_text(title, now, language or config.site.language, config.site.domain, stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    click.echo(str(path))
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def check_command(config: Config, paths: tuple[Path, ...]) -> None:
+    """Validate issue files; report every problem at once as file:line: field: message."""
+    targets = list(paths) or [config.issues_dir]
+    for target in targets:
+        if not target.exists():
+            raise PublisherError(f"{target}: no such file or directory")
+    checked = check_issues(targets, config)
+    for issue, rendered in checked:
+        size = f"{rendered.html_bytes:,} bytes of email HTML"
+        console.print(f"[green]ok[/green] {issue.path} ({size})")
+
+
+@click.command("build")
+@click.pass_obj
+def build_command(config: Config) -> None:
+    """Build every issue's email (HTML + text), feeds and archive into the output directory."""
+    report = build_site(config, utc_now())
+    console.print(
+        f"built {len(report.issues)} issue(s) into {config.output_dir} "
+        f"({len(report.written)} file(s) changed)"
+    )
+
+
+@click.command("preview")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for the preview (default: <output>/preview).")
+@click.option("--screenshot", is_flag=True, help="Also save PNGs at 375 and 600 px (Chromium).")
+@click.pass_obj
+def preview_command(config: Config, file: Path, out: Path | None, screenshot: bool) -> None:
+    """Write one issue's email to disk, optionally with screenshots."""
+    issue = read_issue(file)
+    check_issues([file], config)
+    rendered = render_email(issue, config)
+    out_dir = out or config.output_dir / "preview"
+    html_path, text_path = email_paths(out_dir, issue.slug)
+    write_if_changed(html_path, rendered.html)
+    write_if_changed(text_path, rendered.text)
+    click.echo(str(html_path))
+    click.echo(str(text_path))
+    if screenshot:
+        from publisher.screenshot import shoot
+
+        for shot in shoot(html_path.resolve().as_uri(), html_path.parent, [375, 600], stem="email"):
+            click.echo(str(shot.path))
+
+
+COMMANDS: list[click.Command] = [new_command, check_command, build_command, preview_command]

@@ -1,0 +1,248 @@
+"""Settings from publisher.toml, validated by a schema that names the bad key.
+
+Secrets come from the environment only.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from publisher.errors import ConfigError
+
+CONFIG_FILE = "publisher.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Section):
+    title: str = "Publisher digest"
+    description: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    language: str = "en"
+    timezone: str = "UTC"
+    contact_line: str = ""
+    icon: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def domain(self) -> str:
+        return self.base_url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SenderConfig(_Section):
+    from_name: str = "Publisher"
+    from_address: str = "digest@example.org"
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+
+    @field_validator("from_name", "from_address", "reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _no_control_chars(cls, value: str | None) -> str | None:
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class SmtpConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    tls: Literal["starttls", "implicit", "none"] = "none"
+    pool_size: int = Field(default=4, ge=1, le=256)
+    max_messages_per_connection: int = Field(default=1000, ge=1)
+    rate_per_second: float = Field(default=0.0, ge=0)
+    rate_per_hour: float = Field(default=0.0, ge=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    command_timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_seconds: float = Field(default=60.0, ge=0)
+    backoff_max_seconds: float = Field(default=3600.0, ge=0)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///publisher.db"
+
+
+class PathsConfig(_Section):
+    issues: str = "issues"
+    output: str = "public"
+    templates: str = "templates"
+
+
+class FeedsConfig(_Section):
+    page_size: int = Field(default=20, ge=1)
+    websub_hub: str | None = None
+
+
+class DkimConfig(_Section):
+    selector: str | None = None
+    domain: str | None = None
+    key_path: str | None = None
+    ed25519_key_path: str | None = None
+
+
+class EmailConfig(_Section):
+    max_html_bytes: int = Field(default=102_000, ge=1000)
+
+
+class Settings(_Section):
+    site: SiteConfig = SiteConfig()
+    sender: SenderConfig = SenderConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    paths: PathsConfig = PathsConfig()
+    feeds: FeedsConfig = FeedsConfig()
+    dkim: DkimConfig = DkimConfig()
+    email: EmailConfig = EmailConfig()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings plus the directory they are relative to."""
+
+    settings: Settings
+    root: Path
+
+    @property
+    def site(self) -> SiteConfig:
+        return self.settings.site
+
+    def path(self, relative: str) -> Path:
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.path(self.settings.paths.issues)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.path(self.settings.paths.output)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.path(self.settings.paths.templates)
+
+    @property
+    def database_url(self) -> str:
+        url = self.settings.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.root / url[len(prefix):])
+        return url
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Everything secret, read from the environment only."""
+
+    secret_keys: tuple[str, ...] = field(default=())
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    dkim_private_key: str | None = None
+
+    @property
+    def signing_key(self) -> str:
+        if not self.secret_keys:
+            raise ConfigError(
+                "PUBLISHER_SECRET_KEY: not set; tokens need a secret from the environment"
+            )
+        return self.secret_keys[0]
+
+
+def load_secrets(environ: Mapping[str, str]) -> Secrets:
+    """Read secrets from an environment mapping (the current key first, then old keys)."""
+    keys: list[str] = []
+    current = environ.get("PUBLISHER_SECRET_KEY", "").strip()
+    if current:
+        if len(current) < 16:
+            raise ConfigError("PUBLISHER_SECRET_KEY: must be at least 16 characters")
+        keys.append(current)
+    old = environ.get("PUBLISHER_OLD_SECRET_KEYS", "")
+    keys.extend(k.strip() for k in old.split(",") if k.strip())
+    return Secrets(
+        secret_keys=tuple(keys),
+        smtp_username=environ.get("PUBLISHER_SMTP_USERNAME") or None,
+        smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD") or None,
+        dkim_private_key=environ.get("PUBLISHER_DKIM_PRIVATE_KEY") or None,
+    )
+
+
+def _line_of_key(text: str, section: str | None, key: str) -> int | None:
+    current: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        header = re.match(r"^\[([^\]]+)\]", line)
+        if header:
+            current = header.group(1).strip()
+            if section is not None and current == section and key == section:
+                return number
+            continue
+        if current == section and re.match(rf"^{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def parse_settings(text: str, source: str = CONFIG_FILE) -> Settings:
+    """Parse TOML text into Settings; errors name the file, line and dotted key."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        messages = []
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            section = loc[0] if len(loc) > 1 else None
+            key = loc[1] if len(loc) > 1 else loc[0]
+            line = _line_of_key(text, section, key)
+            where = f"{source}:{line}" if line else source
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            messages.append(f"{where}: {'.'.join(loc)}: {message}")
+        raise ConfigError("\n".join(messages)) from exc
+
+
+def load_config(root: Path | None = None, config_file: Path | None = None) -> Config:
+    """Load publisher.toml from root (defaults apply when there is no file)."""
+    base = (root or Path.cwd()).resolve()
+    path = config_file or base / CONFIG_FILE
+    if path.exists():
+        settings = parse_settings(path.read_text(encoding="utf-8"), str(path))
+        base = path.resolve().parent
+    elif config_file is not None:
+        raise ConfigError(f"{path}: config file not found")
+    else:
+        settings = Settings()
+    return Config(settings=settings, root=base)

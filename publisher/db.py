@@ -1,0 +1,187 @@
+"""The database: engine (SQLite WAL or PostgreSQL), tables, and numbered migrations.
+
+SQLAlchemy Core only. Migrations are a numbered registry applied in order inside one
+transaction each; `upgrade` runs on first use and by `publisher db upgrade`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect, Engine
+
+from publisher.clock import Clock, utc_now
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; refuses naive ones; returns aware UTC datetimes."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+subscribers = sa.Table(
+    "subscribers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),  # case-folded for lookups
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("tags", sa.JSON, nullable=False, default=list),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("unsubscribed_at", UTCDateTime),
+    sa.Column("bounced_at", UTCDateTime),
+    sa.Column("complained_at", UTCDateTime),
+    sa.Column("confirmation_sent_at", UTCDateTime),
+    sa.Column("consent_at", UTCDateTime),
+    sa.Column("consent_source", sa.String(64)),
+    sa.Column("consent_ip", sa.String(64)),
+    sa.Column("consent_user_agent", sa.String(512)),
+    sa.Column("bounce_count", sa.Integer, nullable=False, default=0),
+)
+
+subscriber_events = sa.Table(
+    "subscriber_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subscriber_id", sa.Integer, index=True),  # no FK: survives erasure
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16)),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False, default=dict),
+)
+
+suppressions = sa.Table(
+    "suppressions", metadata,
+    sa.Column("email_hash", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+sends = sa.Table(
+    "sends", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("issue_slug", sa.String(200), nullable=False, unique=True),
+    sa.Column("entry_id", sa.String(300), nullable=False),
+    sa.Column("subject", sa.String(998), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # snapshotting|sending|done|paused
+    sa.Column("audience_count", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("send_id", sa.Integer, sa.ForeignKey("sends.id"), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("status", sa.String(16), nullable=False),  # queued|sending|sent|deferred|failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("last_reply", sa.String(1000)),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
+    sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
+)
+
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+
+
+def _initial_schema(conn: Connection) -> None:
+    tables = [subscribers, subscriber_events, suppressions, sends, deliveries, leases]
+    metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
+]
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite (WAL) or PostgreSQL URL (postgresql+psycopg://...)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return int(value or 0)
+
+
+def upgrade(engine: Engine, clock: Clock = utc_now) -> list[int]:
+    """Apply pending migrations in order; return the versions applied."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        metadata.create_all(conn, tables=[schema_version])
+    for version, _description, migrate in MIGRATIONS:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Serialise concurrent upgraders (several workers starting at once).
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(724061)"))
+            if current_version(conn) >= version:
+                continue
+            migrate(conn)
+            conn.execute(schema_version.insert().values(version=version, applied_at=clock()))
+            applied.append(version)
+    return applied
+
+
+def open_database(url: str) -> Engine:
+    """Engine with the schema brought up to date (migrations run automatically on first use)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine

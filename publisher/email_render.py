@@ -1,0 +1,170 @@
+"""Issue -> the email's HTML (jinja2 + MJML, once per issue) and plain text (from the AST).
+
+Per-subscriber values are placeholders filled by `personalise` after rendering, so MJML runs
+once per issue however many people receive it.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+from mjml import mjml2html
+
+from publisher import urls
+from publisher.config import Config
+from publisher.errors import IssueFileError, Problem
+from publisher.i18n import strings_for
+from publisher.issues import Issue
+from publisher.markup import to_html
+from publisher.plaintext import display_width, to_text, wrap
+
+TEMPLATE = "email.mjml.j2"
+FONT_STACK = (
+    "-apple-system, BlinkMacSystemFont, 'Segoe UI', 'PingFang SC', 'Hiragino Sans GB', "
+    "'Microsoft YaHei', 'Noto Sans CJK SC', 'Source Han Sans SC', 'Helvetica Neue', "
+    "Arial, sans-serif"
+)
+# Placeholders are plain ASCII with no '=' or '%' after encoding trouble spots, so they
+# survive quoted-printable and base64-free 8bit bodies and can be replaced in bytes.
+UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
+PREFERENCES_URL = "@@PREFERENCES_URL@@"
+EMAIL = "@@EMAIL@@"
+NAME = "@@NAME@@"
+PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, EMAIL, NAME)
+COLOR_SCHEME_META = (
+    '<meta name="color-scheme" content="light dark">'
+    '<meta name="supported-color-schemes" content="light dark">'
+)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One issue's email, rendered once, with placeholders for per-subscriber values."""
+
+    slug: str
+    subject: str
+    language: str
+    html: str
+    text: str
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The per-subscriber values that go into an email."""
+
+    email: str
+    name: str
+    unsubscribe_url: str
+    preferences_url: str
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _date_label(issue: Issue, config: Config) -> str:
+    local = issue.published.astimezone(config.site.zone)
+    return local.strftime(strings_for(issue.language)["date_format"])
+
+
+def render_mjml(issue: Issue, config: Config) -> str:
+    """Fill the MJML template for an issue (the jinja2 stage)."""
+    site = config.site
+    t = strings_for(issue.language)
+    template = _environment(config.templates_dir).get_template(TEMPLATE)
+    return template.render(
+        language=issue.language,
+        title=issue.title,
+        preheader=issue.meta.summary or issue.title,
+        font_stack=FONT_STACK,
+        view_url=urls.issue_url(site.base_url, issue.slug),
+        feed_url=urls.feed_url(site.base_url, "atom"),
+        site_title=site.title,
+        date_label=_date_label(issue, config),
+        authors=", ".join(issue.meta.authors),
+        source=issue.meta.source,
+        content=Markup(to_html(issue.body, email=True)),
+        t={**t, "why": t["why"].format(email=EMAIL, site=site.title)},
+        unsubscribe_url=UNSUBSCRIBE_URL,
+        preferences_url=PREFERENCES_URL,
+        contact_line=site.contact_line,
+    )
+
+
+def _finish_html(html: str) -> str:
+    """Add the colour-scheme meta tags mjml has no element for."""
+    return html.replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
+
+
+def render_text(issue: Issue, config: Config) -> str:
+    """The plain-text part: title, meta line, the body from the AST, and the footer."""
+    t = strings_for(issue.language)
+    site = config.site
+    header = [
+        issue.title,
+        "=" * min(76, max(display_width(issue.title), 10)),
+        f"{site.title} · {_date_label(issue, config)}",
+    ]
+    if issue.meta.authors:
+        header.append(f"{t['by']} {', '.join(issue.meta.authors)}".replace(": ", ":"))
+    header.append(f"{t['view_in_browser']}: {urls.issue_url(site.base_url, issue.slug)}")
+    body = to_text(issue.body, links_heading=t["links"])
+    footer = ["-- ", wrap(t["why"].format(email=EMAIL, site=site.title))]
+    if issue.meta.source:
+        footer.append(f"{t['source']}: {issue.meta.source}")
+    footer.append(f"{t['unsubscribe']}: {UNSUBSCRIBE_URL}")
+    footer.append(f"{t['preferences']}: {PREFERENCES_URL}")
+    if site.contact_line:
+        footer.append(wrap(site.contact_line))
+    return "\n".join(header) + "\n\n" + body + "\n" + "\n".join(footer) + "\n"
+
+
+def render_email(issue: Issue, config: Config) -> RenderedEmail:
+    """Render an issue's email once; raise a located error when the HTML is too large."""
+    html = _finish_html(mjml2html(render_mjml(issue, config)))
+    rendered = RenderedEmail(
+        slug=issue.slug,
+        subject=issue.title,
+        language=issue.language,
+        html=html,
+        text=render_text(issue, config),
+    )
+    limit = config.settings.email.max_html_bytes
+    if rendered.html_bytes > limit:
+        raise IssueFileError([Problem(issue.path, None, "body",
+            f"email HTML is {rendered.html_bytes} bytes, over the {limit}-byte limit "
+            "(Gmail clips larger messages)")])
+    return rendered
+
+
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+
+
+def personalise(rendered: RenderedEmail, recipient: Recipient) -> tuple[str, str]:
+    """Fill per-subscriber values: HTML-escaped into the HTML part, verbatim into the text."""
+    raw = {
+        UNSUBSCRIBE_URL: recipient.unsubscribe_url,
+        PREFERENCES_URL: recipient.preferences_url,
+        EMAIL: recipient.email,
+        NAME: recipient.name or recipient.email,
+    }
+    escaped = {key: html_lib.escape(value, quote=True) for key, value in raw.items()}
+    html = _PLACEHOLDER_RE.sub(lambda m: escaped[m.group(0)], rendered.html)
+    text = _PLACEHOLDER_RE.sub(lambda m: raw[m.group(0)], rendered.text)
+    return html, text

@@ -1,0 +1,282 @@
+"""Read issue files (YAML front matter + Markdown body) into validated Issue objects.
+
+Every problem is reported with the file, the line and the field, and all problems of a
+file set are collected before anything fails, so an author fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from publisher.errors import IssueFileError, Problem
+
+FRONT_MATTER_FENCE = "---"
+BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+URL = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
+TAG_URI = re.compile(r"^(tag:[^\s]+|urn:[^\s]+|https?://[^\s]+)$")
+
+
+class FrontMatter(BaseModel):
+    """The schema of an issue's front matter: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=300)
+    date: AwareDatetime
+    summary: str = Field(default="", max_length=1000)
+    tags: list[str] = Field(default_factory=list)
+    authors: list[str] = Field(default_factory=list)
+    language: str = "en"
+    source: str | None = None
+    send_at: AwareDatetime | None = None
+    updated: AwareDatetime | None = None
+    draft: bool = False
+    slug: str | None = None
+    id: str | None = None
+
+    @field_validator("title", "summary")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+            raise ValueError("must be a single line without control characters")
+        return value.strip()
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str) -> str:
+        if not BCP47.match(value):
+            raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not URL.match(value):
+            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        return value
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        if value is not None and not SLUG.match(value):
+            raise ValueError("use lower-case letters, digits and hyphens")
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _entry_id(cls, value: str | None) -> str | None:
+        if value is not None and not TAG_URI.match(value):
+            raise ValueError("must be a tag:, urn: or http(s) URI")
+        return value
+
+    @field_validator("tags", "authors")
+    @classmethod
+    def _clean_names(cls, values: list[str]) -> list[str]:
+        cleaned = [v.strip() for v in values]
+        if any(not v or re.search(r"[\x00-\x1f\x7f]", v) for v in cleaned):
+            raise ValueError("entries must be non-empty single-line strings")
+        return cleaned
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One digest issue: validated front matter, Markdown body, and where it came from."""
+
+    path: Path
+    meta: FrontMatter
+    body: str
+    body_line: int  # line number of the body's first line in the file
+    key_lines: dict[str, int] = field(default_factory=dict)  # front-matter key -> file line
+
+    @property
+    def slug_line(self) -> int:
+        return self.key_lines.get("slug", self.key_lines.get("title", 1))
+
+    @property
+    def slug(self) -> str:
+        return self.meta.slug or slug_from_path(self.path)
+
+    @property
+    def title(self) -> str:
+        return self.meta.title
+
+    @property
+    def language(self) -> str:
+        return self.meta.language
+
+    @property
+    def published(self) -> datetime:
+        return self.meta.date
+
+    @property
+    def updated(self) -> datetime:
+        return self.meta.updated or self.meta.date
+
+    def entry_id(self, domain: str) -> str:
+        """Stable id: explicit `id`, else a tag: URI from the domain, first date and slug."""
+        if self.meta.id:
+            return self.meta.id
+        return f"tag:{domain},{self.meta.date.date().isoformat()}:{self.slug}"
+
+    def is_published(self, now: datetime) -> bool:
+        return not self.meta.draft and self.meta.date <= now
+
+
+def slug_from_path(path: Path) -> str:
+    stem = path.stem.lower()
+    return re.sub(r"[^a-z0-9]+", "-", stem).strip("-") or "issue"
+
+
+def split_front_matter(text: str) -> tuple[str, str, int] | None:
+    """Return (yaml text, body, body's first line number) or None without a front matter."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != FRONT_MATTER_FENCE:
+        return None
+    for index in range(1, len(lines)):
+        if lines[index].strip() in (FRONT_MATTER_FENCE, "..."):
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
+    return None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings so naive/aware is ours to judge."""
+
+
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _key_lines(node: yaml.Node, path: Path, problems: list[Problem]) -> dict[str, int]:
+    """Map top-level keys to their 1-based line in the file; report duplicate keys."""
+    lines: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, _ in node.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 2  # +1 for 1-based, +1 for the opening fence
+        if key in lines:
+            problems.append(Problem(path, line, key, f"duplicate key (first on line {lines[key]})"))
+        lines[key] = line
+    return lines
+
+
+def _coerce_datetimes(data: dict[str, Any]) -> dict[str, Any]:
+    """Turn ISO strings into datetimes (naive ones stay naive, so the schema rejects them)."""
+    coerced = dict(data)
+    for key in ("date", "send_at", "updated"):
+        value = coerced.get(key)
+        if isinstance(value, str):
+            try:
+                coerced[key] = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                pass
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            coerced[key] = datetime(value.year, value.month, value.day)  # noqa: DTZ001 - flagged below
+    return coerced
+
+
+def _schema_problems(exc: ValidationError, path: Path, lines: dict[str, int]) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        field_name = ".".join(str(part) for part in error["loc"]) or None
+        top = str(error["loc"][0]) if error["loc"] else None
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] == "timezone_aware":
+            message = "needs a timezone, e.g. 2024-06-16T09:00:00+08:00"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        line = lines.get(top, 1) if top else 1
+        problems.append(Problem(path, line, field_name, message))
+    return problems
+
+
+def parse_issue_text(text: str, path: Path) -> Issue:
+    """Parse one issue file's text; raise IssueFileError with every problem found."""
+    parts = split_front_matter(text)
+    if parts is None:
+        raise IssueFileError([Problem(path, 1, None, "missing front matter: start with '---'")])
+    yaml_text, body, body_line = parts
+    problems: list[Problem] = []
+    try:
+        node = yaml.compose(yaml_text, Loader=_UniqueKeyLoader)
+        data = yaml.load(yaml_text, Loader=_UniqueKeyLoader) if node is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise IssueFileError([Problem(path, line, None, f"invalid YAML: {reason}")]) from exc
+    if not isinstance(data, dict):
+        raise IssueFileError([Problem(path, 2, None, "front matter must be a mapping of keys")])
+    lines = _key_lines(node, path, problems) if node is not None else {}
+    try:
+        meta = FrontMatter.model_validate(_coerce_datetimes(data))
+    except ValidationError as exc:
+        problems.extend(_schema_problems(exc, path, lines))
+        raise IssueFileError(problems) from exc
+    if problems:
+        raise IssueFileError(problems)
+    return Issue(path=path, meta=meta, body=body, body_line=body_line, key_lines=lines)
+
+
+def read_issue(path: Path) -> Issue:
+    """Read and parse one issue file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IssueFileError([Problem(path, None, None, f"not UTF-8: {exc.reason}")]) from exc
+    except OSError as exc:
+        raise IssueFileError([Problem(path, None, None, f"cannot read: {exc.strerror}")]) from exc
+    return parse_issue_text(text, path)
+
+
+def issue_files(paths: list[Path]) -> list[Path]:
+    """Expand directories into their *.md files, sorted; files are kept as given."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.glob("*.md") if not p.name.startswith(".")))
+        else:
+            found.append(path)
+    return found
+
+
+def duplicate_slug_problems(issues: list[Issue]) -> list[Problem]:
+    seen: dict[str, Issue] = {}
+    problems = []
+    for issue in issues:
+        first = seen.get(issue.slug)
+        if first is not None:
+            message = f"duplicate slug {issue.slug!r} (also {first.path})"
+            problems.append(Problem(issue.path, issue.slug_line, "slug", message))
+        else:
+            seen[issue.slug] = issue
+    return problems
+
+
+def load_issues(paths: list[Path]) -> list[Issue]:
+    """Read every issue file; collect all problems (including duplicate slugs) before failing."""
+    issues: list[Issue] = []
+    problems: list[Problem] = []
+    for path in issue_files(paths):
+        try:
+            issues.append(read_issue(path))
+        except IssueFileError as exc:
+            problems.extend(exc.problems)
+    problems.extend(duplicate_slug_problems(issues))
+    if problems:
+        raise IssueFileError(problems)
+    return sorted(issues, key=lambda issue: (issue.published, issue.slug))

@@ -1,0 +1,168 @@
+"""The plain-text part, rendered from the Markdown AST (never by stripping HTML).
+
+Paragraphs wrap at WIDTH display columns; CJK characters count two columns and may break
+between any two of them, but never before closing punctuation or after opening punctuation.
+Labelled links become `label [n]` with `[n] url` listed at the end; bare URLs stay inline.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from markdown_it.token import Token
+
+from publisher.markup import attr, parse
+
+WIDTH = 76
+_LOOSE = "\x00"  # marks the end of a list so the next tight list starts a new block
+NO_LINE_START = set("，。、：；！？）》」』】〕,.;:!?)]}%…—～·")
+NO_LINE_END = set("（《「『【〔([{")
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
+_UNITS = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _units(text: str) -> list[str]:
+    """Split into unbreakable units: a run of non-CJK non-space text, one CJK char, or space."""
+    units: list[str] = []
+    for unit in _UNITS.findall(text):
+        if units and not unit.isspace() and unit[0] in NO_LINE_START and not units[-1].isspace():
+            units[-1] += unit
+        elif units and units[-1] and units[-1][-1] in NO_LINE_END and not unit.isspace():
+            units[-1] += unit
+        else:
+            units.append(unit)
+    return units
+
+
+def wrap(text: str, width: int = WIDTH, indent: str = "", first_indent: str | None = None) -> str:
+    """Wrap text by display width, CJK-aware; long unbreakable units (URLs) stay whole."""
+    lead = indent if first_indent is None else first_indent
+    lines: list[str] = []
+    line, used = lead, display_width(lead)
+    for unit in _units(" ".join(text.split()) if text.strip() else ""):
+        if unit.isspace():
+            if line.strip():
+                line, used = line + " ", used + 1
+            continue
+        size = display_width(unit)
+        if used + size > width and line.strip():
+            lines.append(line.rstrip())
+            line, used = indent, display_width(indent)
+        line, used = line + unit, used + size
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+@dataclass
+class _Links:
+    urls: list[str] = field(default_factory=list)
+
+    def number(self, url: str) -> int:
+        if url not in self.urls:
+            self.urls.append(url)
+        return self.urls.index(url) + 1
+
+
+def _inline_text(children: list[Token], links: _Links) -> str:
+    out: list[str] = []
+    href_stack: list[tuple[str, int]] = []
+    for child in children:
+        if child.type == "text" or child.type == "code_inline":
+            out.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif child.type == "link_open":
+            href_stack.append((attr(child, "href"), len(out)))
+        elif child.type == "link_close" and href_stack:
+            href, start = href_stack.pop()
+            label = "".join(out[start:])
+            if label.strip() != href:
+                out.append(f" [{links.number(href)}]")
+        elif child.type == "image":
+            alt = child.content or attr(child, "alt")
+            out.append(f"[{alt or 'image'}] [{links.number(attr(child, 'src'))}]")
+    return "".join(out)
+
+
+def _heading(text: str, level: int) -> str:
+    if level <= 2:
+        underline = "=" if level == 1 else "-"
+        return f"{text}\n{underline * min(WIDTH, display_width(text))}"
+    return text
+
+
+def render_blocks(tokens: list[Token], links: _Links) -> list[str]:
+    """Turn the block token stream into text blocks separated by blank lines."""
+    blocks: list[str] = []
+    list_stack: list[list[int]] = []  # each: [ordered?, next number]
+    prefix_for_next = ""
+    quote_depth = 0
+    heading_level = 0
+    tight = False
+    for token in tokens:
+        kind = token.type
+        if kind == "paragraph_open":
+            tight = token.hidden
+        elif kind == "heading_open":
+            heading_level = int(token.tag[1])
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            start = int(token.attrGet("start") or 1)
+            list_stack.append([1 if kind == "ordered_list_open" else 0, start])
+            blocks.append(_LOOSE)
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            list_stack.pop()
+            blocks.append(_LOOSE)
+        elif kind == "list_item_open" and list_stack:
+            ordered, number = list_stack[-1]
+            prefix_for_next = f"{number}. " if ordered else "- "
+            list_stack[-1][1] += 1
+        elif kind == "blockquote_open":
+            quote_depth += 1
+        elif kind == "blockquote_close":
+            quote_depth -= 1
+        elif kind == "hr":
+            blocks.append("-" * 20)
+        elif kind in ("fence", "code_block"):
+            blocks.append("\n".join("    " + ln for ln in token.content.rstrip("\n").split("\n")))
+        elif kind == "inline":
+            text = _inline_text(token.children or [], links)
+            if heading_level:
+                blocks.append(_heading(text, heading_level))
+                heading_level = 0
+                continue
+            depth = max(len(list_stack) - 1, 0)
+            quote = "> " * quote_depth
+            base = quote + "  " * depth
+            if prefix_for_next:
+                body = wrap(text, indent=base + " " * len(prefix_for_next),
+                            first_indent=base + prefix_for_next)
+                prefix_for_next = ""
+            else:
+                body = wrap(text, indent=base + ("  " if list_stack else ""))
+            if tight and blocks and list_stack and not blocks[-1].endswith(_LOOSE):
+                blocks[-1] += "\n" + body
+            else:
+                blocks.append(body)
+            tight = False
+    return blocks
+
+
+def _join(blocks: list[str]) -> str:
+    return "\n\n".join(block for block in blocks if block.strip() and block != _LOOSE)
+
+
+def to_text(markdown: str, *, links_heading: str = "Links") -> str:
+    """Render Markdown to wrapped plain text with numbered link references at the end."""
+    links = _Links()
+    text = _join(render_blocks(parse(markdown), links))
+    if links.urls:
+        refs = "\n".join(f"[{n}] {url}" for n, url in enumerate(links.urls, start=1))
+        text += f"\n\n{links_heading}\n{'-' * display_width(links_heading)}\n{refs}"
+    return text + "\n"

@@ -1,0 +1,60 @@
+"""HMAC-signed tokens with one salt per purpose, optional expiry, and key rotation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from publisher.errors import BadToken
+
+
+class Purpose(Enum):
+    """Each purpose signs with its own salt, so a token for one never works for another."""
+
+    CONFIRM = "publisher.confirm.v1"
+    UNSUBSCRIBE = "publisher.unsubscribe.v1"
+    PREFERENCES = "publisher.preferences.v1"
+    CSRF = "publisher.csrf.v1"
+    BOUNCE = "publisher.bounce.v1"
+
+
+MAX_AGE: dict[Purpose, timedelta | None] = {
+    Purpose.CONFIRM: timedelta(days=7),
+    Purpose.UNSUBSCRIBE: None,  # must work for as long as the mail sits in an inbox
+    Purpose.PREFERENCES: None,
+    Purpose.CSRF: timedelta(hours=2),
+    Purpose.BOUNCE: None,
+}
+MAX_TOKEN_LENGTH = 512
+
+
+class TokenSigner:
+    """Signs with the newest key; verifies with it and every older key still listed."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is required")
+        # itsdangerous signs with the last key and accepts all of them.
+        self._keys = list(reversed(secret_keys))
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(self._keys, salt=purpose.value) for purpose in Purpose
+        }
+
+    def sign(self, purpose: Purpose, payload: Any) -> str:
+        return str(self._serializers[purpose].dumps(payload))
+
+    def verify(self, purpose: Purpose, token: str, *, max_age: timedelta | None = None) -> Any:
+        """Return the payload, or raise BadToken (never anything else) for any bad input."""
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise BadToken("invalid token")
+        limit = max_age if max_age is not None else MAX_AGE[purpose]
+        try:
+            seconds = int(limit.total_seconds()) if limit is not None else None
+            return self._serializers[purpose].loads(token, max_age=seconds)
+        except BadData as exc:
+            raise BadToken("invalid or expired token") from exc
+        except (ValueError, TypeError, UnicodeError) as exc:
+            raise BadToken("invalid token") from exc

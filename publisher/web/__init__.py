@@ -1,0 +1,1 @@
+"""The ASGI app (Starlette): archive serving and subscriber flows share one app."""
