@@ -58,3 +58,25 @@ class TokenSigner:
             raise BadToken("invalid or expired token") from exc
         except (ValueError, TypeError, UnicodeError) as exc:
             raise BadToken("invalid token") from exc
+
+
+# The payloads each purpose carries: the shared contract of web, outbox and bounce code.
+def unsubscribe_token(signer: TokenSigner, subscriber_id: int) -> str:
+    return signer.sign(Purpose.UNSUBSCRIBE, {"id": subscriber_id})
+
+
+def preferences_token(signer: TokenSigner, subscriber_id: int) -> str:
+    return signer.sign(Purpose.PREFERENCES, {"id": subscriber_id})
+
+
+def confirm_token(signer: TokenSigner, subscriber_id: int, email: str) -> str:
+    # The address is inside, so a token issued before an address change stops working.
+    return signer.sign(Purpose.CONFIRM, {"id": subscriber_id, "email": email})
+
+
+def subscriber_id_from(signer: TokenSigner, purpose: Purpose, token: str) -> int:
+    """Verify a token and return its subscriber id; BadToken for anything else."""
+    payload = signer.verify(purpose, token)
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
+        raise BadToken("invalid token")
+    return int(payload["id"])
