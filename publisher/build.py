@@ -8,9 +8,9 @@ from pathlib import Path
 
 from publisher.config import Config
 from publisher.email_render import RenderedEmail, render_email
-from publisher.errors import IssueFileError, Problem
-from publisher.issues import Issue, load_issues
-from publisher.lint import body_problems
+from publisher.errors import IssueFileError
+from publisher.issues import Issue, read_issues
+from publisher.lint import body_problems, raw_body_problems
 
 
 @dataclass
@@ -27,8 +27,9 @@ def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, Rendere
 
     Returns each issue with its rendered email, so a build renders each email only once.
     """
-    issues = load_issues(paths)
-    problems: list[Problem] = []
+    issues, problems, failed = read_issues(paths)
+    for path in failed:
+        problems.extend(raw_body_problems(path))
     checked: list[tuple[Issue, RenderedEmail]] = []
     for issue in issues:
         problems.extend(body_problems(issue))

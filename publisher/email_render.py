@@ -18,7 +18,7 @@ from mjml import mjml2html
 
 from publisher import urls
 from publisher.config import Config
-from publisher.errors import IssueFileError, Problem
+from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.i18n import strings_for
 from publisher.issues import Issue
 from publisher.markup import to_html
@@ -87,7 +87,11 @@ def render_mjml(issue: Issue, config: Config) -> str:
     """Fill the MJML template for an issue (the jinja2 stage)."""
     site = config.site
     t = strings_for(issue.language)
-    template = _environment(config.templates_dir).get_template(TEMPLATE)
+    try:
+        template = _environment(config.templates_dir).get_template(TEMPLATE)
+    except jinja2.TemplateNotFound as exc:
+        raise ConfigError(
+            f"paths.templates: {config.templates_dir / TEMPLATE} not found") from exc
     return template.render(
         language=issue.language,
         title=issue.title,

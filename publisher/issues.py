@@ -267,16 +267,24 @@ def duplicate_slug_problems(issues: list[Issue]) -> list[Problem]:
     return problems
 
 
-def load_issues(paths: list[Path]) -> list[Issue]:
-    """Read every issue file; collect all problems (including duplicate slugs) before failing."""
+def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Path]]:
+    """Read every issue file: the good issues (by date), all problems, and the failed paths."""
     issues: list[Issue] = []
     problems: list[Problem] = []
+    failed: list[Path] = []
     for path in issue_files(paths):
         try:
             issues.append(read_issue(path))
         except IssueFileError as exc:
             problems.extend(exc.problems)
+            failed.append(path)
     problems.extend(duplicate_slug_problems(issues))
+    return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
+
+
+def load_issues(paths: list[Path]) -> list[Issue]:
+    """Read every issue file; collect all problems (including duplicate slugs) before failing."""
+    issues, problems, _ = read_issues(paths)
     if problems:
         raise IssueFileError(problems)
-    return sorted(issues, key=lambda issue: (issue.published, issue.slug))
+    return issues

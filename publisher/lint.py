@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 from markdown_it.token import Token
 
 from publisher.errors import Problem
-from publisher.issues import Issue
+from publisher.issues import Issue, split_front_matter
 from publisher.markup import attr, parse
 
 LINK_SCHEMES = re.compile(r"^(https?://[^\s/?#]+\.[^\s]*|mailto:[^\s@]+@[^\s@]+|/[^\s]*|#[^\s]*)$")
@@ -15,13 +17,20 @@ BROKEN_LINK_SYNTAX = re.compile(r"\]\(|\[[^\]]+\]\s+\(https?:|<https?:[^>]*$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _line(issue: Issue, token: Token | None) -> int:
+@dataclass(frozen=True)
+class _Body:
+    path: Path
+    body: str
+    body_line: int
+
+
+def _line(issue: _Body, token: Token | None) -> int:
     if token is None or not token.map:
         return issue.body_line
     return issue.body_line + token.map[0]
 
 
-def _link_problems(issue: Issue, block: Token) -> list[Problem]:
+def _link_problems(issue: _Body, block: Token) -> list[Problem]:
     problems = []
     line = _line(issue, block)
     for child in block.children or []:
@@ -42,7 +51,7 @@ def _link_problems(issue: Issue, block: Token) -> list[Problem]:
     return problems
 
 
-def _empty_section_problems(issue: Issue, tokens: list[Token]) -> list[Problem]:
+def _empty_section_problems(issue: _Body, tokens: list[Token]) -> list[Problem]:
     """A heading directly followed by a heading of the same or a higher level, or by nothing."""
     problems = []
     headings = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open"]
@@ -60,7 +69,23 @@ def _empty_section_problems(issue: Issue, tokens: list[Token]) -> list[Problem]:
 
 
 def body_problems(issue: Issue) -> list[Problem]:
-    """Every problem found in the body, each with its file line."""
+    """Every problem found in an issue's body, each with its file line."""
+    return _body_problems(_Body(issue.path, issue.body, issue.body_line))
+
+
+def raw_body_problems(path: Path) -> list[Problem]:
+    """Body problems of a file whose front matter failed, so all problems show at once."""
+    try:
+        parts = split_front_matter(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    if parts is None:
+        return []
+    _, body, body_line = parts
+    return _body_problems(_Body(path, body, body_line))
+
+
+def _body_problems(issue: _Body) -> list[Problem]:
     problems: list[Problem] = []
     for offset, text_line in enumerate(issue.body.split("\n")):
         if CONTROL.search(text_line):

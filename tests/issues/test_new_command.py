@@ -1,0 +1,36 @@
+"""`publisher new` writes a valid draft with a permanent id, dated in the site's timezone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.issues import read_issue
+from tests.conftest import REPO
+
+
+def test_new_scaffolds_a_draft_that_passes_check(tmp_path: Path) -> None:
+    shutil.copy(REPO / "publisher.toml", tmp_path / "publisher.toml")
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        created = CliRunner().invoke(main, ["new", "Second half of June: 论文"])
+        assert created.exit_code == 0, created.output
+        path = Path(created.output.strip())
+        issue = read_issue(path)
+        assert issue.meta.draft is True
+        assert issue.meta.date.utcoffset() is not None
+        assert str(issue.meta.date.tzinfo) in ("Asia/Shanghai", "UTC+08:00")
+        assert issue.meta.id and issue.meta.id.startswith("tag:127.0.0.1,")
+        assert path.name.endswith("-second-half-of-june.md")
+        checked = CliRunner().invoke(main, ["check", str(path)])
+        assert checked.exit_code == 0, checked.output
+        again = CliRunner().invoke(main, ["new", "Second half of June: 论文"])
+        assert again.exit_code != 0 and "already exists" in again.output
+    finally:
+        os.chdir(old)
