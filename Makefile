@@ -18,7 +18,7 @@ demo: $(BIN)/publisher
 	$(BIN)/publisher demo
 
 lint: $(BIN)/publisher
-	$(BIN)/ruff check publisher tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: system-deps $(BIN)/publisher lint
