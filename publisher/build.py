@@ -1,16 +1,34 @@
-"""The build pipeline: issue files -> Issue objects -> email, feeds and archive -> public/."""
+"""The build pipeline: issue files -> Issue objects -> email, feeds and archive -> public/.
+
+Incremental: each issue's outputs are keyed by a fingerprint of its file, the templates,
+the settings and the package version; an unchanged issue is neither checked nor rendered
+again (its web content comes from the build cache). Listings and feeds are cheap and are
+always regenerated, but written only when their bytes change.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+from publisher import __version__, urls
+from publisher.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
 from publisher.config import Config
 from publisher.email_render import RenderedEmail, render_email
 from publisher.errors import IssueFileError
+from publisher.feeds import Entry, absolutize, render_feeds
 from publisher.issues import Issue, read_issues
 from publisher.lint import body_problems, raw_body_problems
+from publisher.markup import to_html
+
+CACHE_DIR = ".cache"
+MANIFEST = "manifest.json"
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+Ping = Callable[[str, list[str]], None]
 
 
 @dataclass
@@ -19,7 +37,9 @@ class BuildReport:
 
     issues: list[Issue] = field(default_factory=list)
     emails: dict[str, RenderedEmail] = field(default_factory=dict)
+    rendered: list[str] = field(default_factory=list)  # slugs rendered this time
     written: list[Path] = field(default_factory=list)
+    feeds_changed: bool = False
 
 
 def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, RenderedEmail]]:
@@ -32,7 +52,8 @@ def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, Rendere
         problems.extend(raw_body_problems(path))
     checked: list[tuple[Issue, RenderedEmail]] = []
     for issue in issues:
-        problems.extend(body_problems(issue))
+        issue_problems = body_problems(issue)
+        problems.extend(issue_problems)
         try:
             checked.append((issue, render_email(issue, config)))
         except IssueFileError as exc:
@@ -43,7 +64,7 @@ def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, Rendere
 
 
 def write_if_changed(path: Path, content: str | bytes) -> bool:
-    """Write only when the content differs, so unchanged outputs keep their mtime."""
+    """Write atomically, and only when the content differs (unchanged files keep their mtime)."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     if path.exists() and path.read_bytes() == data:
         return False
@@ -59,20 +80,126 @@ def email_paths(output_dir: Path, slug: str) -> tuple[Path, Path]:
     return base / "email.html", base / "email.txt"
 
 
-def write_emails(config: Config, report: BuildReport) -> None:
-    for slug, rendered in report.emails.items():
-        html_path, text_path = email_paths(config.output_dir, slug)
-        for path, content in ((html_path, rendered.html), (text_path, rendered.text)):
-            if write_if_changed(path, content):
-                report.written.append(path)
+def site_fingerprint(config: Config) -> str:
+    """Changes whenever templates, settings or the code version change: then all re-render."""
+    digest = hashlib.sha256(__version__.encode())
+    digest.update(config.settings.model_dump_json().encode())
+    for path in sorted(config.templates_dir.rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
-def build_site(config: Config, now: datetime) -> BuildReport:
-    """Check every issue, then write emails (and, as features land, feeds and archive)."""
+def issue_fingerprint(issue: Issue, site: str) -> str:
+    return hashlib.sha256(site.encode() + issue.path.read_bytes()).hexdigest()
+
+
+def entry_for(issue: Issue, content_html: str, config: Config) -> Entry:
+    base = config.site.base_url
+    return Entry(
+        id=issue.entry_id(config.site.domain), slug=issue.slug, title=issue.title,
+        url=urls.issue_url(base, issue.slug), summary=issue.meta.summary,
+        content_html=content_html, authors=tuple(issue.meta.authors),
+        tags=tuple(issue.meta.tags), language=issue.language,
+        published=issue.published, updated=issue.updated,
+    )
+
+
+class _Cache:
+    """Per-issue fingerprints and web content, kept under <output>/.cache/."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.dir = output_dir / CACHE_DIR
+        manifest = self.dir / MANIFEST
+        self.entries: dict[str, str] = (
+            json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {})
+
+    def fresh(self, slug: str, fingerprint: str) -> bool:
+        return self.entries.get(slug) == fingerprint and (self.dir / f"{slug}.html").exists()
+
+    def content(self, slug: str) -> str:
+        return (self.dir / f"{slug}.html").read_text(encoding="utf-8")
+
+    def store(self, slug: str, fingerprint: str, content_html: str) -> None:
+        write_if_changed(self.dir / f"{slug}.html", content_html)
+        self.entries[slug] = fingerprint
+
+    def save(self) -> None:
+        write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, indent=1, sort_keys=True))
+
+
+def _render_changed(issues: list[Issue], config: Config, cache: _Cache,
+                    report: BuildReport) -> dict[str, str]:
+    """Check and render issues whose fingerprint changed; return every issue's web content."""
+    site = site_fingerprint(config)
+    stale = [i for i in issues if not cache.fresh(i.slug, issue_fingerprint(i, site))]
+    checked = check_issues([i.path for i in stale], config) if stale else []
+    contents: dict[str, str] = {}
+    for issue, rendered in checked:
+        report.emails[issue.slug] = rendered
+        report.rendered.append(issue.slug)
+        content = absolutize(to_html(issue.body), config.site.base_url)
+        for path, text in zip(email_paths(config.output_dir, issue.slug),
+                              (rendered.html, rendered.text), strict=True):
+            _write(path, text, report)
+        cache.store(issue.slug, issue_fingerprint(issue, site), content)
+        contents[issue.slug] = content
+    for issue in issues:
+        if issue.slug not in contents:
+            contents[issue.slug] = cache.content(issue.slug)
+    return contents
+
+
+def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
+    changed = write_if_changed(path, content)
+    if changed:
+        report.written.append(path)
+    return changed
+
+
+def _write_site(published: list[Issue], contents: dict[str, str], config: Config,
+                report: BuildReport, rendered: set[str]) -> None:
+    out = config.output_dir
+    entries = [entry_for(issue, contents[issue.slug], config) for issue in published]
+    items = [page_item(entry, issue.meta.source, config)
+             for entry, issue in zip(entries, published, strict=True)]
+    newest_first = sorted(items, key=lambda item: item.published_iso, reverse=True)
+    for item, entry in zip(items, entries, strict=True):
+        page = out / item.path.strip("/") / "index.html"
+        if entry.slug in rendered or not page.exists():
+            _write(page, issue_page(item, entry.content_html, config), report)
+    _write(out / "index.html", index_page(newest_first, config), report)
+    for path, html in tag_pages(newest_first, config).items():
+        _write(out / path.strip("/"), html, report)
+    _write(out / "sitemap.xml", sitemap(newest_first, config), report)
+    _write(out / "style.css", stylesheet(config), report)
+    for path, data in render_feeds(entries, config, EPOCH).items():
+        if _write(out / path.strip("/"), data, report):
+            report.feeds_changed = True
+
+
+def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> BuildReport:
+    """Check every issue, then write emails, archive pages and feeds; all or nothing on errors.
+
+    Drafts and issues dated after `now` get an email (for preview) but stay out of the
+    archive and the feeds. `ping` (WebSub) is called when a feed changed and a hub is set.
+    """
     report = BuildReport()
-    checked = check_issues([config.issues_dir], config)
-    report.issues = [issue for issue, _ in checked]
-    report.emails = {issue.slug: rendered for issue, rendered in checked}
-    write_emails(config, report)
-    del now  # feeds and archive use it to leave out future-dated issues
+    issues, problems, failed = read_issues([config.issues_dir])
+    if problems:
+        for path in failed:
+            problems.extend(raw_body_problems(path))
+        raise IssueFileError(problems)
+    report.issues = issues
+    cache = _Cache(config.output_dir)
+    contents = _render_changed(issues, config, cache, report)
+    published = [issue for issue in issues if issue.is_published(now)]
+    _write_site(published, contents, config, report, set(report.rendered))
+    cache.save()
+    hub = config.settings.feeds.websub_hub
+    if ping is not None and hub and report.feeds_changed:
+        ping(hub, [config.site.base_url + "/" + name for name in ("feed.atom", "feed.rss",
+                                                                    "feed.json")])
     return report
+

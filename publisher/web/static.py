@@ -1,11 +1,127 @@
-"""Serving the built archive and feeds (filled by the feeds/archive feature)."""
+"""Serving the built archive and feeds: right types, strong ETags, 304s, gzip, caching."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import gzip
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from publisher.config import Config
 
+CONTENT_TYPES = {
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".json": "application/feed+json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".xml": "application/xml; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
+MAX_AGE = {".css": 86400, ".png": 86400, ".svg": 86400, ".ico": 86400}
+DEFAULT_MAX_AGE = 300
+COMPRESSIBLE = {".atom", ".rss", ".json", ".html", ".txt", ".css", ".xml", ".svg"}
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    """A file's bytes, its gzip form, and validators, computed once per version of the file."""
+
+    body: bytes
+    gzipped: bytes | None
+    etag: str
+    last_modified: datetime
+    content_type: str
+    max_age: int
+
+
+@lru_cache(maxsize=512)
+def _load(path: Path, mtime_ns: int, size: int) -> StaticFile:
+    body = path.read_bytes()
+    suffix = path.suffix
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    gzipped = gzip.compress(body, mtime=0) if suffix in COMPRESSIBLE and size > 512 else None
+    modified = datetime.fromtimestamp(mtime_ns // 1_000_000_000, UTC)
+    return StaticFile(body, gzipped, digest, modified,
+                      CONTENT_TYPES.get(suffix, "application/octet-stream"),
+                      MAX_AGE.get(suffix, DEFAULT_MAX_AGE))
+
+
+def resolve(root: Path, url_path: str) -> Path | None:
+    """Map a URL path to a file under root; None for missing, hidden or escaping paths."""
+    parts = [p for p in url_path.split("/") if p]
+    if any(p.startswith(".") or "\\" in p for p in parts):
+        return None
+    candidate = root.joinpath(*parts) if parts else root
+    try:
+        candidate.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return candidate
+
+
+def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return etag in tags or "*" in tags
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            return modified <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _respond(request: Request, file: StaticFile) -> Response:
+    wants_gzip = file.gzipped is not None and "gzip" in request.headers.get("accept-encoding", "")
+    etag = f'"{file.etag}-gz"' if wants_gzip else f'"{file.etag}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(file.last_modified, usegmt=True),
+        "Cache-Control": f"public, max-age={file.max_age}",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if file.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
+    if _not_modified(request, etag, file.last_modified):
+        return Response(status_code=304, headers=headers)
+    if wants_gzip:
+        headers["Content-Encoding"] = "gzip"
+    body = (file.gzipped if wants_gzip else file.body) or b""
+    if request.method == "HEAD":
+        return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))},
+                        media_type=file.content_type)
+    return Response(body, headers=headers, media_type=file.content_type)
+
 
 def routes(config: Config) -> list[BaseRoute]:
-    return []
+    """One catch-all route serving the output directory."""
+    root = config.output_dir
+
+    async def serve(request: Request) -> Response:
+        url_path = request.path_params.get("path", "")
+        target = resolve(root, url_path)
+        if target is None or not target.exists():
+            return PlainTextResponse("Not found", status_code=404)
+        if target.is_dir():
+            if url_path and not url_path.endswith("/"):
+                return RedirectResponse(f"/{url_path}/", status_code=301)
+            target = target / "index.html"
+            if not target.is_file():
+                return PlainTextResponse("Not found", status_code=404)
+        stat = target.stat()
+        return _respond(request, _load(target, stat.st_mtime_ns, stat.st_size))
+
+    return [Route("/{path:path}", serve, methods=["GET", "HEAD"])]

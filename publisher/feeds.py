@@ -1,0 +1,239 @@
+"""Atom 1.0 and RSS 2.0 (feedgen) and JSON Feed 1.1 from published issues.
+
+Feeds are a pure function of the issues: the feed's `updated` is the newest entry's, never
+the build time, so rebuilding unchanged content gives byte-identical files. The main feed
+holds the newest `page_size` entries and links older pages (RFC 5005 paged feeds).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from publisher import __version__, urls
+from publisher.config import Config
+
+GENERATOR = "publisher"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+FEED_FILES = {"atom": "feed.atom", "rss": "feed.rss", "json": "feed.json"}
+CONTENT_TYPES = {
+    "atom": "application/atom+xml",
+    "rss": "application/rss+xml",
+    "json": "application/feed+json",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One issue as a feed entry; content is sanitised HTML with absolute URLs."""
+
+    id: str
+    slug: str
+    title: str
+    url: str
+    summary: str
+    content_html: str
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    language: str
+    published: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True)
+class FeedMeta:
+    """What one feed (main, a page of it, or a tag feed) says about itself."""
+
+    title: str
+    subtitle: str
+    language: str
+    home_url: str
+    base_path: str  # "" for the main feed, "/tags/<tag>" for a tag feed
+    icon: str | None
+    hub: str | None
+    page: int
+    pages: int
+
+
+_RELATIVE_ATTR = re.compile(r'\b(href|src)="(?!https?:|mailto:|#|data:)/?([^"]*)"')
+
+
+def absolutize(html: str, base_url: str) -> str:
+    """Make relative href/src URLs absolute against the site's base URL."""
+    return _RELATIVE_ATTR.sub(lambda m: f'{m.group(1)}="{base_url}/{m.group(2)}"', html)
+
+
+def feed_path(base_path: str, kind: str, page: int = 1) -> str:
+    """Path of a feed page: /feed.atom for page 1, /feeds/page-2.atom for later pages."""
+    if page == 1:
+        return f"{base_path}/{FEED_FILES[kind]}"
+    return f"{base_path}/feeds/page-{page}.{kind}"
+
+
+def pages_of(entries: list[Entry], page_size: int) -> list[list[Entry]]:
+    """Newest first, split into pages; an empty feed still has one (empty) page."""
+    ordered = sorted(entries, key=lambda e: (e.published, e.id), reverse=True)
+    return [ordered[i : i + page_size] for i in range(0, len(ordered), page_size)] or [[]]
+
+
+def newest_update(entries: list[Entry], fallback: datetime) -> datetime:
+    return max((e.updated for e in entries), default=fallback)
+
+
+def _paging_links(meta: FeedMeta, base_url: str, kind: str) -> list[tuple[str, str]]:
+    links = [("first", feed_path(meta.base_path, kind, 1)),
+             ("last", feed_path(meta.base_path, kind, meta.pages))]
+    if meta.page > 1:
+        links.append(("previous", feed_path(meta.base_path, kind, meta.page - 1)))
+    if meta.page < meta.pages:
+        links.append(("next", feed_path(meta.base_path, kind, meta.page + 1)))
+    return [(rel, base_url + path) for rel, path in links] if meta.pages > 1 else []
+
+
+def _generator(meta: FeedMeta, entries: list[Entry], base_url: str, kind: str,
+               epoch: datetime) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    self_url = base_url + feed_path(meta.base_path, kind, meta.page)
+    fg.id(self_url if meta.page > 1 or meta.base_path else base_url + "/")
+    fg.title(meta.title)
+    fg.subtitle(meta.subtitle or meta.title)
+    fg.language(meta.language)
+    fg.author({"name": meta.title})
+    fg.generator(GENERATOR, version=__version__, uri="https://pypi.org/project/publisher/")
+    fg.link(href=self_url, rel="self", type=CONTENT_TYPES[kind])
+    for rel, href in _paging_links(meta, base_url, kind):
+        fg.link(href=href, rel=rel, type=CONTENT_TYPES[kind])
+    if meta.hub:
+        fg.link(href=meta.hub, rel="hub")
+    fg.link(href=meta.home_url, rel="alternate", type="text/html")  # last: RSS <link>
+    if meta.icon:
+        fg.icon(meta.icon)
+        fg.logo(meta.icon)
+    fg.updated(newest_update(entries, epoch))
+    for entry in reversed(entries):  # feedgen prepends; keep newest first in the output
+        _add_entry(fg, entry)
+    return fg
+
+
+def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
+    fe = fg.add_entry()
+    fe.id(entry.id)
+    fe.guid(entry.id, permalink=False)
+    fe.title(entry.title)
+    fe.link(href=entry.url, rel="alternate", type="text/html")
+    fe.published(entry.published)
+    fe.updated(entry.updated)
+    fe.pubDate(entry.published)
+    for name in entry.authors:
+        fe.author({"name": name})
+    for tag in entry.tags:
+        fe.category(term=tag, label=tag)
+    fe.summary(entry.summary or entry.title)
+    fe.content(entry.content_html, type="html")
+    fe.dc.dc_language(entry.language)
+    if entry.authors:  # RSS <author> needs an email address; dc:creator carries names
+        fe.dc.dc_creator(list(entry.authors))
+
+
+def atom_bytes(meta: FeedMeta, entries: list[Entry], base_url: str, epoch: datetime) -> bytes:
+    fg = _generator(meta, entries, base_url, "atom", epoch)
+    return bytes(fg.atom_str(pretty=True))
+
+
+def rss_bytes(meta: FeedMeta, entries: list[Entry], base_url: str, epoch: datetime) -> bytes:
+    """RSS 2.0 with content:encoded; paging and hub links added as atom:link elements."""
+    fg = _generator(meta, entries, base_url, "rss", epoch)
+    fg.lastBuildDate(newest_update(entries, epoch))
+    raw = bytes(fg.rss_str(pretty=False))
+    extra = _paging_links(meta, base_url, "rss") + ([("hub", meta.hub)] if meta.hub else [])
+    if not extra:
+        return _pretty(raw)
+    root = etree.fromstring(raw)
+    channel = root.find("channel")
+    assert channel is not None
+    for rel, href in extra:
+        etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
+    return _pretty(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _pretty(raw: bytes) -> bytes:
+    parser = etree.XMLParser(remove_blank_text=True)
+    root = etree.fromstring(raw, parser)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def json_bytes(meta: FeedMeta, entries: list[Entry], base_url: str) -> bytes:
+    """JSON Feed 1.1."""
+    feed: dict[str, Any] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": meta.title,
+        "home_page_url": meta.home_url,
+        "feed_url": base_url + feed_path(meta.base_path, "json", meta.page),
+        "description": meta.subtitle or meta.title,
+        "language": meta.language,
+        "authors": [{"name": meta.title}],
+    }
+    if meta.icon:
+        feed["icon"] = meta.icon
+    if meta.page < meta.pages:
+        feed["next_url"] = base_url + feed_path(meta.base_path, "json", meta.page + 1)
+    if meta.hub:
+        feed["hubs"] = [{"type": "WebSub", "url": meta.hub}]
+    feed["items"] = [_json_item(entry) for entry in entries]
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _json_item(entry: Entry) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": entry.id,
+        "url": entry.url,
+        "title": entry.title,
+        "content_html": entry.content_html,
+        "summary": entry.summary,
+        "date_published": entry.published.isoformat(),
+        "date_modified": entry.updated.isoformat(),
+        "language": entry.language,
+    }
+    if entry.authors:
+        item["authors"] = [{"name": name} for name in entry.authors]
+    if entry.tags:
+        item["tags"] = list(entry.tags)
+    return item
+
+
+def render_feed_set(meta: FeedMeta, entries: list[Entry], base_url: str,
+                    epoch: datetime) -> dict[str, bytes]:
+    """All three formats of one feed page, keyed by output path."""
+    return {
+        feed_path(meta.base_path, "atom", meta.page): atom_bytes(meta, entries, base_url, epoch),
+        feed_path(meta.base_path, "rss", meta.page): rss_bytes(meta, entries, base_url, epoch),
+        feed_path(meta.base_path, "json", meta.page): json_bytes(meta, entries, base_url),
+    }
+
+
+def render_feeds(entries: list[Entry], config: Config, epoch: datetime) -> dict[str, bytes]:
+    """Main feeds (paged) and one feed set per tag (newest page only), keyed by path."""
+    site = config.site
+    page_size = config.settings.feeds.page_size
+    hub = config.settings.feeds.websub_hub
+    outputs: dict[str, bytes] = {}
+    pages = pages_of(entries, page_size)
+    for number, page in enumerate(pages, start=1):
+        meta = FeedMeta(site.title, site.description, site.language, site.base_url + "/", "",
+                        site.icon, hub, number, len(pages))
+        outputs.update(render_feed_set(meta, page, site.base_url, epoch))
+    for tag in sorted({tag for entry in entries for tag in entry.tags}):
+        tagged = [entry for entry in entries if tag in entry.tags]
+        base_path = urls.tag_path(tag).rstrip("/")
+        meta = FeedMeta(f"{site.title} · {tag}", site.description, site.language,
+                        site.base_url + urls.tag_path(tag), base_path, site.icon, hub, 1, 1)
+        outputs.update(render_feed_set(meta, pages_of(tagged, page_size)[0], site.base_url,
+                                       epoch))
+    return outputs
