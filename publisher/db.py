@@ -94,6 +94,7 @@ sends = sa.Table(
     sa.Column("audience_count", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
+    sa.Column("content", sa.JSON),  # migration 2: the email as rendered when the send began
 )
 
 deliveries = sa.Table(
@@ -126,12 +127,24 @@ Migration = Callable[[Connection], None]
 
 
 def _initial_schema(conn: Connection) -> None:
-    tables = [subscribers, subscriber_events, suppressions, sends, deliveries, leases]
-    metadata.create_all(conn, tables=tables)
+    # A new database gets today's tables; later migrations then find nothing to add.
+    metadata.create_all(conn, tables=[subscribers, subscriber_events, suppressions, sends,
+                                      deliveries, leases])
+
+
+def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
+    existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    if column not in existing:
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl_type}"))
+
+
+def _sends_content(conn: Connection) -> None:
+    _add_column(conn, "sends", "content", "JSON")
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
+    (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
 ]
 
 

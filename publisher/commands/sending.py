@@ -1,7 +1,142 @@
-"""CLI verbs (placeholder module: filled by its feature)."""
+"""Verbs for sending: send, status, retry, run, demo."""
 
 from __future__ import annotations
 
-import click
+import asyncio
+import os
+from datetime import datetime
 
-COMMANDS: list[click.Command] = []
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from publisher import outbox
+from publisher.campaign import Ready, ready, resolve_issue_path, run_send, start
+from publisher.clock import utc_now
+from publisher.config import Config, Secrets, load_secrets
+from publisher.db import open_database
+from publisher.mail import Recipient
+from publisher.sender import Backoff, Connection, attempt
+from publisher.sending import DrainOptions, make_job
+
+console = Console(stderr=True)
+
+
+def _progress_printer(total: int) -> tuple[Progress, DrainOptions]:
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"),
+                        TextColumn("sent {task.fields[sent]} · deferred {task.fields[deferred]}"
+                                   " · failed {task.fields[failed]}"),
+                        TimeRemainingColumn(), console=console, transient=False)
+    task = progress.add_task("sending", total=total, sent=0, deferred=0, failed=0)
+
+    def update(counts: dict[str, int]) -> None:
+        settled = counts["sent"] + counts["failed"]
+        progress.update(task, completed=settled, sent=counts["sent"],
+                        deferred=counts["deferred"], failed=counts["failed"])
+
+    return progress, DrainOptions(progress=update)
+
+
+@click.command("send")
+@click.argument("issue")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Say what would happen; send nothing.")
+@click.option("--to", "test_address", default=None, help="Send one test copy to ADDRESS only.")
+@click.option("--wait", is_flag=True, help="Stay until deferred rows are retried or failed.")
+@click.pass_obj
+def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
+                 test_address: str | None, wait: bool) -> None:
+    """Send ISSUE (a slug or a path) to every confirmed subscriber, exactly once each."""
+    item = ready(config, resolve_issue_path(config, issue))
+    secrets = load_secrets(os.environ)
+    _ = secrets.signing_key
+    engine = open_database(config.database_url)
+    if test_address:
+        _send_test_copy(config, item, test_address)
+        return
+    send_id = outbox.find_send(engine, item.issue.slug)
+    audience = (sum(outbox.counts(engine, send_id).values()) if send_id is not None
+                else outbox.audience_size(engine))
+    verb = "Resume" if send_id is not None else "Send"
+    summary = (f"{verb} {item.issue.title!r} to {audience} subscriber(s) via "
+               f"{config.settings.smtp.host}:{config.settings.smtp.port}")
+    if dry_run:
+        click.echo(f"dry run: {summary}; email HTML {item.rendered.html_bytes} bytes")
+        return
+    if not yes and not click.confirm(summary + "?", default=False):
+        raise click.Abort()
+    send_id = start(engine, config, item, utc_now())
+    progress, options = _progress_printer(sum(outbox.counts(engine, send_id).values()))
+    options.wait_for_deferred = wait
+    with progress:
+        counts = run_send(engine, config, secrets, item, send_id, utc_now, options,
+                          handle_signals=True)
+    click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
+    if counts["deferred"]:
+        click.echo(f"{counts['deferred']} deferred: `publisher run` retries them when due")
+
+
+def _send_test_copy(config: Config, item: Ready, address: str) -> None:
+    """One copy outside the outbox: nothing is recorded, no subscriber is touched."""
+    secrets = load_secrets(os.environ)
+    job = make_job(0, item.issue, item.rendered, config, secrets, utc_now())
+    message = job.prepared.personalise(job.personaliser.values(Recipient(0, address, "")))
+    delivery = outbox.Delivery(0, 0, 0, address, "", 1)
+    result = asyncio.run(_one(config, secrets, delivery, job.prepared.envelope_from, message))
+    click.echo(f"test copy to {address}: {result.status} ({result.reply})")
+    if result.status != outbox.SENT:
+        raise click.ClickException(f"test copy not sent: {result.reply}")
+
+
+async def _one(config: Config, secrets: Secrets, delivery: outbox.Delivery, sender: str,
+               message: bytes) -> outbox.Result:
+    connection = Connection(config.settings.smtp, secrets)
+    try:
+        return await attempt(connection, delivery, sender, message, Backoff(0, 0, 1), utc_now)
+    finally:
+        await connection.close()
+
+
+@click.command("status")
+@click.argument("issue", required=False)
+@click.pass_obj
+def status_command(config: Config, issue: str | None) -> None:
+    """Counts per state for every send (or one), and its last errors."""
+    engine = open_database(config.database_url)
+    table = Table("issue", *outbox.STATES, "started", "finished")
+    sends = outbox.all_sends(engine)
+    for send_id, slug, created, finished in sends:
+        if issue and slug != issue:
+            continue
+        counts = outbox.counts(engine, send_id)
+        table.add_row(slug, *(str(counts[s]) for s in outbox.STATES), _when(created),
+                      _when(finished))
+    Console().print(table)
+    if issue:
+        for email, state, reply in outbox.last_errors(engine, outbox.require_send(engine, issue)):
+            click.echo(f"{state:<8} {email}: {reply}")
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+@click.command("retry")
+@click.argument("issue")
+@click.pass_obj
+def retry_command(config: Config, issue: str) -> None:
+    """Queue the failed deliveries of ISSUE again and send them."""
+    item = ready(config, resolve_issue_path(config, issue))
+    secrets = load_secrets(os.environ)
+    engine = open_database(config.database_url)
+    send_id = outbox.require_send(engine, item.issue.slug)
+    requeued = outbox.retry_failed(engine, send_id, utc_now())
+    click.echo(f"{requeued} failed deliveries queued again")
+    counts = run_send(engine, config, secrets, item, send_id, utc_now, DrainOptions(),
+                      handle_signals=True)
+    click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
+
+
+COMMANDS: list[click.Command] = [send_command, status_command, retry_command]

@@ -1,0 +1,82 @@
+"""Sending an issue, end to end: validate, snapshot the audience, freeze the email, drain.
+
+Shared by `publisher send`, `publisher retry`, the `publisher run` daemon and the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from publisher import outbox
+from publisher.build import check_issues
+from publisher.config import Config, Secrets
+from publisher.email_render import RenderedEmail
+from publisher.errors import SendError
+from publisher.issues import Issue
+from publisher.mail import Signer
+from publisher.sending import DrainOptions, drain, make_job
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A validated issue with its rendered email, ready to start or resume."""
+
+    issue: Issue
+    rendered: RenderedEmail
+
+
+def resolve_issue_path(config: Config, name: str) -> Path:
+    """ISSUE may be a path or a slug (issues/<slug>.md)."""
+    path = Path(name)
+    if path.suffix == ".md" and path.exists():
+        return path
+    candidate = config.issues_dir / f"{name}.md"
+    if candidate.exists():
+        return candidate
+    raise SendError(f"{name}: no such issue file (looked for {candidate})")
+
+
+def ready(config: Config, path: Path) -> Ready:
+    """Check the issue fully; a broken file stops here, before any row is written."""
+    ((issue, rendered),) = check_issues([path], config)
+    if issue.meta.draft:
+        raise SendError(f"{path}: draft: true (remove it to send this issue)")
+    return Ready(issue, rendered)
+
+
+def content_of(rendered: RenderedEmail) -> dict[str, str]:
+    return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
+            "html": rendered.html, "text": rendered.text}
+
+
+def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
+    return outbox.start_send(engine, item.issue.slug, item.issue.entry_id(config.site.domain),
+                             item.rendered.subject, now, content_of(item.rendered))
+
+
+def run_send(engine: Engine, config: Config, secrets: Secrets, item: Ready, send_id: int,
+             now: Callable[[], datetime], options: DrainOptions,
+             sign: Signer | None = None, handle_signals: bool = False) -> dict[str, int]:
+    """Deliver the send with the email frozen at its start (same bytes on every retry)."""
+    stored, started = outbox.frozen_content(engine, send_id)
+    rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
+                             language=stored["language"], html=stored["html"],
+                             text=stored["text"])
+    job = make_job(send_id, item.issue, rendered, config, secrets, started, sign)
+
+    async def main() -> dict[str, int]:
+        if handle_signals:  # SIGTERM / Ctrl-C: finish the in-flight batch, then stop
+            stop = options.stop = options.stop or asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+        return await drain(engine, job, config, secrets, now, options)
+
+    return asyncio.run(main())

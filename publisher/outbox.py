@@ -1,0 +1,251 @@
+"""The durable outbox: one delivery row per (send, subscriber), claimed and settled in batches.
+
+Row states: queued -> sending -> sent | deferred | failed (deferred -> sending again when
+due). A claim is committed before any SMTP traffic and a result after it, so a process
+killed at any moment loses nothing: rows it had claimed but not settled ("in flight") are
+claimed again, and only those can reach a recipient twice (with the same Message-ID).
+Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
+locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from publisher.db import deliveries, sends, subscribers
+from publisher.errors import SendError
+
+QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
+STATES = (QUEUED, SENDING, SENT, DEFERRED, FAILED)
+SEND_ACTIVE, SEND_DONE = "sending", "done"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A claimed row: who gets which send, and how many tries it has had."""
+
+    id: int
+    send_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one SMTP attempt for a delivery."""
+
+    delivery_id: int
+    status: str  # sent | deferred | failed
+    reply: str
+    next_attempt_at: datetime | None = None
+    hard_bounce: bool = False
+
+
+def worker_id() -> str:
+    """host:pid — lets a restarted process on the same host reclaim a dead process's rows."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
+               content: dict[str, Any] | None = None) -> int:
+    """Snapshot the audience (confirmed subscribers now) in one transaction; idempotent.
+
+    `content` freezes the rendered email, so every delivery (and every retry) of the send
+    is the same message even if the issue file is edited meanwhile.
+    """
+    with engine.begin() as conn:
+        existing = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
+        if existing is not None:
+            return int(existing)
+        send_id = int(conn.execute(sends.insert().values(
+            issue_slug=slug, entry_id=entry_id, subject=subject[:998], status=SEND_ACTIVE,
+            audience_count=0, created_at=now, content=content).returning(sends.c.id)
+        ).scalar_one())
+        audience = sa.select(
+            sa.literal(send_id), subscribers.c.id, subscribers.c.email, subscribers.c.name,
+            sa.literal(QUEUED), sa.literal(0), sa.literal(now, type_=deliveries.c.updated_at.type),
+        ).where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)
+        conn.execute(deliveries.insert().from_select(
+            ["send_id", "subscriber_id", "email", "name", "status", "attempts", "updated_at"],
+            audience))
+        count = conn.execute(sa.select(sa.func.count()).select_from(deliveries)
+                             .where(deliveries.c.send_id == send_id)).scalar_one()
+        conn.execute(sends.update().where(sends.c.id == send_id)
+                     .values(audience_count=int(count)))
+        return send_id
+
+
+def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], datetime]:
+    """The rendered email stored when the send began, and when it began."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(sends.c.content, sends.c.created_at)
+                           .where(sends.c.id == send_id)).one()
+    if not row.content:
+        raise SendError(f"send {send_id}: no stored content")
+    return dict(row.content), row.created_at
+
+
+def audience_size(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(subscribers)
+                                .where(subscribers.c.status == "confirmed")).scalar_one())
+
+
+def find_send(engine: Engine, slug: str) -> int | None:
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
+    return int(value) if value is not None else None
+
+
+def _claimable(send_id: int, now: datetime, lease: timedelta, dead: Sequence[str]) -> Any:
+    c = deliveries.c
+    stale = sa.and_(c.status == SENDING, c.claimed_at < now - lease)
+    orphaned = sa.and_(c.status == SENDING, c.claimed_by.in_(list(dead))) if dead else sa.false()
+    due = sa.and_(c.status == DEFERRED, c.next_attempt_at <= now)
+    return sa.and_(c.send_id == send_id, sa.or_(c.status == QUEUED, due, stale, orphaned))
+
+
+def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit: int,
+                lease: timedelta = timedelta(minutes=10),
+                dead_workers: Sequence[str] = ()) -> list[Delivery]:
+    """Atomically move up to `limit` due rows to `sending` for this worker; commit."""
+    c = deliveries.c
+    candidates = (sa.select(c.id).where(_claimable(send_id, now, lease, dead_workers))
+                  .order_by(c.id).limit(limit))
+    if engine.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    statement = (
+        deliveries.update().where(c.id.in_(candidates.scalar_subquery()))
+        .values(status=SENDING, claimed_by=worker, claimed_at=now, attempts=c.attempts + 1,
+                updated_at=now)
+        .returning(c.id, c.send_id, c.subscriber_id, c.email, c.name, c.attempts)
+    )
+    with engine.begin() as conn:
+        rows = conn.execute(statement).all()
+    return sorted((Delivery(*row) for row in rows), key=lambda d: d.id)
+
+
+def record_results(engine: Engine, results: Sequence[Result], now: datetime) -> None:
+    """Settle a batch of attempts in one transaction."""
+    if not results:
+        return
+    c = deliveries.c
+    with engine.begin() as conn:
+        conn.execute(
+            deliveries.update().where(c.id == sa.bindparam("rid"))
+            .where(c.status == SENDING)
+            .values(status=sa.bindparam("new_status"), last_reply=sa.bindparam("reply"),
+                    next_attempt_at=sa.bindparam("next_at"), sent_at=sa.bindparam("sent_at"),
+                    claimed_by=None, updated_at=now),
+            [{"rid": r.delivery_id, "new_status": r.status, "reply": r.reply[:1000],
+              "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None}
+             for r in results],
+        )
+        bounced = [r.delivery_id for r in results if r.hard_bounce]
+        if bounced:
+            _count_hard_bounces(conn, bounced)
+
+
+def _count_hard_bounces(conn: Connection, delivery_ids: list[int]) -> None:
+    ids = sa.select(deliveries.c.subscriber_id).where(deliveries.c.id.in_(delivery_ids))
+    conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
+                 .values(bounce_count=subscribers.c.bounce_count + 1))
+
+
+def release(engine: Engine, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Give claimed-but-unsent rows back (graceful stop), without counting an attempt."""
+    if not delivery_ids:
+        return
+    c = deliveries.c
+    with engine.begin() as conn:
+        conn.execute(deliveries.update()
+                     .where(c.id.in_(list(delivery_ids)), c.status == SENDING)
+                     .values(status=QUEUED, claimed_by=None, attempts=c.attempts - 1,
+                             updated_at=now))
+
+
+def counts(engine: Engine, send_id: int) -> dict[str, int]:
+    c = deliveries.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.status, sa.func.count()).where(c.send_id == send_id)
+                            .group_by(c.status)).all()
+    found = {status: int(n) for status, n in rows}
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def next_due(engine: Engine, send_id: int) -> datetime | None:
+    """When the earliest deferred row is due (None when nothing is deferred)."""
+    c = deliveries.c
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.min(c.next_attempt_at))
+                             .where(c.send_id == send_id, c.status == DEFERRED)).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def is_finished(engine: Engine, send_id: int) -> bool:
+    tally = counts(engine, send_id)
+    return tally[QUEUED] == tally[SENDING] == tally[DEFERRED] == 0
+
+
+def mark_done(engine: Engine, send_id: int, now: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(sends.update().where(sends.c.id == send_id)
+                     .values(status=SEND_DONE, finished_at=now))
+
+
+def retry_failed(engine: Engine, send_id: int, now: datetime) -> int:
+    """Put failed rows back in the queue on the operator's request; returns how many."""
+    c = deliveries.c
+    with engine.begin() as conn:
+        result = conn.execute(deliveries.update()
+                              .where(c.send_id == send_id, c.status == FAILED)
+                              .values(status=QUEUED, attempts=0, next_attempt_at=None,
+                                      updated_at=now))
+        conn.execute(sends.update().where(sends.c.id == send_id)
+                     .values(status=SEND_ACTIVE, finished_at=None))
+    return int(result.rowcount)
+
+
+def last_errors(engine: Engine, send_id: int, limit: int = 10) -> list[tuple[str, str, str]]:
+    c = deliveries.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.email, c.status, c.last_reply)
+                            .where(c.send_id == send_id, c.status.in_([DEFERRED, FAILED]))
+                            .order_by(c.updated_at.desc(), c.id.desc()).limit(limit)).all()
+    return [(email, status, reply or "") for email, status, reply in rows]
+
+
+def all_sends(engine: Engine) -> list[tuple[int, str, datetime, datetime | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sends.c.id, sends.c.issue_slug, sends.c.created_at,
+                                      sends.c.finished_at).order_by(sends.c.id)).all()
+    return [(int(i), str(slug), created, finished) for i, slug, created, finished in rows]
+
+
+def active_sends(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sends.c.id, sends.c.issue_slug)
+                            .where(sends.c.status == SEND_ACTIVE).order_by(sends.c.id)).all()
+    return [(int(i), str(slug)) for i, slug in rows]
+
+
+def send_slugs(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {str(s) for s in conn.execute(sa.select(sends.c.issue_slug)).scalars()}
+
+
+def require_send(engine: Engine, slug: str) -> int:
+    send_id = find_send(engine, slug)
+    if send_id is None:
+        raise SendError(f"{slug}: this issue has not been sent (no outbox rows)")
+    return send_id

@@ -1,0 +1,216 @@
+"""The subscriber store: every status change is one transaction with its event-log row."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from publisher.addresses import Address, normalise_address, normalise_name
+from publisher.db import subscriber_events, subscribers, suppressions
+from publisher.errors import InvalidAddress, StoreError
+
+PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
+    "pending", "confirmed", "unsubscribed", "bounced", "complained")
+STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+_STAMP = {CONFIRMED: "confirmed_at", UNSUBSCRIBED: "unsubscribed_at",
+          BOUNCED: "bounced_at", COMPLAINED: "complained_at"}
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Where a subscription came from: a form (with IP and user agent) or an import."""
+
+    source: str
+    at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: str
+    tags: list[str]
+    confirmation_sent_at: datetime | None
+    bounce_count: int
+
+
+def email_hash(address: Address) -> str:
+    return hashlib.sha256(address.key.encode("utf-8")).hexdigest()
+
+
+def _row(row: Any) -> Subscriber:
+    return Subscriber(int(row.id), row.email, row.name, row.status, list(row.tags or []),
+                      row.confirmation_sent_at, int(row.bounce_count))
+
+
+def _log(conn: Connection, subscriber_id: int, event: str, old: str | None, new: str | None,
+         now: datetime, detail: dict[str, Any] | None = None) -> None:
+    conn.execute(subscriber_events.insert().values(
+        subscriber_id=subscriber_id, event=event, from_status=old, to_status=new, at=now,
+        detail=detail or {}))
+
+
+def is_suppressed(conn: Connection, address: Address) -> bool:
+    query = sa.select(suppressions.c.email_hash).where(
+        suppressions.c.email_hash == email_hash(address))
+    return conn.execute(query).first() is not None
+
+
+def find(conn: Connection, address: Address) -> Subscriber | None:
+    row = conn.execute(sa.select(subscribers).where(subscribers.c.email_key == address.key)).first()
+    return _row(row) if row is not None else None
+
+
+def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    return _row(row) if row is not None else None
+
+
+def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
+        now: datetime, tags: Iterable[str] = ()) -> tuple[Subscriber, bool]:
+    """Insert or refresh a subscriber; returns (subscriber, created). Suppressed: refused."""
+    if status not in (PENDING, CONFIRMED):
+        raise StoreError(f"status: new subscribers are pending or confirmed, not {status!r}")
+    address = normalise_address(raw_email)
+    name = normalise_name(raw_name)
+    if is_suppressed(conn, address):
+        raise InvalidAddress("email: this address asked to be erased and cannot be added")
+    existing = find(conn, address)
+    if existing is not None:
+        return _refresh(conn, existing, name, status, consent, now, tags), False
+    values = dict(
+        email=address.email, email_key=address.key, name=name, status=status,
+        tags=sorted(set(tags)), created_at=now, updated_at=now, consent_at=consent.at,
+        consent_source=consent.source[:64], consent_ip=(consent.ip or "")[:64] or None,
+        consent_user_agent=(consent.user_agent or "")[:512] or None, bounce_count=0)
+    if status == CONFIRMED:
+        values["confirmed_at"] = now
+    new_id = int(conn.execute(subscribers.insert().values(**values)
+                              .returning(subscribers.c.id)).scalar_one())
+    _log(conn, new_id, "created", None, status, now, {"source": consent.source})
+    created = get(conn, new_id)
+    assert created is not None
+    return created, True
+
+
+def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, consent: Consent,
+             now: datetime, tags: Iterable[str]) -> Subscriber:
+    """A known address subscribes again: a confirmed one stays as it is; others restart."""
+    updates: dict[str, Any] = {"updated_at": now}
+    if name:
+        updates["name"] = name
+    merged = sorted(set(existing.tags) | set(tags))
+    if merged != existing.tags:
+        updates["tags"] = merged
+    if existing.status != CONFIRMED:
+        target = status if existing.status not in (BOUNCED, COMPLAINED) else PENDING
+        updates.update(status=target, consent_at=consent.at, consent_source=consent.source[:64],
+                       consent_ip=consent.ip, consent_user_agent=(consent.user_agent or "")[:512])
+        if target == CONFIRMED:
+            updates["confirmed_at"] = now
+        if target != existing.status:
+            _log(conn, existing.id, "resubscribed", existing.status, target, now,
+                 {"source": consent.source})
+    conn.execute(subscribers.update().where(subscribers.c.id == existing.id).values(**updates))
+    refreshed = get(conn, existing.id)
+    assert refreshed is not None
+    return refreshed
+
+
+def set_status(conn: Connection, subscriber_id: int, status: str, now: datetime,
+               event: str, detail: dict[str, Any] | None = None) -> Subscriber | None:
+    """Move a subscriber to `status` (idempotent) and log it; None if there is no such id."""
+    current = get(conn, subscriber_id)
+    if current is None:
+        return None
+    if current.status == status:
+        return current
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in _STAMP:
+        values[_STAMP[status]] = now
+    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(**values))
+    _log(conn, subscriber_id, event, current.status, status, now, detail)
+    return get(conn, subscriber_id)
+
+
+def confirm(conn: Connection, subscriber_id: int, now: datetime) -> Subscriber | None:
+    current = get(conn, subscriber_id)
+    if current is None or current.status not in (PENDING, CONFIRMED):
+        return current
+    return set_status(conn, subscriber_id, CONFIRMED, now, "confirmed")
+
+
+def unsubscribe(conn: Connection, subscriber_id: int, now: datetime,
+                how: str = "link") -> Subscriber | None:
+    return set_status(conn, subscriber_id, UNSUBSCRIBED, now, "unsubscribed", {"via": how})
+
+
+def mark_bounced(conn: Connection, subscriber_id: int, now: datetime,
+                 detail: dict[str, Any] | None = None) -> Subscriber | None:
+    return set_status(conn, subscriber_id, BOUNCED, now, "bounced", detail)
+
+
+def mark_complained(conn: Connection, subscriber_id: int, now: datetime,
+                    detail: dict[str, Any] | None = None) -> Subscriber | None:
+    return set_status(conn, subscriber_id, COMPLAINED, now, "complained", detail)
+
+
+def note_confirmation_sent(conn: Connection, subscriber_id: int, now: datetime) -> None:
+    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
+                 .values(confirmation_sent_at=now))
+    _log(conn, subscriber_id, "confirmation_sent", None, None, now)
+
+
+def erase(conn: Connection, address: Address, now: datetime) -> bool:
+    """Delete a person's data, keeping only a hash so the address is never re-added."""
+    existing = find(conn, address)
+    conn.execute(sa.delete(suppressions).where(suppressions.c.email_hash == email_hash(address)))
+    conn.execute(suppressions.insert().values(email_hash=email_hash(address), reason="erased",
+                                              created_at=now))
+    if existing is None:
+        return False
+    conn.execute(sa.delete(subscribers).where(subscribers.c.id == existing.id))
+    conn.execute(subscriber_events.update().where(subscriber_events.c.subscriber_id == existing.id)
+                 .values(detail={}))
+    _log(conn, existing.id, "erased", existing.status, None, now)
+    return True
+
+
+def stats(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(subscribers.c.status, sa.func.count())
+                            .group_by(subscribers.c.status)).all()
+    found = {str(s): int(n) for s, n in rows}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def iter_all(engine: Engine, status: str | None = None, chunk: int = 1000) -> Iterator[Any]:
+    """Every subscriber row, streamed in id order (for list and export)."""
+    last = 0
+    while True:
+        query = sa.select(subscribers).where(subscribers.c.id > last)
+        if status:
+            query = query.where(subscribers.c.status == status)
+        with engine.connect() as conn:
+            rows = conn.execute(query.order_by(subscribers.c.id).limit(chunk)).all()
+        if not rows:
+            return
+        yield from rows
+        last = int(rows[-1].id)
+
+
+def events(conn: Connection, subscriber_id: int) -> list[tuple[str, str | None, str | None]]:
+    rows = conn.execute(sa.select(subscriber_events.c.event, subscriber_events.c.from_status,
+                                  subscriber_events.c.to_status)
+                        .where(subscriber_events.c.subscriber_id == subscriber_id)
+                        .order_by(subscriber_events.c.id)).all()
+    return [(str(e), f, t) for e, f, t in rows]

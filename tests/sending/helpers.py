@@ -1,0 +1,44 @@
+"""Helpers for sending tests: a site whose SMTP points at a loopback port, and subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from publisher import subscribers
+from publisher.config import Config, Secrets
+from publisher.db import open_database
+from publisher.subscribers import Consent
+
+SECRETS = Secrets(secret_keys=("test-secret-key-0123456789",))
+T0 = datetime(2024, 6, 16, 1, 0, tzinfo=UTC)
+
+
+def smtp_site(config: Config, port: int, database_url: str | None = None,
+              **smtp: Any) -> Config:
+    """The seed site sending to 127.0.0.1:port with the given SMTP settings."""
+    settings = config.settings
+    smtp_config = settings.smtp.model_copy(update={"host": "127.0.0.1", "port": port,
+                                                   "tls": "none", **smtp})
+    updates: dict[str, Any] = {"smtp": smtp_config}
+    if database_url:
+        updates["database"] = settings.database.model_copy(update={"url": database_url})
+    return replace(config, settings=settings.model_copy(update=updates))
+
+
+def add_confirmed(engine: Engine, count: int, start: int = 0,
+                  domain: str = "example.net") -> list[str]:
+    """Insert confirmed subscribers u<n>@domain in one transaction; returns the addresses."""
+    addresses = [f"u{n}@{domain}" for n in range(start, start + count)]
+    consent = Consent("import", T0)
+    with engine.begin() as conn:
+        for n, address in enumerate(addresses, start=start):
+            subscribers.add(conn, address, f"User {n}", subscribers.CONFIRMED, consent, T0)
+    return addresses
+
+
+def database(config: Config) -> Engine:
+    return open_database(config.database_url)
