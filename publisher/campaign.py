@@ -61,15 +61,18 @@ def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
                              item.rendered.subject, now, content_of(item.rendered))
 
 
-def run_send(engine: Engine, config: Config, secrets: Secrets, item: Ready, send_id: int,
+def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
              now: Callable[[], datetime], options: DrainOptions,
              sign: Signer | None = None, handle_signals: bool = False) -> dict[str, int]:
-    """Deliver the send with the email frozen at its start (same bytes on every retry)."""
-    stored, started = outbox.frozen_content(engine, send_id)
+    """Deliver the send with the email frozen at its start (same bytes on every retry).
+
+    Needs only the database and the config, so workers on other machines can share it.
+    """
+    stored, entry_id, started = outbox.frozen_content(engine, send_id)
     rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
                              language=stored["language"], html=stored["html"],
                              text=stored["text"])
-    job = make_job(send_id, item.issue, rendered, config, secrets, started, sign)
+    job = make_job(send_id, entry_id, rendered, config, secrets, started, sign)
 
     async def main() -> dict[str, int]:
         if handle_signals:  # SIGTERM / Ctrl-C: finish the in-flight batch, then stop

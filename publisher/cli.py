@@ -25,3 +25,7 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 for module in (issues_cmds, serve, subscribers, sending, dkim, bounces):
     for command in module.COMMANDS:
         main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -87,6 +87,11 @@ class SmtpConfig(_Section):
     backoff_max_seconds: float = Field(default=3600.0, ge=0)
 
 
+class SendingConfig(_Section):
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    lease_seconds: float = Field(default=600.0, gt=0)
+
+
 class DatabaseConfig(_Section):
     url: str = "sqlite:///publisher.db"
 
@@ -117,6 +122,7 @@ class Settings(_Section):
     site: SiteConfig = SiteConfig()
     sender: SenderConfig = SenderConfig()
     smtp: SmtpConfig = SmtpConfig()
+    sending: SendingConfig = SendingConfig()
     database: DatabaseConfig = DatabaseConfig()
     paths: PathsConfig = PathsConfig()
     feeds: FeedsConfig = FeedsConfig()

@@ -63,6 +63,17 @@ def start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: date
     `content` freezes the rendered email, so every delivery (and every retry) of the send
     is the same message even if the issue file is edited meanwhile.
     """
+    try:
+        return _start_send(engine, slug, entry_id, subject, now, content)
+    except sa.exc.IntegrityError:  # another process started it a moment ago: join that one
+        found = find_send(engine, slug)
+        if found is None:
+            raise
+        return found
+
+
+def _start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
+                content: dict[str, Any] | None) -> int:
     with engine.begin() as conn:
         existing = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
         if existing is not None:
@@ -85,14 +96,14 @@ def start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: date
         return send_id
 
 
-def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], datetime]:
-    """The rendered email stored when the send began, and when it began."""
+def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], str, datetime]:
+    """The rendered email stored when the send began, its entry id, and when it began."""
     with engine.connect() as conn:
-        row = conn.execute(sa.select(sends.c.content, sends.c.created_at)
+        row = conn.execute(sa.select(sends.c.content, sends.c.entry_id, sends.c.created_at)
                            .where(sends.c.id == send_id)).one()
     if not row.content:
         raise SendError(f"send {send_id}: no stored content")
-    return dict(row.content), row.created_at
+    return dict(row.content), str(row.entry_id), row.created_at
 
 
 def audience_size(engine: Engine) -> int:

@@ -17,7 +17,6 @@ from publisher import outbox
 from publisher.config import Config, Secrets
 from publisher.db import deliveries, subscribers
 from publisher.email_render import RenderedEmail
-from publisher.issues import Issue
 from publisher.mail import (
     Personaliser,
     PreparedMessage,
@@ -55,12 +54,22 @@ class DrainOptions:
     progress: Progress | None = None
 
 
-def make_job(send_id: int, issue: Issue, rendered: RenderedEmail,
+def options_from(config: Config, **overrides: object) -> DrainOptions:
+    """Drain options from [sending] settings."""
+    sending = config.settings.sending
+    options = DrainOptions(batch_size=sending.batch_size,
+                           lease=timedelta(seconds=sending.lease_seconds))
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
+
+
+def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
              config: Config, secrets: Secrets, started: datetime,
              sign: Signer | None = None) -> SendJob:
     sender = config.settings.sender
     context = SendContext(
-        rendered=rendered, entry_id=issue.entry_id(config.site.domain),
+        rendered=rendered, entry_id=entry_id,
         base_url=config.site.base_url, from_name=sender.from_name,
         from_address=sender.from_address, reply_to=sender.reply_to,
         unsubscribe_mailto=sender.unsubscribe_mailto, site_title=config.site.title,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from datetime import datetime
 
 import click
@@ -18,12 +19,12 @@ from publisher.config import Config, Secrets, load_secrets
 from publisher.db import open_database
 from publisher.mail import Recipient
 from publisher.sender import Backoff, Connection, attempt
-from publisher.sending import DrainOptions, make_job
+from publisher.sending import make_job, options_from
 
 console = Console(stderr=True)
 
 
-def _progress_printer(total: int) -> tuple[Progress, DrainOptions]:
+def _progress_printer(total: int) -> tuple[Progress, Callable[[dict[str, int]], None]]:
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"),
                         TextColumn("sent {task.fields[sent]} · deferred {task.fields[deferred]}"
@@ -36,7 +37,7 @@ def _progress_printer(total: int) -> tuple[Progress, DrainOptions]:
         progress.update(task, completed=settled, sent=counts["sent"],
                         deferred=counts["deferred"], failed=counts["failed"])
 
-    return progress, DrainOptions(progress=update)
+    return progress, update
 
 
 @click.command("send")
@@ -68,10 +69,10 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     if not yes and not click.confirm(summary + "?", default=False):
         raise click.Abort()
     send_id = start(engine, config, item, utc_now())
-    progress, options = _progress_printer(sum(outbox.counts(engine, send_id).values()))
-    options.wait_for_deferred = wait
+    progress, update = _progress_printer(sum(outbox.counts(engine, send_id).values()))
+    options = options_from(config, progress=update, wait_for_deferred=wait)
     with progress:
-        counts = run_send(engine, config, secrets, item, send_id, utc_now, options,
+        counts = run_send(engine, config, secrets, send_id, utc_now, options,
                           handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
     if counts["deferred"]:
@@ -81,7 +82,8 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
 def _send_test_copy(config: Config, item: Ready, address: str) -> None:
     """One copy outside the outbox: nothing is recorded, no subscriber is touched."""
     secrets = load_secrets(os.environ)
-    job = make_job(0, item.issue, item.rendered, config, secrets, utc_now())
+    job = make_job(0, item.issue.entry_id(config.site.domain), item.rendered, config, secrets,
+                   utc_now())
     message = job.prepared.personalise(job.personaliser.values(Recipient(0, address, "")))
     delivery = outbox.Delivery(0, 0, 0, address, "", 1)
     result = asyncio.run(_one(config, secrets, delivery, job.prepared.envelope_from, message))
@@ -134,9 +136,30 @@ def retry_command(config: Config, issue: str) -> None:
     send_id = outbox.require_send(engine, item.issue.slug)
     requeued = outbox.retry_failed(engine, send_id, utc_now())
     click.echo(f"{requeued} failed deliveries queued again")
-    counts = run_send(engine, config, secrets, item, send_id, utc_now, DrainOptions(),
+    counts = run_send(engine, config, secrets, send_id, utc_now, options_from(config),
                       handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
 
 
 COMMANDS: list[click.Command] = [send_command, status_command, retry_command]
+
+
+@click.command("demo")
+@click.pass_obj
+def demo_command(config: Config) -> None:
+    """Build the seed edition and send it to demo subscribers through a local catcher."""
+    from publisher.demo import run_demo
+
+    result = run_demo(config, os.environ)
+    if result.ephemeral_secret:
+        console.print("PUBLISHER_SECRET_KEY is not set: the demo used a throwaway key.")
+    click.echo(f"archive:  {result.output_dir / 'index.html'}")
+    click.echo(f"email:    {result.email_html}")
+    click.echo(f"          {result.email_text}")
+    for feed in result.feeds:
+        click.echo(f"feed:     {feed}")
+    click.echo(f"mailbox:  {result.maildir} ({result.received} messages received)")
+    click.echo("outbox:   " + " ".join(f"{s}={n}" for s, n in result.counts.items()))
+
+
+COMMANDS.append(demo_command)

@@ -31,7 +31,7 @@ def test_every_subscriber_gets_exactly_one_well_formed_message(
         addresses = add_confirmed(engine, 1000)
         item = ready(config, SEED_ISSUE)
         send_id = start(engine, config, item, T0)
-        counts = run_send(engine, config, SECRETS, item, send_id, lambda: T0, DrainOptions())
+        counts = run_send(engine, config, SECRETS, send_id, lambda: T0, DrainOptions())
         received = [parse(raw) for raw in catcher.messages()]
     assert counts["sent"] == 1000 and counts["failed"] == counts["deferred"] == 0
     recipients = sorted(str(m["X-Envelope-To"]) for m in received)

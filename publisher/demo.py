@@ -1,0 +1,79 @@
+"""The main job on embedded defaults: build the seed edition, add demo subscribers to
+SQLite, send through an in-process SMTP catcher on loopback, and say where everything is."""
+
+from __future__ import annotations
+
+import secrets as secrets_module
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from publisher import subscribers
+from publisher.build import build_site, email_paths
+from publisher.campaign import ready, resolve_issue_path, run_send, start
+from publisher.catcher import Catcher
+from publisher.clock import utc_now
+from publisher.config import Config, Secrets, load_secrets
+from publisher.db import open_database
+from publisher.sending import DrainOptions
+from publisher.subscribers import Consent
+
+SEED = "2024-06-first-half"
+DEMO_SUBSCRIBERS = [
+    ("reader@example.com", "Demo Reader"),
+    ("zhang.san@example.cn", "张三"),
+    ("li.si@example.cn", "李四"),
+    ("ada@example.org", "Ada Lovelace"),
+    ("grace@example.org", ""),
+]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    output_dir: Path
+    email_html: Path
+    email_text: Path
+    feeds: list[Path]
+    maildir: Path
+    received: int
+    counts: dict[str, int]
+    ephemeral_secret: bool
+
+
+def demo_secrets(environ: Mapping[str, str]) -> tuple[Secrets, bool]:
+    """The environment's secrets; the demo alone may fall back to a throwaway key."""
+    loaded = load_secrets(environ)
+    if loaded.secret_keys:
+        return loaded, False
+    return replace(loaded, secret_keys=(secrets_module.token_urlsafe(32),)), True
+
+
+def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = None) -> DemoResult:
+    moment = now or utc_now()
+    workdir = config.path("var/demo")
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    build_site(config, moment)
+    secrets, ephemeral = demo_secrets(environ)
+    maildir = workdir / "Maildir"
+    with Catcher(maildir) as catcher:
+        smtp = config.settings.smtp.model_copy(update={"host": "127.0.0.1", "port": catcher.port,
+                                                       "tls": "none"})
+        database = config.settings.database.model_copy(
+            update={"url": f"sqlite:///{workdir / 'demo.db'}"})
+        demo = replace(config, settings=config.settings.model_copy(
+            update={"smtp": smtp, "database": database}))
+        engine = open_database(demo.database_url)
+        with engine.begin() as conn:
+            for email, name in DEMO_SUBSCRIBERS:
+                subscribers.add(conn, email, name, subscribers.CONFIRMED,
+                                Consent("demo", moment), moment)
+        item = ready(demo, resolve_issue_path(demo, SEED))
+        send_id = start(engine, demo, item, moment)
+        counts = run_send(engine, demo, secrets, send_id, utc_now, DrainOptions())
+        received = len(catcher.messages())
+    html, text = email_paths(config.output_dir, SEED)
+    feeds = [config.output_dir / name for name in ("feed.atom", "feed.rss", "feed.json")]
+    return DemoResult(config.output_dir, html, text, feeds, maildir, received, counts, ephemeral)
