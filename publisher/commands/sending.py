@@ -163,3 +163,27 @@ def demo_command(config: Config) -> None:
 
 
 COMMANDS.append(demo_command)
+
+
+@click.command("run")
+@click.option("--worker", is_flag=True, help="Only drain active sends (scale-out workers).")
+@click.option("--once", is_flag=True, help="Run one tick and exit (cron, tests).")
+@click.option("--interval", default=60.0, show_default=True, help="Seconds between ticks.")
+@click.pass_obj
+def run_command(config: Config, worker: bool, once: bool, interval: float) -> None:
+    """The daemon: rebuild on change, start due sends, resume and retry deliveries."""
+    import logging
+
+    from publisher.scheduler import Daemon
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    secrets = load_secrets(os.environ)
+    _ = secrets.signing_key
+    daemon = Daemon(config, secrets, open_database(config.database_url), utc_now, worker=worker)
+    if once:
+        daemon.tick()
+    else:
+        daemon.run_forever(interval)
+
+
+COMMANDS.append(run_command)

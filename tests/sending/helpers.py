@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from publisher import subscribers
 from publisher.config import Config, Secrets
 from publisher.db import open_database
+from publisher.db import subscribers as db_subscribers
 from publisher.subscribers import Consent
 
 SECRETS = Secrets(secret_keys=("test-secret-key-0123456789",))
@@ -38,6 +39,17 @@ def add_confirmed(engine: Engine, count: int, start: int = 0,
         for n, address in enumerate(addresses, start=start):
             subscribers.add(conn, address, f"User {n}", subscribers.CONFIRMED, consent, T0)
     return addresses
+
+
+def bulk_confirmed(engine: Engine, count: int, domain: str = "example.net") -> list[str]:
+    """Fast path for large audiences: one executemany insert of confirmed subscribers."""
+    rows = [{"email": f"u{n}@{domain}", "email_key": f"u{n}@{domain}", "name": f"User {n}",
+             "status": "confirmed", "tags": [], "created_at": T0, "updated_at": T0,
+             "confirmed_at": T0, "consent_at": T0, "consent_source": "import",
+             "bounce_count": 0} for n in range(count)]
+    with engine.begin() as conn:
+        conn.execute(db_subscribers.insert(), rows)
+    return [row["email"] for row in rows]
 
 
 def database(config: Config) -> Engine:
