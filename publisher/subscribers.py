@@ -164,10 +164,9 @@ def mark_complained(conn: Connection, subscriber_id: int, now: datetime,
     return set_status(conn, subscriber_id, COMPLAINED, now, "complained", detail)
 
 
-def note_confirmation_sent(conn: Connection, subscriber_id: int, now: datetime) -> None:
-    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
-                 .values(confirmation_sent_at=now))
-    _log(conn, subscriber_id, "confirmation_sent", None, None, now)
+def log_event(conn: Connection, subscriber_id: int, event: str, now: datetime) -> None:
+    """An event that changes no status (a confirmation mail sent, say)."""
+    _log(conn, subscriber_id, event, None, None, now)
 
 
 def erase(conn: Connection, address: Address, now: datetime) -> bool:

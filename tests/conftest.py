@@ -76,12 +76,12 @@ def postgres_url() -> Iterator[str]:
 class LiveServer:
     """A real uvicorn server on a free loopback port, running an ASGI app in a thread."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, port: int | None = None) -> None:
         import threading
 
         import uvicorn
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",  # type: ignore[arg-type]
                                 lifespan="off")

@@ -1,7 +1,133 @@
-"""CLI verbs (placeholder module: filled by its feature)."""
+"""Verbs for the subscriber store: subscribers add|remove|list|import|export|erase|stats,
+and db upgrade."""
 
 from __future__ import annotations
 
-import click
+import sys
+from pathlib import Path
 
-COMMANDS: list[click.Command] = []
+import click
+from rich.console import Console
+from rich.table import Table
+
+from publisher import subscribers
+from publisher.addresses import normalise_address
+from publisher.clock import utc_now
+from publisher.config import Config
+from publisher.csvio import export_csv, import_csv
+from publisher.db import make_engine, open_database, upgrade
+from publisher.errors import PublisherError
+from publisher.subscribers import Consent
+
+console = Console(stderr=True)
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Manage subscribers."""
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--name", default="")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--confirmed", is_flag=True,
+              help="Skip double opt-in: only when you hold the person's consent.")
+@click.pass_obj
+def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
+                confirmed: bool) -> None:
+    """Add one subscriber (pending unless --confirmed)."""
+    now = utc_now()
+    status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
+    with open_database(config.database_url).begin() as conn:
+        subscriber, created = subscribers.add(conn, email, name, status,
+                                              Consent("cli", now), now, tags)
+    click.echo(f"{'added' if created else 'exists'} {subscriber.email} ({subscriber.status})")
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.pass_obj
+def remove_command(config: Config, email: str) -> None:
+    """Unsubscribe an address (kept, with its history, as unsubscribed)."""
+    now = utc_now()
+    with open_database(config.database_url).begin() as conn:
+        found = subscribers.find(conn, normalise_address(email))
+        if found is None:
+            raise PublisherError(f"{email}: no such subscriber")
+        subscribers.unsubscribe(conn, found.id, now, "cli")
+    click.echo(f"unsubscribed {found.email}")
+
+
+@subscribers_group.command("list")
+@click.option("--status", type=click.Choice(subscribers.STATUSES), default=None)
+@click.pass_obj
+def list_command(config: Config, status: str | None) -> None:
+    """List subscribers (email, name, status)."""
+    for row in subscribers.iter_all(open_database(config.database_url), status):
+        click.echo(f"{row.email}\t{row.name}\t{row.status}")
+
+
+@subscribers_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--confirmed", is_flag=True,
+              help="Import as confirmed: only for lists whose consent you can vouch for.")
+@click.pass_obj
+def import_command(config: Config, csv_file: Path, confirmed: bool) -> None:
+    """Import email,name,tags rows; idempotent; bad rows are reported by line number."""
+    now = utc_now()
+    status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
+    engine = open_database(config.database_url)
+    with csv_file.open(encoding="utf-8-sig", newline="") as stream:
+        report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}")
+    for line, reason in report.rejected:
+        console.print(f"{csv_file}:{line}: {reason}", markup=False, soft_wrap=True)
+    click.echo(f"added {report.added}, updated {report.updated}, "
+               f"rejected {len(report.rejected)}")
+    if report.rejected:
+        sys.exit(1)
+
+
+@subscribers_group.command("export")
+@click.option("--status", type=click.Choice(subscribers.STATUSES), default=None)
+@click.pass_obj
+def export_command(config: Config, status: str | None) -> None:
+    """Write every subscriber with status and consent as CSV to standard output."""
+    export_csv(open_database(config.database_url), sys.stdout, status)
+
+
+@subscribers_group.command("erase")
+@click.argument("email")
+@click.pass_obj
+def erase_command(config: Config, email: str) -> None:
+    """Delete a person's data; only a hash stays, so the address is never added again."""
+    address = normalise_address(email)
+    with open_database(config.database_url).begin() as conn:
+        existed = subscribers.erase(conn, address, utc_now())
+    click.echo(f"erased {email}" if existed else f"{email}: not found; suppressed anyway")
+
+
+@subscribers_group.command("stats")
+@click.pass_obj
+def stats_command(config: Config) -> None:
+    """Counts per status."""
+    table = Table("status", "count")
+    for status, count in subscribers.stats(open_database(config.database_url)).items():
+        table.add_row(status, str(count))
+    Console().print(table)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def upgrade_command(config: Config) -> None:
+    """Apply pending numbered migrations."""
+    applied = upgrade(make_engine(config.database_url))
+    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+COMMANDS: list[click.Command] = [subscribers_group, db_group]

@@ -1,15 +1,50 @@
-"""Compose the ASGI app from the route modules of each feature."""
+"""Compose the ASGI app from the route modules of each feature, with security headers."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher.config import Config, Secrets
 from publisher.web import static, subscribe
 
+SECURITY_HEADERS = {
+    b"content-security-policy": (b"default-src 'none'; style-src 'self' 'unsafe-inline'; "
+                                 b"img-src 'self' https: data:; form-action 'self'; "
+                                 b"frame-ancestors 'none'; base-uri 'none'"),
+    b"x-frame-options": b"DENY",
+    b"x-content-type-options": b"nosniff",
+    # Tokens live in URLs: never send them to another site. (`no-referrer` would also make
+    # browsers send `Origin: null` on our own form posts, defeating the origin check.)
+    b"referrer-policy": b"same-origin",
+    b"cross-origin-opener-policy": b"same-origin",
+}
 
-def create_app(config: Config, secrets: Secrets) -> Starlette:
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response (pages, feeds, errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def create_app(config: Config, secrets: Secrets,
+               subscribe_state: subscribe.SubscribeApp | None = None) -> Starlette:
     """The app `publisher serve` runs: subscriber routes first, then the static archive."""
-    routes: list[BaseRoute] = [*subscribe.routes(config, secrets), *static.routes(config)]
-    return Starlette(routes=routes)
+    routes = [*subscribe.routes(config, secrets, subscribe_state), *static.routes(config)]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

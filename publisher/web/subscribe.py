@@ -1,11 +1,297 @@
-"""Subscribe, confirm, unsubscribe and preferences routes (filled by the subscribers feature)."""
+"""Subscribe (double opt-in), confirm, one-click unsubscribe (RFC 8058) and preferences.
+
+GET never changes state. Responses to /subscribe are the same whether or not the address is
+known. Tokens are HMAC-signed per purpose; a bad one is a 400 page, never a 500.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from urllib.parse import urlsplit
 
+import jinja2
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from publisher import subscribers
+from publisher.addresses import normalise_address, normalise_name
+from publisher.clock import utc_now
 from publisher.config import Config, Secrets
+from publisher.confirmation import Mailer, confirmation_message, smtp_mailer
+from publisher.db import open_database
+from publisher.db import subscribers as subscriber_table
+from publisher.errors import BadToken, InvalidAddress
+from publisher.i18n import strings_for
+from publisher.ratelimit import KeyedLimiter
+from publisher.subscribers import Consent
+from publisher.tokens import Purpose, TokenSigner, confirm_token, subscriber_id_from
+
+log = logging.getLogger("publisher.web")
+RESEND_AFTER = timedelta(minutes=10)
+MAX_FORM_BYTES = 4096
 
 
-def routes(config: Config, secrets: Secrets) -> list[BaseRoute]:
-    return []
+@dataclass
+class SubscribeApp:
+    """The state the subscriber routes share; clock, mailer and limits are injectable."""
+
+    config: Config
+    secrets: Secrets
+    clock: Callable[[], datetime] = utc_now
+    mailer: Mailer | None = None
+    ip_limiter: KeyedLimiter = field(
+        default_factory=lambda: KeyedLimiter(rate=5, per=60, burst=5, clock=time.monotonic))
+    address_limiter: KeyedLimiter = field(
+        default_factory=lambda: KeyedLimiter(rate=3, per=3600, burst=3, clock=time.monotonic))
+
+    @cached_property
+    def engine(self) -> Engine:
+        return open_database(self.config.database_url)
+
+    @cached_property
+    def signer(self) -> TokenSigner:
+        return TokenSigner(self.secrets.secret_keys)
+
+    @cached_property
+    def pages(self) -> jinja2.Environment:
+        return jinja2.Environment(loader=jinja2.FileSystemLoader(str(self.config.templates_dir)),
+                                  autoescape=True, undefined=jinja2.StrictUndefined)
+
+    def send_mail(self) -> Mailer:
+        return self.mailer or smtp_mailer(self.config, self.secrets, self.clock)
+
+    def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
+             form: dict[str, object] | None = None) -> HTMLResponse:
+        t = strings_for(self.config.site.language)
+        html = self.pages.get_template("pages/base.html.j2").render(
+            language=self.config.site.language, site=self.config.site, t=t,
+            heading=t[heading_key], paragraphs=paragraphs, form=form)
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def text(self, key: str, **values: str) -> str:
+        return strings_for(self.config.site.language)[key].format(site=self.config.site.title,
+                                                                  **values)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _same_site(request: Request, base_url: str) -> bool:
+    """CSRF for the static archive's plain form: the browser's Origin/Referer is ours."""
+    allowed = {urlsplit(base_url).netloc, request.url.netloc}
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    for header in ("origin", "referer"):
+        value = request.headers.get(header)
+        if value and value != "null":
+            return urlsplit(value).netloc in allowed
+    return False
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return {}
+    form = await request.form(max_files=0, max_fields=20)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) -> list[BaseRoute]:
+    """The subscriber routes; `state` lets tests inject a clock, mailer or limits."""
+    app = state or SubscribeApp(config, secrets)
+    handlers = _Handlers(app)
+    return [
+        Route("/subscribe", handlers.subscribe_form, methods=["GET"]),
+        Route("/subscribe", handlers.subscribe, methods=["POST"]),
+        Route("/confirm/{token}", handlers.confirm_page, methods=["GET"]),
+        Route("/confirm/{token}", handlers.confirm, methods=["POST"]),
+        Route("/unsubscribe/{token}", handlers.unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", handlers.unsubscribe, methods=["POST"]),
+        Route("/preferences/{token}", handlers.preferences_page, methods=["GET"]),
+        Route("/preferences/{token}", handlers.preferences, methods=["POST"]),
+    ]
+
+
+class _Handlers:
+    def __init__(self, app: SubscribeApp) -> None:
+        self.app = app
+
+    def _subscribe_form(self, status: int = 200, message: str | None = None,
+                        heading: str = "subscribe_heading") -> HTMLResponse:
+        token = self.app.signer.sign(Purpose.CSRF, "subscribe")
+        t = strings_for(self.app.config.site.language)
+        form = {"action": "/subscribe", "hidden": [("csrf", token)], "subscribe": True,
+                "email": "", "buttons": [("", "", t["subscribe_button"])]}
+        return self.app.page(heading, [message or t["subscribe_note"]], status, form)
+
+    async def subscribe_form(self, request: Request) -> Response:
+        return self._subscribe_form()
+
+    async def subscribe(self, request: Request) -> Response:
+        app = self.app
+        form = await _form(request)
+        if not self._csrf_ok(request, form):
+            return app.page("forbidden_title", [app.text("forbidden")], 403)
+        if not app.ip_limiter.allow(_client_ip(request)):
+            return app.page("too_many_title", [app.text("too_many")], 429)
+        done = app.page("check_inbox_title", [app.text("check_inbox")])
+        if form.get("website"):  # honeypot filled: a bot; answer as if all went well
+            return done
+        try:
+            address = normalise_address(form.get("email", ""))
+            name = normalise_name(form.get("name"))
+        except InvalidAddress as exc:
+            return self._subscribe_form(400, str(exc).split(": ", 1)[-1], "invalid_title")
+        if not app.address_limiter.allow(address.key):
+            return done  # same answer: no enumeration, no mail bombing
+        consent = Consent("form", app.clock(), _client_ip(request),
+                          request.headers.get("user-agent"))
+        await self._subscribe(address.email, name, consent)
+        return done
+
+    def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
+        token = form.get("csrf")
+        if token:
+            try:
+                return bool(self.app.signer.verify(Purpose.CSRF, token) == "subscribe")
+            except BadToken:
+                return False
+        return _same_site(request, self.app.config.site.base_url)
+
+    async def _subscribe(self, email: str, name: str, consent: Consent) -> None:
+        app = self.app
+        now = app.clock()
+        try:
+            with app.engine.begin() as conn:
+                subscriber, _ = subscribers.add(conn, email, name, subscribers.PENDING, consent,
+                                                now)
+        except sa.exc.IntegrityError:  # a concurrent submit inserted it first
+            with app.engine.begin() as conn:
+                subscriber, _ = subscribers.add(conn, email, name, subscribers.PENDING, consent,
+                                                now)
+        except InvalidAddress:
+            return  # suppressed (erased) addresses get the same answer and no mail
+        if subscriber.status != subscribers.PENDING or not self._claim_mail(subscriber.id, now):
+            return
+        token = confirm_token(app.signer, subscriber.id, subscriber.email)
+        message = confirmation_message(app.config, subscriber.email, subscriber.name, token, now)
+        try:
+            await app.send_mail()(subscriber.email, message.as_bytes())
+        except (ConnectionError, OSError) as exc:
+            log.warning("confirmation mail to subscriber %s not sent: %s", subscriber.id, exc)
+            with app.engine.begin() as conn:
+                conn.execute(subscriber_table.update()
+                             .where(subscriber_table.c.id == subscriber.id)
+                             .values(confirmation_sent_at=None))
+
+    def _claim_mail(self, subscriber_id: int, now: datetime) -> bool:
+        """Atomically take the right to mail this subscriber (one mail per RESEND_AFTER)."""
+        table = subscriber_table
+        with self.app.engine.begin() as conn:
+            result = conn.execute(
+                table.update().where(
+                    table.c.id == subscriber_id,
+                    sa.or_(table.c.confirmation_sent_at.is_(None),
+                           table.c.confirmation_sent_at < now - RESEND_AFTER))
+                .values(confirmation_sent_at=now))
+            claimed = result.rowcount == 1
+            if claimed:
+                subscribers.log_event(conn, subscriber_id, "confirmation_sent", now)
+        return claimed
+
+    def _verified(self, request: Request, purpose: Purpose) -> subscribers.Subscriber | None:
+        try:
+            subscriber_id = subscriber_id_from(self.app.signer, purpose,
+                                               request.path_params["token"])
+        except BadToken:
+            return None
+        with self.app.engine.connect() as conn:
+            subscriber = subscribers.get(conn, subscriber_id)
+        if purpose is Purpose.CONFIRM and subscriber is not None:
+            payload = self.app.signer.verify(purpose, request.path_params["token"])
+            if payload.get("email") != subscriber.email:
+                return None
+        return subscriber
+
+    def _bad_link(self) -> HTMLResponse:
+        return self.app.page("bad_link_title", [self.app.text("bad_link")], 400)
+
+    def _button_page(self, request: Request, heading: str, text: str, button: str,
+                     subscriber: subscribers.Subscriber) -> HTMLResponse:
+        t = strings_for(self.app.config.site.language)
+        form = {"action": request.url.path, "hidden": [], "subscribe": False,
+                "buttons": [("", "", t[button])]}
+        return self.app.page(heading, [self.app.text(text, email=subscriber.email)], 200, form)
+
+    async def confirm_page(self, request: Request) -> Response:
+        subscriber = self._verified(request, Purpose.CONFIRM)
+        if subscriber is None:
+            return self._bad_link()
+        return self._button_page(request, "confirm_title", "confirm_text", "confirm_button",
+                                 subscriber)
+
+    async def confirm(self, request: Request) -> Response:
+        subscriber = self._verified(request, Purpose.CONFIRM)
+        if subscriber is None or subscriber.status not in (subscribers.PENDING,
+                                                           subscribers.CONFIRMED):
+            return self._bad_link()
+        with self.app.engine.begin() as conn:
+            subscribers.confirm(conn, subscriber.id, self.app.clock())
+        return self.app.page("confirmed_title",
+                             [self.app.text("confirmed_text", email=subscriber.email)])
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
+        if subscriber is None:
+            return self._bad_link()
+        return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
+                                 "unsubscribe_button", subscriber)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """RFC 8058 one-click: no cookie, no CSRF token, no redirect; idempotent; 200."""
+        subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
+        if subscriber is None:
+            return self._bad_link()
+        form = await _form(request)
+        how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
+        with self.app.engine.begin() as conn:
+            subscribers.unsubscribe(conn, subscriber.id, self.app.clock(), how)
+        return self.app.page("unsubscribed_title",
+                             [self.app.text("unsubscribed_text", email=subscriber.email)])
+
+    async def preferences_page(self, request: Request) -> Response:
+        subscriber = self._verified(request, Purpose.PREFERENCES)
+        if subscriber is None:
+            return self._bad_link()
+        t = strings_for(self.app.config.site.language)
+        status = t[f"status_{subscriber.status}"]
+        buttons = ([("action", "unsubscribe", t["unsubscribe_button"])]
+                   if subscriber.status == subscribers.CONFIRMED
+                   else [("action", "subscribe", t["resubscribe_button"])])
+        form = {"action": request.url.path, "hidden": [], "subscribe": False,
+                "buttons": buttons}
+        text = self.app.text("preferences_status", email=subscriber.email, status=status)
+        return self.app.page("preferences_title", [text], 200, form)
+
+    async def preferences(self, request: Request) -> Response:
+        subscriber = self._verified(request, Purpose.PREFERENCES)
+        if subscriber is None:
+            return self._bad_link()
+        action = (await _form(request)).get("action")
+        now = self.app.clock()
+        with self.app.engine.begin() as conn:
+            if action == "subscribe":  # the link proves control of the mailbox
+                subscribers.set_status(conn, subscriber.id, subscribers.CONFIRMED, now,
+                                       "resubscribed", {"via": "preferences"})
+            elif action == "unsubscribe":
+                subscribers.unsubscribe(conn, subscriber.id, now, "preferences")
+        return await self.preferences_page(request)
+

@@ -1,0 +1,59 @@
+"""The double opt-in mail: built with the stdlib, sent through one aiosmtplib connection."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from publisher import urls
+from publisher.config import Config, Secrets
+from publisher.i18n import strings_for
+from publisher.mail import check_address, clean_text
+from publisher.outbox import SENT, Delivery
+from publisher.sender import Backoff, Connection, attempt
+
+Mailer = Callable[[str, bytes], Awaitable[str]]
+
+
+def confirmation_message(config: Config, email: str, name: str, token: str,
+                         now: datetime) -> EmailMessage:
+    """A plain-text confirmation mail in the site's language."""
+    site = config.site
+    sender = config.settings.sender
+    t = strings_for(site.language)
+    link = urls.confirm_url(site.base_url, token)
+    message = EmailMessage()
+    message["From"] = Address(clean_text(sender.from_name), addr_spec=sender.from_address)
+    message["To"] = Address(clean_text(name), addr_spec=check_address(email))
+    message["Subject"] = t["confirm_mail_subject"].format(site=site.title)
+    message["Date"] = format_datetime(now)
+    digest = hashlib.sha256(f"{email}|{token}".encode()).hexdigest()[:24]
+    message["Message-ID"] = f"<confirm.{digest}@{sender.from_address.rsplit('@', 1)[1]}>"
+    message["Auto-Submitted"] = "auto-generated"
+    if sender.reply_to:
+        message["Reply-To"] = sender.reply_to
+    message.set_content(t["confirm_mail_body"].format(site=site.title, email=email, url=link),
+                        cte="quoted-printable")
+    return message
+
+
+def smtp_mailer(config: Config, secrets: Secrets, clock: Callable[[], datetime]) -> Mailer:
+    """Send one message through the configured SMTP server; returns the reply text."""
+
+    async def send(recipient: str, message: bytes) -> str:
+        connection = Connection(config.settings.smtp, secrets)
+        try:
+            result = await attempt(connection, Delivery(0, 0, 0, recipient, "", 1),
+                                   config.settings.sender.from_address, message,
+                                   Backoff(0, 0, 1), clock)
+        finally:
+            await connection.close()
+        if result.status != SENT:
+            raise ConnectionError(result.reply)
+        return result.reply
+
+    return send
