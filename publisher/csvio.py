@@ -11,6 +11,7 @@ from typing import IO, Any
 from sqlalchemy.engine import Engine
 
 from publisher import subscribers
+from publisher.addresses import normalise_address, normalise_name
 from publisher.errors import PublisherError
 from publisher.subscribers import Consent
 
@@ -64,23 +65,24 @@ def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
 
 def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], status: str,
                   consent: Consent, now: datetime, report: ImportReport) -> None:
+    """Validate in Python (a bad row is reported, never written), then add the rest in bulk."""
+    valid: list[subscribers.NewRow] = []
+    for line, row in batch:
+        tags = tuple(t.strip() for t in row.get("tags", "").replace(";", ",").split(",")
+                     if t.strip())
+        try:
+            address = normalise_address(row.get("email", ""))
+            name = normalise_name(row.get("name"))
+        except PublisherError as exc:
+            report.rejected.append((line, str(exc.message)))
+            continue
+        valid.append(subscribers.NewRow(line, address, name, tags))
     with engine.begin() as conn:
-        for line, row in batch:
-            tags = [t.strip() for t in row.get("tags", "").replace(";", ",").split(",")
-                    if t.strip()]
-            savepoint = conn.begin_nested()
-            try:
-                _, created = subscribers.add(conn, row.get("email", ""), row.get("name"),
-                                             status, consent, now, tags)
-                savepoint.commit()
-            except PublisherError as exc:
-                savepoint.rollback()
-                report.rejected.append((line, str(exc.message)))
-                continue
-            if created:
-                report.added += 1
-            else:
-                report.updated += 1
+        added, refreshed, rejected = subscribers.add_many(conn, valid, status, consent, now)
+    report.added += added
+    report.updated += refreshed
+    report.rejected.extend(rejected)
+    report.rejected.sort()
 
 
 def export_csv(engine: Engine, stream: IO[str], status: str | None = None) -> int:
