@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from publisher import outbox
 from publisher.build import check_issues
 from publisher.config import Config, Secrets
+from publisher.dkim_sign import keys_from_config, make_signer
 from publisher.email_render import RenderedEmail
 from publisher.errors import SendError
 from publisher.issues import Issue
@@ -51,6 +52,13 @@ def ready(config: Config, path: Path) -> Ready:
     return Ready(issue, rendered)
 
 
+def signer_for(config: Config, secrets: Secrets,
+               clock: Callable[[], datetime]) -> Signer | None:
+    """The DKIM signer of the configured keys, or None when DKIM is not configured."""
+    keys = keys_from_config(config, secrets)
+    return make_signer(keys, clock) if keys else None
+
+
 def content_of(rendered: RenderedEmail) -> dict[str, str]:
     return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
             "html": rendered.html, "text": rendered.text}
@@ -72,6 +80,7 @@ def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
     rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
                              language=stored["language"], html=stored["html"],
                              text=stored["text"])
+    sign = sign if sign is not None else signer_for(config, secrets, now)
     job = make_job(send_id, entry_id, rendered, config, secrets, started, sign)
 
     async def main() -> dict[str, int]:

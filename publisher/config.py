@@ -112,6 +112,12 @@ class DkimConfig(_Section):
     domain: str | None = None
     key_path: str | None = None
     ed25519_key_path: str | None = None
+    ed25519_selector: str | None = None
+
+
+class BouncesConfig(_Section):
+    verp: bool = False
+    hard_bounce_threshold: int = Field(default=1, ge=1)
 
 
 class EmailConfig(_Section):
@@ -128,6 +134,7 @@ class Settings(_Section):
     feeds: FeedsConfig = FeedsConfig()
     dkim: DkimConfig = DkimConfig()
     email: EmailConfig = EmailConfig()
+    bounces: BouncesConfig = BouncesConfig()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher import outbox
+from publisher.bounces import verp_address
 from publisher.config import Config, Secrets
 from publisher.db import deliveries, subscribers
 from publisher.email_render import RenderedEmail
@@ -42,6 +43,10 @@ class SendJob:
     prepared: PreparedMessage
     personaliser: Personaliser
     sign: Signer | None = None
+    envelope: Callable[[Delivery], str] | None = None  # VERP: one return path per delivery
+
+    def envelope_from(self, delivery: Delivery) -> str:
+        return self.envelope(delivery) if self.envelope else self.prepared.envelope_from
 
 
 @dataclass
@@ -76,7 +81,11 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         date=started)
     domain = sender.from_address.rsplit("@", 1)[1]
     personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain)
-    return SendJob(send_id, prepare(context), personaliser, sign)
+    envelope = None
+    if config.settings.bounces.verp:
+        key = secrets.signing_key
+        envelope = lambda delivery: verp_address(key, delivery.id, domain)  # noqa: E731
+    return SendJob(send_id, prepare(context), personaliser, sign, envelope)
 
 
 def dead_local_workers(engine: Engine, send_id: int) -> list[str]:
@@ -135,7 +144,7 @@ async def _send_batch(job: SendJob, batch: list[Delivery], connections: list[Con
                 results.append(Result(delivery.id, FAILED, f"not sent: {exc}"))
                 continue
             await limiter.acquire()
-            results.append(await attempt(connection, delivery, job.prepared.envelope_from,
+            results.append(await attempt(connection, delivery, job.envelope_from(delivery),
                                          message, backoff, now))
 
     await asyncio.gather(*(work(c) for c in connections))

@@ -1,7 +1,78 @@
-"""CLI verbs (placeholder module: filled by its feature)."""
+"""`publisher bounces process SOURCE`: a Maildir path, or imaps://user@host[:port]/MAILBOX."""
 
 from __future__ import annotations
 
+import imaplib
+import mailbox
+import os
+import ssl
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
 import click
 
-COMMANDS: list[click.Command] = []
+from publisher.bounces import process_maildir
+from publisher.clock import utc_now
+from publisher.config import Config, load_secrets
+from publisher.db import open_database
+from publisher.errors import ConfigError, PublisherError
+
+
+def fetch_imap(url: str, password: str, spool: Path) -> int:
+    """Copy unseen messages from an IMAP mailbox over TLS into a local Maildir spool.
+
+    Messages stay on the server (they are only marked seen), so nothing is ever lost.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "imaps" or not parts.hostname or not parts.username:
+        raise ConfigError(f"{url}: use imaps://user@host[:port]/MAILBOX (TLS is required)")
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    box = mailbox.Maildir(str(spool), create=True)
+    fetched = 0
+    with imaplib.IMAP4_SSL(parts.hostname, parts.port or 993, ssl_context=context,
+                           timeout=30) as client:
+        client.login(unquote(parts.username), password)
+        client.select(parts.path.strip("/") or "INBOX")
+        _, data = client.search(None, "UNSEEN")
+        for number in data[0].split():
+            _, fetched_parts = client.fetch(number, "(RFC822)")
+            for item in fetched_parts:
+                if isinstance(item, tuple):
+                    box.add(item[1])
+                    fetched += 1
+    return fetched
+
+
+@click.group("bounces")
+def bounces_group() -> None:
+    """Returned mail and complaints."""
+
+
+@bounces_group.command("process")
+@click.argument("source")
+@click.pass_obj
+def process_command(config: Config, source: str) -> None:
+    """Read DSNs and ARF reports; update deliveries and subscribers; keep what is unclear."""
+    secrets = load_secrets(os.environ)
+    maildir = Path(source)
+    if source.startswith("imaps://"):
+        password = os.environ.get("PUBLISHER_IMAP_PASSWORD")
+        if not password:
+            raise ConfigError("PUBLISHER_IMAP_PASSWORD: needed to read bounces over IMAP")
+        maildir = config.path("var/bounces")
+        click.echo(f"fetched {fetch_imap(source, password, maildir)} message(s) from {source}")
+    if not (maildir / "new").is_dir():
+        raise PublisherError(f"{maildir}: not a Maildir (no new/ folder)")
+    engine = open_database(config.database_url)
+    outcome = process_maildir(engine, maildir, secrets.secret_keys,
+                              config.settings.bounces.hard_bounce_threshold, utc_now())
+    kinds = ", ".join(f"{kind} {count}" for kind, count in outcome.kinds.items())
+    click.echo(f"processed {outcome.processed} ({kinds})")
+    for key in outcome.unmatched:
+        click.echo(f"unmatched (kept): {maildir / 'cur' / key}")
+    for key in outcome.unparseable:
+        click.echo(f"not a bounce or complaint (kept): {maildir / 'new' / key}")
+
+
+COMMANDS: list[click.Command] = [bounces_group]
