@@ -111,8 +111,13 @@ def render_mjml(issue: Issue, config: Config) -> str:
     )
 
 
+PREHEADER_STYLE = "display:none;font-size:1px;color:#ffffff;line-height:1px;"
+
+
 def _finish_html(html: str) -> str:
-    """Add the colour-scheme meta tags mjml has no element for."""
+    """Add the colour-scheme meta tags mjml has no element for, and give the hidden
+    preheader a readable colour: white-on-grey trips spam filters' low-contrast rules."""
+    html = html.replace(PREHEADER_STYLE, PREHEADER_STYLE.replace("#ffffff", "#57606a"), 1)
     return html.replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 
 from publisher.errors import BadToken
 
@@ -39,8 +39,13 @@ class TokenSigner:
             raise ValueError("at least one secret key is required")
         # itsdangerous signs with the last key and accepts all of them.
         self._keys = list(reversed(secret_keys))
-        self._serializers = {
-            purpose: URLSafeTimedSerializer(self._keys, salt=purpose.value) for purpose in Purpose
+        # Purposes without expiry use untimed signatures: the same subscriber always gets
+        # the same unsubscribe token, so a retried delivery is byte-for-byte the same mail.
+        self._serializers: dict[Purpose, URLSafeSerializer | URLSafeTimedSerializer] = {
+            purpose: (URLSafeTimedSerializer(self._keys, salt=purpose.value)
+                      if MAX_AGE[purpose] is not None
+                      else URLSafeSerializer(self._keys, salt=purpose.value))
+            for purpose in Purpose
         }
 
     def sign(self, purpose: Purpose, payload: Any) -> str:
@@ -51,9 +56,12 @@ class TokenSigner:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise BadToken("invalid token")
         limit = max_age if max_age is not None else MAX_AGE[purpose]
+        serializer = self._serializers[purpose]
         try:
-            seconds = int(limit.total_seconds()) if limit is not None else None
-            return self._serializers[purpose].loads(token, max_age=seconds)
+            if isinstance(serializer, URLSafeTimedSerializer):
+                seconds = int(limit.total_seconds()) if limit is not None else None
+                return serializer.loads(token, max_age=seconds)
+            return serializer.loads(token)
         except BadData as exc:
             raise BadToken("invalid or expired token") from exc
         except (ValueError, TypeError, UnicodeError) as exc:
