@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from publisher import preflight
 from publisher.build import build_site, check_issues, email_paths, write_if_changed
 from publisher.clock import utc_now
-from publisher.config import Config
-from publisher.email_render import render_email
+from publisher.config import Config, load_secrets
+from publisher.email_render import RenderedEmail, render_email
 from publisher.errors import PublisherError
-from publisher.issues import read_issue
+from publisher.issues import Issue, read_issue
 from publisher.scaffold import new_issue_text, slugify
 
 console = Console(stderr=True)
@@ -41,8 +43,10 @@ def new_command(config: Config, title: str, slug: str | None, language: str | No
 
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--deliverability", is_flag=True,
+              help="Also check DKIM, alignment, HTTPS links, size and the text part.")
 @click.pass_obj
-def check_command(config: Config, paths: tuple[Path, ...]) -> None:
+def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool) -> None:
     """Validate issue files; report every problem at once as file:line: field: message."""
     targets = list(paths) or [config.issues_dir]
     for target in targets:
@@ -52,6 +56,21 @@ def check_command(config: Config, paths: tuple[Path, ...]) -> None:
     for issue, rendered in checked:
         size = f"{rendered.html_bytes:,} bytes of email HTML"
         console.print(f"[green]ok[/green] {issue.path} ({size})")
+    if deliverability:
+        _report_deliverability(config, checked)
+
+
+def _report_deliverability(config: Config, checked: list[tuple[Issue, RenderedEmail]]) -> None:
+    findings = [*preflight.dkim_findings(config, load_secrets(os.environ)),
+                *preflight.url_findings(config)]
+    for issue, rendered in checked:
+        findings.extend(preflight.email_findings(issue.slug, rendered))
+    for finding in findings:
+        mark = "[green]ok[/green]  " if finding.ok else "[red]fail[/red]"
+        console.print(f"{mark} {finding.check}: {finding.detail}", soft_wrap=True)
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        raise PublisherError(f"{len(failed)} deliverability check(s) failed")
 
 
 @click.command("build")
