@@ -45,7 +45,7 @@ def main() -> None:
     item = ready(config, REPO / "issues/2024-06-first-half.md")
     job = make_job(1, "tag:x,2024:bench", item.rendered, config,
                    Secrets(secret_keys=("bench-secret-key-0123456",)), NOW)
-    message = job.prepared.personalise(job.personaliser.values(
+    message = job.builder.prepared.personalise(job.builder.personaliser.values(
         Recipient(1, "reader@example.net", "读者")))
     rsa_key = DkimKey("s1", "example.org", generate("rsa", 2048))
     ed_key = DkimKey("s2", "example.org", generate("ed25519"))

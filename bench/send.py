@@ -116,7 +116,7 @@ def build_rate(count: int) -> tuple[float, int]:
         began = time.perf_counter()
         size = 0
         for n in range(count):
-            message = job.prepared.personalise(job.personaliser.values(
+            message = job.builder.prepared.personalise(job.builder.personaliser.values(
                 Recipient(n, f"u{n}@example.net", f"Reader {n}")))
             size = len(message)
         return count / (time.perf_counter() - began), size
@@ -145,7 +145,7 @@ def stream_child(count: int) -> None:
         while batch := outbox.claim_batch(engine, send_id, "bench", T0, 1000,
                                           timedelta(hours=1)):
             for delivery in batch:
-                job.prepared.personalise(job.personaliser.values(
+                job.builder.prepared.personalise(job.builder.personaliser.values(
                     Recipient(delivery.subscriber_id, delivery.email, delivery.name)))
             outbox.record_results(engine, [Result(d.id, SENT, "250 bench") for d in batch], T0)
             settled += len(batch)

@@ -17,11 +17,9 @@ from sqlalchemy.engine import Engine
 from publisher import outbox
 from publisher.build import check_issues
 from publisher.config import Config, Secrets
-from publisher.dkim_sign import keys_from_config, make_signer
 from publisher.email_render import RenderedEmail
 from publisher.errors import SendError
 from publisher.issues import Issue
-from publisher.mail import Signer
 from publisher.sending import DrainOptions, drain, make_job
 
 
@@ -52,13 +50,6 @@ def ready(config: Config, path: Path) -> Ready:
     return Ready(issue, rendered)
 
 
-def signer_for(config: Config, secrets: Secrets,
-               clock: Callable[[], datetime]) -> Signer | None:
-    """The DKIM signer of the configured keys, or None when DKIM is not configured."""
-    keys = keys_from_config(config, secrets)
-    return make_signer(keys, clock) if keys else None
-
-
 def content_of(rendered: RenderedEmail) -> dict[str, str]:
     return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
             "html": rendered.html, "text": rendered.text}
@@ -71,7 +62,7 @@ def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
 
 def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
              now: Callable[[], datetime], options: DrainOptions,
-             sign: Signer | None = None, handle_signals: bool = False) -> dict[str, int]:
+             handle_signals: bool = False) -> dict[str, int]:
     """Deliver the send with the email frozen at its start (same bytes on every retry).
 
     Needs only the database and the config, so workers on other machines can share it.
@@ -80,8 +71,7 @@ def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
     rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
                              language=stored["language"], html=stored["html"],
                              text=stored["text"])
-    sign = sign if sign is not None else signer_for(config, secrets, now)
-    job = make_job(send_id, entry_id, rendered, config, secrets, started, sign)
+    job = make_job(send_id, entry_id, rendered, config, secrets, started)
 
     async def main() -> dict[str, int]:
         if handle_signals:  # SIGTERM / Ctrl-C: finish the in-flight batch, then stop

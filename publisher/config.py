@@ -90,6 +90,7 @@ class SmtpConfig(_Section):
 class SendingConfig(_Section):
     batch_size: int = Field(default=200, ge=1, le=10_000)
     lease_seconds: float = Field(default=600.0, gt=0)
+    build_processes: int = Field(default=0, ge=0, le=64)  # >1: build + DKIM in processes
 
 
 class DatabaseConfig(_Section):

@@ -9,6 +9,7 @@ bodies and 998 in the headers, and it parses to the same message the stdlib woul
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import html
@@ -103,11 +104,24 @@ def check_address(address: str) -> str:
 
 
 def _encode_phrase(name: str) -> str:
-    """A display name as an RFC 5322 phrase: quoted ASCII, or folded RFC 2047 words."""
+    """A display name as an RFC 5322 phrase: quoted ASCII, or RFC 2047 words.
+
+    Non-ASCII names are cut into encoded words only where the name has a space (the space
+    stays inside the word before it). Splitting inside a word would make Python's parser,
+    and others with the same bug, show a space that is not there; a space-free run longer
+    than one 75-character word is therefore kept whole (clients accept longer words).
+    """
     name = clean_text(name)
     if name.isascii():
         return formataddr((name, "x@x")).rsplit(" <", 1)[0] if name else ""
-    return Header(name, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+    whole = _encoded_word(name)
+    if len(whole) <= 75:
+        return whole
+    return "\r\n ".join(_encoded_word(word) for word in re.findall(r"\S+\s*", name))
+
+
+def _encoded_word(text: str) -> str:
+    return "=?utf-8?b?" + base64.b64encode(text.encode("utf-8")).decode("ascii") + "?="
 
 
 def format_address(name: str, address: str) -> str:

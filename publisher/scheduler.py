@@ -26,7 +26,6 @@ from publisher.campaign import ready, run_send, start
 from publisher.config import Config, Secrets
 from publisher.errors import PublisherError
 from publisher.issues import issue_files, read_issues
-from publisher.mail import Signer
 from publisher.sending import options_from
 
 log = logging.getLogger("publisher.run")
@@ -55,7 +54,6 @@ class Daemon:
     engine: Engine
     clock: Callable[[], datetime]
     worker: bool = False
-    sign: Signer | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     _stamp: tuple[tuple[str, int, int], ...] | None = None
 
@@ -68,7 +66,7 @@ class Daemon:
             if self.stop.is_set():
                 return
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
-                              options_from(self.config), self.sign)
+                              options_from(self.config))
             log_event("drained", issue=slug, **counts)
 
     def _rebuild_if_changed(self, now: datetime) -> None:

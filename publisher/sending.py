@@ -7,26 +7,22 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from multiprocessing import get_context
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher import outbox
 from publisher.bounces import verp_address
+from publisher.builder import Builder, Built, Row, key_specs
 from publisher.config import Config, Secrets
 from publisher.db import deliveries, subscribers
+from publisher.dkim_sign import keys_from_config
 from publisher.email_render import RenderedEmail
-from publisher.mail import (
-    Personaliser,
-    PreparedMessage,
-    Recipient,
-    SendContext,
-    Signer,
-    build,
-    prepare,
-)
+from publisher.mail import Personaliser, SendContext, prepare
 from publisher.outbox import FAILED, Delivery, Result
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sender import Backoff, Connection, attempt, rate_limiter
@@ -40,13 +36,12 @@ class SendJob:
     """Everything needed to deliver one issue's send."""
 
     send_id: int
-    prepared: PreparedMessage
-    personaliser: Personaliser
-    sign: Signer | None = None
+    builder: Builder
+    envelope_from_address: str
     envelope: Callable[[Delivery], str] | None = None  # VERP: one return path per delivery
 
     def envelope_from(self, delivery: Delivery) -> str:
-        return self.envelope(delivery) if self.envelope else self.prepared.envelope_from
+        return self.envelope(delivery) if self.envelope else self.envelope_from_address
 
 
 @dataclass
@@ -57,21 +52,23 @@ class DrainOptions:
     wait_for_deferred: bool = False
     stop: asyncio.Event | None = None
     progress: Progress | None = None
+    build_processes: int = 0  # 0: build in a thread; N: a pool of N processes (DKIM)
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
     """Drain options from [sending] settings."""
     sending = config.settings.sending
     options = DrainOptions(batch_size=sending.batch_size,
-                           lease=timedelta(seconds=sending.lease_seconds))
+                           lease=timedelta(seconds=sending.lease_seconds),
+                           build_processes=sending.build_processes)
     for key, value in overrides.items():
         setattr(options, key, value)
     return options
 
 
 def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
-             config: Config, secrets: Secrets, started: datetime,
-             sign: Signer | None = None) -> SendJob:
+             config: Config, secrets: Secrets, started: datetime) -> SendJob:
+    """The send's prepared message, personaliser and DKIM keys (from config/secrets)."""
     sender = config.settings.sender
     context = SendContext(
         rendered=rendered, entry_id=entry_id,
@@ -81,11 +78,13 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         date=started)
     domain = sender.from_address.rsplit("@", 1)[1]
     personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain)
+    builder = Builder(prepare(context), personaliser,
+                      key_specs(keys_from_config(config, secrets)))
     envelope = None
     if config.settings.bounces.verp:
         key = secrets.signing_key
         envelope = lambda delivery: verp_address(key, delivery.id, domain)  # noqa: E731
-    return SendJob(send_id, prepare(context), personaliser, sign, envelope)
+    return SendJob(send_id, builder, sender.from_address, envelope)
 
 
 def dead_local_workers(engine: Engine, send_id: int) -> list[str]:
@@ -124,40 +123,16 @@ def suppressed(engine: Engine, batch: list[Delivery]) -> dict[int, str]:
             if status.get(d.subscriber_id) != "confirmed"}
 
 
-async def _send_batch(job: SendJob, batch: list[Delivery], connections: list[Connection],
-                      config: Config, now: Callable[[], datetime],
-                      limiter: AsyncRateLimiter) -> list[Result]:
-    smtp = config.settings.smtp
-    backoff = Backoff(smtp.backoff_base_seconds, smtp.backoff_max_seconds, smtp.max_attempts)
-    queue: asyncio.Queue[Delivery] = asyncio.Queue()
-    for delivery in batch:
-        queue.put_nowait(delivery)
-    results: list[Result] = []
-
-    async def work(connection: Connection) -> None:
-        while not queue.empty():
-            delivery = queue.get_nowait()
-            recipient = Recipient(delivery.subscriber_id, delivery.email, delivery.name)
-            try:
-                message = build(job.prepared, job.personaliser, recipient, job.sign)
-            except Exception as exc:  # a bad address or name fails one row, not the send
-                results.append(Result(delivery.id, FAILED, f"not sent: {exc}"))
-                continue
-            await limiter.acquire()
-            results.append(await attempt(connection, delivery, job.envelope_from(delivery),
-                                         message, backoff, now))
-
-    await asyncio.gather(*(work(c) for c in connections))
-    return results
+Item = tuple[Delivery, bytes]
 
 
-async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
-                now: Callable[[], datetime], options: DrainOptions) -> dict[str, int]:
-    """Send every due row of the job; returns the final counts per state."""
-    smtp = config.settings.smtp
+async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datetime],
+                           options: DrainOptions, queue: asyncio.Queue[Item | None],
+                           pool: ProcessPoolExecutor | None,
+                           settled: list[Result]) -> None:
+    """Producer: claim a batch, build its messages (pool or thread), hand them to the
+    connections; then the next batch, so building overlaps sending."""
     loop = asyncio.get_running_loop()
-    limiter = rate_limiter(smtp, loop.time)
-    connections = [Connection(smtp, secrets) for _ in range(smtp.pool_size)]
     try:
         while not (options.stop and options.stop.is_set()):
             dead = await asyncio.to_thread(dead_local_workers, engine, job.send_id)
@@ -165,18 +140,95 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
                 outbox.claim_batch, engine, job.send_id, options.worker, now(),
                 options.batch_size, options.lease, dead)
             if not batch:
-                if not await _wait_for_deferred(engine, job, now, options):
-                    break
-                continue
+                if await _wait_for_deferred(engine, job, now, options):
+                    continue
+                break
             skipped = await asyncio.to_thread(suppressed, engine, batch)
-            results = [Result(i, FAILED, f"not sent: subscriber {s}") for i, s in skipped.items()]
-            sendable = [d for d in batch if d.id not in skipped]
-            results += await _send_batch(job, sendable, connections, config, now, limiter)
-            await asyncio.to_thread(outbox.record_results, engine, results, now())
+            settled.extend(Result(i, FAILED, f"not sent: subscriber {s}")
+                           for i, s in skipped.items())
+            rows = [(d.id, d.subscriber_id, d.email, d.name) for d in batch
+                    if d.id not in skipped]
+            by_id = {d.id: d for d in batch}
+            built = await _build(loop, job.builder, rows, pool, options.build_processes)
+            for delivery_id, message, error in built:
+                if message is None:
+                    settled.append(Result(delivery_id, FAILED, error))
+                else:
+                    await queue.put((by_id[delivery_id], message))
+    finally:
+        await queue.put(None)
+
+
+async def _build(loop: asyncio.AbstractEventLoop, builder: Builder, rows: list[Row],
+                 pool: ProcessPoolExecutor | None, workers: int) -> list[Built]:
+    if pool is None or len(rows) < 2:
+        return await asyncio.to_thread(builder.build_batch, rows)
+    size = max(1, -(-len(rows) // workers))
+    parts = [rows[i:i + size] for i in range(0, len(rows), size)]
+    results = await asyncio.gather(*(loop.run_in_executor(pool, builder.build_batch, part)
+                                     for part in parts))
+    return [item for part in results for item in part]
+
+
+async def _deliver(connection: Connection, job: SendJob, queue: asyncio.Queue[Item | None],
+                   limiter: AsyncRateLimiter, backoff: Backoff, now: Callable[[], datetime],
+                   settled: list[Result]) -> None:
+    """Consumer: one SMTP connection sending whatever the producer built."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            await queue.put(None)  # let the other connections see the end too
+            return
+        delivery, message = item
+        await limiter.acquire()
+        settled.append(await attempt(connection, delivery, job.envelope_from(delivery),
+                                     message, backoff, now))
+
+
+async def _record(engine: Engine, job: SendJob, settled: list[Result], finished: asyncio.Event,
+                  now: Callable[[], datetime], options: DrainOptions) -> None:
+    """Settle results in batches, one transaction each, until the senders are done."""
+    while True:
+        done = finished.is_set()
+        if settled and (len(settled) >= options.batch_size or done):
+            chunk = settled[:]
+            del settled[: len(chunk)]
+            await asyncio.to_thread(outbox.record_results, engine, chunk, now())
             if options.progress:
                 options.progress(await asyncio.to_thread(outbox.counts, engine, job.send_id))
+        elif done:
+            return
+        else:
+            await asyncio.sleep(0.05)
+
+
+async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
+                now: Callable[[], datetime], options: DrainOptions) -> dict[str, int]:
+    """Send every due row of the job; returns the final counts per state.
+
+    At most the batch being built plus the queued one are claimed and unsettled at any
+    moment: that is the window a SIGKILL can re-send.
+    """
+    smtp = config.settings.smtp
+    backoff = Backoff(smtp.backoff_base_seconds, smtp.backoff_max_seconds, smtp.max_attempts)
+    limiter = rate_limiter(smtp, asyncio.get_running_loop().time)
+    connections = [Connection(smtp, secrets) for _ in range(smtp.pool_size)]
+    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=options.batch_size)
+    settled: list[Result] = []
+    finished = asyncio.Event()
+    pool = (ProcessPoolExecutor(options.build_processes, mp_context=get_context("fork"))
+            if options.build_processes > 1 else None)
+    recorder = asyncio.create_task(_record(engine, job, settled, finished, now, options))
+    try:
+        await asyncio.gather(
+            _claim_and_build(engine, job, now, options, queue, pool, settled),
+            *(_deliver(c, job, queue, limiter, backoff, now, settled) for c in connections))
     finally:
+        finished.set()
+        await recorder
         await asyncio.gather(*(c.close() for c in connections))
+        if pool is not None:
+            pool.shutdown()
     if await asyncio.to_thread(outbox.is_finished, engine, job.send_id):
         await asyncio.to_thread(outbox.mark_done, engine, job.send_id, now())
     return await asyncio.to_thread(outbox.counts, engine, job.send_id)

@@ -17,7 +17,6 @@ from publisher.campaign import Ready, ready, resolve_issue_path, run_send, start
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
 from publisher.db import open_database
-from publisher.mail import Recipient
 from publisher.sender import Backoff, Connection, attempt
 from publisher.sending import make_job, options_from
 
@@ -84,9 +83,9 @@ def _send_test_copy(config: Config, item: Ready, address: str) -> None:
     secrets = load_secrets(os.environ)
     job = make_job(0, item.issue.entry_id(config.site.domain), item.rendered, config, secrets,
                    utc_now())
-    message = job.prepared.personalise(job.personaliser.values(Recipient(0, address, "")))
+    message = job.builder.build((0, 0, address, ""))
     delivery = outbox.Delivery(0, 0, 0, address, "", 1)
-    result = asyncio.run(_one(config, secrets, delivery, job.prepared.envelope_from, message))
+    result = asyncio.run(_one(config, secrets, delivery, job.envelope_from_address, message))
     click.echo(f"test copy to {address}: {result.status} ({result.reply})")
     if result.status != outbox.SENT:
         raise click.ClickException(f"test copy not sent: {result.reply}")

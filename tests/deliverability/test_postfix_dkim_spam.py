@@ -98,7 +98,7 @@ def test_headers_and_body_survive_the_mta(delivered: tuple[Config, list[bytes]])
         assert received["Received"] and "mx.example.net" in str(received["Received"])
         address = received["To"].addresses[0]
         number = int(address.username[1:])
-        sent = message_from_bytes(job.prepared.personalise(job.personaliser.values(
+        sent = message_from_bytes(job.builder.prepared.personalise(job.builder.personaliser.values(
             Recipient(number + 1, address.addr_spec, f"User {number}"))), policy=policy.default)
         assert isinstance(sent, EmailMessage)
         for header in ("From", "To", "Subject", "Message-ID", "List-Id", "List-Unsubscribe",

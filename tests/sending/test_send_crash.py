@@ -60,7 +60,8 @@ def test_sigkill_at_random_points_then_resume_misses_nobody(tmp_path: Path) -> N
     assert kills >= 2, "the kills should land while the send is running"
     assert all(server.delivered[a] >= 1 for a in addresses), "someone was missed"
     duplicates = {a: n for a, n in server.delivered.items() if n > 1}
-    assert sum(n - 1 for n in duplicates.values()) <= kills * BATCH
+    window = 3 * BATCH + 4  # claimed-but-unsettled at most: building + queued + unrecorded + pool
+    assert sum(n - 1 for n in duplicates.values()) <= kills * window
     for address in duplicates:
         assert len(set(server.message_ids[address])) == 1, "a re-send must be the same message"
     with engine.connect() as conn:
