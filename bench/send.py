@@ -1,182 +1,306 @@
-"""Sending throughput against Postfix's smtp-sink on loopback, beside Postfix's own
-smtp-source at the same concurrency (the machine's practical limit), measured in one run;
-plus messages built per second and peak RSS while streaming a large audience.
+"""Sending throughput, one run, against Postfix's smtp-sink on loopback:
 
-    python bench/send.py [--subscribers 5000] [--stream 1000000] [--concurrency 1 4 16]
+  (a) L  smtp-source -s 16 into smtp-sink (the machine's practical limit)
+  (b) R  raw aiosmtplib, prebuilt bytes, 16 connections (aiosmtplib's own ceiling)
+  (c)    publisher's full pipeline: SQLite outbox, personalisation, DKIM rsa-2048,
+         16 connections, N subscribers (default 100,000)
+  (d)    the same on PostgreSQL with 2 worker processes (and with 1, for the scaling)
+  (e)    a naive baseline on 2,000 subscribers: EmailMessage per recipient, dkimpy
+         signing, one commit per row, one connection
+
+plus concurrency 1/4/16 beside smtp-source, personalisation and signing rates, and the
+peak RSS of (c). `--subscribers 1000000` measures (c) on a million.
+
+    python bench/send.py [--subscribers 100000] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers import postgres_server, smtp_sink  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
-T0 = datetime(2024, 6, 16, 1, 0, tzinfo=UTC)
+SEED = REPO / "issues" / "2024-06-first-half.md"
 SECRET = "bench-secret-key-0123456789"
+NOW = datetime.now(UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def smtp_sink() -> Iterator[int]:
-    port = free_port()
-    sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-    process = subprocess.Popen([sink, "-u", "postfix", f"127.0.0.1:{port}", "1024"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(5)
-
-
-def smtp_source_rate(port: int, sessions: int, messages: int, size: int) -> float:
-    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-    start = time.perf_counter()
-    subprocess.run([source, "-s", str(sessions), "-m", str(messages), "-l", str(size),
-                    "-f", "digest@example.org", "-t", "reader@example.net",
-                    f"127.0.0.1:{port}"], check=True)
-    return messages / (time.perf_counter() - start)
-
-
-def site(tmp: Path, port: int, pool: int, batch: int = 500) -> Any:
+def site(root: Path, port: int, database_url: str, pool: int = 16, processes: int = 0) -> Any:
     from publisher.config import load_config
+    from publisher.dkim_sign import generate, write_key
 
+    key = root / "dkim.pem"
+    if not key.exists():
+        write_key(generate("rsa", 2048), key)
     base = load_config(REPO)
-    settings = base.settings
-    return replace(base, settings=settings.model_copy(update={
-        "smtp": settings.smtp.model_copy(update={"port": port, "pool_size": pool,
-                                                 "max_messages_per_connection": 100_000}),
-        "database": settings.database.model_copy(update={"url": f"sqlite:///{tmp / 'b.db'}"}),
-        "sending": settings.sending.model_copy(update={"batch_size": batch}),
-        "paths": settings.paths.model_copy(update={"output": str(tmp / "public")}),
+    s = base.settings
+    return replace(base, settings=s.model_copy(update={
+        "smtp": s.smtp.model_copy(update={"port": port, "pool_size": pool,
+                                          "max_messages_per_connection": 1_000_000}),
+        "database": s.database.model_copy(update={"url": database_url}),
+        "sending": s.sending.model_copy(update={"batch_size": 500,
+                                                "build_processes": processes}),
+        "paths": s.paths.model_copy(update={"output": str(root / "public")}),
+        "dkim": s.dkim.model_copy(update={"selector": "bench", "domain": "example.org",
+                                          "key_path": str(key)}),
     }))
 
 
-def fill_audience(engine: Any, count: int) -> None:
+def fill(engine: Any, count: int) -> None:
     from publisher.db import subscribers
 
-    chunk = 20_000
-    for start in range(0, count, chunk):
+    for start in range(0, count, 20_000):
         rows = [{"email": f"u{n}@example.net", "email_key": f"u{n}@example.net",
-                 "name": f"Reader {n}", "status": "confirmed", "tags": [], "created_at": T0,
-                 "updated_at": T0, "consent_at": T0, "consent_source": "bench",
-                 "bounce_count": 0} for n in range(start, min(count, start + chunk))]
+                 "name": f"读者 {n}", "status": "confirmed", "tags": [], "created_at": NOW,
+                 "updated_at": NOW, "consent_at": NOW, "consent_source": "bench",
+                 "bounce_count": 0} for n in range(start, min(count, start + 20_000))]
         with engine.begin() as conn:
             conn.execute(subscribers.insert(), rows)
 
 
-def publisher_rate(port: int, pool: int, count: int) -> tuple[float, int]:
-    from publisher.campaign import ready, run_send, start
+def secrets() -> Any:
     from publisher.config import Secrets
+
+    return Secrets(secret_keys=(SECRET,))
+
+
+def sample_message(config: Any) -> bytes:
+    from publisher.campaign import ready
+    from publisher.sending import make_job
+
+    item = ready(config, SEED)
+    job = make_job(1, "tag:bench", item.rendered, config, secrets(), NOW)
+    return job.builder.build((1, 1, "u1@example.net", "读者 1"))
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else 0.0
+
+
+def smtp_source(port: int, sessions: int, count: int, size: int) -> float:
+    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    start = time.perf_counter()
+    subprocess.run([source, "-s", str(sessions), "-m", str(count), "-l", str(size),
+                    "-f", "digest@example.org", "-t", "u1@example.net",
+                    f"127.0.0.1:{port}"], check=True)
+    return rate(count, time.perf_counter() - start)
+
+
+def raw_aiosmtplib(port: int, connections: int, count: int, message: bytes) -> float:
+    import aiosmtplib
+
+    async def run() -> float:
+        async def worker(share: int) -> None:
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=False,
+                                     start_tls=False)
+            await client.connect()
+            for _ in range(share):
+                await client.sendmail("digest@example.org", ["u1@example.net"], message)
+            await client.quit()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(count // connections) for _ in range(connections)))
+        return rate(count // connections * connections, time.perf_counter() - start)
+
+    return asyncio.run(run())
+
+
+def pipeline_child(port: int, count: int, pool: int, processes: int) -> None:
+    """(c) in its own process, so its peak RSS is its own."""
+    from publisher.campaign import ready, run_send, start
     from publisher.db import open_database
     from publisher.sending import options_from
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = site(Path(tmp), port, pool)
+        root = Path(tmp)
+        config = site(root, port, f"sqlite:///{root / 'bench.db'}", pool, processes)
         engine = open_database(config.database_url)
-        fill_audience(engine, count)
-        send_id = start(engine, config, ready(config, REPO / "issues/2024-06-first-half.md"), T0)
+        fill(engine, count)
         began = time.perf_counter()
-        counts = run_send(engine, config, Secrets(secret_keys=(SECRET,)), send_id,
-                          lambda: T0, options_from(config))
-        rate = counts["sent"] / (time.perf_counter() - began)
-    return rate, counts["sent"]
-
-
-def build_rate(count: int) -> tuple[float, int]:
-    from publisher.campaign import ready
-    from publisher.config import Secrets
-    from publisher.mail import Recipient
-    from publisher.sending import make_job
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = site(Path(tmp), 25, 1)
-        item = ready(config, REPO / "issues/2024-06-first-half.md")
-        job = make_job(1, item.issue.entry_id("example.org"), item.rendered, config,
-                       Secrets(secret_keys=(SECRET,)), T0)
-        began = time.perf_counter()
-        size = 0
-        for n in range(count):
-            message = job.builder.prepared.personalise(job.builder.personaliser.values(
-                Recipient(n, f"u{n}@example.net", f"Reader {n}")))
-            size = len(message)
-        return count / (time.perf_counter() - began), size
-
-
-def stream_child(count: int) -> None:
-    """Snapshot, claim, build and settle `count` deliveries with no SMTP; print peak RSS."""
-    from publisher import outbox
-    from publisher.campaign import ready, start
-    from publisher.config import Secrets
-    from publisher.db import open_database
-    from publisher.mail import Recipient
-    from publisher.outbox import SENT, Result
-    from publisher.sending import make_job
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = site(Path(tmp), 25, 1, batch=1000)
-        engine = open_database(config.database_url)
-        fill_audience(engine, count)
-        item = ready(config, REPO / "issues/2024-06-first-half.md")
-        began = time.perf_counter()
-        send_id = start(engine, config, item, T0)
-        job = make_job(send_id, item.issue.entry_id("example.org"), item.rendered, config,
-                       Secrets(secret_keys=(SECRET,)), T0)
-        settled = 0
-        while batch := outbox.claim_batch(engine, send_id, "bench", T0, 1000,
-                                          timedelta(hours=1)):
-            for delivery in batch:
-                job.builder.prepared.personalise(job.builder.personaliser.values(
-                    Recipient(delivery.subscriber_id, delivery.email, delivery.name)))
-            outbox.record_results(engine, [Result(d.id, SENT, "250 bench") for d in batch], T0)
-            settled += len(batch)
+        send_id = start(engine, config, ready(config, SEED), NOW)
+        counts = run_send(engine, config, secrets(), send_id, lambda: datetime.now(UTC),
+                          options_from(config))
         seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"settled": settled, "seconds": seconds, "peak_mb": peak}))
+    print(json.dumps({"sent": counts["sent"], "seconds": seconds, "peak_mb": peak}))
+
+
+def run_child(*args: str) -> dict[str, float]:
+    output = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
+                            capture_output=True, text=True).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def postgres_workers(port: int, count: int, workers: int) -> float:
+    from publisher.campaign import ready, start
+    from publisher.db import open_database
+
+    with postgres_server() as url, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        config = site(root, port, url, pool=16 // workers)
+        engine = open_database(url)
+        fill(engine, count)
+        start(engine, config, ready(config, SEED), NOW)
+        toml = (REPO / "publisher.toml").read_text(encoding="utf-8")
+        toml = toml.replace("port = 8025", f"port = {port}\npool_size = {16 // workers}\n"
+                            "max_messages_per_connection = 1000000")
+        toml = toml.replace('url = "sqlite:///var/publisher.db"', f'url = "{url}"')
+        for key in ("issues", "templates"):
+            toml = toml.replace(f'{key} = "{key}"', f'{key} = "{REPO / key}"')
+        toml += (f'\n[sending]\nbatch_size = 500\n\n[dkim]\nselector = "bench"\n'
+                 f'domain = "example.org"\nkey_path = "{root / "dkim.pem"}"\n')
+        (root / "publisher.toml").write_text(toml, encoding="utf-8")
+        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+        began = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
+                                   str(root / "publisher.toml"), "run", "--worker", "--once"],
+                                  env=env, stderr=subprocess.DEVNULL) for _ in range(workers)]
+        for proc in procs:
+            proc.wait()
+        return rate(count, time.perf_counter() - began)
+
+
+def naive(port: int, count: int) -> float:
+    """EmailMessage per recipient, dkimpy's pure-Python signing, one commit per row."""
+    import aiosmtplib
+    import dkim
+    import sqlalchemy as sa
+
+    from publisher.campaign import ready
+    from publisher.db import deliveries, open_database, sends
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        config = site(root, port, f"sqlite:///{root / 'naive.db'}")
+        engine = open_database(config.database_url)
+        fill(engine, count)
+        item = ready(config, SEED)
+        pem = (root / "dkim.pem").read_bytes()
+        with engine.begin() as conn:
+            send_id = conn.execute(sends.insert().values(
+                issue_slug="naive", entry_id="x", subject="x", status="sending",
+                audience_count=count, created_at=NOW).returning(sends.c.id)).scalar_one()
+            conn.execute(sa.text("INSERT INTO deliveries (send_id, subscriber_id, email, name, "
+                                 "status, attempts, updated_at) SELECT :s, id, email, name, "
+                                 "'queued', 0, :t FROM subscribers"),
+                         {"s": send_id, "t": NOW.replace(tzinfo=None)})
+
+        async def run() -> None:
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=False,
+                                     start_tls=False)
+            await client.connect()
+            with engine.connect() as conn:
+                rows = conn.execute(sa.select(deliveries.c.id, deliveries.c.email)).all()
+            for delivery_id, email in rows:
+                message = EmailMessage()
+                message["From"] = "LLM 论文摘要 <digest@example.org>"
+                message["To"] = email
+                message["Subject"] = item.rendered.subject
+                message.set_content(item.rendered.text)
+                message.add_alternative(item.rendered.html, subtype="html")
+                raw = message.as_bytes()
+                signed = dkim.sign(raw, b"bench", b"example.org", pem) + raw
+                await client.sendmail("digest@example.org", [email], signed)
+                with engine.begin() as conn:
+                    conn.execute(deliveries.update().where(deliveries.c.id == delivery_id)
+                                 .values(status="sent", updated_at=NOW))
+            await client.quit()
+
+        began = time.perf_counter()
+        asyncio.run(run())
+        return rate(count, time.perf_counter() - began)
+
+
+def timed_rate(action: Callable[[int], object], count: int) -> float:
+    began = time.perf_counter()
+    for n in range(count):
+        action(n)
+    return rate(count, time.perf_counter() - began)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--subscribers", type=int, default=5000)
-    parser.add_argument("--stream", type=int, default=1_000_000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--stream-child", type=int, default=0)
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--naive", type=int, default=2_000)
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--child", nargs=4, metavar=("PORT", "COUNT", "POOL", "PROCESSES"))
     args = parser.parse_args()
-    if args.stream_child:
-        stream_child(args.stream_child)
+    if args.child:
+        pipeline_child(*(int(v) for v in args.child))
         return
-    built, size = build_rate(20_000)
-    print(f"message size {size} bytes; messages built per second (one core): {built:,.0f}")
+    n = 5_000 if args.quick else args.subscribers
+    naive_n = 300 if args.quick else args.naive
+    from publisher.builder import _signer
+
+    with tempfile.TemporaryDirectory() as tmp, smtp_sink() as port:
+        config = site(Path(tmp), port, f"sqlite:///{Path(tmp) / 'x.db'}")
+        message = sample_message(config)
+        from publisher.campaign import ready
+        from publisher.sending import make_job
+
+        job = make_job(1, "tag:bench", ready(config, SEED).rendered, config, secrets(), NOW)
+        unsigned = job.builder.prepared
+        personal = timed_rate(lambda i: unsigned.personalise(job.builder.personaliser.values(
+            __import__("publisher.mail", fromlist=["Recipient"]).Recipient(
+                i, f"u{i}@example.net", f"读者 {i}"))), 20_000)
+        plain = job.builder.prepared.personalise(job.builder.personaliser.values(
+            __import__("publisher.mail", fromlist=["Recipient"]).Recipient(1, "u1@x.net", "x")))
+        sign = _signer(job.builder.dkim)
+        assert sign is not None
+        signing = timed_rate(lambda i: sign(plain), 2_000)
+        limit = smtp_source(port, 16, max(4_000, n // 10), len(message))
+        raw = raw_aiosmtplib(port, 16, max(4_000, n // 10), message)
+        full = run_child(str(port), str(n), "16", str(os.cpu_count() or 2))
+        pg2 = postgres_workers(port, n, 2)
+        pg1 = postgres_workers(port, n, 1)
+        baseline = naive(port, naive_n)
+        levels = []
+        for level in (1, 4, 16):
+            source_rate = smtp_source(port, level, 2_000, len(message))
+            ours = run_child(str(port), "2000", str(level), str(os.cpu_count() or 2))
+            levels.append((level, source_rate, rate(ours["sent"], ours["seconds"])))
+    c = rate(full["sent"], full["seconds"])
+    print(f"message: {len(message):,} bytes (seed edition, personalised, DKIM-signed)")
+    print(f"personalisation: {personal:,.0f} messages/s on one core; "
+          f"rsa-2048 DKIM signing: {signing:,.0f}/s on one core")
+    print()
+    print(f"{'run':<58} {'messages/s':>11}")
+    rows = [("(a) L: smtp-source -s 16 -> smtp-sink", limit),
+            ("(b) R: raw aiosmtplib, prebuilt bytes, 16 connections", raw),
+            (f"(c) publisher, SQLite, DKIM, 16 connections, {n:,} subscribers", c),
+            (f"(d) publisher, PostgreSQL, 2 worker processes, {n:,}", pg2),
+            (f"(d1) publisher, PostgreSQL, 1 worker process, {n:,}", pg1),
+            (f"(e) naive baseline, {naive_n:,} subscribers", baseline)]
+    for label, value in rows:
+        print(f"{label:<58} {value:>11,.0f}")
+    print()
+    print(f"c/R = {c / raw:.2f} (target >= 0.5)   c/L = {c / limit:.2f}   "
+          f"d/L = {pg2 / limit:.2f}   c/e = {c / baseline:.1f} (target >= 10)")
+    print(f"d/c = {pg2 / c:.2f} (target >= 1)   1 -> 2 PostgreSQL workers: x{pg2 / pg1:.2f}")
+    print(f"peak RSS of (c) at {n:,} subscribers: {full['peak_mb']:.0f} MB (target < 150 MB)")
+    print()
     print(f"{'concurrency':>11} {'smtp-source msg/s':>18} {'publisher msg/s':>16} {'ratio':>6}")
-    with smtp_sink() as port:
-        for level in args.concurrency:
-            limit = smtp_source_rate(port, level, max(2000, args.subscribers), size)
-            ours, sent = publisher_rate(port, level, args.subscribers)
-            print(f"{level:>11} {limit:>18,.0f} {ours:>16,.0f} {ours / limit:>6.2f}")
-    output = subprocess.run([sys.executable, __file__, "--stream-child", str(args.stream)],
-                            check=True, capture_output=True, text=True).stdout
-    stream = json.loads(output.strip().splitlines()[-1])
-    print(f"streamed {stream['settled']:,} deliveries (snapshot, claim, build, settle; no SMTP) "
-          f"in {stream['seconds']:.1f} s; peak RSS {stream['peak_mb']:.0f} MB")
+    for level, source_rate, ours_rate in levels:
+        print(f"{level:>11} {source_rate:>18,.0f} {ours_rate:>16,.0f} "
+              f"{ours_rate / source_rate:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,17 +9,12 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config, PathsConfig, load_config
+from tests.servers import free_port, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SEED_TEXT = REPO.parent / "shared" / "seeds" / "2024-06-first-half-digest.txt"
 SEED_ISSUE = REPO / "issues" / "2024-06-first-half.md"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -40,37 +29,11 @@ def seed_config(tmp_path: Path) -> Config:
     return replace(config, settings=settings)
 
 
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError(f"{name} not found: install Debian's postgresql (make test does)")
-    return found[-1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback (initdb + pg_ctl in a temp dir)."""
-    workdir = Path(tempfile.mkdtemp(prefix="publisher-pg-"))
-    data = workdir / "data"
-    port = free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(workdir, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-U", "publisher",
-                    "--auth=trust", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-w",
-                    "-l", str(workdir / "log"), "start"], check=True, capture_output=True)
-    try:
-        subprocess.run([*as_user, _pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port),
-                        "-U", "publisher", "publisher"], check=True, capture_output=True)
-        yield f"postgresql+psycopg://publisher@127.0.0.1:{port}/publisher"
-    finally:
-        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with postgres_server() as url:
+        yield url
 
 
 class LiveServer:
