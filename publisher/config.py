@@ -90,7 +90,9 @@ class SmtpConfig(_Section):
 class SendingConfig(_Section):
     batch_size: int = Field(default=200, ge=1, le=10_000)
     lease_seconds: float = Field(default=600.0, gt=0)
-    build_processes: int = Field(default=0, ge=0, le=64)  # >1: build + DKIM in processes
+    # Processes that personalise and DKIM-sign: None = one per core when DKIM is on, else 0
+    # (build in a thread); N > 1 = a pool of N.
+    build_processes: int | None = Field(default=None, ge=0, le=64)
 
 
 class DatabaseConfig(_Section):
@@ -123,6 +125,9 @@ class BouncesConfig(_Section):
 
 class EmailConfig(_Section):
     max_html_bytes: int = Field(default=102_000, ge=1000)
+    # 8bit: UTF-8 bodies sent with BODY=8BITMIME (less than half the size of QP for CJK);
+    # quoted-printable: 7-bit bodies, for relays that would downgrade and break DKIM.
+    transfer_encoding: Literal["8bit", "quoted-printable"] = "8bit"
 
 
 class Settings(_Section):

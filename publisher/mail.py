@@ -1,10 +1,18 @@
 """Per-delivery MIME messages, prepared once per issue and personalised in bytes.
 
-`prepare` turns a rendered issue into a list of byte pieces and slots. Bodies are
-quoted-printable, encoded once; every placeholder stands on its own soft-broken line, so a
-recipient's value (QP-encoded on its own) drops in without touching the surrounding bytes.
-The result is plain 7-bit ASCII with CRLF line ends and lines of at most 76 octets in the
-bodies and 998 in the headers, and it parses to the same message the stdlib would build.
+`prepare` turns a rendered issue into a list of byte pieces and slots, encoded once.
+
+- 8bit (the default, sent with BODY=8BITMIME): bodies are UTF-8 as they are, with CRLF line
+  ends. MJML writes most of the HTML on one line, so long HTML lines are folded at the space
+  after a start tag's name, where a line break means exactly what the space did. A part is
+  8bit only if every line, with each slot counted at SLOT_BUDGET octets, stays within 998;
+  a recipient whose value is longer than the budget gets the quoted-printable variant.
+- quoted-printable: every placeholder stands on its own soft-broken line, so a recipient's
+  value (QP-encoded on its own) drops in without touching the surrounding bytes; the result
+  is 7-bit ASCII with body lines of at most 76 octets.
+
+Headers are ASCII (RFC 2047 where needed) with lines of at most 998 octets, and either form
+parses to the same message the stdlib would build.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import hashlib
 import html
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
@@ -38,6 +46,10 @@ CRLF = b"\r\n"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _ADDRESS = re.compile(r"^[^\s<>()\[\]\\,;:\"@\x00-\x1f\x7f]+@[A-Za-z0-9.-]+$")
 _SPLIT = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
+_TAG_GAP = re.compile(rb"<[A-Za-z][A-Za-z0-9-]*( )")  # the space after a start tag's name
+SLOT_BUDGET = 256  # octets a personal value may take on an 8bit line
+FOLD_AT = 600  # long 8bit HTML lines are folded near this many octets
+MAX_LINE = 998
 
 
 class Slot(Enum):
@@ -80,15 +92,29 @@ class SendContext:
     date: datetime
 
 
+HEADER_SLOTS = frozenset({Slot.TO, Slot.MESSAGE_ID, Slot.LIST_UNSUBSCRIBE})
+
+
 @dataclass(frozen=True)
 class PreparedMessage:
-    """A message as bytes and slots; `personalise` fills the slots for one recipient."""
+    """A message as bytes and slots; `personalise` fills the slots for one recipient.
+
+    Slots in `raw_slots` take their value as UTF-8 octets (headers, 8bit parts); the others
+    are quoted-printable. `fallback` is the all-QP message for values over the 8bit budget.
+    """
 
     pieces: tuple[bytes | Slot, ...]
     envelope_from: str
+    raw_slots: frozenset[Slot] = HEADER_SLOTS
+    fallback: PreparedMessage | None = None
 
-    def personalise(self, values: dict[Slot, bytes]) -> bytes:
-        return b"".join(p if isinstance(p, bytes) else values[p] for p in self.pieces)
+    def personalise(self, values: dict[Slot, str]) -> bytes:
+        encoded = {slot: value.encode() if slot in self.raw_slots else _qp(value)
+                   for slot, value in values.items()}
+        if self.fallback is not None and any(
+                len(encoded[slot]) > SLOT_BUDGET for slot in self.raw_slots - HEADER_SLOTS):
+            return self.fallback.personalise(values)
+        return b"".join(p if isinstance(p, bytes) else encoded[p] for p in self.pieces)
 
 
 def clean_text(value: str) -> str:
@@ -112,7 +138,7 @@ def _encode_phrase(name: str) -> str:
     than one 75-character word is therefore kept whole (clients accept longer words).
     """
     name = clean_text(name)
-    if name.isascii():
+    if name.isascii() and "=?" not in name:  # "=?…?=" text would decode as an encoded word
         return formataddr((name, "x@x")).rsplit(" <", 1)[0] if name else ""
     whole = _encoded_word(name)
     if len(whole) <= 75:
@@ -161,15 +187,58 @@ def _qp_body(text: str, prefix: str) -> list[bytes | Slot]:
     return pieces
 
 
+def _eight_bit_body(text: str, prefix: str, fold: bool) -> list[bytes | Slot] | None:
+    """UTF-8 lines joined by CRLF with slots in place, or None if a line could exceed 998."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8").split(b"\n")
+    if fold:
+        lines = [folded for line in lines for folded in _fold_html_line(line)]
+    pieces: list[bytes | Slot] = []
+    for number, line in enumerate(lines):
+        segments = _SPLIT.split(line.decode("utf-8"))
+        static, slots = segments[0::2], segments[1::2]
+        if sum(len(s.encode()) for s in static) + len(slots) * SLOT_BUDGET > MAX_LINE:
+            return None
+        if number:
+            pieces.append(CRLF)
+        for index, segment in enumerate(segments):
+            if index % 2:
+                pieces.append(Slot(prefix + segment))
+            elif segment:
+                pieces.append(segment.encode("utf-8"))
+    return pieces
+
+
+def _fold_html_line(line: bytes, limit: int = FOLD_AT) -> list[bytes]:
+    """Break a long HTML line where a start tag's name meets its attributes: any whitespace
+    is the same there, so the page does not change. Placeholders count at SLOT_BUDGET."""
+    if _cost(line, 0, len(line)) <= limit:
+        return [line]
+    folded: list[bytes] = []
+    start, previous = 0, -1
+    for match in _TAG_GAP.finditer(line):
+        gap = match.start(1)
+        if _cost(line, start, gap) > limit and previous > start:
+            folded.append(line[start:previous])
+            start = previous + 1
+        previous = gap
+    folded.append(line[start:])
+    return folded
+
+
+def _cost(line: bytes, start: int, end: int) -> int:
+    """Octets of line[start:end] once each placeholder holds a value of SLOT_BUDGET."""
+    return end - start + line.count(b"@@", start, end) // 2 * SLOT_BUDGET
+
+
 def _boundary(context: SendContext) -> str:
     # "=_" cannot occur in quoted-printable text, so the boundary never collides.
     digest = hashlib.sha256(context.entry_id.encode()).hexdigest()[:20]
     return f"=_publisher_{digest}"
 
 
-def _part_header(subtype: str) -> bytes:
+def _part_header(subtype: str, encoding: str) -> bytes:
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii")
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii")
 
 
 def list_id(context: SendContext) -> str:
@@ -177,8 +246,26 @@ def list_id(context: SendContext) -> str:
     return f"{_encode_phrase(context.site_title)} <{context.from_address.split('@')[0]}.{domain}>"
 
 
-def prepare(context: SendContext) -> PreparedMessage:
-    """Build the issue's message once, with slots for the per-recipient values."""
+def prepare(context: SendContext, eight_bit: bool = True) -> PreparedMessage:
+    """Build the issue's message once, with slots for the per-recipient values.
+
+    With eight_bit, each part is 8bit where its lines allow it (see the module docstring)."""
+    quoted = _prepare(context, {})
+    if not eight_bit:
+        return quoted
+    parts = {prefix: _eight_bit_body(text, prefix, fold=prefix == "html:")
+             for prefix, text in (("text:", context.rendered.text),
+                                  ("html:", context.rendered.html))}
+    raw = {prefix: body for prefix, body in parts.items() if body is not None}
+    if not raw:
+        return quoted
+    message = _prepare(context, raw)
+    slots = frozenset(s for s in Slot if s.value.split(":")[0] + ":" in raw)
+    return replace(message, raw_slots=HEADER_SLOTS | slots, fallback=quoted)
+
+
+def _prepare(context: SendContext, raw: dict[str, list[bytes | Slot]]) -> PreparedMessage:
+    """The message with the parts in `raw` as 8bit and the others quoted-printable."""
     boundary = _boundary(context)
     head: list[bytes | Slot] = [
         _header("From", format_address(context.from_name, context.from_address)),
@@ -196,10 +283,14 @@ def prepare(context: SendContext) -> PreparedMessage:
     head.append(_header("Content-Type",
                         f'multipart/alternative;\r\n boundary="{boundary}"'))
     head.append(_header("Content-Language", context.rendered.language))
-    body: list[bytes | Slot] = [CRLF, f"--{boundary}\r\n".encode(), _part_header("plain")]
-    body += _qp_body(context.rendered.text, "text:")
-    body += [CRLF, f"--{boundary}\r\n".encode(), _part_header("html")]
-    body += _qp_body(context.rendered.html, "html:")
+    if raw:  # a multipart holding an 8bit part is itself 8bit (RFC 2045 6.4)
+        head.append(_header("Content-Transfer-Encoding", "8bit"))
+    body: list[bytes | Slot] = []
+    for subtype, prefix, text in (("plain", "text:", context.rendered.text),
+                                  ("html", "html:", context.rendered.html)):
+        encoding = "8bit" if prefix in raw else "quoted-printable"
+        body += [CRLF, f"--{boundary}\r\n".encode(), _part_header(subtype, encoding)]
+        body += raw[prefix] if prefix in raw else _qp_body(text, prefix)
     body += [CRLF, f"--{boundary}--\r\n".encode()]
     pieces = _merge([*head, *body])
     return PreparedMessage(pieces=tuple(pieces), envelope_from=context.from_address)
@@ -224,7 +315,7 @@ class Personaliser:
     signer: TokenSigner
     domain: str
 
-    def values(self, recipient: Recipient) -> dict[Slot, bytes]:
+    def values(self, recipient: Recipient) -> dict[Slot, str]:
         email = check_address(recipient.email)
         name = clean_text(recipient.name)
         unsub_token = unsubscribe_token(self.signer, recipient.subscriber_id)
@@ -236,15 +327,14 @@ class Personaliser:
                       f"{quote('unsubscribe ' + unsub_token)}>")
         shown = name or email
         return {
-            Slot.TO: format_address(name, email).encode("ascii"),
+            Slot.TO: format_address(name, email),
             Slot.MESSAGE_ID: message_id(self.context.entry_id, recipient.subscriber_id,
-                                        self.domain).encode("ascii"),
-            Slot.LIST_UNSUBSCRIBE: list_unsub.encode("ascii"),
-            Slot.TEXT_EMAIL: _qp(email), Slot.TEXT_NAME: _qp(shown),
-            Slot.TEXT_UNSUBSCRIBE: _qp(unsub), Slot.TEXT_PREFERENCES: _qp(prefs),
-            Slot.HTML_EMAIL: _qp(html.escape(email)), Slot.HTML_NAME: _qp(html.escape(shown)),
-            Slot.HTML_UNSUBSCRIBE: _qp(html.escape(unsub)),
-            Slot.HTML_PREFERENCES: _qp(html.escape(prefs)),
+                                        self.domain),
+            Slot.LIST_UNSUBSCRIBE: list_unsub,
+            Slot.TEXT_EMAIL: email, Slot.TEXT_NAME: shown,
+            Slot.TEXT_UNSUBSCRIBE: unsub, Slot.TEXT_PREFERENCES: prefs,
+            Slot.HTML_EMAIL: html.escape(email), Slot.HTML_NAME: html.escape(shown),
+            Slot.HTML_UNSUBSCRIBE: html.escape(unsub), Slot.HTML_PREFERENCES: html.escape(prefs),
         }
 
 

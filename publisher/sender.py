@@ -85,6 +85,8 @@ class Connection:
             hostname=self.config.host, port=self.config.port,
             timeout=self.config.command_timeout, **tls_options(self.config))  # type: ignore[arg-type]
         await client.connect(timeout=self.config.connect_timeout)
+        if client.is_ehlo_or_helo_needed:  # learn the extensions (8BITMIME) up front
+            await client.ehlo()
         if self.secrets.smtp_username and self.secrets.smtp_password:
             await client.login(self.secrets.smtp_username, self.secrets.smtp_password)
         self.sent_on_connection = 0
@@ -102,7 +104,15 @@ class Connection:
         """One SMTP transaction; returns the reply for this recipient or raises on transport."""
         if self.client is None or not self.client.is_connected:
             self.client = await self._connect()
-        errors, reply = await self.client.sendmail(envelope_from, [recipient], message)
+        options = []
+        if not message.isascii():  # an 8bit body needs the server's 8BITMIME (RFC 6152)
+            if not self.client.supports_extension("8bitmime"):
+                raise aiosmtplib.SMTPResponseException(
+                    450, "server does not offer 8BITMIME; set [email] transfer_encoding = "
+                         "\"quoted-printable\"")
+            options.append("BODY=8BITMIME")
+        errors, reply = await self.client.sendmail(envelope_from, [recipient], message,
+                                                   mail_options=options)
         self.sent_on_connection += 1
         if self.sent_on_connection >= self.config.max_messages_per_connection:
             await self.close()

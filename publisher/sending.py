@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from publisher import outbox
 from publisher.bounces import verp_address
-from publisher.builder import Builder, Built, Row, key_specs
+from publisher.builder import Builder, Built, Row, build_installed, install, key_specs
 from publisher.config import Config, Secrets
 from publisher.db import deliveries, subscribers
 from publisher.dkim_sign import keys_from_config
@@ -57,10 +57,13 @@ class DrainOptions:
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
     """Drain options from [sending] settings."""
-    sending = config.settings.sending
+    sending, dkim = config.settings.sending, config.settings.dkim
+    processes = sending.build_processes
+    if processes is None:
+        processes = (os.cpu_count() or 1) if dkim.selector and dkim.domain else 0
     options = DrainOptions(batch_size=sending.batch_size,
                            lease=timedelta(seconds=sending.lease_seconds),
-                           build_processes=sending.build_processes)
+                           build_processes=processes)
     for key, value in overrides.items():
         setattr(options, key, value)
     return options
@@ -78,7 +81,8 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         date=started)
     domain = sender.from_address.rsplit("@", 1)[1]
     personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain)
-    builder = Builder(prepare(context), personaliser,
+    eight_bit = config.settings.email.transfer_encoding == "8bit"
+    builder = Builder(prepare(context, eight_bit), personaliser,
                       key_specs(keys_from_config(config, secrets)))
     envelope = None
     if config.settings.bounces.verp:
@@ -124,6 +128,7 @@ def suppressed(engine: Engine, batch: list[Delivery]) -> dict[int, str]:
 
 
 Item = tuple[Delivery, bytes]
+BUILD_AHEAD = 64  # messages built ahead of the connections: memory stays flat at any size
 
 
 async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datetime],
@@ -149,12 +154,14 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
             rows = [(d.id, d.subscriber_id, d.email, d.name) for d in batch
                     if d.id not in skipped]
             by_id = {d.id: d for d in batch}
-            built = await _build(loop, job.builder, rows, pool, options.build_processes)
-            for delivery_id, message, error in built:
-                if message is None:
-                    settled.append(Result(delivery_id, FAILED, error))
-                else:
-                    await queue.put((by_id[delivery_id], message))
+            for first in range(0, len(rows), BUILD_AHEAD):
+                chunk = rows[first:first + BUILD_AHEAD]
+                for delivery_id, message, error in await _build(
+                        loop, job.builder, chunk, pool, options.build_processes):
+                    if message is None:
+                        settled.append(Result(delivery_id, FAILED, error))
+                    else:
+                        await queue.put((by_id[delivery_id], message))
     finally:
         await queue.put(None)
 
@@ -165,7 +172,7 @@ async def _build(loop: asyncio.AbstractEventLoop, builder: Builder, rows: list[R
         return await asyncio.to_thread(builder.build_batch, rows)
     size = max(1, -(-len(rows) // workers))
     parts = [rows[i:i + size] for i in range(0, len(rows), size)]
-    results = await asyncio.gather(*(loop.run_in_executor(pool, builder.build_batch, part)
+    results = await asyncio.gather(*(loop.run_in_executor(pool, build_installed, part)
                                      for part in parts))
     return [item for part in results for item in part]
 
@@ -206,17 +213,20 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
                 now: Callable[[], datetime], options: DrainOptions) -> dict[str, int]:
     """Send every due row of the job; returns the final counts per state.
 
-    At most the batch being built plus the queued one are claimed and unsettled at any
-    moment: that is the window a SIGKILL can re-send.
+    Claimed and not yet settled at any moment: the rest of the batch being built, the
+    BUILD_AHEAD queued messages, one per connection, and the results waiting for their
+    batched write (up to batch_size): that is the window a SIGKILL can re-send. Built
+    messages in memory are at most two BUILD_AHEAD chunks, whatever the audience.
     """
     smtp = config.settings.smtp
     backoff = Backoff(smtp.backoff_base_seconds, smtp.backoff_max_seconds, smtp.max_attempts)
     limiter = rate_limiter(smtp, asyncio.get_running_loop().time)
     connections = [Connection(smtp, secrets) for _ in range(smtp.pool_size)]
-    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=options.batch_size)
+    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=BUILD_AHEAD)
     settled: list[Result] = []
     finished = asyncio.Event()
-    pool = (ProcessPoolExecutor(options.build_processes, mp_context=get_context("fork"))
+    pool = (ProcessPoolExecutor(options.build_processes, mp_context=get_context("fork"),
+                                initializer=install, initargs=(job.builder,))
             if options.build_processes > 1 else None)
     recorder = asyncio.create_task(_record(engine, job, settled, finished, now, options))
     try:

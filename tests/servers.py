@@ -53,11 +53,12 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
-def smtp_sink() -> Iterator[int]:
-    """Postfix's smtp-sink on a loopback port: accepts and discards everything, fast."""
+def smtp_sink(*options: str) -> Iterator[int]:
+    """Postfix's smtp-sink on a loopback port: accepts and discards everything, fast.
+    Options go to smtp-sink (`-8`: do not offer 8BITMIME)."""
     port = free_port()
     sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-    process = subprocess.Popen([sink, "-u", "postfix", f"127.0.0.1:{port}", "1024"],
+    process = subprocess.Popen([sink, *options, "-u", "postfix", f"127.0.0.1:{port}", "1024"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
