@@ -12,6 +12,7 @@ plus concurrency 1/4/16 beside smtp-source, personalisation and signing rates, a
 peak RSS of (c). `--subscribers 1000000` measures (c) on a million.
 
     python bench/send.py [--subscribers 100000] [--quick]
+    python bench/send.py --pipeline-only --subscribers 1000000   # (c) and its RSS only
 """
 
 from __future__ import annotations
@@ -91,6 +92,26 @@ def sample_message(config: Any) -> bytes:
     return job.builder.build((1, 1, "u1@example.net", "读者 1"))
 
 
+def one_core_rates(config: Any) -> tuple[float, float, float]:
+    """Messages personalised, signed, and built (both) per second on one core."""
+    from publisher.builder import _signer
+    from publisher.campaign import ready
+    from publisher.mail import Recipient
+    from publisher.sending import make_job
+
+    job = make_job(1, "tag:bench", ready(config, SEED).rendered, config, secrets(), NOW)
+    prepared, personaliser = job.builder.prepared, job.builder.personaliser
+    personal = timed_rate(lambda i: prepared.personalise(personaliser.values(
+        Recipient(i, f"u{i}@example.net", f"读者 {i}"))), 20_000)
+    plain = prepared.personalise(personaliser.values(Recipient(1, "u1@example.net", "读者")))
+    sign = _signer(job.builder.dkim)
+    assert sign is not None
+    signing = timed_rate(lambda i: sign(plain), 2_000)
+    built = timed_rate(lambda i: job.builder.build((i, i, f"u{i}@example.net", f"读者 {i}")),
+                       2_000)
+    return personal, signing, built
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds else 0.0
 
@@ -140,7 +161,9 @@ def pipeline_child(port: int, count: int, pool: int, processes: int) -> None:
                           options_from(config))
         seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"sent": counts["sent"], "seconds": seconds, "peak_mb": peak}))
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"sent": counts["sent"], "seconds": seconds, "peak_mb": peak,
+                      "worker_peak_mb": worker}))
 
 
 def run_child(*args: str) -> dict[str, float]:
@@ -241,6 +264,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=2_000)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="only (c): its rate and peak RSS at --subscribers")
     parser.add_argument("--child", nargs=4, metavar=("PORT", "COUNT", "POOL", "PROCESSES"))
     args = parser.parse_args()
     if args.child:
@@ -248,24 +273,17 @@ def main() -> None:
         return
     n = 5_000 if args.quick else args.subscribers
     naive_n = 300 if args.quick else args.naive
-    from publisher.builder import _signer
-
+    if args.pipeline_only:
+        with smtp_sink() as port:
+            full = run_child(str(port), str(n), "16", str(os.cpu_count() or 2))
+        print(f"(c) publisher, SQLite, DKIM, 16 connections, {n:,} subscribers: "
+              f"{rate(full['sent'], full['seconds']):,.0f} messages/s; peak RSS "
+              f"{full['peak_mb']:.0f} MB (largest build worker {full['worker_peak_mb']:.0f} MB)")
+        return
     with tempfile.TemporaryDirectory() as tmp, smtp_sink() as port:
         config = site(Path(tmp), port, f"sqlite:///{Path(tmp) / 'x.db'}")
         message = sample_message(config)
-        from publisher.campaign import ready
-        from publisher.sending import make_job
-
-        job = make_job(1, "tag:bench", ready(config, SEED).rendered, config, secrets(), NOW)
-        unsigned = job.builder.prepared
-        personal = timed_rate(lambda i: unsigned.personalise(job.builder.personaliser.values(
-            __import__("publisher.mail", fromlist=["Recipient"]).Recipient(
-                i, f"u{i}@example.net", f"读者 {i}"))), 20_000)
-        plain = job.builder.prepared.personalise(job.builder.personaliser.values(
-            __import__("publisher.mail", fromlist=["Recipient"]).Recipient(1, "u1@x.net", "x")))
-        sign = _signer(job.builder.dkim)
-        assert sign is not None
-        signing = timed_rate(lambda i: sign(plain), 2_000)
+        personal, signing, built = one_core_rates(config)
         limit = smtp_source(port, 16, max(4_000, n // 10), len(message))
         raw = raw_aiosmtplib(port, 16, max(4_000, n // 10), message)
         full = run_child(str(port), str(n), "16", str(os.cpu_count() or 2))
@@ -279,8 +297,8 @@ def main() -> None:
             levels.append((level, source_rate, rate(ours["sent"], ours["seconds"])))
     c = rate(full["sent"], full["seconds"])
     print(f"message: {len(message):,} bytes (seed edition, personalised, DKIM-signed)")
-    print(f"personalisation: {personal:,.0f} messages/s on one core; "
-          f"rsa-2048 DKIM signing: {signing:,.0f}/s on one core")
+    print(f"on one core: personalisation {personal:,.0f} messages/s; rsa-2048 DKIM signing "
+          f"{signing:,.0f}/s; both (a message built) {built:,.0f}/s")
     print()
     print(f"{'run':<58} {'messages/s':>11}")
     rows = [("(a) L: smtp-source -s 16 -> smtp-sink", limit),
@@ -295,7 +313,8 @@ def main() -> None:
     print(f"c/R = {c / raw:.2f} (target >= 0.5)   c/L = {c / limit:.2f}   "
           f"d/L = {pg2 / limit:.2f}   c/e = {c / baseline:.1f} (target >= 10)")
     print(f"d/c = {pg2 / c:.2f} (target >= 1)   1 -> 2 PostgreSQL workers: x{pg2 / pg1:.2f}")
-    print(f"peak RSS of (c) at {n:,} subscribers: {full['peak_mb']:.0f} MB (target < 150 MB)")
+    print(f"peak RSS of (c) at {n:,} subscribers: {full['peak_mb']:.0f} MB (target < 150 MB; "
+          f"largest build worker {full['worker_peak_mb']:.0f} MB)")
     print()
     print(f"{'concurrency':>11} {'smtp-source msg/s':>18} {'publisher msg/s':>16} {'ratio':>6}")
     for level, source_rate, ours_rate in levels:

@@ -99,20 +99,22 @@ HEADER_SLOTS = frozenset({Slot.TO, Slot.MESSAGE_ID, Slot.LIST_UNSUBSCRIBE})
 class PreparedMessage:
     """A message as bytes and slots; `personalise` fills the slots for one recipient.
 
-    Slots in `raw_slots` take their value as UTF-8 octets (headers, 8bit parts); the others
-    are quoted-printable. `fallback` is the all-QP message for values over the 8bit budget.
+    Header slots and the slots of 8bit parts (`eight_bit_slots`) take their value as UTF-8
+    octets, the others quoted-printable. `fallback` is the all-QP message, for a recipient
+    whose value in an 8bit part is longer than SLOT_BUDGET.
     """
 
     pieces: tuple[bytes | Slot, ...]
     envelope_from: str
-    raw_slots: frozenset[Slot] = HEADER_SLOTS
+    eight_bit_slots: frozenset[Slot] = frozenset()
     fallback: PreparedMessage | None = None
 
     def personalise(self, values: dict[Slot, str]) -> bytes:
-        encoded = {slot: value.encode() if slot in self.raw_slots else _qp(value)
+        raw = HEADER_SLOTS | self.eight_bit_slots
+        encoded = {slot: value.encode() if slot in raw else _qp(value)
                    for slot, value in values.items()}
         if self.fallback is not None and any(
-                len(encoded[slot]) > SLOT_BUDGET for slot in self.raw_slots - HEADER_SLOTS):
+                len(encoded[slot]) > SLOT_BUDGET for slot in self.eight_bit_slots):
             return self.fallback.personalise(values)
         return b"".join(p if isinstance(p, bytes) else encoded[p] for p in self.pieces)
 
@@ -231,7 +233,8 @@ def _cost(line: bytes, start: int, end: int) -> int:
 
 
 def _boundary(context: SendContext) -> str:
-    # "=_" cannot occur in quoted-printable text, so the boundary never collides.
+    # "=_" cannot occur in quoted-printable text; 8bit text would have to quote this
+    # issue's own digest. Either way the boundary does not collide with the body.
     digest = hashlib.sha256(context.entry_id.encode()).hexdigest()[:20]
     return f"=_publisher_{digest}"
 
@@ -259,9 +262,8 @@ def prepare(context: SendContext, eight_bit: bool = True) -> PreparedMessage:
     raw = {prefix: body for prefix, body in parts.items() if body is not None}
     if not raw:
         return quoted
-    message = _prepare(context, raw)
     slots = frozenset(s for s in Slot if s.value.split(":")[0] + ":" in raw)
-    return replace(message, raw_slots=HEADER_SLOTS | slots, fallback=quoted)
+    return replace(_prepare(context, raw), eight_bit_slots=slots, fallback=quoted)
 
 
 def _prepare(context: SendContext, raw: dict[str, list[bytes | Slot]]) -> PreparedMessage:

@@ -20,11 +20,16 @@ SEED_ISSUE = REPO / "issues" / "2024-06-first-half.md"
 @pytest.fixture
 def seed_config(tmp_path: Path) -> Config:
     """The repo's publisher.toml and issues, with output and database under tmp_path."""
+    return make_seed_config(tmp_path)
+
+
+def make_seed_config(root: Path) -> Config:
+    """The repo's publisher.toml and issues, with output and database under root."""
     config = load_config(REPO)
-    paths = PathsConfig(issues=str(REPO / "issues"), output=str(tmp_path / "public"),
+    paths = PathsConfig(issues=str(REPO / "issues"), output=str(root / "public"),
                         templates=str(REPO / "templates"))
     database = config.settings.database.model_copy(
-        update={"url": f"sqlite:///{tmp_path / 'publisher.db'}"})
+        update={"url": f"sqlite:///{root / 'publisher.db'}"})
     settings = config.settings.model_copy(update={"paths": paths, "database": database})
     return replace(config, settings=settings)
 

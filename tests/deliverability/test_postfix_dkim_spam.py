@@ -19,7 +19,7 @@ from publisher.config import Config
 from publisher.dkim_sign import generate, keys_from_config, write_key
 from publisher.mail import Recipient
 from publisher.sending import DrainOptions, make_job
-from tests.conftest import SEED_ISSUE, free_port
+from tests.conftest import SEED_ISSUE, free_port, make_seed_config
 from tests.deliverability.postfix import Postfix
 from tests.sending.helpers import SECRETS, add_confirmed, database, smtp_site
 
@@ -41,7 +41,7 @@ def dns_for(config: Config) -> dict[bytes, bytes]:
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, list[bytes]]:
     tmp_path = tmp_path_factory.mktemp("postfix")
-    base = _seed_config(tmp_path)
+    base = make_seed_config(tmp_path)
     with Postfix(free_port()) as postfix:
         config = dkim_site(smtp_site(base, postfix.port), tmp_path)
         engine = database(config)
@@ -51,19 +51,6 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, list[by
         counts = run_send(engine, config, SECRETS, send_id, lambda: now, DrainOptions())
         assert counts["sent"] == 3, postfix.log()
         return config, postfix.delivered(3)
-
-
-def _seed_config(tmp_path: Path) -> Config:
-    from publisher.config import PathsConfig, load_config
-    from tests.conftest import REPO
-
-    config = load_config(REPO)
-    paths = PathsConfig(issues=str(REPO / "issues"), output=str(tmp_path / "public"),
-                        templates=str(REPO / "templates"))
-    database_settings = config.settings.database.model_copy(
-        update={"url": f"sqlite:///{tmp_path / 'publisher.db'}"})
-    return replace(config, settings=config.settings.model_copy(
-        update={"paths": paths, "database": database_settings}))
 
 
 def test_both_dkim_signatures_verify_after_the_mta(delivered: tuple[Config, list[bytes]]) -> None:
