@@ -110,6 +110,7 @@ def test_spamassassin_scores_the_seed_edition_below_one(
                        r" autolearn", report.replace("\n\t", " "), re.S)
     assert status, report[-3000:]
     score, rules = float(status.group(2)), status.group(3)
+    print(f"SpamAssassin score {score}, rules hit: {rules}")  # shown with pytest -s
     assert score < 1.0, f"SpamAssassin score {score}, rules hit: {rules}"
     for rule in ("MISSING_DATE", "MPART_ALT_DIFF", "HTML_IMAGE_ONLY", "MISSING_MID",
                  "HTML_FONT_LOW_CONTRAST"):
