@@ -112,7 +112,7 @@ def one_core_rates(config: Any) -> tuple[float, float, float]:
     return personal, signing, built
 
 
-def rate(count: int, seconds: float) -> float:
+def rate(count: float, seconds: float) -> float:
     return count / seconds if seconds else 0.0
 
 

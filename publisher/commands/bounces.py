@@ -28,6 +28,7 @@ def fetch_imap(url: str, password: str, spool: Path) -> int:
         raise ConfigError(f"{url}: use imaps://user@host[:port]/MAILBOX (TLS is required)")
     context = ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    spool.parent.mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(str(spool), create=True)
     fetched = 0
     with imaplib.IMAP4_SSL(parts.hostname, parts.port or 993, ssl_context=context,

@@ -6,9 +6,11 @@ from __future__ import annotations
 import mailbox
 import re
 import shutil
+import ssl
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
@@ -17,12 +19,16 @@ from publisher import outbox, subscribers
 from publisher.bounces import delivery_from_verp, process_maildir, verp_address
 from publisher.campaign import ready, run_send, start
 from publisher.catcher import Catcher
+from publisher.cli import main
+from publisher.commands.bounces import fetch_imap
 from publisher.config import Config
 from publisher.db import deliveries
 from publisher.mail import message_id
 from publisher.sending import DrainOptions
 from tests.conftest import DATA, SEED_ISSUE
+from tests.deliverability.dovecot import PASSWORD, Dovecot
 from tests.sending.helpers import SECRETS, T0, add_confirmed, database, smtp_site
+from tests.servers import free_port
 
 SAMPLES = DATA / "bounces"
 
@@ -116,8 +122,38 @@ def test_the_cli_reports_what_it_kept(seed_config: Config, tmp_path: Path) -> No
     box = mailbox.Maildir(str(tmp_path / "box"), create=True)
     box.add((SAMPLES / "human-reply.eml").read_bytes())
     shutil.copy(Path(__file__).resolve().parents[2] / "publisher.toml", tmp_path / "p.toml")
-    result = CliRunner().invoke(__import__("publisher.cli", fromlist=["main"]).main, [
+    result = CliRunner().invoke(main, [
         "--config", str(tmp_path / "p.toml"), "bounces", "process", str(tmp_path / "box")],
         env={"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]})
     assert result.exit_code == 0, result.output
     assert "not a bounce or complaint (kept)" in result.output
+
+
+def test_bounces_are_read_over_imaps_and_stay_on_the_server(
+    seed_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, engine, ids = sent_site(seed_config, tmp_path)
+    toml = (Path(__file__).resolve().parents[2] / "publisher.toml").read_text(encoding="utf-8")
+    (tmp_path / "p.toml").write_text(toml.replace(
+        'url = "sqlite:///var/publisher.db"', f'url = "{config.database_url}"'), encoding="utf-8")
+    with Dovecot(free_port()) as server:
+        fill_maildir(server.inbox, ids, "tag:digest.example.org,2024-06-16:2024-06-first-half")
+        server.give_mail_to_its_user()
+        url = f"imaps://bounces@127.0.0.1:{server.port}/INBOX"
+        with pytest.raises(ssl.SSLCertVerificationError):  # an unknown CA is refused
+            fetch_imap(url, PASSWORD, tmp_path / "refused")
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))  # trust the test CA
+        env = {"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0],
+               "PUBLISHER_IMAP_PASSWORD": PASSWORD}
+        command = ["--config", str(tmp_path / "p.toml"), "bounces", "process", url]
+        result = CliRunner().invoke(main, command, env=env)
+        assert result.exit_code == 0, result.output + server.log()
+        assert "fetched 7 message(s)" in result.output
+        again = CliRunner().invoke(main, command, env=env)
+        assert "fetched 0 message(s)" in again.output  # seen on the server, not fetched twice
+        on_server = mailbox.Maildir(str(server.inbox), create=False)
+        assert len(on_server) == 7  # nothing deleted on the server
+    status = {row.email: row.status for row in subscribers.iter_all(engine)}
+    assert [e for e, s in sorted(status.items()) if s != "confirmed"] == [
+        "u1@example.net", "u3@example.net", "u5@example.net", "u7@example.net"]
+    assert status["u7@example.net"] == "complained"

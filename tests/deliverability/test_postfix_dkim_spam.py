@@ -19,9 +19,10 @@ from publisher.config import Config
 from publisher.dkim_sign import generate, keys_from_config, write_key
 from publisher.mail import Recipient
 from publisher.sending import DrainOptions, make_job
-from tests.conftest import SEED_ISSUE, free_port, make_seed_config
+from tests.conftest import SEED_ISSUE, make_seed_config
 from tests.deliverability.postfix import Postfix
 from tests.sending.helpers import SECRETS, add_confirmed, database, smtp_site
+from tests.servers import free_port
 
 
 def dkim_site(config: Config, tmp_path: Path) -> Config:
@@ -110,7 +111,7 @@ def test_spamassassin_scores_the_seed_edition_below_one(
                        r" autolearn", report.replace("\n\t", " "), re.S)
     assert status, report[-3000:]
     score, rules = float(status.group(2)), status.group(3)
-    print(f"SpamAssassin score {score}, rules hit: {rules}")  # shown with pytest -s
+    print(f"SpamAssassin score {score}, rules hit: {rules}")  # noqa: T201 - for pytest -s
     assert score < 1.0, f"SpamAssassin score {score}, rules hit: {rules}"
     for rule in ("MISSING_DATE", "MPART_ALT_DIFF", "HTML_IMAGE_ONLY", "MISSING_MID",
                  "HTML_FONT_LOW_CONTRAST"):

@@ -49,7 +49,7 @@ def bulk_confirmed(engine: Engine, count: int, domain: str = "example.net") -> l
              "bounce_count": 0} for n in range(count)]
     with engine.begin() as conn:
         conn.execute(db_subscribers.insert(), rows)
-    return [row["email"] for row in rows]
+    return [str(row["email"]) for row in rows]
 
 
 def database(config: Config) -> Engine:

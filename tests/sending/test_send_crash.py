@@ -65,6 +65,6 @@ def test_sigkill_at_random_points_then_resume_misses_nobody(tmp_path: Path) -> N
     for address in duplicates:
         assert len(set(server.message_ids[address])) == 1, "a re-send must be the same message"
     with engine.connect() as conn:
-        states = dict(conn.execute(sa.select(deliveries.c.status, sa.func.count())
+        states: dict[str, int] = dict(conn.execute(sa.select(deliveries.c.status, sa.func.count())
                                    .group_by(deliveries.c.status)).all())
     assert states == {"sent": SUBSCRIBERS}

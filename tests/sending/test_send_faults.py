@@ -84,8 +84,8 @@ def test_a_delivery_that_keeps_failing_temporarily_fails_after_max_attempts(
         item = ready(config, SEED_ISSUE)
         send_id = start(engine, config, item, T0)
         for minute in range(5):
-            run_send(engine, config, SECRETS, send_id,
-                     lambda m=minute: T0 + timedelta(minutes=m), DrainOptions())
+            at = T0 + timedelta(minutes=minute)
+            run_send(engine, config, SECRETS, send_id, lambda: at, DrainOptions())  # noqa: B023
     counts = outbox.counts(engine, send_id)
     assert counts["sent"] == 1 and counts["failed"] == 1
     assert server.attempts["u0@example.net"] == 3

@@ -28,8 +28,9 @@ from publisher.sending import DrainOptions
 from publisher.tokens import Purpose, TokenSigner
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
-from tests.conftest import SEED_ISSUE, LiveServer, free_port
+from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.helpers import SECRETS
+from tests.servers import free_port
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
