@@ -65,8 +65,12 @@ class SubscribeApp:
         return jinja2.Environment(loader=jinja2.FileSystemLoader(str(self.config.templates_dir)),
                                   autoescape=True, undefined=jinja2.StrictUndefined)
 
+    @cached_property
+    def smtp(self) -> Mailer:
+        return smtp_mailer(self.config, self.secrets, self.clock)  # DKIM keys loaded once
+
     def send_mail(self) -> Mailer:
-        return self.mailer or smtp_mailer(self.config, self.secrets, self.clock)
+        return self.mailer or self.smtp
 
     def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
              form: dict[str, object] | None = None) -> HTMLResponse:

@@ -3,6 +3,7 @@ verifies (both DKIM signatures), is intact, and SpamAssassin scores it well belo
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from dataclasses import replace
@@ -16,6 +17,7 @@ import pytest
 
 from publisher.campaign import ready, run_send, start
 from publisher.config import Config
+from publisher.confirmation import confirmation_message, smtp_mailer
 from publisher.dkim_sign import generate, keys_from_config, write_key
 from publisher.mail import Recipient
 from publisher.sending import DrainOptions, make_job
@@ -54,24 +56,42 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, list[by
         return config, postfix.delivered(3)
 
 
-def test_both_dkim_signatures_verify_after_the_mta(delivered: tuple[Config, list[bytes]]) -> None:
-    config, messages = delivered
+def verify_both_signatures(config: Config, raw: bytes) -> set[bytes]:
+    """Both DKIM signatures verify (public keys through dkimpy's DNS hook); returns the
+    names of the signed headers."""
     records = dns_for(config)
 
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
         return records.get(name if name.endswith(b".") else name + b".")
 
+    assert raw.count(b"DKIM-Signature:") == 2
+    checker = dkim.DKIM(raw)
+    assert checker.verify(idx=0, dnsfunc=dnsfunc), "rsa-sha256 signature failed"
+    assert checker.verify(idx=1, dnsfunc=dnsfunc), "ed25519-sha256 signature failed"
+    signed = re.search(rb"h=([^;]+);", raw.replace(b"\r\n\t", b"").replace(b"\r\n ", b""))
+    assert signed
+    return {h.strip().lower() for h in signed.group(1).split(b":")}
+
+
+def test_both_dkim_signatures_verify_after_the_mta(delivered: tuple[Config, list[bytes]]) -> None:
+    config, messages = delivered
     for raw in messages:
-        assert raw.count(b"DKIM-Signature:") == 2
-        checker = dkim.DKIM(raw)
-        assert checker.verify(idx=0, dnsfunc=dnsfunc), "rsa-sha256 signature failed"
-        assert checker.verify(idx=1, dnsfunc=dnsfunc), "ed25519-sha256 signature failed"
-        signed = re.search(rb"h=([^;]+);", raw.replace(b"\r\n\t", b"").replace(b"\r\n ", b""))
-        assert signed
-        names = {h.strip().lower() for h in signed.group(1).split(b":")}
-        assert names >= {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
-                         b"content-type", b"list-id", b"list-unsubscribe",
-                         b"list-unsubscribe-post"}
+        assert verify_both_signatures(config, raw) >= {
+            b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
+            b"content-type", b"list-id", b"list-unsubscribe", b"list-unsubscribe-post"}
+
+
+def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
+    base = make_seed_config(tmp_path)
+    now = datetime.now(UTC)
+    with Postfix(free_port()) as postfix:
+        config = dkim_site(smtp_site(base, postfix.port), tmp_path)
+        message = confirmation_message(config, "reader@example.net", "读者", "token", now)
+        mailer = smtp_mailer(config, SECRETS, lambda: now)
+        asyncio.run(mailer("reader@example.net", message.as_bytes()))
+        raw = postfix.delivered(1)[0]
+    assert verify_both_signatures(config, raw) >= {b"from", b"to", b"subject", b"date",
+                                                   b"message-id"}
 
 
 def test_headers_and_body_survive_the_mta(delivered: tuple[Config, list[bytes]]) -> None:
