@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.sending.helpers import write_config_file  # noqa: E402
 from tests.servers import postgres_server, smtp_sink  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -182,15 +183,10 @@ def postgres_workers(port: int, count: int, workers: int) -> float:
         engine = open_database(url)
         fill(engine, count)
         start(engine, config, ready(config, SEED), NOW)
-        toml = (REPO / "publisher.toml").read_text(encoding="utf-8")
-        toml = toml.replace("port = 8025", f"port = {port}\npool_size = {16 // workers}\n"
-                            "max_messages_per_connection = 1000000")
-        toml = toml.replace('url = "sqlite:///var/publisher.db"', f'url = "{url}"')
-        for key in ("issues", "templates"):
-            toml = toml.replace(f'{key} = "{key}"', f'{key} = "{REPO / key}"')
-        toml += (f'\n[sending]\nbatch_size = 500\n\n[dkim]\nselector = "bench"\n'
-                 f'domain = "example.org"\nkey_path = "{root / "dkim.pem"}"\n')
-        (root / "publisher.toml").write_text(toml, encoding="utf-8")
+        write_config_file(root, port, url, f'[sending]\nbatch_size = 500\n\n[dkim]\n'
+                          f'selector = "bench"\ndomain = "example.org"\n'
+                          f'key_path = "{root / "dkim.pem"}"\n',
+                          pool_size=16 // workers, max_messages_per_connection=1_000_000)
         env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
         began = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",

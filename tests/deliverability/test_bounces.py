@@ -27,7 +27,14 @@ from publisher.mail import message_id
 from publisher.sending import DrainOptions
 from tests.conftest import DATA, SEED_ISSUE
 from tests.deliverability.dovecot import PASSWORD, Dovecot
-from tests.sending.helpers import SECRETS, T0, add_confirmed, database, smtp_site
+from tests.sending.helpers import (
+    SECRETS,
+    T0,
+    add_confirmed,
+    database,
+    smtp_site,
+    write_config_file,
+)
 from tests.servers import free_port
 
 SAMPLES = DATA / "bounces"
@@ -133,9 +140,7 @@ def test_bounces_are_read_over_imaps_and_stay_on_the_server(
     seed_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, engine, ids = sent_site(seed_config, tmp_path)
-    toml = (Path(__file__).resolve().parents[2] / "publisher.toml").read_text(encoding="utf-8")
-    (tmp_path / "p.toml").write_text(toml.replace(
-        'url = "sqlite:///var/publisher.db"', f'url = "{config.database_url}"'), encoding="utf-8")
+    config_file = write_config_file(tmp_path, 8025, config.database_url)
     with Dovecot(free_port()) as server:
         fill_maildir(server.inbox, ids, "tag:digest.example.org,2024-06-16:2024-06-first-half")
         server.give_mail_to_its_user()
@@ -145,7 +150,7 @@ def test_bounces_are_read_over_imaps_and_stay_on_the_server(
         monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))  # trust the test CA
         env = {"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0],
                "PUBLISHER_IMAP_PASSWORD": PASSWORD}
-        command = ["--config", str(tmp_path / "p.toml"), "bounces", "process", url]
+        command = ["--config", str(config_file), "bounces", "process", url]
         result = CliRunner().invoke(main, command, env=env)
         assert result.exit_code == 0, result.output + server.log()
         assert "fetched 7 message(s)" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -54,3 +55,19 @@ def bulk_confirmed(engine: Engine, count: int, domain: str = "example.net") -> l
 
 def database(config: Config) -> Engine:
     return open_database(config.database_url)
+
+
+def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: str = "",
+                      **smtp: object) -> Path:
+    """The repo's publisher.toml for a subprocess: SMTP on 127.0.0.1:smtp_port, the given
+    database, the repo's issues and templates, output under folder; `extra` TOML appended."""
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "publisher.toml").read_text(encoding="utf-8")
+    settings = "".join(f"\n{key} = {value}" for key, value in smtp.items())
+    text = text.replace("port = 8025", f"port = {smtp_port}{settings}")
+    text = text.replace('url = "sqlite:///var/publisher.db"', f'url = "{database_url}"')
+    for key in ("issues", "templates"):
+        text = text.replace(f'{key} = "{key}"', f'{key} = "{repo / key}"')
+    path = folder / "publisher.toml"
+    path.write_text(text + "\n" + extra, encoding="utf-8")
+    return path

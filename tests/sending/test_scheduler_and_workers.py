@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -17,10 +16,18 @@ from publisher.campaign import ready, start
 from publisher.config import Config
 from publisher.db import deliveries, open_database
 from publisher.scheduler import Daemon
-from tests.conftest import REPO, SEED_ISSUE
+from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import SECRETS, T0, add_confirmed, bulk_confirmed, database, smtp_site
+from tests.sending.helpers import (
+    SECRETS,
+    T0,
+    add_confirmed,
+    bulk_confirmed,
+    database,
+    smtp_site,
+    write_config_file,
+)
 
 
 def test_the_daemon_sends_due_issues_once_and_leaves_drafts_and_future_ones(
@@ -74,14 +81,8 @@ def test_three_postgres_workers_drain_3000_deliveries_without_sending_any_twice(
     with FaultySMTP(lambda r, a: "ok", delay=0.001) as server:
         config = smtp_site(seed_config, server.port, database_url=postgres_url, pool_size=4)
         send_id = start(engine, config, ready(config, SEED_ISSUE), T0)
-        config_file = tmp_path / "publisher.toml"
-        shutil.copy(REPO / "publisher.toml", config_file)
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("port = 8025", f"port = {server.port}\npool_size = 4")
-        text = text.replace('url = "sqlite:///var/publisher.db"', f'url = "{postgres_url}"')
-        text = text.replace('issues = "issues"', f'issues = "{REPO / "issues"}"')
-        text = text.replace('templates = "templates"', f'templates = "{REPO / "templates"}"')
-        config_file.write_text(text + "\n[sending]\nbatch_size = 50\n", encoding="utf-8")
+        config_file = write_config_file(tmp_path, server.port, postgres_url,
+                                        "[sending]\nbatch_size = 50\n", pool_size=4)
         env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
         workers = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
                                      str(config_file), "run", "--worker", "--once"],
@@ -92,3 +93,26 @@ def test_three_postgres_workers_drain_3000_deliveries_without_sending_any_twice(
     assert server.delivered == Counter(dict.fromkeys(addresses, 1))
     assert outbox.counts(engine, send_id)["sent"] == 3000
     assert len({w.pid for w in workers}) == 3
+
+
+def test_two_daemons_on_one_sqlite_database_send_each_delivery_once(
+    seed_config: Config, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = open_database(database_url)
+    addresses = bulk_confirmed(engine, 1000)
+    with FaultySMTP(lambda r, a: "ok", delay=0.001) as server:
+        config_file = write_config_file(tmp_path, server.port, database_url,
+                                        "[sending]\nbatch_size = 50\n", pool_size=4)
+        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
+        daemons = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
+                                     str(config_file), "run", "--once"],
+                                    env=env, stderr=subprocess.PIPE) for _ in range(2)]
+        logs = []
+        for daemon in daemons:
+            _, err = daemon.communicate(timeout=240)
+            logs.append(err.decode())
+            assert daemon.returncode == 0, err.decode()[-2000:]
+    assert server.delivered == Counter(dict.fromkeys(addresses, 1))
+    assert outbox.send_slugs(engine) == {"2024-06-first-half"}  # started once, by one daemon
+    assert all('"event"' in log for log in logs)
