@@ -296,7 +296,7 @@ def main() -> None:
     print(f"on one core: personalisation {personal:,.0f} messages/s; rsa-2048 DKIM signing "
           f"{signing:,.0f}/s; both (a message built) {built:,.0f}/s")
     print()
-    print(f"{'run':<58} {'messages/s':>11}")
+    print(f"{'run':<68} {'messages/s':>11}")
     rows = [("(a) L: smtp-source -s 16 -> smtp-sink", limit),
             ("(b) R: raw aiosmtplib, prebuilt bytes, 16 connections", raw),
             (f"(c) publisher, SQLite, DKIM, 16 connections, {n:,} subscribers", c),
@@ -304,7 +304,7 @@ def main() -> None:
             (f"(d1) publisher, PostgreSQL, 1 worker process, {n:,}", pg1),
             (f"(e) naive baseline, {naive_n:,} subscribers", baseline)]
     for label, value in rows:
-        print(f"{label:<58} {value:>11,.0f}")
+        print(f"{label:<68} {value:>11,.0f}")
     print()
     print(f"c/R = {c / raw:.2f} (target >= 0.5)   c/L = {c / limit:.2f}   "
           f"d/L = {pg2 / limit:.2f}   c/e = {c / baseline:.1f} (target >= 10)")
