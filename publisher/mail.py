@@ -196,10 +196,9 @@ def _eight_bit_body(text: str, prefix: str, fold: bool) -> list[bytes | Slot] | 
         lines = [folded for line in lines for folded in _fold_html_line(line)]
     pieces: list[bytes | Slot] = []
     for number, line in enumerate(lines):
-        segments = _SPLIT.split(line.decode("utf-8"))
-        static, slots = segments[0::2], segments[1::2]
-        if sum(len(s.encode()) for s in static) + len(slots) * SLOT_BUDGET > MAX_LINE:
+        if _cost(line, 0, len(line)) > MAX_LINE:
             return None
+        segments = _SPLIT.split(line.decode("utf-8"))
         if number:
             pieces.append(CRLF)
         for index, segment in enumerate(segments):
