@@ -37,8 +37,18 @@ class FaultySMTP:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        """Stop listening and end the sessions still open (a stalled one, say)."""
+        if self._server is not None:
+            self._server.close()
+        sessions = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for session in sessions:
+            session.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
