@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.sending.helpers import write_config_file  # noqa: E402
+from tests.sending.helpers import insert_confirmed, write_config_file  # noqa: E402
 from tests.servers import postgres_server, smtp_sink  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,18 +64,6 @@ def site(root: Path, port: int, database_url: str, pool: int = 16, processes: in
         "dkim": s.dkim.model_copy(update={"selector": "bench", "domain": "example.org",
                                           "key_path": str(key)}),
     }))
-
-
-def fill(engine: Any, count: int) -> None:
-    from publisher.db import subscribers
-
-    for start in range(0, count, 20_000):
-        rows = [{"email": f"u{n}@example.net", "email_key": f"u{n}@example.net",
-                 "name": f"读者 {n}", "status": "confirmed", "tags": [], "created_at": NOW,
-                 "updated_at": NOW, "consent_at": NOW, "consent_source": "bench",
-                 "bounce_count": 0} for n in range(start, min(count, start + 20_000))]
-        with engine.begin() as conn:
-            conn.execute(subscribers.insert(), rows)
 
 
 def secrets() -> Any:
@@ -155,7 +143,7 @@ def pipeline_child(port: int, count: int, pool: int, processes: int) -> None:
         root = Path(tmp)
         config = site(root, port, f"sqlite:///{root / 'bench.db'}", pool, processes)
         engine = open_database(config.database_url)
-        fill(engine, count)
+        insert_confirmed(engine, count, name="读者 {n}")
         began = time.perf_counter()
         send_id = start(engine, config, ready(config, SEED), NOW)
         counts = run_send(engine, config, secrets(), send_id, lambda: datetime.now(UTC),
@@ -181,16 +169,16 @@ def postgres_workers(port: int, count: int, workers: int) -> float:
         root = Path(tmp)
         config = site(root, port, url, pool=16 // workers)
         engine = open_database(url)
-        fill(engine, count)
+        insert_confirmed(engine, count, name="读者 {n}")
         start(engine, config, ready(config, SEED), NOW)
-        write_config_file(root, port, url, f'[sending]\nbatch_size = 500\n\n[dkim]\n'
-                          f'selector = "bench"\ndomain = "example.org"\n'
-                          f'key_path = "{root / "dkim.pem"}"\n',
-                          pool_size=16 // workers, max_messages_per_connection=1_000_000)
+        extra = (f'[sending]\nbatch_size = 500\n\n[dkim]\nselector = "bench"\n'
+                 f'domain = "example.org"\nkey_path = "{root / "dkim.pem"}"\n')
+        config_file = write_config_file(root, port, url, extra, pool_size=16 // workers,
+                                        max_messages_per_connection=1_000_000)
         env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
         began = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
-                                   str(root / "publisher.toml"), "run", "--worker", "--once"],
+                                   str(config_file), "run", "--worker", "--once"],
                                   env=env, stderr=subprocess.DEVNULL) for _ in range(workers)]
         for proc in procs:
             proc.wait()
@@ -210,7 +198,7 @@ def naive(port: int, count: int) -> float:
         root = Path(tmp)
         config = site(root, port, f"sqlite:///{root / 'naive.db'}")
         engine = open_database(config.database_url)
-        fill(engine, count)
+        insert_confirmed(engine, count, name="读者 {n}")
         item = ready(config, SEED)
         pem = (root / "dkim.pem").read_bytes()
         with engine.begin() as conn:

@@ -42,15 +42,24 @@ def add_confirmed(engine: Engine, count: int, start: int = 0,
     return addresses
 
 
+def insert_confirmed(engine: Engine, count: int, domain: str = "example.net",
+                     name: str = "User {n}") -> None:
+    """Fast path for large audiences: confirmed u<n>@domain in 20,000-row executemany
+    inserts, so memory stays flat at a million."""
+    for first in range(0, count, 20_000):
+        rows = [{"email": f"u{n}@{domain}", "email_key": f"u{n}@{domain}",
+                 "name": name.format(n=n), "status": "confirmed", "tags": [],
+                 "created_at": T0, "updated_at": T0, "confirmed_at": T0, "consent_at": T0,
+                 "consent_source": "import", "bounce_count": 0}
+                for n in range(first, min(count, first + 20_000))]
+        with engine.begin() as conn:
+            conn.execute(db_subscribers.insert(), rows)
+
+
 def bulk_confirmed(engine: Engine, count: int, domain: str = "example.net") -> list[str]:
-    """Fast path for large audiences: one executemany insert of confirmed subscribers."""
-    rows = [{"email": f"u{n}@{domain}", "email_key": f"u{n}@{domain}", "name": f"User {n}",
-             "status": "confirmed", "tags": [], "created_at": T0, "updated_at": T0,
-             "confirmed_at": T0, "consent_at": T0, "consent_source": "import",
-             "bounce_count": 0} for n in range(count)]
-    with engine.begin() as conn:
-        conn.execute(db_subscribers.insert(), rows)
-    return [str(row["email"]) for row in rows]
+    """insert_confirmed, returning the addresses."""
+    insert_confirmed(engine, count, domain)
+    return [f"u{n}@{domain}" for n in range(count)]
 
 
 def database(config: Config) -> Engine:
