@@ -86,6 +86,9 @@ class FaultySMTP:
                     reply("354 End data with <CR><LF>.<CR><LF>")
                     await writer.drain()
                     data = await self._read_data(reader)
+                    if data is None:  # the client went away mid-DATA: nothing was delivered
+                        writer.close()
+                        return
                     if behaviour == "drop":
                         writer.close()
                         return
@@ -113,9 +116,12 @@ class FaultySMTP:
             return
 
     @staticmethod
-    async def _read_data(reader: asyncio.StreamReader) -> bytes:
+    async def _read_data(reader: asyncio.StreamReader) -> bytes | None:
+        """The message up to the lone dot, or None when the connection ends before it."""
         lines = []
-        while (line := await reader.readline()) not in (b".\r\n", b""):
+        while (line := await reader.readline()) != b".\r\n":
+            if not line.endswith(b"\n"):  # EOF, or a last line cut off by the client's death
+                return None
             lines.append(line)
         return b"".join(lines)
 
