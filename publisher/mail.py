@@ -27,8 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
-from enum import Enum
-from urllib.parse import quote
+from enum import StrEnum
 
 from publisher import urls
 from publisher.email_render import (
@@ -52,8 +51,9 @@ FOLD_AT = 600  # long 8bit HTML lines are folded near this many octets
 MAX_LINE = 998
 
 
-class Slot(Enum):
-    """Where a per-recipient value goes."""
+class Slot(StrEnum):
+    """Where a per-recipient value goes (a str enum: it hashes at C speed, and every
+    message looks up a dozen slots)."""
 
     TO = "to"
     MESSAGE_ID = "message-id"
@@ -325,7 +325,7 @@ class Personaliser:
                                      preferences_token(self.signer, recipient.subscriber_id))
         mailto = self.context.unsubscribe_mailto or self.context.from_address
         list_unsub = (f"<{unsub}>,\r\n <mailto:{mailto}?subject="
-                      f"{quote('unsubscribe ' + unsub_token)}>")
+                      f"unsubscribe%20{unsub_token}>")  # tokens are URL-safe base64
         shown = name or email
         return {
             Slot.TO: format_address(name, email),

@@ -114,7 +114,10 @@ def status_command(config: Config, issue: str | None) -> None:
         counts = outbox.counts(engine, send_id)
         table.add_row(slug, *(str(counts[s]) for s in outbox.STATES), _when(created),
                       _when(finished))
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:  # piped or logged: never truncate a slug to fit 80 columns
+        out.width = 200
+    out.print(table)
     if issue:
         for email, state, reply in outbox.last_errors(engine, outbox.require_send(engine, issue)):
             click.echo(f"{state:<8} {email}: {reply}")
