@@ -20,9 +20,13 @@ BATCH = 25
 ENV = {**os.environ, "PUBLISHER_SECRET_KEY": "send-command-test-key-0123"}
 
 
+def command(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "publisher.cli", "--config", str(config), *args]
+
+
 def publisher(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "publisher.cli", "--config", str(config), *args],
-                          env=ENV, input=stdin, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command(config, *args), env=ENV, input=stdin, capture_output=True,
+                          text=True, timeout=120)
 
 
 def site(tmp_path: Path, port: int) -> tuple[Path, sa.Engine]:
@@ -82,10 +86,9 @@ def test_sigterm_finishes_what_is_in_flight_and_the_resume_sends_each_rest_once(
     with FaultySMTP(lambda r, a: "ok", delay=0.02) as server:
         config, engine = site(tmp_path, server.port)
         addresses = add_confirmed(engine, SUBSCRIBERS)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "publisher.cli", "--config", str(config), "send",
-             "2024-06-first-half", "--yes"],
-            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(command(config, "send", "2024-06-first-half", "--yes"),
+                                   env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
         deadline = time.monotonic() + 60
         while sum(server.delivered.values()) < 2 * BATCH and time.monotonic() < deadline:
             time.sleep(0.02)
