@@ -165,7 +165,8 @@ def postgres_workers(port: int, count: int, workers: int) -> float:
     from publisher.campaign import ready, start
     from publisher.db import open_database
 
-    with postgres_server() as url, tempfile.TemporaryDirectory() as tmp:
+    with postgres_server() as server, tempfile.TemporaryDirectory() as tmp:
+        url = server.url
         root = Path(tmp)
         config = site(root, port, url, pool=16 // workers)
         engine = open_database(url)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import Message
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from publisher.addresses import normalise_address
 from publisher.db import deliveries
 from publisher.db import subscribers as subscriber_table
 from publisher.errors import InvalidAddress
+from publisher.outage import RetryPolicy, retry
 
 VERP_PREFIX = "bounces"
 _VERP = re.compile(rf"{VERP_PREFIX}\+d(\d+)-([0-9a-f]{{16}})@", re.IGNORECASE)
@@ -222,10 +224,16 @@ def apply_report(conn: Connection, report: Report, threshold: int, now: datetime
     return True
 
 
+def _apply(engine: Engine, report: Report, threshold: int, now: datetime) -> bool:
+    with engine.begin() as conn:
+        return apply_report(conn, report, threshold, now)
+
+
 def process_maildir(engine: Engine, maildir: Path, secrets: Iterable[str], threshold: int,
-                    now: datetime) -> Outcome:
+                    now: datetime, retry_policy: RetryPolicy | None = None) -> Outcome:
     """Process unseen messages in a Maildir; understood ones are marked seen (moved to cur/),
-    others stay where they are and are reported."""
+    others stay where they are and are reported. A message is moved only after its
+    transaction committed (retried through an outage), so a failure loses none."""
     box = mailbox.Maildir(str(maildir), factory=None, create=False)
     outcome = Outcome()
     keys = list(secrets)
@@ -238,8 +246,8 @@ def process_maildir(engine: Engine, maildir: Path, secrets: Iterable[str], thres
         if report is None:
             outcome.unparseable.append(key)
             continue
-        with engine.begin() as conn:
-            matched = apply_report(conn, report, threshold, now)
+        matched = retry(partial(_apply, engine, report, threshold, now),
+                        retry_policy or RetryPolicy())
         if not matched:
             outcome.unmatched.append(key)
         outcome.processed += 1

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -20,6 +22,7 @@ from publisher.config import Config, Secrets
 from publisher.email_render import RenderedEmail
 from publisher.errors import SendError
 from publisher.issues import Issue
+from publisher.outage import retry_async
 from publisher.sending import DrainOptions, drain, make_job
 
 
@@ -62,23 +65,38 @@ def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
 
 def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
              now: Callable[[], datetime], options: DrainOptions,
-             handle_signals: bool = False) -> dict[str, int]:
+             handle_signals: bool = False,
+             stop_when: threading.Event | None = None) -> dict[str, int]:
     """Deliver the send with the email frozen at its start (same bytes on every retry).
 
     Needs only the database and the config, so workers on other machines can share it.
+    A signal (with `handle_signals`) or `stop_when` finishes the in-flight batch and stops.
     """
-    stored, entry_id, started = outbox.frozen_content(engine, send_id)
-    rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
-                             language=stored["language"], html=stored["html"],
-                             text=stored["text"])
-    job = make_job(send_id, entry_id, rendered, config, secrets, started)
 
     async def main() -> dict[str, int]:
+        stop = options.stop = options.stop or asyncio.Event()
         if handle_signals:  # SIGTERM / Ctrl-C: finish the in-flight batch, then stop
-            stop = options.stop = options.stop or asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-        return await drain(engine, job, config, secrets, now, options)
+        watcher = asyncio.create_task(_watch(stop_when, stop)) if stop_when else None
+        try:
+            stored, entry_id, started = await retry_async(
+                partial(outbox.frozen_content, engine, send_id), options.policy, stop)
+            rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
+                                     language=stored["language"], html=stored["html"],
+                                     text=stored["text"])
+            job = make_job(send_id, entry_id, rendered, config, secrets, started)
+            return await drain(engine, job, config, secrets, now, options)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     return asyncio.run(main())
+
+
+async def _watch(flag: threading.Event, stop: asyncio.Event) -> None:
+    """Bridge a thread-side stop flag (the daemon's signal handler) into the event loop."""
+    while not flag.is_set():
+        await asyncio.sleep(0.2)
+    stop.set()

@@ -97,6 +97,9 @@ class SendingConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = "sqlite:///publisher.db"
+    # How long a send waits out a database outage (restart, failover, a held SQLite lock)
+    # before it gives up with "nothing was lost, run the same command again".
+    outage_seconds: float = Field(default=300.0, ge=0)
 
 
 class PathsConfig(_Section):

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from publisher import subscribers
 from publisher.addresses import normalise_address, normalise_name
 from publisher.errors import PublisherError
+from publisher.outage import RetryPolicy, retry
 from publisher.subscribers import Consent
 
 EXPORT_FIELDS = ["email", "name", "status", "tags", "created_at", "confirmed_at",
@@ -45,26 +46,29 @@ def _rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
-               source: str = "import") -> ImportReport:
+               source: str = "import", policy: RetryPolicy | None = None) -> ImportReport:
     """Idempotent: a known address is refreshed, not duplicated; bad rows are reported by line.
 
-    Rows are committed in batches; a bad row never rolls back the good ones around it.
+    Rows are committed in batches; a bad row never rolls back the good ones around it, and
+    a batch whose transaction meets a database outage is tried again (within `policy`).
     """
+    policy = policy or RetryPolicy()
     report = ImportReport()
     consent = Consent(source, now)
     batch: list[tuple[int, dict[str, str]]] = []
     for numbered in _rows(stream):
         batch.append(numbered)
         if len(batch) >= BATCH:
-            _import_batch(engine, batch, status, consent, now, report)
+            _import_batch(engine, batch, status, consent, now, report, policy)
             batch = []
     if batch:
-        _import_batch(engine, batch, status, consent, now, report)
+        _import_batch(engine, batch, status, consent, now, report, policy)
     return report
 
 
 def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], status: str,
-                  consent: Consent, now: datetime, report: ImportReport) -> None:
+                  consent: Consent, now: datetime, report: ImportReport,
+                  policy: RetryPolicy) -> None:
     """Validate in Python (a bad row is reported, never written), then add the rest in bulk."""
     valid: list[subscribers.NewRow] = []
     for line, row in batch:
@@ -77,8 +81,12 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
             report.rejected.append((line, str(exc.message)))
             continue
         valid.append(subscribers.NewRow(line, address, name, tags))
-    with engine.begin() as conn:
-        added, refreshed, rejected = subscribers.add_many(conn, valid, status, consent, now)
+
+    def write() -> tuple[int, int, list[tuple[int, str]]]:
+        with engine.begin() as conn:
+            return subscribers.add_many(conn, valid, status, consent, now)
+
+    added, refreshed, rejected = retry(write, policy)
     report.added += added
     report.updated += refreshed
     report.rejected.extend(rejected)

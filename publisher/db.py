@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 from publisher.clock import Clock, utc_now
+from publisher.config import Config
+from publisher.outage import RetryPolicy, retry
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -149,11 +152,16 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
 ]
 
 
+# How long one statement waits for another process's SQLite write lock; longer waits are
+# retried by publisher.outage within [database] outage_seconds.
+SQLITE_BUSY_SECONDS = 5
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -166,10 +174,10 @@ def make_engine(url: str) -> Engine:
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         sa.event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
 def current_version(conn: Connection) -> int:
@@ -197,8 +205,14 @@ def upgrade(engine: Engine, clock: Clock = utc_now) -> list[int]:
     return applied
 
 
-def open_database(url: str) -> Engine:
-    """Engine with the schema brought up to date (migrations run automatically on first use)."""
+def open_database(url: str, outage_seconds: float = 0.0) -> Engine:
+    """Engine with the schema brought up to date (migrations run automatically on first use);
+    a database that is down at start is waited for up to `outage_seconds`."""
     engine = make_engine(url)
-    upgrade(engine)
+    retry(partial(upgrade, engine), RetryPolicy(outage_seconds))
     return engine
+
+
+def open_configured(config: Config) -> Engine:
+    """The configured database, as the commands open it."""
+    return open_database(config.database_url, config.settings.database.outage_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -63,3 +64,33 @@ class BadToken(PublisherError):
 
 class SendError(PublisherError):
     """Sending could not start or continue."""
+
+
+EX_IOERR, EX_TEMPFAIL = 74, 75  # sysexits.h: a full disk; try again later
+
+_FAULT_LINES = {
+    "unavailable": ("database unavailable: {reason}; nothing was lost, "
+                    "run the same command again to resume", EX_TEMPFAIL),
+    "locked": ("database is locked by another process: {reason}; nothing was lost, "
+               "run the same command again to resume", EX_TEMPFAIL),
+    "full": ("database disk is full: {reason}; nothing was lost, free some space and "
+             "run the same command again to resume", EX_IOERR),
+    "error": ("database error: {reason}", 1),
+}
+
+
+class DatabaseFault(PublisherError):
+    """The database failed and we gave up waiting: one line, no SQL, a distinct exit code.
+
+    `unrecorded` holds results of SMTP transactions that ended while nothing could be
+    written, so a process that lives on (the daemon) can write them when the database is back.
+    """
+
+    http_status = 503
+
+    def __init__(self, fault: str, reason: str, unrecorded: list[Any] | None = None) -> None:
+        line, code = _FAULT_LINES[fault]
+        self.fault, self.reason = fault, reason
+        self.unrecorded: list[Any] = unrecorded or []
+        super().__init__(line.format(reason=reason))
+        setattr(self, "exit_code", code)  # noqa: B010 - click reads it per instance

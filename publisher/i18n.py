@@ -50,6 +50,9 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "too_many": "Too many attempts from here. Please wait a few minutes and try again.",
         "forbidden_title": "Request refused",
         "forbidden": "This form must be sent from the site itself. Reload the page and retry.",
+        "unavailable_title": "Temporarily unavailable",
+        "unavailable": "We cannot save anything right now. Nothing was changed: please try "
+                       "again in a minute.",
         "confirm_mail_subject": "Confirm your subscription to {site}",
         "confirm_mail_body": "Someone (hopefully you) asked to receive {site} at {email}.\n\n"
                              "Confirm with this link (valid for 7 days):\n{url}\n\n"
@@ -104,6 +107,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "too_many": "来自这里的尝试太多了。请稍等几分钟再试。",
         "forbidden_title": "请求被拒绝",
         "forbidden": "请从本站页面提交表单。刷新页面后再试。",
+        "unavailable_title": "暂时无法处理",
+        "unavailable": "现在无法保存任何内容，也没有做任何更改。请一分钟后再试。",
         "confirm_mail_subject": "请确认订阅《{site}》",
         "confirm_mail_body": "有人(希望是你)申请用 {email} 订阅《{site}》。\n\n"
                              "请打开以下链接确认(7 天内有效):\n{url}\n\n"

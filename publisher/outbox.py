@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,20 +118,33 @@ def find_send(engine: Engine, slug: str) -> int | None:
     return int(value) if value is not None else None
 
 
-def _claimable(send_id: int, now: datetime, lease: timedelta, dead: Sequence[str]) -> Any:
+def _claimable(send_id: int, now: datetime, lease: timedelta, dead: Sequence[str],
+               mine: tuple[str, Collection[int]] | None) -> Any:
     c = deliveries.c
     stale = sa.and_(c.status == SENDING, c.claimed_at < now - lease)
     orphaned = sa.and_(c.status == SENDING, c.claimed_by.in_(list(dead))) if dead else sa.false()
     due = sa.and_(c.status == DEFERRED, c.next_attempt_at <= now)
-    return sa.and_(c.send_id == send_id, sa.or_(c.status == QUEUED, due, stale, orphaned))
+    own: Any = sa.false()
+    if mine is not None:  # rows this process claimed but no longer holds (a lost reply)
+        worker, held = mine
+        own = sa.and_(c.status == SENDING, c.claimed_by == worker,
+                      c.id.not_in(list(held)) if held else sa.true())
+    return sa.and_(c.send_id == send_id, sa.or_(c.status == QUEUED, due, stale, orphaned, own))
 
 
 def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit: int,
                 lease: timedelta = timedelta(minutes=10),
-                dead_workers: Sequence[str] = ()) -> list[Delivery]:
-    """Atomically move up to `limit` due rows to `sending` for this worker; commit."""
+                dead_workers: Sequence[str] = (),
+                held: Collection[int] | None = None) -> list[Delivery]:
+    """Atomically move up to `limit` due rows to `sending` for this worker; commit.
+
+    With `held` (the ids this process has claimed and not yet settled), rows left
+    `sending` under this worker's own name and not held are claimed again at once: a claim
+    whose commit reply was lost, or a drain that gave up during an outage.
+    """
     c = deliveries.c
-    candidates = (sa.select(c.id).where(_claimable(send_id, now, lease, dead_workers))
+    mine = (worker, held) if held is not None else None
+    candidates = (sa.select(c.id).where(_claimable(send_id, now, lease, dead_workers, mine))
                   .order_by(c.id).limit(limit))
     if engine.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
@@ -146,15 +159,25 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
     return sorted((Delivery(*row) for row in rows), key=lambda d: d.id)
 
 
-def record_results(engine: Engine, results: Sequence[Result], now: datetime) -> None:
-    """Settle a batch of attempts in one transaction."""
+def record_results(engine: Engine, results: Sequence[Result], now: datetime,
+                   worker: str | None = None) -> None:
+    """Settle a batch of attempts in one transaction; safe to run again after a lost reply.
+
+    Only rows still `sending` (under `worker`, when given) change, so a retry after a commit
+    whose reply was lost changes nothing, and a row another worker took over is left to it.
+    """
     if not results:
         return
     c = deliveries.c
+    still_mine = c.status == SENDING
+    if worker is not None:
+        still_mine = sa.and_(still_mine, c.claimed_by == worker)
     with engine.begin() as conn:
+        bounced = [r.delivery_id for r in results if r.hard_bounce]
+        if bounced:  # before the rows settle, so that a repeated write counts nothing twice
+            _count_hard_bounces(conn, bounced, still_mine)
         conn.execute(
-            deliveries.update().where(c.id == sa.bindparam("rid"))
-            .where(c.status == SENDING)
+            deliveries.update().where(c.id == sa.bindparam("rid")).where(still_mine)
             .values(status=sa.bindparam("new_status"), last_reply=sa.bindparam("reply"),
                     next_attempt_at=sa.bindparam("next_at"), sent_at=sa.bindparam("sent_at"),
                     claimed_by=None, updated_at=now),
@@ -162,27 +185,13 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime) -> 
               "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None}
              for r in results],
         )
-        bounced = [r.delivery_id for r in results if r.hard_bounce]
-        if bounced:
-            _count_hard_bounces(conn, bounced)
 
 
-def _count_hard_bounces(conn: Connection, delivery_ids: list[int]) -> None:
-    ids = sa.select(deliveries.c.subscriber_id).where(deliveries.c.id.in_(delivery_ids))
+def _count_hard_bounces(conn: Connection, delivery_ids: list[int], still_mine: Any) -> None:
+    ids = sa.select(deliveries.c.subscriber_id).where(deliveries.c.id.in_(delivery_ids),
+                                                      still_mine)
     conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
                  .values(bounce_count=subscribers.c.bounce_count + 1))
-
-
-def release(engine: Engine, delivery_ids: Sequence[int], now: datetime) -> None:
-    """Give claimed-but-unsent rows back (graceful stop), without counting an attempt."""
-    if not delivery_ids:
-        return
-    c = deliveries.c
-    with engine.begin() as conn:
-        conn.execute(deliveries.update()
-                     .where(c.id.in_(list(delivery_ids)), c.status == SENDING)
-                     .values(status=QUEUED, claimed_by=None, attempts=c.attempts - 1,
-                             updated_at=now))
 
 
 def counts(engine: Engine, send_id: int) -> dict[str, int]:

@@ -4,12 +4,11 @@ Each tick: rebuild when issue files changed; start the send of every non-draft i
 `send_at` has passed and that has no send yet; drain every active send (queued rows,
 interrupted claims, deferred rows that are due). Worker mode only drains, so any number of
 workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one scheduler starts.
+A database outage of any length is logged and waited out; only a signal ends the daemon.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -18,22 +17,20 @@ from datetime import datetime
 from types import FrameType
 
 import schedule
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher import outbox
 from publisher.build import build_site
 from publisher.campaign import ready, run_send, start
 from publisher.config import Config, Secrets
-from publisher.errors import PublisherError
+from publisher.db import upgrade
+from publisher.errors import DatabaseFault, PublisherError
 from publisher.issues import issue_files, read_issues
+from publisher.logs import log_event
+from publisher.outage import is_transient, outages, reason
+from publisher.outbox import Result
 from publisher.sending import options_from
-
-log = logging.getLogger("publisher.run")
-
-
-def log_event(event: str, **fields: object) -> None:
-    """One structured (JSON) log line per event."""
-    log.info(json.dumps({"event": event, **fields}, ensure_ascii=False, default=str))
 
 
 def sources_stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
@@ -56,17 +53,45 @@ class Daemon:
     worker: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     _stamp: tuple[tuple[str, int, int], ...] | None = None
+    _schema_ready: bool = False
+    _unrecorded: list[Result] = field(default_factory=list)
 
     def tick(self) -> None:
+        """One round. A database fault never ends the daemon: it is logged once, and the
+        next tick tries again; results that could not be written are kept until then."""
+        try:
+            self._tick()
+        except DatabaseFault as exc:  # a drain gave up waiting
+            self._unrecorded.extend(exc.unrecorded)
+            self._log_fault(exc)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            self._log_fault(exc)
+
+    def _log_fault(self, exc: Exception) -> None:
+        if is_transient(exc):
+            outages.failed(exc)
+        else:
+            log_event("database_error", error=type(exc).__name__, reason=reason(exc))
+
+    def _tick(self) -> None:
         now = self.clock()
+        if not self._schema_ready:
+            upgrade(self.engine)
+            self._schema_ready = True
+        options = options_from(self.config)
+        if self._unrecorded:  # before any claim, so that none of these is sent again
+            outbox.record_results(self.engine, self._unrecorded, now, options.worker)
+            self._unrecorded.clear()
         if not self.worker:
             self._rebuild_if_changed(now)
             self._start_due_sends(now)
-        for send_id, slug in outbox.active_sends(self.engine):
+        active = outbox.active_sends(self.engine)
+        outages.recovered()
+        for send_id, slug in active:
             if self.stop.is_set():
                 return
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
-                              options_from(self.config))
+                              options_from(self.config), stop_when=self.stop)
             log_event("drained", issue=slug, **counts)
 
     def _rebuild_if_changed(self, now: datetime) -> None:

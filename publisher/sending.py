@@ -1,5 +1,7 @@
 """Drive a send: claim batches from the outbox, build each message, push it through the
-SMTP pool, settle the batch. Pure orchestration; the clock, transport and signer come in."""
+SMTP pool, settle the batch; every database call on that path waits out an outage, and
+no message is handed to SMTP while a result cannot be written. The clock, transport and
+signer come in."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from multiprocessing import get_context
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,7 +26,9 @@ from publisher.config import Config, Secrets
 from publisher.db import deliveries, subscribers
 from publisher.dkim_sign import keys_from_config
 from publisher.email_render import RenderedEmail
+from publisher.errors import DatabaseFault
 from publisher.mail import Personaliser, SendContext, prepare
+from publisher.outage import RetryPolicy, retry_async
 from publisher.outbox import FAILED, Delivery, Result
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sender import Backoff, Connection, attempt, rate_limiter
@@ -53,6 +59,7 @@ class DrainOptions:
     stop: asyncio.Event | None = None
     progress: Progress | None = None
     build_processes: int = 0  # 0: build in a thread; N: a pool of N processes (DKIM)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -63,7 +70,8 @@ def options_from(config: Config, **overrides: object) -> DrainOptions:
         processes = (os.cpu_count() or 1) if dkim.selector and dkim.domain else 0
     options = DrainOptions(batch_size=sending.batch_size,
                            lease=timedelta(seconds=sending.lease_seconds),
-                           build_processes=processes)
+                           build_processes=processes,
+                           policy=RetryPolicy(config.settings.database.outage_seconds))
     for key, value in overrides.items():
         setattr(options, key, value)
     return options
@@ -129,41 +137,124 @@ def suppressed(engine: Engine, batch: list[Delivery]) -> dict[int, str]:
 
 Item = tuple[Delivery, bytes]
 BUILD_AHEAD = 64  # messages built ahead of the connections: memory stays flat at any size
+UNWRITTEN_MAX = BUILD_AHEAD  # results not yet written before the connections wait for them
+RECORD_AT = 32  # results: a smaller set is written once RECORD_EVERY seconds have passed
+RECORD_EVERY = 0.1
+PROGRESS_EVERY = 0.5  # seconds between two progress counts (a GROUP BY over the send)
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Flow:
+    """What the producer, the connections and the recorder of one drain share.
+
+    `open` is the gate to SMTP. It is closed while any database call of the drain is
+    failing, and while UNWRITTEN_MAX results wait for their write (a write that hangs on a
+    lock stops the hand-over as surely as one that fails). `held` is every row claimed and
+    not yet settled in the database: queued here, in flight, or a result not yet written.
+    """
+
+    policy: RetryPolicy
+    stop: asyncio.Event
+    queue: asyncio.Queue[Item | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=BUILD_AHEAD))
+    settled: list[Result] = field(default_factory=list)
+    held: set[int] = field(default_factory=set)
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    error: DatabaseFault | None = None
+    recheck_own_rows: bool = True  # at the start and after every fault
+    _failing: int = 0
+
+    def __post_init__(self) -> None:
+        self.open.set()
+
+    def gate(self) -> None:
+        """Open the gate to SMTP only when every result so far can be written."""
+        if self.error is not None or (
+                self._failing == 0 and len(self.settled) < UNWRITTEN_MAX):
+            self.open.set()
+        else:
+            self.open.clear()
+
+    def add(self, result: Result) -> None:
+        self.settled.append(result)
+        self.gate()
+
+    def written(self, results: list[Result]) -> None:
+        del self.settled[: len(results)]
+        self.held.difference_update(r.delivery_id for r in results)
+        self.gate()
+
+    async def db(self, call: Callable[[], T]) -> T:
+        """One database call (a whole transaction), retried through an outage."""
+        try:
+            return await retry_async(call, self.policy, self.stop,
+                                     on_fault=self._faulted, on_back=self._back)
+        except DatabaseFault as exc:
+            self.fail(exc)
+            raise
+
+    def _faulted(self) -> None:
+        self._failing += 1
+        self.gate()
+
+    def _back(self) -> None:
+        self._failing -= 1
+        self.recheck_own_rows = True
+        self.gate()
+
+    def fail(self, exc: DatabaseFault) -> None:
+        """Give up: nothing more is claimed or handed over; waiters wake and leave."""
+        if self.error is None:
+            self.error = exc
+        self.gate()
+
+    @property
+    def stopping(self) -> bool:
+        return self.error is not None or self.stop.is_set()
 
 
 async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                           options: DrainOptions, queue: asyncio.Queue[Item | None],
-                           pool: ProcessPoolExecutor | None,
-                           settled: list[Result]) -> None:
+                           options: DrainOptions, flow: _Flow,
+                           pool: ProcessPoolExecutor | None) -> None:
     """Producer: claim a batch, build its messages (pool or thread), hand them to the
     connections; then the next batch, so building overlaps sending."""
     loop = asyncio.get_running_loop()
     try:
-        while not (options.stop and options.stop.is_set()):
-            dead = await asyncio.to_thread(dead_local_workers, engine, job.send_id)
-            batch = await asyncio.to_thread(
+        while not flow.stopping:
+            held = flow.held if flow.recheck_own_rows else None
+            flow.recheck_own_rows = False
+            dead = await flow.db(partial(dead_local_workers, engine, job.send_id))
+            batch = await flow.db(partial(
                 outbox.claim_batch, engine, job.send_id, options.worker, now(),
-                options.batch_size, options.lease, dead)
+                options.batch_size, options.lease, dead, held))
+            flow.held.update(d.id for d in batch)
             if not batch:
-                if await _wait_for_deferred(engine, job, now, options):
+                if await _wait_for_deferred(engine, job, now, options, flow):
                     continue
                 break
-            skipped = await asyncio.to_thread(suppressed, engine, batch)
-            settled.extend(Result(i, FAILED, f"not sent: subscriber {s}")
-                           for i, s in skipped.items())
+            skipped = await flow.db(partial(suppressed, engine, batch))
+            for delivery_id, status in skipped.items():
+                flow.add(Result(delivery_id, FAILED, f"not sent: subscriber {status}"))
             rows = [(d.id, d.subscriber_id, d.email, d.name) for d in batch
                     if d.id not in skipped]
             by_id = {d.id: d for d in batch}
             for first in range(0, len(rows), BUILD_AHEAD):
+                if flow.error is not None:  # given up: the rest stays claimed, unsent
+                    break
                 chunk = rows[first:first + BUILD_AHEAD]
                 for delivery_id, message, error in await _build(
                         loop, job.builder, chunk, pool, options.build_processes):
                     if message is None:
-                        settled.append(Result(delivery_id, FAILED, error))
+                        flow.add(Result(delivery_id, FAILED, error))
                     else:
-                        await queue.put((by_id[delivery_id], message))
+                        await flow.queue.put((by_id[delivery_id], message))
+    except DatabaseFault:
+        pass  # recorded in flow.error; the drain raises it once the connections are done
     finally:
-        await queue.put(None)
+        await flow.queue.put(None)
 
 
 async def _build(loop: asyncio.AbstractEventLoop, builder: Builder, rows: list[Row],
@@ -177,85 +268,112 @@ async def _build(loop: asyncio.AbstractEventLoop, builder: Builder, rows: list[R
     return [item for part in results for item in part]
 
 
-async def _deliver(connection: Connection, job: SendJob, queue: asyncio.Queue[Item | None],
-                   limiter: AsyncRateLimiter, backoff: Backoff, now: Callable[[], datetime],
-                   settled: list[Result]) -> None:
-    """Consumer: one SMTP connection sending whatever the producer built."""
+async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
+                   limiter: AsyncRateLimiter, backoff: Backoff,
+                   now: Callable[[], datetime]) -> None:
+    """Consumer: one SMTP connection sending whatever the producer built, while the gate
+    is open; after a give-up it only empties the queue (those rows stay claimed, unsent)."""
     while True:
-        item = await queue.get()
+        item = await flow.queue.get()
         if item is None:
-            await queue.put(None)  # let the other connections see the end too
+            await flow.queue.put(None)  # let the other connections see the end too
             return
+        await flow.open.wait()
+        if flow.error is not None:
+            continue
         delivery, message = item
         await limiter.acquire()
-        settled.append(await attempt(connection, delivery, job.envelope_from(delivery),
-                                     message, backoff, now))
+        flow.add(await attempt(connection, delivery, job.envelope_from(delivery), message,
+                               backoff, now))
 
 
-async def _record(engine: Engine, job: SendJob, settled: list[Result], finished: asyncio.Event,
-                  now: Callable[[], datetime], options: DrainOptions) -> None:
-    """Settle results in batches, one transaction each, until the senders are done."""
-    while True:
-        done = finished.is_set()
-        if settled and (len(settled) >= options.batch_size or done):
-            chunk = settled[:]
-            del settled[: len(chunk)]
-            await asyncio.to_thread(outbox.record_results, engine, chunk, now())
-            if options.progress:
-                options.progress(await asyncio.to_thread(outbox.counts, engine, job.send_id))
+async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], datetime],
+                  options: DrainOptions) -> None:
+    """Write results in small batches, one transaction each, until the senders are done.
+    A failed write keeps its results in memory (the gate stays shut) until it succeeds."""
+    loop = asyncio.get_running_loop()
+    last_write = last_progress = loop.time()
+    while flow.error is None:
+        done = flow.finished.is_set()
+        due = done or loop.time() - last_write >= RECORD_EVERY
+        if flow.settled and (len(flow.settled) >= RECORD_AT or due):
+            chunk = flow.settled[:]
+            try:
+                await flow.db(partial(outbox.record_results, engine, chunk, now(),
+                                      options.worker))
+            except DatabaseFault:
+                return
+            flow.written(chunk)
+            last_write = loop.time()
+            if done or last_write - last_progress >= PROGRESS_EVERY:
+                await _report_progress(engine, job, options)
+                last_progress = last_write
         elif done:
             return
         else:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+
+
+async def _report_progress(engine: Engine, job: SendJob, options: DrainOptions) -> None:
+    if options.progress is None:
+        return
+    try:  # progress is a nicety: a failed read skips one update
+        options.progress(await asyncio.to_thread(outbox.counts, engine, job.send_id))
+    except sa.exc.DBAPIError:
+        pass
 
 
 async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
                 now: Callable[[], datetime], options: DrainOptions) -> dict[str, int]:
     """Send every due row of the job; returns the final counts per state.
 
-    Claimed and not yet settled at any moment: the rest of the batch being built, the
-    BUILD_AHEAD queued messages, one per connection, and the results waiting for their
-    batched write (up to batch_size): that is the window a SIGKILL can re-send. Built
-    messages in memory are at most two BUILD_AHEAD chunks, whatever the audience.
+    Handed to SMTP and not yet written at any moment: at most UNWRITTEN_MAX results plus
+    one transaction per connection; that is the window a SIGKILL can re-send (the rest of
+    the claimed batch was never handed over, so it is sent once when claimed again). A
+    database fault closes the gate to SMTP: the transactions in flight finish, their
+    results wait in memory, and nothing more is handed over until the write succeeds;
+    after `outage_seconds` the drain gives up with a DatabaseFault that carries the
+    unwritten results. Built messages in memory are at most two BUILD_AHEAD chunks,
+    whatever the audience.
     """
     smtp = config.settings.smtp
     backoff = Backoff(smtp.backoff_base_seconds, smtp.backoff_max_seconds, smtp.max_attempts)
     limiter = rate_limiter(smtp, asyncio.get_running_loop().time)
     connections = [Connection(smtp, secrets) for _ in range(smtp.pool_size)]
-    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=BUILD_AHEAD)
-    settled: list[Result] = []
-    finished = asyncio.Event()
+    flow = _Flow(options.policy, options.stop or asyncio.Event())
     pool = (ProcessPoolExecutor(options.build_processes, mp_context=get_context("fork"),
                                 initializer=install, initargs=(job.builder,))
             if options.build_processes > 1 else None)
-    recorder = asyncio.create_task(_record(engine, job, settled, finished, now, options))
+    recorder = asyncio.create_task(_record(engine, job, flow, now, options))
     try:
         await asyncio.gather(
-            _claim_and_build(engine, job, now, options, queue, pool, settled),
-            *(_deliver(c, job, queue, limiter, backoff, now, settled) for c in connections))
+            _claim_and_build(engine, job, now, options, flow, pool),
+            *(_deliver(c, job, flow, limiter, backoff, now) for c in connections))
     finally:
-        finished.set()
+        flow.finished.set()
         await recorder
         await asyncio.gather(*(c.close() for c in connections))
         if pool is not None:
             pool.shutdown()
-    if await asyncio.to_thread(outbox.is_finished, engine, job.send_id):
-        await asyncio.to_thread(outbox.mark_done, engine, job.send_id, now())
-    return await asyncio.to_thread(outbox.counts, engine, job.send_id)
+    if flow.error is not None:
+        flow.error.unrecorded = list(flow.settled)
+        raise flow.error
+    if await flow.db(partial(outbox.is_finished, engine, job.send_id)):
+        await flow.db(partial(outbox.mark_done, engine, job.send_id, now()))
+    return await flow.db(partial(outbox.counts, engine, job.send_id))
 
 
 async def _wait_for_deferred(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                             options: DrainOptions) -> bool:
+                             options: DrainOptions, flow: _Flow) -> bool:
     """With wait_for_deferred, sleep until the next deferred row is due; else stop."""
     if not options.wait_for_deferred:
         return False
-    due = await asyncio.to_thread(outbox.next_due, engine, job.send_id)
+    due = await flow.db(partial(outbox.next_due, engine, job.send_id))
     if due is None:
         return False
     delay = max(0.0, (due - now()).total_seconds())
-    stop = options.stop or asyncio.Event()
     try:
-        await asyncio.wait_for(stop.wait(), timeout=min(delay, 60.0) + 0.01)
+        await asyncio.wait_for(flow.stop.wait(), timeout=min(delay, 60.0) + 0.01)
     except TimeoutError:
         pass
     return True

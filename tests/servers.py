@@ -26,30 +26,64 @@ def _pg_bin(name: str) -> str:
     return found[-1]
 
 
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server on loopback (initdb + pg_ctl in a temp dir)."""
-    workdir = Path(tempfile.mkdtemp(prefix="publisher-pg-"))
-    data = workdir / "data"
-    port = free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(workdir, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-U", "publisher",
-                    "--auth=trust", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-w",
-                    "-l", str(workdir / "log"), "start"], check=True, capture_output=True)
-    try:
-        subprocess.run([*as_user, _pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port),
-                        "-U", "publisher", "publisher"], check=True, capture_output=True)
-        yield f"postgresql+psycopg://publisher@127.0.0.1:{port}/publisher"
-    finally:
-        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+class PostgresServer:
+    """A throwaway PostgreSQL server on loopback (initdb + pg_ctl in a temp dir) that a
+    test can stop, start and restart like an operator would."""
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="publisher-pg-"))
+        self.data = self.workdir / "data"
+        self.port = free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.workdir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql+psycopg://publisher@127.0.0.1:{self.port}/publisher"
+
+    def _pg(self, name: str, *args: str, check: bool = True) -> None:
+        subprocess.run([*self.as_user, _pg_bin(name), *args], check=check,
                        capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+
+    def init(self) -> None:
+        self._pg("initdb", "-D", str(self.data), "-U", "publisher", "--auth=trust",
+                 "-E", "UTF8", "--no-sync")
+        self.start()
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "publisher",
+                 "publisher")
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off")
+        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-w",
+                 "-l", str(self.workdir / "log"), "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart -m fast`: every session is cut, the server is back in a moment."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w",
+                 "-l", str(self.workdir / "log"), "restart")
+
+    def create_database(self, name: str) -> str:
+        """A new empty database on this server; returns its URL."""
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "publisher", name)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def remove(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the length of the block, then removed."""
+    server = PostgresServer()
+    try:
+        server.init()
+        yield server
+    finally:
+        server.remove()
 
 
 @contextmanager

@@ -14,8 +14,9 @@ import click
 from publisher.bounces import process_maildir
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
-from publisher.db import open_database
+from publisher.db import open_configured
 from publisher.errors import ConfigError, PublisherError
+from publisher.outage import RetryPolicy
 
 
 def fetch_imap(url: str, password: str, spool: Path) -> int:
@@ -65,9 +66,10 @@ def process_command(config: Config, source: str) -> None:
         click.echo(f"fetched {fetch_imap(source, password, maildir)} message(s) from {source}")
     if not (maildir / "new").is_dir():
         raise PublisherError(f"{maildir}: not a Maildir (no new/ folder)")
-    engine = open_database(config.database_url)
+    engine = open_configured(config)
     outcome = process_maildir(engine, maildir, secrets.secret_keys,
-                              config.settings.bounces.hard_bounce_threshold, utc_now())
+                              config.settings.bounces.hard_bounce_threshold, utc_now(),
+                              RetryPolicy(config.settings.database.outage_seconds))
     kinds = ", ".join(f"{kind} {count}" for kind, count in outcome.kinds.items())
     click.echo(f"processed {outcome.processed} ({kinds})")
     for key in outcome.unmatched:

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 import click
 from rich.console import Console
@@ -16,7 +17,8 @@ from publisher import outbox
 from publisher.campaign import Ready, ready, resolve_issue_path, run_send, start
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
-from publisher.db import open_database
+from publisher.db import make_engine, open_configured
+from publisher.outage import RetryPolicy, retry
 from publisher.sender import Backoff, Connection, attempt
 from publisher.sending import make_job, options_from
 
@@ -52,7 +54,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     item = ready(config, resolve_issue_path(config, issue))
     secrets = load_secrets(os.environ)
     _ = secrets.signing_key
-    engine = open_database(config.database_url)
+    engine = open_configured(config)
     if test_address:
         _send_test_copy(config, item, test_address)
         return
@@ -67,7 +69,8 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         return
     if not yes and not click.confirm(summary + "?", default=False):
         raise click.Abort()
-    send_id = start(engine, config, item, utc_now())
+    policy = RetryPolicy(config.settings.database.outage_seconds)
+    send_id = retry(partial(start, engine, config, item, utc_now()), policy)
     progress, update = _progress_printer(sum(outbox.counts(engine, send_id).values()))
     options = options_from(config, progress=update, wait_for_deferred=wait)
     with progress:
@@ -105,7 +108,7 @@ async def _one(config: Config, secrets: Secrets, delivery: outbox.Delivery, send
 @click.pass_obj
 def status_command(config: Config, issue: str | None) -> None:
     """Counts per state for every send (or one), and its last errors."""
-    engine = open_database(config.database_url)
+    engine = open_configured(config)
     table = Table("issue", *outbox.STATES, "started", "finished")
     sends = outbox.all_sends(engine)
     for send_id, slug, created, finished in sends:
@@ -134,7 +137,7 @@ def retry_command(config: Config, issue: str) -> None:
     """Queue the failed deliveries of ISSUE again and send them."""
     item = ready(config, resolve_issue_path(config, issue))
     secrets = load_secrets(os.environ)
-    engine = open_database(config.database_url)
+    engine = open_configured(config)
     send_id = outbox.require_send(engine, item.issue.slug)
     requeued = outbox.retry_failed(engine, send_id, utc_now())
     click.echo(f"{requeued} failed deliveries queued again")
@@ -174,14 +177,13 @@ COMMANDS.append(demo_command)
 @click.pass_obj
 def run_command(config: Config, worker: bool, once: bool, interval: float) -> None:
     """The daemon: rebuild on change, start due sends, resume and retry deliveries."""
-    import logging
-
     from publisher.scheduler import Daemon
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     secrets = load_secrets(os.environ)
     _ = secrets.signing_key
-    daemon = Daemon(config, secrets, open_database(config.database_url), utc_now, worker=worker)
+    # The schema is brought up to date at the first tick that reaches the database, so a
+    # daemon started while the database is down waits for it instead of exiting.
+    daemon = Daemon(config, secrets, make_engine(config.database_url), utc_now, worker=worker)
     if once:
         daemon.tick()
     else:

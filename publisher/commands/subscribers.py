@@ -15,8 +15,9 @@ from publisher.addresses import normalise_address
 from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.csvio import export_csv, import_csv
-from publisher.db import make_engine, open_database, upgrade
+from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
+from publisher.outage import RetryPolicy
 from publisher.subscribers import Consent
 
 console = Console(stderr=True)
@@ -39,7 +40,7 @@ def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
     """Add one subscriber (pending unless --confirmed)."""
     now = utc_now()
     status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
-    with open_database(config.database_url).begin() as conn:
+    with open_configured(config).begin() as conn:
         subscriber, created = subscribers.add(conn, email, name, status,
                                               Consent("cli", now), now, tags)
     click.echo(f"{'added' if created else 'exists'} {subscriber.email} ({subscriber.status})")
@@ -51,7 +52,7 @@ def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
 def remove_command(config: Config, email: str) -> None:
     """Unsubscribe an address (kept, with its history, as unsubscribed)."""
     now = utc_now()
-    with open_database(config.database_url).begin() as conn:
+    with open_configured(config).begin() as conn:
         found = subscribers.find(conn, normalise_address(email))
         if found is None:
             raise PublisherError(f"{email}: no such subscriber")
@@ -64,7 +65,7 @@ def remove_command(config: Config, email: str) -> None:
 @click.pass_obj
 def list_command(config: Config, status: str | None) -> None:
     """List subscribers (email, name, status)."""
-    for row in subscribers.iter_all(open_database(config.database_url), status):
+    for row in subscribers.iter_all(open_configured(config), status):
         click.echo(f"{row.email}\t{row.name}\t{row.status}")
 
 
@@ -77,9 +78,10 @@ def import_command(config: Config, csv_file: Path, confirmed: bool) -> None:
     """Import email,name,tags rows; idempotent; bad rows are reported by line number."""
     now = utc_now()
     status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
-    engine = open_database(config.database_url)
+    engine = open_configured(config)
     with csv_file.open(encoding="utf-8-sig", newline="") as stream:
-        report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}")
+        report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}",
+                            policy=RetryPolicy(config.settings.database.outage_seconds))
     for line, reason in report.rejected:
         console.print(f"{csv_file}:{line}: {reason}", markup=False, soft_wrap=True)
     click.echo(f"added {report.added}, updated {report.updated}, "
@@ -93,7 +95,7 @@ def import_command(config: Config, csv_file: Path, confirmed: bool) -> None:
 @click.pass_obj
 def export_command(config: Config, status: str | None) -> None:
     """Write every subscriber with status and consent as CSV to standard output."""
-    export_csv(open_database(config.database_url), sys.stdout, status)
+    export_csv(open_configured(config), sys.stdout, status)
 
 
 @subscribers_group.command("erase")
@@ -102,7 +104,7 @@ def export_command(config: Config, status: str | None) -> None:
 def erase_command(config: Config, email: str) -> None:
     """Delete a person's data; only a hash stays, so the address is never added again."""
     address = normalise_address(email)
-    with open_database(config.database_url).begin() as conn:
+    with open_configured(config).begin() as conn:
         existed = subscribers.erase(conn, address, utc_now())
     click.echo(f"erased {email}" if existed else f"{email}: not found; suppressed anyway")
 
@@ -112,7 +114,7 @@ def erase_command(config: Config, email: str) -> None:
 def stats_command(config: Config) -> None:
     """Counts per status."""
     table = Table("status", "count")
-    for status, count in subscribers.stats(open_database(config.database_url)).items():
+    for status, count in subscribers.stats(open_configured(config)).items():
         table.add_row(status, str(count))
     Console().print(table)
 

@@ -67,16 +67,20 @@ def database(config: Config) -> Engine:
 
 
 def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: str = "",
-                      **smtp: object) -> Path:
+                      outage_seconds: float | None = None, **smtp: object) -> Path:
     """The repo's publisher.toml for a subprocess: SMTP on 127.0.0.1:smtp_port, the given
     database, the repo's issues and templates, output under folder; `extra` TOML appended."""
     repo = Path(__file__).resolve().parents[2]
     text = (repo / "publisher.toml").read_text(encoding="utf-8")
     settings = "".join(f"\n{key} = {value}" for key, value in smtp.items())
     text = text.replace("port = 8025", f"port = {smtp_port}{settings}")
-    text = text.replace('url = "sqlite:///var/publisher.db"', f'url = "{database_url}"')
+    database = f'url = "{database_url}"'
+    if outage_seconds is not None:
+        database += f"\noutage_seconds = {outage_seconds}"
+    text = text.replace('url = "sqlite:///var/publisher.db"', database)
     for key in ("issues", "templates"):
         text = text.replace(f'{key} = "{key}"', f'{key} = "{repo / key}"')
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "publisher.toml"
     path.write_text(text + "\n" + extra, encoding="utf-8")
     return path

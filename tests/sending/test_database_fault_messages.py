@@ -1,0 +1,136 @@
+"""What a person reads when the database fails: one line naming the fault, no SQL and no
+addresses, a distinct exit code, the traceback only with --debug; real driver errors."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from publisher.errors import EX_IOERR, EX_TEMPFAIL
+from publisher.outage import Fault, as_error, classify
+from tests.sending.helpers import SECRETS, write_config_file
+from tests.servers import free_port
+
+ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
+CLOSED_POSTGRES = "postgresql+psycopg://publisher@127.0.0.1:{port}/publisher"
+
+
+def publisher(config_file: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "publisher.cli", "--config", str(config_file),
+                           *args], env={**ENV, **env}, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args", [("status",), ("send", "2024-06-first-half", "--yes"),
+                                  ("subscribers", "stats")])
+def test_an_unreachable_database_is_one_line_with_exit_75(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    url = CLOSED_POSTGRES.format(port=free_port())
+    config = write_config_file(tmp_path, free_port(), url, outage_seconds=1)
+    done = publisher(config, *args)
+    assert done.returncode == EX_TEMPFAIL, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: database unavailable: connection failed")
+    assert last.endswith("nothing was lost, run the same command again to resume")
+    assert "Traceback" not in done.stderr and "SELECT" not in done.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    url = CLOSED_POSTGRES.format(port=free_port())
+    config = write_config_file(tmp_path, free_port(), url, outage_seconds=0)
+    flag = publisher(config, "--debug", "status")
+    env = publisher(config, "status", PUBLISHER_DEBUG="1")
+    for done in (flag, env):
+        assert done.returncode != 0 and "Traceback" in done.stderr
+        assert "OperationalError" in done.stderr
+
+
+def test_an_import_waits_out_a_sqlite_lock_then_lands_every_row(tmp_path: Path) -> None:
+    database = tmp_path / "publisher.db"
+    config = write_config_file(tmp_path, free_port(), f"sqlite:///{database}")
+    rows = "".join(f"u{n}@example.net,读者 {n}\n" for n in range(300))
+    (tmp_path / "list.csv").write_text("email,name\n" + rows, encoding="utf-8")
+    assert publisher(config, "subscribers", "stats").returncode == 0  # schema in place
+    held = threading.Thread(target=_hold_lock, args=(database, 8.0))
+    held.start()
+    time.sleep(0.5)
+    done = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
+    held.join()
+    assert done.returncode == 0, done.stderr
+    assert "added 300" in done.stdout
+    assert '"event": "database_unavailable"' in done.stderr
+    assert '"event": "database_back"' in done.stderr
+    assert "@example.net" not in done.stderr
+
+
+def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path: Path) -> None:
+    database = tmp_path / "publisher.db"
+    config = write_config_file(tmp_path, free_port(), f"sqlite:///{database}",
+                               outage_seconds=1)
+    (tmp_path / "list.csv").write_text("email,name\nreader@example.net,读者\n",
+                                       encoding="utf-8")
+    assert publisher(config, "subscribers", "stats").returncode == 0
+    held = threading.Thread(target=_hold_lock, args=(database, 12.0))
+    held.start()
+    time.sleep(0.5)
+    done = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
+    held.join()
+    assert done.returncode == EX_TEMPFAIL, done.stderr
+    assert "Error: database is locked by another process: database is locked; nothing was " \
+           "lost, run the same command again to resume" in done.stderr
+    assert "reader@example.net" not in done.stderr and "Traceback" not in done.stderr
+    again = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
+    assert again.returncode == 0 and "added 1" in again.stdout
+
+
+def _hold_lock(path: Path, seconds: float) -> None:
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    time.sleep(seconds)
+    connection.execute("ROLLBACK")
+    connection.close()
+
+
+def test_a_full_sqlite_disk_is_not_retried_and_says_so(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'small.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE blobs (data BLOB)"))
+    with pytest.raises(sa.exc.OperationalError) as caught, engine.begin() as conn:
+        conn.execute(sa.text("PRAGMA max_page_count = 8"))  # the file cannot grow: SQLITE_FULL
+        conn.execute(sa.text("INSERT INTO blobs VALUES (zeroblob(100000))"))
+    assert classify(caught.value) is Fault.FULL
+    error = as_error(caught.value)
+    assert error.exit_code == EX_IOERR
+    assert str(error.message).startswith("database disk is full: database or disk is full;")
+
+
+def test_a_locked_sqlite_database_is_transient(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.1})
+    with pytest.raises(sa.exc.OperationalError) as caught, engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    holder.execute("ROLLBACK")
+    assert classify(caught.value) is Fault.LOCKED
+
+
+def test_a_constraint_violation_is_not_an_outage(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(sa.exc.IntegrityError) as caught, engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    assert classify(caught.value) is Fault.ERROR
+    assert as_error(caught.value).exit_code == 1
