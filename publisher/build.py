@@ -1,9 +1,16 @@
 """The build pipeline: issue files -> Issue objects -> email, feeds and archive -> public/.
 
-Incremental: each issue's outputs are keyed by a fingerprint of its file, the templates,
-the settings and the package version; an unchanged issue is neither checked nor rendered
-again (its web content comes from the build cache). Listings and feeds are cheap and are
-always regenerated, but written only when their bytes change.
+The output directory is the published tree: anyone can fetch what is in it. Only published
+issues (not a draft, dated at or before the build's clock) put bytes there; the email of a
+draft or a future issue goes to the private preview folder (var/preview/ under the project
+root), and whatever an earlier build left in the published tree for such an issue is removed.
+
+Incremental: each published issue's outputs are keyed by a fingerprint of its file, the
+templates, the settings and the package version; an unchanged one is neither checked nor
+rendered again (its web content comes from the build cache, <output>/.cache/, which holds
+published issues only). Unpublished issues are checked and rendered on every build. Listings
+and feeds are cheap and are always regenerated, but written only when their bytes change;
+those of a tag or a feed page that no longer has issues are removed.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from publisher import __version__, urls
 from publisher.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
 from publisher.config import Config
 from publisher.email_render import RenderedEmail, render_email
-from publisher.errors import IssueFileError
+from publisher.errors import ConfigError, IssueFileError
 from publisher.feeds import Entry, absolutize, render_feeds
 from publisher.issues import Issue, read_issues
 from publisher.lint import body_problems, raw_body_problems
 from publisher.markup import to_html
 
 CACHE_DIR = ".cache"
+PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory
+EMAIL_FILES = ("email.html", "email.txt")
 MANIFEST = "manifest.json"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 Ping = Callable[[str, list[str]], None]
@@ -83,7 +92,27 @@ def write_if_changed(path: Path, content: str | bytes) -> bool:
 
 def email_paths(output_dir: Path, slug: str) -> tuple[Path, Path]:
     base = output_dir / "issues" / slug
-    return base / "email.html", base / "email.txt"
+    html, text = EMAIL_FILES
+    return base / html, base / text
+
+
+def preview_dir(config: Config) -> Path:
+    """The private folder for previews and unpublished emails: never served, never public."""
+    return config.path(PREVIEW_DIR)
+
+
+def private_dirs(config: Config) -> tuple[Path, Path]:
+    """Folders whose files are unpublished by nature: the issue sources and the previews."""
+    return config.issues_dir, preview_dir(config)
+
+
+def check_output_is_public_only(config: Config) -> None:
+    """Refuse an output directory that holds a private folder (e.g. `paths.output = "."`)."""
+    out = config.output_dir.resolve()
+    for folder in private_dirs(config):
+        if folder.resolve().is_relative_to(out):
+            raise ConfigError(f"paths.output: {config.output_dir} contains {folder}, which "
+                              "must stay private; choose an output directory of its own")
 
 
 def site_fingerprint(config: Config) -> str:
@@ -131,30 +160,60 @@ class _Cache:
         write_if_changed(self.dir / f"{slug}.html", content_html)
         self.entries[slug] = fingerprint
 
+    def forget(self, slug: str) -> None:
+        """Drop an issue that is not published (any more): its text must not stay here."""
+        (self.dir / f"{slug}.html").unlink(missing_ok=True)
+        self.entries.pop(slug, None)
+
     def save(self) -> None:
         write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, indent=1, sort_keys=True))
 
 
-def _render_changed(issues: list[Issue], config: Config, cache: _Cache,
+def _render_changed(issues: list[Issue], published: set[str], config: Config, cache: _Cache,
                     report: BuildReport) -> dict[str, str]:
-    """Check and render issues whose fingerprint changed; return every issue's web content."""
+    """Check and render unpublished issues and published ones whose fingerprint changed.
+
+    Returns the web content of every published issue.
+    """
     site = site_fingerprint(config)
-    stale = [i for i in issues if not cache.fresh(i.slug, issue_fingerprint(i, site))]
+    stale = [i for i in issues if i.slug not in published
+             or not cache.fresh(i.slug, issue_fingerprint(i, site))]
     checked = check_issues([i.path for i in stale], config) if stale else []
     contents: dict[str, str] = {}
     for issue, rendered in checked:
         report.emails[issue.slug] = rendered
         report.rendered.append(issue.slug)
+        if issue.slug not in published:
+            _write_email(preview_dir(config), rendered, report)
+            continue
         content = absolutize(to_html(issue.body), config.site.base_url)
-        for path, text in zip(email_paths(config.output_dir, issue.slug),
-                              (rendered.html, rendered.text), strict=True):
-            _write(path, text, report)
+        _write_email(config.output_dir, rendered, report)
         cache.store(issue.slug, issue_fingerprint(issue, site), content)
         contents[issue.slug] = content
-    for issue in issues:
-        if issue.slug not in contents:
-            contents[issue.slug] = cache.content(issue.slug)
+    for slug in published - contents.keys():
+        contents[slug] = cache.content(slug)
     return contents
+
+
+def _write_email(folder: Path, rendered: RenderedEmail, report: BuildReport) -> None:
+    for path, text in zip(email_paths(folder, rendered.slug), (rendered.html, rendered.text),
+                          strict=True):
+        _write(path, text, report)
+
+
+def _withdraw(slug: str, config: Config, cache: _Cache) -> None:
+    """Remove what an earlier build put in the published tree for an unpublished issue:
+    its page and email, the cached web content, and an old `preview`'s files there."""
+    cache.forget(slug)
+    out = config.output_dir
+    for folder in (out / urls.issue_path(slug).strip("/"), out / "preview" / "issues" / slug):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and (path.name == "index.html" or path.name.startswith("email")):
+                path.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
@@ -176,21 +235,40 @@ def _write_site(published: list[Issue], contents: dict[str, str], config: Config
         if entry.slug in rendered or not page.exists():
             _write(page, issue_page(item, entry.content_html, config), report)
     _write(out / "index.html", index_page(newest_first, config), report)
+    listings: set[Path] = set()
     for path, html in tag_pages(newest_first, config).items():
+        listings.add(out / path.strip("/"))
         _write(out / path.strip("/"), html, report)
     _write(out / "sitemap.xml", sitemap(newest_first, config), report)
     _write(out / "style.css", stylesheet(config), report)
     for path, data in render_feeds(entries, config, EPOCH).items():
+        listings.add(out / path.strip("/"))
         if _write(out / path.strip("/"), data, report):
             report.feeds_changed = True
+    _prune_listings(out, listings)
+
+
+def _prune_listings(out: Path, current: set[Path]) -> None:
+    """Remove tag pages and feed pages this build did not write: a tag or a page whose
+    issues were all withdrawn must not keep listing them."""
+    for folder in (out / "tags", out / "feeds"):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+            if path.is_file() and path not in current:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
 
 def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> BuildReport:
     """Check every issue, then write emails, archive pages and feeds; all or nothing on errors.
 
-    Drafts and issues dated after `now` get an email (for preview) but stay out of the
-    archive and the feeds. `ping` (WebSub) is called when a feed changed and a hub is set.
+    Drafts and issues dated after `now` get an email in the private preview folder and
+    nothing under the output directory (no page, email, feed entry or cached content).
+    `ping` (WebSub) is called when a feed changed and a hub is set.
     """
+    check_output_is_public_only(config)
     report = BuildReport()
     issues, problems, failed = read_issues([config.issues_dir])
     if problems:
@@ -199,8 +277,12 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
         raise IssueFileError(problems)
     report.issues = issues
     cache = _Cache(config.output_dir)
-    contents = _render_changed(issues, config, cache, report)
     published = [issue for issue in issues if issue.is_published(now)]
+    slugs = {issue.slug for issue in published}
+    contents = _render_changed(issues, slugs, config, cache, report)
+    for issue in issues:
+        if issue.slug not in slugs:
+            _withdraw(issue.slug, config, cache)
     _write_site(published, contents, config, report, set(report.rendered))
     cache.save()
     hub = config.settings.feeds.websub_hub

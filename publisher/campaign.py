@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -53,14 +53,35 @@ def ready(config: Config, path: Path) -> Ready:
     return Ready(issue, rendered)
 
 
+def due_and_missed(issues: Iterable[Issue], started: set[str], now: datetime,
+                   window: timedelta) -> tuple[list[Issue], list[Issue]]:
+    """Non-draft issues with no send whose `send_at` has passed: those within the catch-up
+    window are due; older ones were missed and wait for an explicit `publisher send`."""
+    due: list[Issue] = []
+    missed: list[Issue] = []
+    for issue in issues:
+        send_at = issue.meta.send_at
+        if send_at is None or send_at > now or issue.meta.draft or issue.slug in started:
+            continue
+        (due if now - send_at <= window else missed).append(issue)
+    return due, missed
+
+
 def content_of(rendered: RenderedEmail) -> dict[str, str]:
     return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
             "html": rendered.html, "text": rendered.text}
 
 
 def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
-    return outbox.start_send(engine, item.issue.slug, item.issue.entry_id(config.site.domain),
-                             item.rendered.subject, now, content_of(item.rendered))
+    return start_or_join(engine, config, item, now)[0]
+
+
+def start_or_join(engine: Engine, config: Config, item: Ready,
+                  now: datetime) -> tuple[int, bool]:
+    """The send's id, and whether this call started it (False: it joined one)."""
+    return outbox.start_or_join(engine, item.issue.slug,
+                                item.issue.entry_id(config.site.domain),
+                                item.rendered.subject, now, content_of(item.rendered))
 
 
 def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,

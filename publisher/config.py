@@ -71,6 +71,13 @@ class SenderConfig(_Section):
             raise ValueError("must not contain control characters")
         return value
 
+    @property
+    def unsubscribe_address(self) -> str:
+        """Where List-Unsubscribe's mailto goes: a dedicated mailbox (read by `bounces
+        process`), never the From address that readers reply to."""
+        domain = self.from_address.rsplit("@", 1)[-1]
+        return self.unsubscribe_mailto or f"unsubscribe@{domain}"
+
 
 class SmtpConfig(_Section):
     host: str = "127.0.0.1"
@@ -93,10 +100,13 @@ class SendingConfig(_Section):
     # Processes that personalise and DKIM-sign: None = one per core when DKIM is on, else 0
     # (build in a thread); N > 1 = a pool of N.
     build_processes: int | None = Field(default=None, ge=0, le=64)
+    # The daemon starts an issue whose send_at passed at most this long ago; older ones
+    # (back issues of a migrated archive, a daemon stopped for weeks) wait for `send`.
+    catch_up_hours: float = Field(default=24.0, ge=0)
 
 
 class DatabaseConfig(_Section):
-    url: str = "sqlite:///publisher.db"
+    url: str = "sqlite:///var/publisher.db"
     # How long a send waits out a database outage (restart, failover, a held SQLite lock)
     # before it gives up with "nothing was lost, run the same command again".
     outage_seconds: float = Field(default=300.0, ge=0)
@@ -152,6 +162,7 @@ class Config:
 
     settings: Settings
     root: Path
+    file: Path | None = None  # the publisher.toml it came from (None: defaults only)
 
     @property
     def site(self) -> SiteConfig:
@@ -218,7 +229,7 @@ def load_secrets(environ: Mapping[str, str]) -> Secrets:
     )
 
 
-def _line_of_key(text: str, section: str | None, key: str) -> int | None:
+def line_of_key(text: str, section: str | None, key: str) -> int | None:
     current: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -247,7 +258,7 @@ def parse_settings(text: str, source: str = CONFIG_FILE) -> Settings:
             loc = [str(part) for part in error["loc"]]
             section = loc[0] if len(loc) > 1 else None
             key = loc[1] if len(loc) > 1 else loc[0]
-            line = _line_of_key(text, section, key)
+            line = line_of_key(text, section, key)
             where = f"{source}:{line}" if line else source
             message = error["msg"]
             if error["type"] == "extra_forbidden":
@@ -267,4 +278,4 @@ def load_config(root: Path | None = None, config_file: Path | None = None) -> Co
         raise ConfigError(f"{path}: config file not found")
     else:
         settings = Settings()
-    return Config(settings=settings, root=base)
+    return Config(settings=settings, root=base, file=path if path.exists() else None)

@@ -1,11 +1,22 @@
-"""CSV import and export of subscribers, streamed: memory stays flat for any file size."""
+"""CSV import and export of subscribers, streamed: memory stays flat for any file size.
+
+An import never undoes an opt-out, a bounce or a complaint: such rows are skipped and
+reported by line, like rejected ones. A file with the export's columns (`status`, `consent_at`
+and the rest of EXPORT_FIELDS) brings each new subscriber back with its status, timestamps
+and consent record. The separator (comma, semicolon or tab) is read from the header line;
+a row that is not in the file's encoding is reported by line and the others still land.
+Exported cells that a spreadsheet would run as a formula start with a single quote.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy.engine import Engine
@@ -14,25 +25,72 @@ from publisher import subscribers
 from publisher.addresses import normalise_address, normalise_name
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy, retry
-from publisher.subscribers import Consent
+from publisher.subscribers import CONFIRMED, PENDING, STATUSES, Consent
 
 EXPORT_FIELDS = ["email", "name", "status", "tags", "created_at", "confirmed_at",
                  "unsubscribed_at", "consent_at", "consent_source", "consent_ip",
-                 "consent_user_agent", "bounce_count"]
+                 "consent_user_agent", "bounce_count", "bounced_at", "complained_at"]
+RESTORED_TIMES = ("created_at", "confirmed_at", "unsubscribed_at", "bounced_at",
+                  "complained_at")
 BATCH = 1000
+DELIMITERS = (",", ";", "\t")  # comma first: it wins a tie
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
 
 
 @dataclass
 class ImportReport:
     added: int = 0
     updated: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason): left alone
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
-def _rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(stream)
+def open_csv(path: Path, encoding: str = "utf-8") -> IO[str]:
+    """Open a file for `import_csv`: bytes that are not `encoding` are kept (as surrogate
+    escapes) so that their rows are reported by line; a UTF-8 byte order mark is dropped."""
+    codec = codecs.lookup(encoding).name
+    return path.open(encoding="utf-8-sig" if codec == "utf-8" else codec,
+                     errors="surrogateescape", newline="")
+
+
+def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
+               source: str = "import", policy: RetryPolicy | None = None,
+               name: str = "CSV") -> ImportReport:
+    """Idempotent: a known address is refreshed, not duplicated; bad rows are reported by line.
+
+    Rows are committed in batches; a bad row never rolls back the good ones around it, and
+    a batch whose transaction meets a database outage is tried again (within `policy`).
+    `status` is pending or confirmed; an exported `confirmed` row stays confirmed only when
+    `status` is confirmed too. `name` (the file's) starts the errors that stop the import.
+    """
+    policy = policy or RetryPolicy()
+    report = ImportReport()
+    consent = Consent(source, now)
+    encoding = _codec(stream)
+    batch: list[tuple[int, dict[str, str]]] = []
+    for numbered in _rows(stream, name, encoding):
+        batch.append(numbered)
+        if len(batch) >= BATCH:
+            _import_batch(engine, batch, status, consent, now, report, policy, encoding)
+            batch = []
+    if batch:
+        _import_batch(engine, batch, status, consent, now, report, policy, encoding)
+    return report
+
+
+def _codec(stream: IO[str]) -> str:
+    codec = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name
+    return "utf-8" if codec == "utf-8-sig" else codec
+
+
+def _rows(stream: IO[str], name: str, encoding: str) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        header = stream.readline()
+    except UnicodeDecodeError as exc:
+        raise PublisherError(f"{name}:1: not {_label(encoding)} ({exc.reason})") from exc
+    reader = csv.DictReader(chain([header], stream), delimiter=_delimiter(header))
     if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise PublisherError("CSV line 1: a header row with an 'email' column is required")
+        raise PublisherError(f"{name}:1: a header row with an 'email' column is required")
     while True:
         start = reader.line_num + 1  # a quoted field may span lines: report where it began
         try:
@@ -40,57 +98,122 @@ def _rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise PublisherError(f"CSV line {start}: {exc}") from exc
+            raise PublisherError(f"{name}:{start}: {exc}") from exc
+        except UnicodeDecodeError as exc:  # a stream opened strictly, not by open_csv
+            raise PublisherError(f"{name}:{start}: not {_label(encoding)} near this line "
+                                 f"({exc.reason})") from exc
         clean = {(k or "").strip().lower(): (v or "") for k, v in row.items() if k is not None}
         yield start, clean
 
 
-def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
-               source: str = "import", policy: RetryPolicy | None = None) -> ImportReport:
-    """Idempotent: a known address is refreshed, not duplicated; bad rows are reported by line.
-
-    Rows are committed in batches; a bad row never rolls back the good ones around it, and
-    a batch whose transaction meets a database outage is tried again (within `policy`).
-    """
-    policy = policy or RetryPolicy()
-    report = ImportReport()
-    consent = Consent(source, now)
-    batch: list[tuple[int, dict[str, str]]] = []
-    for numbered in _rows(stream):
-        batch.append(numbered)
-        if len(batch) >= BATCH:
-            _import_batch(engine, batch, status, consent, now, report, policy)
-            batch = []
-    if batch:
-        _import_batch(engine, batch, status, consent, now, report, policy)
-    return report
+def _delimiter(header: str) -> str:
+    """The separator that splits the header line into the most columns."""
+    return max(DELIMITERS, key=lambda d: len(next(csv.reader([header], delimiter=d), [])))
 
 
 def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], status: str,
                   consent: Consent, now: datetime, report: ImportReport,
-                  policy: RetryPolicy) -> None:
+                  policy: RetryPolicy, encoding: str) -> None:
     """Validate in Python (a bad row is reported, never written), then add the rest in bulk."""
     valid: list[subscribers.NewRow] = []
     for line, row in batch:
-        tags = tuple(t.strip() for t in row.get("tags", "").replace(";", ",").split(",")
-                     if t.strip())
         try:
-            address = normalise_address(row.get("email", ""))
-            name = normalise_name(row.get("name"))
+            valid.append(_new_row(line, row, status, consent.source, encoding))
         except PublisherError as exc:
             report.rejected.append((line, str(exc.message)))
-            continue
-        valid.append(subscribers.NewRow(line, address, name, tags))
 
-    def write() -> tuple[int, int, list[tuple[int, str]]]:
+    def write() -> subscribers.Added:
         with engine.begin() as conn:
             return subscribers.add_many(conn, valid, status, consent, now)
 
-    added, refreshed, rejected = retry(write, policy)
-    report.added += added
-    report.updated += refreshed
-    report.rejected.extend(rejected)
+    added = retry(write, policy)
+    report.added += added.added
+    report.updated += added.refreshed
+    report.skipped.extend(added.skipped)
+    report.rejected.extend(added.rejected)
     report.rejected.sort()
+
+
+def _new_row(line: int, row: dict[str, str], status: str, source: str,
+             encoding: str) -> subscribers.NewRow:
+    """A validated row; with the export's columns, its own status, times and consent."""
+    for column in EXPORT_FIELDS:
+        if _undecoded(row.get(column, "")):
+            raise PublisherError(_not_decoded(row[column], column, encoding))
+    tags = tuple(t.strip() for t in row.get("tags", "").replace(";", ",").split(",")
+                 if t.strip())
+    address = normalise_address(row.get("email", ""))
+    name = normalise_name(row.get("name"))
+    if "status" not in row and "consent_at" not in row:
+        return subscribers.NewRow(line, address, name, tags)
+    exported = row.get("status", "").strip().lower()
+    if exported and exported not in STATUSES:
+        raise PublisherError(f"status: {exported!r} is not one of {', '.join(STATUSES)}")
+    wanted = exported or status
+    restored: dict[str, datetime | int] = {
+        column: _when(column, row[column]) for column in RESTORED_TIMES if row.get(column)}
+    if wanted == CONFIRMED and status != CONFIRMED:  # only --confirmed vouches for consent
+        wanted = PENDING
+        restored.pop("confirmed_at", None)
+    if row.get("bounce_count", "").strip():
+        restored["bounce_count"] = _count("bounce_count", row["bounce_count"])
+    consent = None
+    if row.get("consent_at"):
+        consent = Consent(row.get("consent_source") or source,
+                          _when("consent_at", row["consent_at"]),
+                          row.get("consent_ip") or None, row.get("consent_user_agent") or None)
+    return subscribers.NewRow(line, address, name, tags, wanted, consent, restored)
+
+
+def _when(column: str, text: str) -> datetime:
+    """An exported time: ISO 8601; one without a zone is taken as UTC, as it is stored."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise PublisherError(f"{column}: {text!r} is not an ISO 8601 date and time") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _count(column: str, text: str) -> int:
+    if not text.strip().isdigit():
+        raise PublisherError(f"{column}: {text!r} is not a whole number")
+    return int(text)
+
+
+def _undecoded(text: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
+def _not_decoded(cell: str, column: str, encoding: str) -> str:
+    """Which bytes could not be read, and how to read them."""
+    raw = cell.encode(encoding, "surrogateescape")
+    bad = bytes(ord(c) - 0xDC00 for c in cell if "\udc80" <= c <= "\udcff")
+    found = f"not {_label(encoding)} ({column}: bytes {bad[:6].hex(' ')})"
+    guess = _guess(raw)
+    if guess == encoding:
+        return f"{found}; save it as UTF-8, or pass the --encoding it was saved in"
+    return f"{found}; save it as UTF-8 or pass --encoding {guess}"
+
+
+def _guess(raw: bytes) -> str:
+    """The likelier legacy encoding: GBK if the text reads as Chinese words, else cp1252
+    (Western European; cp1252 agrees with Latin-1 on every letter)."""
+    try:
+        text = raw.decode("gbk")
+    except UnicodeDecodeError:
+        return "cp1252"
+    wide = [i for i, c in enumerate(text) if not c.isascii()]
+    if any(not "\u3000" <= text[i] <= "\u9fff" and not "\uff00" <= text[i] <= "\uffef"
+           for i in wide):
+        return "cp1252"
+    # an accented letter inside a Latin word ("Müller") also decodes as GBK, next to letters
+    touching = any(0 <= j < len(text) and text[j].isascii() and text[j].isalpha()
+                   for i in wide for j in (i - 1, i + 1))
+    return "cp1252" if touching else "gbk"
+
+
+def _label(codec: str) -> str:
+    return "UTF-8" if codec == "utf-8" else codec
 
 
 def export_csv(engine: Engine, stream: IO[str], status: str | None = None) -> int:
@@ -98,9 +221,15 @@ def export_csv(engine: Engine, stream: IO[str], status: str | None = None) -> in
     writer.writeheader()
     count = 0
     for row in subscribers.iter_all(engine, status):
-        writer.writerow({name: _cell(getattr(row, name)) for name in EXPORT_FIELDS})
+        writer.writerow({name: neutralise(_cell(getattr(row, name)))
+                         for name in EXPORT_FIELDS})
         count += 1
     return count
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading single quote (OWASP)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _cell(value: Any) -> str:

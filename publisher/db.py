@@ -127,13 +127,25 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
 
+bounce_reports = sa.Table(  # migration 3: reports that name nobody we can verify
+    "bounce_reports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("message_key", sa.String(200), nullable=False),  # the Maildir file name
+    sa.Column("kind", sa.String(32), nullable=False),  # hard|soft|complaint|unsubscribe
+    sa.Column("status", sa.String(32), nullable=False, default=""),
+    sa.Column("recipient", sa.String(320), nullable=False, default=""),
+    sa.Column("detail", sa.String(1000), nullable=False, default=""),
+    sa.Column("reason", sa.String(200), nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
 
 def _initial_schema(conn: Connection) -> None:
     # A new database gets today's tables; later migrations then find nothing to add.
     metadata.create_all(conn, tables=[subscribers, subscriber_events, suppressions, sends,
-                                      deliveries, leases])
+                                      deliveries, leases, bounce_reports])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -146,9 +158,15 @@ def _sends_content(conn: Connection) -> None:
     _add_column(conn, "sends", "content", "JSON")
 
 
+def _bounce_reports(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[bounce_reports])
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
+    (3, "bounce_reports: reports and unsubscribe mails that could not be verified",
+     _bounce_reports),
 ]
 
 

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from dkim.canonicalization import CanonicalizationPolicy
 
-from publisher.config import Config, Secrets
-from publisher.errors import ConfigError
+from publisher.config import Config, Secrets, line_of_key
+from publisher.errors import ConfigError, Problem
 
 SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
@@ -30,6 +30,7 @@ SIGNED_HEADERS = (
     b"content-language",
 )
 CANONICALIZATION = (b"relaxed", b"simple")  # simple body: cheap on large bodies, QP-safe
+DNS_STRING = 255  # octets in one character-string of a TXT record (RFC 1035 3.3)
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
@@ -49,6 +50,10 @@ class DkimKey:
         """The TXT record to publish at <selector>._domainkey.<domain>."""
         return dns_record(self.key)
 
+    def zone_line(self) -> str:
+        """The whole record as a zone-file line, for copying into DNS."""
+        return zone_line(self.selector, self.domain, self.key)
+
 
 def dns_record(key: PrivateKey) -> str:
     if isinstance(key, rsa.RSAPrivateKey):
@@ -58,6 +63,16 @@ def dns_record(key: PrivateKey) -> str:
     raw = key.public_key().public_bytes(serialization.Encoding.Raw,
                                         serialization.PublicFormat.Raw)
     return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
+
+
+def zone_line(selector: str, domain: str, key: PrivateKey) -> str:
+    """`<selector>._domainkey.<domain>. IN TXT ( "…" "…" )`: the record split into strings of
+    at most DNS_STRING characters (a 2048-bit RSA record does not fit in one); receivers
+    join them with nothing in between."""
+    record = dns_record(key)
+    strings = [record[i:i + DNS_STRING] for i in range(0, len(record), DNS_STRING)]
+    quoted = " ".join(f'"{text}"' for text in strings)  # no quote or backslash to escape
+    return f"{selector}._domainkey.{domain}. IN TXT ( {quoted} )"
 
 
 def load_key(pem: bytes, selector: str, domain: str, source: str) -> DkimKey:
@@ -81,17 +96,39 @@ def keys_from_config(config: Config, secrets: Secrets) -> list[DkimKey]:
     keys = []
     if settings.key_path:
         path = config.path(settings.key_path)
-        if not path.exists():
-            raise ConfigError(f"dkim.key_path: {path} does not exist")
-        keys.append(load_key(path.read_bytes(), settings.selector, settings.domain, str(path)))
+        pem = _read_key_file(config, "key_path", path)
+        keys.append(load_key(pem, settings.selector, settings.domain, str(path)))
     elif secrets.dkim_private_key:
         keys.append(load_key(secrets.dkim_private_key.encode(), settings.selector,
                              settings.domain, "PUBLISHER_DKIM_PRIVATE_KEY"))
     if settings.ed25519_key_path:
         path = config.path(settings.ed25519_key_path)
         selector = settings.ed25519_selector or settings.selector
-        keys.append(load_key(path.read_bytes(), selector, settings.domain, str(path)))
+        pem = _read_key_file(config, "ed25519_key_path", path)
+        keys.append(load_key(pem, selector, settings.domain, str(path)))
     return keys
+
+
+def _read_key_file(config: Config, key: str, path: Path) -> bytes:
+    """The file named by `dkim.<key>`, or a ConfigError at that key's line of publisher.toml."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        message = "does not exist"
+    except OSError as exc:
+        message = f"cannot be read ({exc.strerror})"
+    raise ConfigError(_located(config, "dkim", key, f"{message} ({path})"))
+
+
+def _located(config: Config, section: str, key: str, message: str) -> str:
+    """`<config file>:<line>: <section>.<key>: <message>`; just the key without a file."""
+    if config.file is None:
+        return f"{section}.{key}: {message}"
+    try:
+        line = line_of_key(config.file.read_text(encoding="utf-8"), section, key)
+    except OSError:
+        return f"{section}.{key}: {message}"
+    return str(Problem(config.file, line, f"{section}.{key}", message))
 
 
 def _raw_signature(key: PrivateKey, digest: bytes) -> bytes:

@@ -50,6 +50,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "too_many": "Too many attempts from here. Please wait a few minutes and try again.",
         "forbidden_title": "Request refused",
         "forbidden": "This form must be sent from the site itself. Reload the page and retry.",
+        "unsubscribed_gone": "This address is no longer on the list of {site}: no more email "
+                             "will be sent to it.",
         "unavailable_title": "Temporarily unavailable",
         "unavailable": "We cannot save anything right now. Nothing was changed: please try "
                        "again in a minute.",
@@ -107,6 +109,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "too_many": "来自这里的尝试太多了。请稍等几分钟再试。",
         "forbidden_title": "请求被拒绝",
         "forbidden": "请从本站页面提交表单。刷新页面后再试。",
+        "unsubscribed_gone": "该邮箱已不在《{site}》的订阅名单中，不会再收到任何邮件。",
         "unavailable_title": "暂时无法处理",
         "unavailable": "现在无法保存任何内容，也没有做任何更改。请一分钟后再试。",
         "confirm_mail_subject": "请确认订阅《{site}》",

@@ -39,6 +39,7 @@ from publisher.email_render import (
     RenderedEmail,
 )
 from publisher.errors import InvalidAddress
+from publisher.message_ids import MessageIds
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
 
 CRLF = b"\r\n"
@@ -162,16 +163,11 @@ def _header(name: str, value: str) -> bytes:
 
 
 def _unstructured(value: str) -> str:
+    """An unstructured header value (Subject): as it is, or RFC 2047 when it must be."""
     value = clean_text(value)
-    if value.isascii() and len(value) < 900:
+    if value.isascii() and len(value) < 900 and "=?" not in value:  # see _encode_phrase
         return value
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
-
-
-def message_id(entry_id: str, subscriber_id: int, domain: str) -> str:
-    """Deterministic: a retried delivery is the same message."""
-    digest = hashlib.sha256(f"{entry_id}\x00{subscriber_id}".encode()).hexdigest()[:24]
-    return f"<{digest}.{subscriber_id}@{domain}>"
 
 
 def _qp(data: str) -> bytes:
@@ -315,6 +311,7 @@ class Personaliser:
     context: SendContext
     signer: TokenSigner
     domain: str
+    message_ids: MessageIds
 
     def values(self, recipient: Recipient) -> dict[Slot, str]:
         email = check_address(recipient.email)
@@ -329,8 +326,8 @@ class Personaliser:
         shown = name or email
         return {
             Slot.TO: format_address(name, email),
-            Slot.MESSAGE_ID: message_id(self.context.entry_id, recipient.subscriber_id,
-                                        self.domain),
+            Slot.MESSAGE_ID: self.message_ids.make(self.context.entry_id,
+                                                   recipient.subscriber_id, self.domain),
             Slot.LIST_UNSUBSCRIBE: list_unsub,
             Slot.TEXT_EMAIL: email, Slot.TEXT_NAME: shown,
             Slot.TEXT_UNSUBSCRIBE: unsub, Slot.TEXT_PREFERENCES: prefs,

@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from publisher.db import deliveries, sends, subscribers
+from publisher import subscribers
+from publisher.db import deliveries, sends
+from publisher.db import subscribers as subscriber_table
 from publisher.errors import SendError
 
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
@@ -63,29 +65,37 @@ def start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: date
     `content` freezes the rendered email, so every delivery (and every retry) of the send
     is the same message even if the issue file is edited meanwhile.
     """
+    return start_or_join(engine, slug, entry_id, subject, now, content)[0]
+
+
+def start_or_join(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
+                  content: dict[str, Any] | None = None) -> tuple[int, bool]:
+    """start_send, saying whether this call started it (True) or joined a send that
+    another process had started (False)."""
     try:
         return _start_send(engine, slug, entry_id, subject, now, content)
     except sa.exc.IntegrityError:  # another process started it a moment ago: join that one
         found = find_send(engine, slug)
         if found is None:
             raise
-        return found
+        return found, False
 
 
 def _start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
-                content: dict[str, Any] | None) -> int:
+                content: dict[str, Any] | None) -> tuple[int, bool]:
     with engine.begin() as conn:
         existing = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
         if existing is not None:
-            return int(existing)
+            return int(existing), False
         send_id = int(conn.execute(sends.insert().values(
             issue_slug=slug, entry_id=entry_id, subject=subject[:998], status=SEND_ACTIVE,
             audience_count=0, created_at=now, content=content).returning(sends.c.id)
         ).scalar_one())
         audience = sa.select(
-            sa.literal(send_id), subscribers.c.id, subscribers.c.email, subscribers.c.name,
+            sa.literal(send_id), subscriber_table.c.id, subscriber_table.c.email,
+            subscriber_table.c.name,
             sa.literal(QUEUED), sa.literal(0), sa.literal(now, type_=deliveries.c.updated_at.type),
-        ).where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)
+        ).where(subscriber_table.c.status == subscribers.CONFIRMED).order_by(subscriber_table.c.id)
         conn.execute(deliveries.insert().from_select(
             ["send_id", "subscriber_id", "email", "name", "status", "attempts", "updated_at"],
             audience))
@@ -93,7 +103,7 @@ def _start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: dat
                              .where(deliveries.c.send_id == send_id)).scalar_one()
         conn.execute(sends.update().where(sends.c.id == send_id)
                      .values(audience_count=int(count)))
-        return send_id
+        return send_id, True
 
 
 def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], str, datetime]:
@@ -108,8 +118,9 @@ def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], str, d
 
 def audience_size(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(subscribers)
-                                .where(subscribers.c.status == "confirmed")).scalar_one())
+        return int(conn.execute(sa.select(sa.func.count()).select_from(subscriber_table)
+                                .where(subscriber_table.c.status == subscribers.CONFIRMED))
+                   .scalar_one())
 
 
 def find_send(engine: Engine, slug: str) -> int | None:
@@ -160,11 +171,12 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
 
 
 def record_results(engine: Engine, results: Sequence[Result], now: datetime,
-                   worker: str | None = None) -> None:
+                   worker: str | None = None, hard_bounce_threshold: int = 1) -> None:
     """Settle a batch of attempts in one transaction; safe to run again after a lost reply.
 
     Only rows still `sending` (under `worker`, when given) change, so a retry after a commit
     whose reply was lost changes nothing, and a row another worker took over is left to it.
+    A 5xx reply counts as a hard bounce by the same rule as a DSN that says so.
     """
     if not results:
         return
@@ -173,9 +185,15 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
     if worker is not None:
         still_mine = sa.and_(still_mine, c.claimed_by == worker)
     with engine.begin() as conn:
-        bounced = [r.delivery_id for r in results if r.hard_bounce]
+        bounced = {r.delivery_id: r.reply for r in results if r.hard_bounce}
         if bounced:  # before the rows settle, so that a repeated write counts nothing twice
-            _count_hard_bounces(conn, bounced, still_mine)
+            rows = conn.execute(sa.select(c.id, c.subscriber_id)
+                                .where(c.id.in_(list(bounced)), still_mine)).all()
+            for delivery_id, subscriber_id in rows:
+                subscribers.count_hard_bounces(
+                    conn, [int(subscriber_id)], hard_bounce_threshold, now,
+                    {"status": bounced[delivery_id][:3], "detail": bounced[delivery_id][:200],
+                     "via": "smtp"})
         conn.execute(
             deliveries.update().where(c.id == sa.bindparam("rid")).where(still_mine)
             .values(status=sa.bindparam("new_status"), last_reply=sa.bindparam("reply"),
@@ -185,13 +203,6 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
               "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None}
              for r in results],
         )
-
-
-def _count_hard_bounces(conn: Connection, delivery_ids: list[int], still_mine: Any) -> None:
-    ids = sa.select(deliveries.c.subscriber_id).where(deliveries.c.id.in_(delivery_ids),
-                                                      still_mine)
-    conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
-                 .values(bounce_count=subscribers.c.bounce_count + 1))
 
 
 def counts(engine: Engine, send_id: int) -> dict[str, int]:

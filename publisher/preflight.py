@@ -41,7 +41,7 @@ def dkim_findings(config: Config, secrets: Secrets) -> list[Finding]:
     if not keys:
         return [Finding("dkim", False, "no key: set dkim.key_path or PUBLISHER_DKIM_PRIVATE_KEY")]
     findings = [Finding("dkim", True, f"{k.algorithm.decode()} key for "
-                        f"{k.selector}._domainkey.{k.domain}; publish: {k.dns_record()[:60]}…")
+                        f"{k.selector}._domainkey.{k.domain}; publish: {k.zone_line()}")
                 for k in keys]
     findings.append(Finding("alignment", _aligned(from_domain, settings.domain),
                             f"From domain {from_domain} vs DKIM d={settings.domain}"))

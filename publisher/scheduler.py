@@ -1,7 +1,9 @@
 """`publisher run`: the long-running daemon, on the `schedule` package.
 
 Each tick: rebuild when issue files changed; start the send of every non-draft issue whose
-`send_at` has passed and that has no send yet; drain every active send (queued rows,
+`send_at` has passed within `[sending] catch_up_hours` and that has no send yet (older ones,
+a migrated archive or a daemon stopped for a month, are logged as missed, never mailed
+unasked); drain every active send (queued rows,
 interrupted claims, deferred rows that are due). Worker mode only drains, so any number of
 workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one scheduler starts.
 A database outage of any length is logged and waited out; only a signal ends the daemon.
@@ -13,7 +15,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 
 import schedule
@@ -22,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from publisher import outbox
 from publisher.build import build_site
-from publisher.campaign import ready, run_send, start
+from publisher.campaign import due_and_missed, ready, run_send, start_or_join
 from publisher.config import Config, Secrets
 from publisher.db import upgrade
 from publisher.errors import DatabaseFault, PublisherError
@@ -55,6 +57,7 @@ class Daemon:
     _stamp: tuple[tuple[str, int, int], ...] | None = None
     _schema_ready: bool = False
     _unrecorded: list[Result] = field(default_factory=list)
+    _missed_logged: set[str] = field(default_factory=set)
 
     def tick(self) -> None:
         """One round. A database fault never ends the daemon: it is logged once, and the
@@ -80,7 +83,8 @@ class Daemon:
             self._schema_ready = True
         options = options_from(self.config)
         if self._unrecorded:  # before any claim, so that none of these is sent again
-            outbox.record_results(self.engine, self._unrecorded, now, options.worker)
+            outbox.record_results(self.engine, self._unrecorded, now, options.worker,
+                                  options.hard_bounce_threshold)
             self._unrecorded.clear()
         if not self.worker:
             self._rebuild_if_changed(now)
@@ -107,17 +111,27 @@ class Daemon:
 
     def _start_due_sends(self, now: datetime) -> None:
         issues, _problems, _failed = read_issues([self.config.issues_dir])
-        started = outbox.send_slugs(self.engine)
-        for issue in issues:
-            due = issue.meta.send_at is not None and issue.meta.send_at <= now
-            if not due or issue.meta.draft or issue.slug in started:
-                continue
+        window = timedelta(hours=self.config.settings.sending.catch_up_hours)
+        due, missed = due_and_missed(issues, outbox.send_slugs(self.engine), now, window)
+        for issue in missed:
+            if issue.slug not in self._missed_logged:
+                self._missed_logged.add(issue.slug)
+                log_event("send_missed", issue=issue.slug, send_at=issue.meta.send_at,
+                          hint=f"older than catch_up_hours; `publisher send {issue.slug}` "
+                               "sends it")
+        for issue in due:
             try:
-                send_id = start(self.engine, self.config, ready(self.config, issue.path), now)
-                log_event("send_started", issue=issue.slug, send_id=send_id,
-                          audience=sum(outbox.counts(self.engine, send_id).values()))
+                send_id, created = start_or_join(self.engine, self.config,
+                                                 ready(self.config, issue.path), now)
             except PublisherError as exc:  # never half-send a broken issue
                 log_event("send_refused", issue=issue.slug, error=str(exc))
+                continue
+            if created:
+                log_event("send_started", issue=issue.slug, send_id=send_id,
+                          audience=sum(outbox.counts(self.engine, send_id).values()))
+            else:
+                log_event("send_joined", issue=issue.slug, send_id=send_id,
+                          detail="another process started this send a moment ago")
 
     def run_forever(self, interval_seconds: float) -> None:
         """Tick now and every interval until SIGTERM/SIGINT; the current tick finishes first."""

@@ -28,6 +28,7 @@ from publisher.dkim_sign import keys_from_config
 from publisher.email_render import RenderedEmail
 from publisher.errors import DatabaseFault
 from publisher.mail import Personaliser, SendContext, prepare
+from publisher.message_ids import MessageIds
 from publisher.outage import RetryPolicy, retry_async
 from publisher.outbox import FAILED, Delivery, Result
 from publisher.ratelimit import AsyncRateLimiter
@@ -60,6 +61,7 @@ class DrainOptions:
     progress: Progress | None = None
     build_processes: int = 0  # 0: build in a thread; N: a pool of N processes (DKIM)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    hard_bounce_threshold: int = 1
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -71,7 +73,8 @@ def options_from(config: Config, **overrides: object) -> DrainOptions:
     options = DrainOptions(batch_size=sending.batch_size,
                            lease=timedelta(seconds=sending.lease_seconds),
                            build_processes=processes,
-                           policy=RetryPolicy(config.settings.database.outage_seconds))
+                           policy=RetryPolicy(config.settings.database.outage_seconds),
+                           hard_bounce_threshold=config.settings.bounces.hard_bounce_threshold)
     for key, value in overrides.items():
         setattr(options, key, value)
     return options
@@ -85,10 +88,11 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         rendered=rendered, entry_id=entry_id,
         base_url=config.site.base_url, from_name=sender.from_name,
         from_address=sender.from_address, reply_to=sender.reply_to,
-        unsubscribe_mailto=sender.unsubscribe_mailto, site_title=config.site.title,
+        unsubscribe_mailto=sender.unsubscribe_address, site_title=config.site.title,
         date=started)
     domain = sender.from_address.rsplit("@", 1)[1]
-    personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain)
+    personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain,
+                                MessageIds(secrets.secret_keys))
     eight_bit = config.settings.email.transfer_encoding == "8bit"
     builder = Builder(prepare(context, eight_bit), personaliser,
                       key_specs(keys_from_config(config, secrets)))
@@ -232,7 +236,7 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
                 options.batch_size, options.lease, dead, held))
             flow.held.update(d.id for d in batch)
             if not batch:
-                if await _wait_for_deferred(engine, job, now, options, flow):
+                if await _wait_for_rest(engine, job, now, options, flow):
                     continue
                 break
             skipped = await flow.db(partial(suppressed, engine, batch))
@@ -300,7 +304,7 @@ async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], d
             chunk = flow.settled[:]
             try:
                 await flow.db(partial(outbox.record_results, engine, chunk, now(),
-                                      options.worker))
+                                      options.worker, options.hard_bounce_threshold))
             except DatabaseFault:
                 return
             flow.written(chunk)
@@ -363,17 +367,23 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
     return await flow.db(partial(outbox.counts, engine, job.send_id))
 
 
-async def _wait_for_deferred(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                             options: DrainOptions, flow: _Flow) -> bool:
-    """With wait_for_deferred, sleep until the next deferred row is due; else stop."""
-    if not options.wait_for_deferred:
+async def _wait_for_rest(engine: Engine, job: SendJob, now: Callable[[], datetime],
+                         options: DrainOptions, flow: _Flow) -> bool:
+    """With wait_for_deferred (`send --wait`), stay while any row of the send is queued,
+    sending (ours in flight, or another process's) or deferred: sleep until the next one
+    is due and claim again. False when nothing is left (or without the option)."""
+    if not options.wait_for_deferred or flow.stop.is_set():
         return False
-    due = await flow.db(partial(outbox.next_due, engine, job.send_id))
-    if due is None:
+    tally = await flow.db(partial(outbox.counts, engine, job.send_id))
+    if tally[outbox.QUEUED] + tally[outbox.SENDING] + tally[outbox.DEFERRED] == 0:
         return False
-    delay = max(0.0, (due - now()).total_seconds())
+    delay = 0.2 if flow.held else 1.0  # our own results are on their way: look again soon
+    if not flow.held and tally[outbox.DEFERRED]:
+        due = await flow.db(partial(outbox.next_due, engine, job.send_id))
+        if due is not None:
+            delay = min(max(0.0, (due - now()).total_seconds()), 60.0) + 0.01
     try:
-        await asyncio.wait_for(flow.stop.wait(), timeout=min(delay, 60.0) + 0.01)
+        await asyncio.wait_for(flow.stop.wait(), timeout=delay)
     except TimeoutError:
         pass
     return True

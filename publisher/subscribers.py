@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from publisher.addresses import Address, normalise_address, normalise_name
-from publisher.db import subscriber_events, subscribers, suppressions
+from publisher.db import bounce_reports, deliveries, subscriber_events, subscribers, suppressions
 from publisher.errors import InvalidAddress, StoreError
 
 PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
@@ -20,6 +20,7 @@ PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
 STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 _STAMP = {CONFIRMED: "confirmed_at", UNSUBSCRIBED: "unsubscribed_at",
           BOUNCED: "bounced_at", COMPLAINED: "complained_at"}
+LEFT = (UNSUBSCRIBED, BOUNCED, COMPLAINED)  # only the person undoes these, by subscribing again
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,14 @@ def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
 
 
 def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
-        now: datetime, tags: Iterable[str] = ()) -> tuple[Subscriber, bool]:
-    """Insert or refresh a subscriber; returns (subscriber, created). Suppressed: refused."""
+        now: datetime, tags: Iterable[str] = (), *,
+        own_request: bool = False) -> tuple[Subscriber, bool]:
+    """Insert or refresh a subscriber; returns (subscriber, created). Suppressed: refused.
+
+    Someone who unsubscribed, bounced or complained is returned unchanged (`departure` says
+    why) unless `own_request`: they asked again themselves, through the subscribe form, and
+    become pending, to confirm again.
+    """
     if status not in (PENDING, CONFIRMED):
         raise StoreError(f"status: new subscribers are pending or confirmed, not {status!r}")
     address = normalise_address(raw_email)
@@ -86,91 +93,143 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
         raise InvalidAddress("email: this address asked to be erased and cannot be added")
     existing = find(conn, address)
     if existing is not None:
-        return _refresh(conn, existing, name, status, consent, now, tags), False
-    values = dict(
-        email=address.email, email_key=address.key, name=name, status=status,
-        tags=sorted(set(tags)), created_at=now, updated_at=now, consent_at=consent.at,
-        consent_source=consent.source[:64], consent_ip=(consent.ip or "")[:64] or None,
-        consent_user_agent=(consent.user_agent or "")[:512] or None, bounce_count=0)
-    if status == CONFIRMED:
-        values["confirmed_at"] = now
-    new_id = int(conn.execute(subscribers.insert().values(**values)
-                              .returning(subscribers.c.id)).scalar_one())
-    _log(conn, new_id, "created", None, status, now, {"source": consent.source})
+        return _refresh(conn, existing, name, status, consent, now, tags, own_request), False
+    (new_id,) = _insert_many(conn, [NewRow(0, address, name, tuple(tags))], status, consent,
+                             now)
     created = get(conn, new_id)
     assert created is not None
     return created, True
 
 
+def departure(conn: Connection, subscriber_id: int) -> str | None:
+    """Why an import or add leaves this subscriber as they are, or None if it does not."""
+    row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    if row is None or row.status not in LEFT:
+        return None
+    when = getattr(row, _STAMP[row.status])
+    on = f" on {when:%Y-%m-%d}" if when is not None else ""
+    return f"{row.status}{on}; not changed (they must subscribe again themselves)"
+
+
 @dataclass(frozen=True)
 class NewRow:
-    """One validated row for a bulk add."""
+    """One validated row for a bulk add. `status`, `consent` and `restored` (the columns
+    created_at, confirmed_at, unsubscribed_at, bounced_at, complained_at, bounce_count) come
+    from an export and, for a new subscriber, take the place of the batch's."""
 
     line: int
     address: Address
     name: str
     tags: tuple[str, ...]
+    status: str | None = None
+    consent: Consent | None = None
+    restored: Mapping[str, datetime | int] = field(default_factory=dict)
+
+
+@dataclass
+class Added:
+    """What a bulk add did: counts, and (line, reason) for rows skipped or rejected."""
+
+    added: int = 0
+    refreshed: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent,
-             now: datetime) -> tuple[int, int, list[tuple[int, str]]]:
-    """Bulk add of validated rows: (added, refreshed, rejected (line, reason)).
+             now: datetime) -> Added:
+    """Bulk add of validated rows, as `add` would one by one (never undoing an opt-out,
+    a bounce or a complaint: those rows are skipped, with the reason).
 
     Three queries and two multi-row inserts per batch instead of several queries a row.
     """
     keys = [row.address.key for row in rows]
-    existing = dict(conn.execute(sa.select(subscribers.c.email_key, subscribers.c.id)
-                                 .where(subscribers.c.email_key.in_(keys))).all())
+    existing = set(conn.execute(sa.select(subscribers.c.email_key)
+                                .where(subscribers.c.email_key.in_(keys))).scalars())
     hashes = {email_hash(row.address) for row in rows}
     blocked = set(conn.execute(sa.select(suppressions.c.email_hash)
                                .where(suppressions.c.email_hash.in_(hashes))).scalars())
     fresh: dict[str, NewRow] = {}
     known: list[NewRow] = []
-    rejected = []
+    result = Added()
     for row in rows:
         if email_hash(row.address) in blocked:
-            rejected.append((row.line, "email: this address was erased and cannot be added"))
+            result.rejected.append((row.line,
+                                    "email: this address was erased and cannot be added"))
         elif row.address.key in existing or row.address.key in fresh:
             known.append(row)
         else:
             fresh[row.address.key] = row
     if fresh:
         _insert_many(conn, list(fresh.values()), status, consent, now)
+    result.added = len(fresh)
     for row in known:  # after the insert, so a repeat within the batch refreshes its twin
-        add(conn, row.address.email, row.name, status, consent, now, row.tags)
-    return len(fresh), len(known), rejected
+        current = find(conn, row.address)
+        assert current is not None
+        reason = departure(conn, current.id) if current.status in LEFT else None
+        if reason is not None:
+            result.skipped.append((row.line, f"email: {reason}"))
+            continue
+        _refresh(conn, current, row.name, row.status or status, row.consent or consent, now,
+                 row.tags)
+        result.refreshed += 1
+    return result
 
 
 def _insert_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent,
-                 now: datetime) -> None:
-    values = [dict(email=r.address.email, email_key=r.address.key, name=r.name, status=status,
-                   tags=sorted(set(r.tags)), created_at=now, updated_at=now,
-                   confirmed_at=now if status == CONFIRMED else None, consent_at=consent.at,
-                   consent_source=consent.source[:64], consent_ip=consent.ip,
-                   consent_user_agent=consent.user_agent, bounce_count=0) for r in rows]
-    ids = conn.execute(subscribers.insert().returning(subscribers.c.id,
-                                                      sort_by_parameter_order=True),
-                       values).scalars().all()
+                 now: datetime) -> list[int]:
+    """Insert new subscribers with a `created` event each; returns their ids in order."""
+    values = [_new_values(row, status, consent, now) for row in rows]
+    ids = [int(i) for i in conn.execute(
+        subscribers.insert().returning(subscribers.c.id, sort_by_parameter_order=True),
+        values).scalars().all()]
     conn.execute(subscriber_events.insert(), [
-        dict(subscriber_id=new_id, event="created", from_status=None, to_status=status, at=now,
-             detail={"source": consent.source}) for new_id in ids])
+        dict(subscriber_id=new_id, event="created", from_status=None, to_status=row["status"],
+             at=now, detail={"source": row["consent_source"]})
+        for new_id, row in zip(ids, values, strict=True)])
+    return ids
+
+
+def _new_values(row: NewRow, status: str, consent: Consent, now: datetime) -> dict[str, Any]:
+    """A new row's columns: the batch's status and consent unless the row brings its own."""
+    status = row.status or status
+    consent = row.consent or consent
+    values: dict[str, Any] = dict(
+        email=row.address.email, email_key=row.address.key, name=row.name, status=status,
+        tags=sorted(set(row.tags)), created_at=now, updated_at=now, consent_at=consent.at,
+        consent_source=consent.source[:64], consent_ip=(consent.ip or "")[:64] or None,
+        consent_user_agent=(consent.user_agent or "")[:512] or None, bounce_count=0,
+        **{stamp: None for stamp in _STAMP.values()})
+    values.update(row.restored)
+    if status in _STAMP and values[_STAMP[status]] is None:
+        values[_STAMP[status]] = now
+    return values
 
 
 def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, consent: Consent,
-             now: datetime, tags: Iterable[str]) -> Subscriber:
-    """A known address subscribes again: a confirmed one stays as it is; others restart."""
+             now: datetime, tags: Iterable[str], own_request: bool = False) -> Subscriber:
+    """A known address is added again: a confirmed one keeps its status, a pending one takes
+    `status` and the new consent; one who left is changed only by `own_request`, and then
+    becomes pending, with a fresh resend window for its confirmation mail."""
+    if existing.status in LEFT and not own_request:
+        return existing
     updates: dict[str, Any] = {"updated_at": now}
     if name:
         updates["name"] = name
     merged = sorted(set(existing.tags) | set(tags))
     if merged != existing.tags:
         updates["tags"] = merged
-    if existing.status != CONFIRMED:
-        target = status if existing.status not in (BOUNCED, COMPLAINED) else PENDING
+    target = PENDING if existing.status in LEFT else status
+    if existing.status != CONFIRMED and target in (PENDING, CONFIRMED):
         updates.update(status=target, consent_at=consent.at, consent_source=consent.source[:64],
-                       consent_ip=consent.ip, consent_user_agent=(consent.user_agent or "")[:512])
+                       consent_ip=(consent.ip or "")[:64] or None,
+                       consent_user_agent=(consent.user_agent or "")[:512] or None)
         if target == CONFIRMED:
             updates["confirmed_at"] = now
+        if target == PENDING:  # a new pending episode: an older mail must not hold back its own
+            updates["confirmation_sent_at"] = sa.case(  # read in the UPDATE: safe when racing
+                (subscribers.c.status == PENDING, subscribers.c.confirmation_sent_at),
+                else_=sa.null())
         if target != existing.status:
             _log(conn, existing.id, "resubscribed", existing.status, target, now,
                  {"source": consent.source})
@@ -218,19 +277,45 @@ def mark_complained(conn: Connection, subscriber_id: int, now: datetime,
     return set_status(conn, subscriber_id, COMPLAINED, now, "complained", detail)
 
 
+def count_hard_bounces(conn: Connection, subscriber_ids: Iterable[int], threshold: int,
+                       now: datetime, detail: dict[str, Any] | None = None) -> list[int]:
+    """The one rule for hard bounces, at send time (a 5xx reply) and later (a DSN): count
+    one against each subscriber, and make those at `threshold` `bounced`; returns them."""
+    ids = sorted(set(subscriber_ids))
+    if not ids:
+        return []
+    conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
+                 .values(bounce_count=subscribers.c.bounce_count + 1, updated_at=now))
+    reached = conn.execute(sa.select(subscribers.c.id).where(
+        subscribers.c.id.in_(ids), subscribers.c.bounce_count >= threshold,
+        subscribers.c.status.in_([PENDING, CONFIRMED]))).scalars().all()
+    for subscriber_id in reached:
+        mark_bounced(conn, int(subscriber_id), now, detail)
+    return [int(i) for i in reached]
+
+
 def log_event(conn: Connection, subscriber_id: int, event: str, now: datetime) -> None:
     """An event that changes no status (a confirmation mail sent, say)."""
     _log(conn, subscriber_id, event, None, None, now)
 
 
 def erase(conn: Connection, address: Address, now: datetime) -> bool:
-    """Delete a person's data, keeping only a hash so the address is never re-added."""
+    """Delete a person's data everywhere it is stored, keeping only a hash so the address
+    is never re-added: the subscriber row (with its consent record), the address, name and
+    replies on their deliveries, the details of their events, and reports naming them.
+    What stays names nobody: counts, states and the events' kinds and times."""
     existing = find(conn, address)
     conn.execute(sa.delete(suppressions).where(suppressions.c.email_hash == email_hash(address)))
     conn.execute(suppressions.insert().values(email_hash=email_hash(address), reason="erased",
                                               created_at=now))
+    conn.execute(sa.delete(bounce_reports).where(
+        sa.func.lower(bounce_reports.c.recipient) == address.key))
+    conn.execute(deliveries.update().where(sa.func.lower(deliveries.c.email) == address.key)
+                 .values(email="", name="", last_reply=None))
     if existing is None:
         return False
+    conn.execute(deliveries.update().where(deliveries.c.subscriber_id == existing.id)
+                 .values(email="", name="", last_reply=None))
     conn.execute(sa.delete(subscribers).where(subscribers.c.id == existing.id))
     conn.execute(subscriber_events.update().where(subscriber_events.c.subscriber_id == existing.id)
                  .values(detail={}))

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from publisher.bounces import process_maildir
+from publisher.bounces import BOUNCE_SPOOL, process_maildir
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
 from publisher.db import open_configured
@@ -62,7 +62,7 @@ def process_command(config: Config, source: str) -> None:
         password = os.environ.get("PUBLISHER_IMAP_PASSWORD")
         if not password:
             raise ConfigError("PUBLISHER_IMAP_PASSWORD: needed to read bounces over IMAP")
-        maildir = config.path("var/bounces")
+        maildir = config.path(BOUNCE_SPOOL)
         click.echo(f"fetched {fetch_imap(source, password, maildir)} message(s) from {source}")
     if not (maildir / "new").is_dir():
         raise PublisherError(f"{maildir}: not a Maildir (no new/ folder)")
@@ -72,8 +72,8 @@ def process_command(config: Config, source: str) -> None:
                               RetryPolicy(config.settings.database.outage_seconds))
     kinds = ", ".join(f"{kind} {count}" for kind, count in outcome.kinds.items())
     click.echo(f"processed {outcome.processed} ({kinds})")
-    for key in outcome.unmatched:
-        click.echo(f"unmatched (kept): {maildir / 'cur' / key}")
+    for key, what in outcome.unverified:
+        click.echo(f"unverified, changed nobody (recorded): {maildir / 'cur' / key}: {what}")
     for key in outcome.unparseable:
         click.echo(f"not a bounce or complaint (kept): {maildir / 'new' / key}")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from publisher.config import Config
-from publisher.dkim_sign import dns_record, generate, write_key
+from publisher.dkim_sign import generate, write_key, zone_line
 from publisher.errors import PublisherError
 
 
@@ -39,8 +39,9 @@ def keygen_command(config: Config, selector: str | None, domain: str | None, kin
     key = generate(kind, bits)
     write_key(key, path)
     click.echo(f"private key: {path}  (keep it out of version control)")
-    click.echo(f"publish this TXT record at {selector}._domainkey.{domain}:")
-    click.echo(dns_record(key))
+    click.echo(f"publish this TXT record at {selector}._domainkey.{domain} (zone-file form, "
+               "in strings of at most 255 characters):")
+    click.echo(zone_line(selector, domain, key))
 
 
 COMMANDS: list[click.Command] = [dkim_group]

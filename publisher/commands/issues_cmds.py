@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from publisher import preflight
-from publisher.build import build_site, check_issues, email_paths, write_if_changed
+from publisher.build import build_site, check_issues, email_paths, preview_dir, write_if_changed
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
 from publisher.email_render import RenderedEmail, render_email
@@ -76,7 +76,9 @@ def _report_deliverability(config: Config, checked: list[tuple[Issue, RenderedEm
 @click.command("build")
 @click.pass_obj
 def build_command(config: Config) -> None:
-    """Build every issue's email (HTML + text), feeds and archive into the output directory."""
+    """Build feeds, archive and published emails into the output directory.
+
+    The emails of drafts and future issues go to the private var/preview/ instead."""
     report = build_site(config, utc_now())
     console.print(
         f"built {len(report.issues)} issue(s) into {config.output_dir} "
@@ -87,15 +89,19 @@ def build_command(config: Config) -> None:
 @click.command("preview")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory for the preview (default: <output>/preview).")
+              help="Directory for the preview (default: var/preview; never the output "
+                   "directory, which is public).")
 @click.option("--screenshot", is_flag=True, help="Also save PNGs at 375 and 600 px (Chromium).")
 @click.pass_obj
 def preview_command(config: Config, file: Path, out: Path | None, screenshot: bool) -> None:
-    """Write one issue's email to disk, optionally with screenshots."""
+    """Write one issue's email to a private folder, optionally with screenshots."""
+    out_dir = out or preview_dir(config)
+    if out_dir.resolve().is_relative_to(config.output_dir.resolve()):
+        raise click.BadParameter(f"{out_dir} is inside the output directory, which is served "
+                                 "to anyone; previews stay private", param_hint="--out")
     issue = read_issue(file)
     check_issues([file], config)
     rendered = render_email(issue, config)
-    out_dir = out or config.output_dir / "preview"
     html_path, text_path = email_paths(out_dir, issue.slug)
     write_if_changed(html_path, rendered.html)
     write_if_changed(text_path, rendered.text)

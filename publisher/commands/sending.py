@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import click
@@ -14,10 +14,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from publisher import outbox
-from publisher.campaign import Ready, ready, resolve_issue_path, run_send, start
+from publisher.campaign import Ready, due_and_missed, ready, resolve_issue_path, run_send, start
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
 from publisher.db import make_engine, open_configured
+from publisher.issues import read_issues
 from publisher.outage import RetryPolicy, retry
 from publisher.sender import Backoff, Connection, attempt
 from publisher.sending import make_job, options_from
@@ -46,7 +47,8 @@ def _progress_printer(total: int) -> tuple[Progress, Callable[[dict[str, int]], 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Say what would happen; send nothing.")
 @click.option("--to", "test_address", default=None, help="Send one test copy to ADDRESS only.")
-@click.option("--wait", is_flag=True, help="Stay until deferred rows are retried or failed.")
+@click.option("--wait", is_flag=True,
+              help="Stay until no row is queued, sending or deferred (or Ctrl-C).")
 @click.pass_obj
 def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
                  test_address: str | None, wait: bool) -> None:
@@ -77,8 +79,11 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         counts = run_send(engine, config, secrets, send_id, utc_now, options,
                           handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
-    if counts["deferred"]:
-        click.echo(f"{counts['deferred']} deferred: `publisher run` retries them when due")
+    left = {state: counts[state] for state in (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
+            if counts[state]}
+    if left:
+        click.echo(", ".join(f"{n} {state}" for state, n in left.items()) + " left: "
+                   "`publisher run` (or the same command again) sends them when due")
 
 
 def _send_test_copy(config: Config, item: Ready, address: str) -> None:
@@ -121,6 +126,12 @@ def status_command(config: Config, issue: str | None) -> None:
     if not out.is_terminal:  # piped or logged: never truncate a slug to fit 80 columns
         out.width = 200
     out.print(table)
+    issues, _problems, _failed = read_issues([config.issues_dir])
+    window = timedelta(hours=config.settings.sending.catch_up_hours)
+    _due, missed = due_and_missed(issues, {slug for _, slug, _, _ in sends}, utc_now(), window)
+    for item in missed:
+        click.echo(f"missed   {item.slug}: send_at {_when(item.meta.send_at)} is older than "
+                   f"catch_up_hours; `publisher send {item.slug}` sends it")
     if issue:
         for email, state, reply in outbox.last_errors(engine, outbox.require_send(engine, issue)):
             click.echo(f"{state:<8} {email}: {reply}")

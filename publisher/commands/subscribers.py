@@ -1,8 +1,9 @@
 """Verbs for the subscriber store: subscribers add|remove|list|import|export|erase|stats,
-and db upgrade."""
+and db upgrade. Neither add nor import ever undoes an opt-out, a bounce or a complaint."""
 
 from __future__ import annotations
 
+import codecs
 import sys
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from rich.table import Table
 
 from publisher import subscribers
 from publisher.addresses import normalise_address
+from publisher.bounces import BOUNCE_SPOOL, forget_messages
 from publisher.clock import utc_now
 from publisher.config import Config
-from publisher.csvio import export_csv, import_csv
+from publisher.csvio import export_csv, import_csv, open_csv
 from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
@@ -37,12 +39,15 @@ def subscribers_group() -> None:
 @click.pass_obj
 def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
                 confirmed: bool) -> None:
-    """Add one subscriber (pending unless --confirmed)."""
+    """Add one subscriber (pending unless --confirmed); one who left is left alone."""
     now = utc_now()
     status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
     with open_configured(config).begin() as conn:
         subscriber, created = subscribers.add(conn, email, name, status,
                                               Consent("cli", now), now, tags)
+        reason = None if created else subscribers.departure(conn, subscriber.id)
+    if reason is not None:
+        raise PublisherError(f"{subscriber.email}: {reason}")
     click.echo(f"{'added' if created else 'exists'} {subscriber.email} ({subscriber.status})")
 
 
@@ -69,23 +74,35 @@ def list_command(config: Config, status: str | None) -> None:
         click.echo(f"{row.email}\t{row.name}\t{row.status}")
 
 
+def _known_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"{value!r} is not an encoding Python knows") from None
+    return value
+
+
 @subscribers_group.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--confirmed", is_flag=True,
               help="Import as confirmed: only for lists whose consent you can vouch for.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
+              help="The file's encoding, e.g. gbk or cp1252 for a spreadsheet's CSV.")
 @click.pass_obj
-def import_command(config: Config, csv_file: Path, confirmed: bool) -> None:
-    """Import email,name,tags rows; idempotent; bad rows are reported by line number."""
+def import_command(config: Config, csv_file: Path, confirmed: bool, encoding: str) -> None:
+    """Import email,name,tags rows (or an export); idempotent; rows rejected or left alone
+    (people who unsubscribed, bounced or complained) are reported by line number."""
     now = utc_now()
     status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
     engine = open_configured(config)
-    with csv_file.open(encoding="utf-8-sig", newline="") as stream:
+    with open_csv(csv_file, encoding) as stream:
         report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}",
-                            policy=RetryPolicy(config.settings.database.outage_seconds))
-    for line, reason in report.rejected:
+                            policy=RetryPolicy(config.settings.database.outage_seconds),
+                            name=str(csv_file))
+    for line, reason in sorted(report.rejected + report.skipped):
         console.print(f"{csv_file}:{line}: {reason}", markup=False, soft_wrap=True)
     click.echo(f"added {report.added}, updated {report.updated}, "
-               f"rejected {len(report.rejected)}")
+               f"rejected {len(report.rejected)}, skipped {len(report.skipped)}")
     if report.rejected:
         sys.exit(1)
 
@@ -106,7 +123,10 @@ def erase_command(config: Config, email: str) -> None:
     address = normalise_address(email)
     with open_configured(config).begin() as conn:
         existed = subscribers.erase(conn, address, utc_now())
+    copies = forget_messages(config.path(BOUNCE_SPOOL), address.email)
     click.echo(f"erased {email}" if existed else f"{email}: not found; suppressed anyway")
+    if copies:
+        click.echo(f"deleted {copies} returned message(s) naming them from {BOUNCE_SPOOL}")
 
 
 @subscribers_group.command("stats")

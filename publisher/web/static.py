@@ -1,4 +1,9 @@
-"""Serving the built archive and feeds: right types, strong ETags, 304s, gzip, caching."""
+"""Serving the built archive and feeds: right types, strong ETags, 304s, gzip, caching.
+
+Only files of the published tree are served: under the output directory, not hidden, and
+not inside a private folder (issue sources, previews) should the output directory hold one.
+The build keeps drafts and future issues out of that tree.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from publisher.build import private_dirs
 from publisher.config import Config
 
 CONTENT_TYPES = {
@@ -57,15 +63,17 @@ def _load(path: Path, mtime_ns: int, size: int) -> StaticFile:
                       MAX_AGE.get(suffix, DEFAULT_MAX_AGE))
 
 
-def resolve(root: Path, url_path: str) -> Path | None:
-    """Map a URL path to a file under root; None for missing, hidden or escaping paths."""
+def resolve(root: Path, url_path: str, private: tuple[Path, ...] = ()) -> Path | None:
+    """Map a URL path to a file under root; None for hidden or escaping paths and for
+    paths inside a `private` folder (given resolved)."""
     parts = [p for p in url_path.split("/") if p]
     if any(p.startswith(".") or "\\" in p for p in parts):
         return None
     candidate = root.joinpath(*parts) if parts else root
-    try:
-        candidate.resolve().relative_to(root.resolve())
-    except ValueError:
+    real = candidate.resolve()
+    if not real.is_relative_to(root.resolve()):
+        return None
+    if any(real.is_relative_to(folder) for folder in private):
         return None
     return candidate
 
@@ -109,10 +117,12 @@ def _respond(request: Request, file: StaticFile) -> Response:
 def routes(config: Config) -> list[BaseRoute]:
     """One catch-all route serving the output directory."""
     root = config.output_dir
+    inside = [folder.resolve() for folder in private_dirs(config)]
+    private = tuple(f for f in inside if f.is_relative_to(root.resolve()))  # build refuses these
 
     async def serve(request: Request) -> Response:
         url_path = request.path_params.get("path", "")
-        target = resolve(root, url_path)
+        target = resolve(root, url_path, private)
         if target is None or not target.exists():
             return PlainTextResponse("Not found", status_code=404)
         if target.is_dir():

@@ -6,12 +6,15 @@ known. Tokens are HMAC-signed per purpose; a bad one is a 400 page, never a 500.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from secrets import token_urlsafe
 from urllib.parse import urlsplit
 
 import jinja2
@@ -36,6 +39,7 @@ from publisher.tokens import Purpose, TokenSigner, confirm_token, subscriber_id_
 
 log = logging.getLogger("publisher.web")
 RESEND_AFTER = timedelta(minutes=10)
+CSRF_COOKIE = "publisher_csrf"
 MAX_FORM_BYTES = 4096
 
 
@@ -89,15 +93,27 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _ours(request: Request, base_url: str) -> set[str]:
+    return {urlsplit(base_url).netloc, request.url.netloc}
+
+
+def _cross_site(request: Request, base_url: str) -> bool:
+    """The browser says the request comes from another site: refused whatever it carries."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    return bool(origin and origin != "null"
+                and urlsplit(origin).netloc not in _ours(request, base_url))
+
+
 def _same_site(request: Request, base_url: str) -> bool:
     """CSRF for the static archive's plain form: the browser's Origin/Referer is ours."""
-    allowed = {urlsplit(base_url).netloc, request.url.netloc}
     if request.headers.get("sec-fetch-site") == "same-origin":
         return True
     for header in ("origin", "referer"):
         value = request.headers.get(header)
         if value and value != "null":
-            return urlsplit(value).netloc in allowed
+            return urlsplit(value).netloc in _ours(request, base_url)
     return False
 
 
@@ -128,16 +144,25 @@ class _Handlers:
     def __init__(self, app: SubscribeApp) -> None:
         self.app = app
 
-    def _subscribe_form(self, status: int = 200, message: str | None = None,
+    def _subscribe_form(self, request: Request, status: int = 200, message: str | None = None,
                         heading: str = "subscribe_heading") -> HTMLResponse:
-        token = self.app.signer.sign(Purpose.CSRF, "subscribe")
+        """The form with a CSRF token bound to this browser: the token signs a random
+        value that only this browser holds, in a SameSite=Strict cookie (double submit)."""
+        nonce = request.cookies.get(CSRF_COOKIE) or ""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{22,64}", nonce):
+            nonce = token_urlsafe(24)
+        token = self.app.signer.sign(Purpose.CSRF, nonce)
         t = strings_for(self.app.config.site.language)
         form = {"action": "/subscribe", "hidden": [("csrf", token)], "subscribe": True,
                 "email": "", "buttons": [("", "", t["subscribe_button"])]}
-        return self.app.page(heading, [message or t["subscribe_note"]], status, form)
+        response = self.app.page(heading, [message or t["subscribe_note"]], status, form)
+        response.set_cookie(CSRF_COOKIE, nonce, max_age=2 * 3600, path="/subscribe",
+                            httponly=True, samesite="strict",
+                            secure=self.app.config.site.base_url.startswith("https:"))
+        return response
 
     async def subscribe_form(self, request: Request) -> Response:
-        return self._subscribe_form()
+        return self._subscribe_form(request)
 
     async def subscribe(self, request: Request) -> Response:
         app = self.app
@@ -153,7 +178,8 @@ class _Handlers:
             address = normalise_address(form.get("email", ""))
             name = normalise_name(form.get("name"))
         except InvalidAddress as exc:
-            return self._subscribe_form(400, str(exc).split(": ", 1)[-1], "invalid_title")
+            return self._subscribe_form(request, 400, str(exc).split(": ", 1)[-1],
+                                        "invalid_title")
         if not app.address_limiter.allow(address.key):
             return done  # same answer: no enumeration, no mail bombing
         consent = Consent("form", app.clock(), _client_ip(request),
@@ -162,13 +188,21 @@ class _Handlers:
         return done
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
+        """A foreign Origin (or Sec-Fetch-Site: cross-site) is refused whatever the token;
+        a token must match this browser's cookie; the static archive's plain form (no
+        token) must come from our own pages."""
+        base_url = self.app.config.site.base_url
+        if _cross_site(request, base_url):
+            return False
         token = form.get("csrf")
         if token:
+            cookie = request.cookies.get(CSRF_COOKIE, "")
             try:
-                return bool(self.app.signer.verify(Purpose.CSRF, token) == "subscribe")
+                signed = self.app.signer.verify(Purpose.CSRF, token)
             except BadToken:
                 return False
-        return _same_site(request, self.app.config.site.base_url)
+            return bool(cookie) and hmac.compare_digest(str(signed), cookie)
+        return _same_site(request, base_url)
 
     async def _subscribe(self, email: str, name: str, consent: Consent) -> None:
         app = self.app
@@ -176,11 +210,11 @@ class _Handlers:
         try:
             with app.engine.begin() as conn:
                 subscriber, _ = subscribers.add(conn, email, name, subscribers.PENDING, consent,
-                                                now)
+                                                now, own_request=True)
         except sa.exc.IntegrityError:  # a concurrent submit inserted it first
             with app.engine.begin() as conn:
                 subscriber, _ = subscribers.add(conn, email, name, subscribers.PENDING, consent,
-                                                now)
+                                                now, own_request=True)
         except InvalidAddress:
             return  # suppressed (erased) addresses get the same answer and no mail
         if subscriber.status != subscribers.PENDING or not self._claim_mail(subscriber.id, now):
@@ -252,18 +286,30 @@ class _Handlers:
         return self.app.page("confirmed_title",
                              [self.app.text("confirmed_text", email=subscriber.email)])
 
+    def _already_gone(self, request: Request) -> bool:
+        """A validly signed unsubscribe link for someone no longer stored (erased)."""
+        try:
+            subscriber_id_from(self.app.signer, Purpose.UNSUBSCRIBE, request.path_params["token"])
+        except BadToken:
+            return False
+        return True
+
+    def _gone_page(self) -> HTMLResponse:
+        return self.app.page("unsubscribed_title", [self.app.text("unsubscribed_gone")])
+
     async def unsubscribe_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._bad_link()
+            return self._gone_page() if self._already_gone(request) else self._bad_link()
         return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
                                  "unsubscribe_button", subscriber)
 
     async def unsubscribe(self, request: Request) -> Response:
-        """RFC 8058 one-click: no cookie, no CSRF token, no redirect; idempotent; 200."""
+        """RFC 8058 one-click: no cookie, no CSRF token, no redirect; idempotent; 200 (also
+        for a person erased since: they are off the list, and nothing is stored)."""
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._bad_link()
+            return self._gone_page() if self._already_gone(request) else self._bad_link()
         form = await _form(request)
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         with self.app.engine.begin() as conn:

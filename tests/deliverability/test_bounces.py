@@ -23,7 +23,7 @@ from publisher.cli import main
 from publisher.commands.bounces import fetch_imap
 from publisher.config import Config
 from publisher.db import deliveries
-from publisher.mail import message_id
+from publisher.message_ids import MessageIds
 from publisher.sending import DrainOptions
 from tests.conftest import DATA, SEED_ISSUE
 from tests.deliverability.dovecot import PASSWORD, Dovecot
@@ -65,8 +65,8 @@ def fill_maildir(target: Path, ids: dict[str, int], entry_id: str) -> None:
         text = sample.read_text(encoding="utf-8")
         text = re.sub(r"\{VERP:([^}]+)\}", lambda m: verp_address(
             SECRETS.secret_keys[0], ids[m.group(1)], "example.org"), text)
-        text = re.sub(r"\{MESSAGE_ID:u(\d+)@[^}]+\}", lambda m: message_id(
-            entry_id, int(m.group(1)) + 1, "example.org"), text)
+        text = re.sub(r"\{MESSAGE_ID:u(\d+)@[^}]+\}", lambda m: MessageIds(
+            SECRETS.secret_keys).make(entry_id, int(m.group(1)) + 1, "example.org"), text)
         box.add(text.replace("\n", "\r\n").encode())
 
 
@@ -77,14 +77,16 @@ def test_reports_change_the_right_rows_and_nothing_else(
     entry_id = "tag:digest.example.org,2024-06-16:2024-06-first-half"
     fill_maildir(tmp_path / "bounces", ids, entry_id)
     outcome = process_maildir(engine, tmp_path / "bounces", SECRETS.secret_keys, 1, T0)
-    assert outcome.kinds == {"hard": 4, "soft": 1, "complaint": 1}  # one hard is forged
-    assert len(outcome.unparseable) == 1 and len(outcome.unmatched) == 1
+    # The forged VERP report and the Exim bounce that quotes no Message-ID of ours match
+    # only by address: recorded for the operator, acted on for nobody.
+    assert outcome.kinds == {"hard": 2, "soft": 1, "complaint": 1, "unsubscribe": 0}
+    assert len(outcome.unparseable) == 1 and len(outcome.unverified) == 2
     with engine.connect() as conn:
         status = {row.email: row.status for row in subscribers.iter_all(engine)}
         replies = dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.last_reply)).all())
         states = dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.status)).all())
     assert status == {**{f"u{n}@example.net": "confirmed" for n in range(10)},
-                      "u1@example.net": "bounced", "u3@example.net": "bounced",
+                      "u1@example.net": "bounced",
                       "u5@example.net": "bounced", "u7@example.net": "complained"}
     assert states["u1@example.net"] == "failed" and states["u0@example.net"] == "sent"
     assert replies["u6@example.net"].startswith("soft: 4.2.2")
@@ -104,7 +106,7 @@ def test_bounced_and_complained_readers_get_no_later_issue(
     process_maildir(engine, tmp_path / "bounces", SECRETS.secret_keys, 1, T0)
     later = outbox.start_send(engine, "later", "tag:x,2024:later", "Later", T0,
                               {"slug": "later"})
-    assert sum(outbox.counts(engine, later).values()) == 6
+    assert sum(outbox.counts(engine, later).values()) == 7
 
 
 def test_a_threshold_above_one_waits_for_repeated_hard_bounces(
@@ -160,5 +162,5 @@ def test_bounces_are_read_over_imaps_and_stay_on_the_server(
         assert len(on_server) == 7  # nothing deleted on the server
     status = {row.email: row.status for row in subscribers.iter_all(engine)}
     assert [e for e, s in sorted(status.items()) if s != "confirmed"] == [
-        "u1@example.net", "u3@example.net", "u5@example.net", "u7@example.net"]
+        "u1@example.net", "u5@example.net", "u7@example.net"]
     assert status["u7@example.net"] == "complained"

@@ -17,6 +17,7 @@ from publisher.errors import BadToken, InvalidAddress, IssueFileError
 from publisher.issues import parse_issue_text
 from publisher.mail import Personaliser, Recipient, SendContext, check_address, prepare
 from publisher.markup import sanitise, to_html
+from publisher.message_ids import MessageIds
 from publisher.tokens import Purpose, TokenSigner
 
 FAST = settings(max_examples=150, deadline=None,
@@ -76,7 +77,8 @@ def test_no_name_subject_or_address_can_inject_a_header_or_break_a_line(
     subject: str, from_name: str, name: str, local: str
 ) -> None:
     context = _context(subject, from_name)
-    personaliser = Personaliser(context, TokenSigner(("k" * 24,)), "example.org")
+    personaliser = Personaliser(context, TokenSigner(("k" * 24,)), "example.org",
+                                MessageIds(("k" * 24,)))
     address = f"{local}@example.net"
     raw = prepare(context).personalise(personaliser.values(Recipient(7, address, name)))
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))

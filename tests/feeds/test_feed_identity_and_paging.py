@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
 
-from publisher.build import build_site
+from publisher.build import build_site, preview_dir
 from publisher.config import Config
 from tests.feeds.helpers import private_site, write_issue
 
@@ -54,7 +55,7 @@ def test_an_issue_without_explicit_id_gets_a_tag_uri_that_ignores_the_title(
 def test_drafts_and_future_issues_stay_out_of_feeds_and_archive(
     seed_config: Config, tmp_path: Path
 ) -> None:
-    config = private_site(seed_config, tmp_path)
+    config = replace(private_site(seed_config, tmp_path), root=tmp_path)  # var/ in tmp_path
     write_issue(config.issues_dir, "draft", 4, extra="draft: true\n")
     future = write_issue(config.issues_dir, "future", 5)
     future.write_text(future.read_text().replace("2024-05-05", "2030-05-05"))
@@ -62,7 +63,8 @@ def test_drafts_and_future_issues_stay_out_of_feeds_and_archive(
     ids = entry_ids(config.output_dir)
     assert not any("draft" in i or "future" in i for i in ids)
     assert not (config.output_dir / "issues" / "draft" / "index.html").exists()
-    assert (config.output_dir / "issues" / "draft" / "email.html").exists()  # for preview
+    assert not (config.output_dir / "issues" / "draft" / "email.html").exists()
+    assert (preview_dir(config) / "issues" / "draft" / "email.html").exists()  # private
 
 
 def test_main_feed_holds_the_newest_page_and_links_older_pages(

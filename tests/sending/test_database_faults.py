@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -43,12 +42,14 @@ from tests.sending.helpers import (
     write_config_file,
 )
 from tests.servers import PostgresServer, free_port, postgres_server
+from tests.subscribers.helpers import web_config
 
 pytestmark = pytest.mark.postgres
 Figure = Callable[[str], None]
 POOL = 4
 WINDOW = UNWRITTEN_MAX + POOL  # handed over and not yet written, at most, per process
 SLUG = "2024-06-first-half"
+CATCH_UP = "[sending]\nbatch_size = 50\ncatch_up_hours = 100000\n"  # the seed is from 2024
 ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
 
 
@@ -211,7 +212,7 @@ def _run_kind(kind: str, pg: PostgresServer, folder: Path, run: int,
     engine.dispose()
     with FaultySMTP(lambda r, a: "ok", delay=0.002) as server:
         config_file = write_config_file(folder / f"{kind}{run}", server.port, url,
-                                        "[sending]\nbatch_size = 50\n", pool_size=POOL)
+                                        CATCH_UP, pool_size=POOL)
         if kind == "send":
             processes = [publisher(config_file, "send", SLUG, "--yes")]
         elif kind == "daemon":
@@ -268,7 +269,7 @@ def test_daemons_busy_and_idle_stay_up_through_30_seconds_without_postgres(
     engine.dispose()
     with FaultySMTP(lambda r, a: "ok", delay=0.002) as server:
         busy_config = write_config_file(tmp_path / "busy", server.port, busy_url,
-                                        "[sending]\nbatch_size = 50\n", outage_seconds=5,
+                                        CATCH_UP, outage_seconds=5,
                                         pool_size=POOL)
         idle_config = write_config_file(tmp_path / "idle", server.port, idle_url,
                                         outage_seconds=5, pool_size=POOL)
@@ -317,10 +318,10 @@ def test_a_sqlite_lock_held_45_seconds_gives_up_in_one_line_or_waits_and_resumes
     engine.dispose()
     with FaultySMTP(lambda r, a: "ok", delay=0.002) as server:
         impatient = write_config_file(tmp_path / "impatient", server.port, url,
-                                      "[sending]\nbatch_size = 50\n", outage_seconds=10,
+                                      CATCH_UP, outage_seconds=10,
                                       pool_size=POOL)
         patient = write_config_file(tmp_path / "patient", server.port, url,
-                                    "[sending]\nbatch_size = 50\n", pool_size=POOL)
+                                    CATCH_UP, pool_size=POOL)
         first = publisher(impatient, "send", SLUG, "--yes")
         wait_until(lambda: delivered_total(server) >= 200, 120, "200 deliveries")
         taken = threading.Event()
@@ -357,11 +358,7 @@ def test_a_subscribe_while_postgres_is_down_answers_503_and_stores_nothing(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with Catcher(tmp_path / "Maildir") as catcher:
-        settings = seed_config.settings
-        config = replace(seed_config, settings=settings.model_copy(update={
-            "site": settings.site.model_copy(update={"base_url": base}),
-            "database": settings.database.model_copy(update={"url": url}),
-            "smtp": settings.smtp.model_copy(update={"port": catcher.port, "tls": "none"})}))
+        config = web_config(seed_config, base, catcher.port, url)
         app = create_app(config, SECRETS, SubscribeApp(config, SECRETS))
         form = {"email": "reader@example.org", "name": "读者"}
         with LiveServer(app, port):

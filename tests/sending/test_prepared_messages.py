@@ -16,7 +16,8 @@ import pytest
 from publisher import email_render, urls
 from publisher.campaign import ready, run_send, start
 from publisher.config import Config
-from publisher.mail import MAX_LINE, SLOT_BUDGET, Recipient, SendContext, list_id, message_id
+from publisher.mail import MAX_LINE, SLOT_BUDGET, Recipient, SendContext, list_id
+from publisher.message_ids import MessageIds
 from publisher.sending import DrainOptions, make_job
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
 from tests.conftest import SEED_ISSUE
@@ -46,7 +47,8 @@ def slow_path(context: SendContext, signer: TokenSigner, recipient: Recipient) -
     message["From"] = Address(context.from_name, addr_spec=context.from_address)
     message["To"] = Address(name, addr_spec=recipient.email)
     message["Subject"] = context.rendered.subject
-    message["Message-ID"] = message_id(context.entry_id, recipient.subscriber_id, "example.org")
+    message["Message-ID"] = MessageIds(SECRETS.secret_keys).make(
+        context.entry_id, recipient.subscriber_id, "example.org")
     message["List-Id"] = list_id(context)
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Reply-To"] = context.reply_to or ""

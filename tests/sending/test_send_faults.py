@@ -101,7 +101,10 @@ def test_retry_requeues_failed_rows_on_request(seed_config: Config) -> None:
         add_confirmed(engine, 3)
         item = ready(config, SEED_ISSUE)
         send_id = start(engine, config, item, T0)
-        run_send(engine, config, SECRETS, send_id, lambda: T0, DrainOptions())
+        # Below the hard-bounce threshold the reader stays confirmed, so a retry reaches them
+        # (at the default threshold of 1 the 550 makes them `bounced`, and no retry does).
+        run_send(engine, config, SECRETS, send_id, lambda: T0,
+                 DrainOptions(hard_bounce_threshold=2))
         assert outbox.counts(engine, send_id)["failed"] == 1
         state["refuse"] = False
         assert outbox.retry_failed(engine, send_id, T0) == 1

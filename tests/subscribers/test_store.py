@@ -59,7 +59,8 @@ def test_a_bounced_reader_who_subscribes_again_must_confirm_again(engine: Engine
     with engine.begin() as conn:
         added, _ = subscribers.add(conn, "x@example.org", "", subscribers.CONFIRMED, FORM, T0)
         subscribers.mark_bounced(conn, added.id, T0, {"dsn": "5.1.1"})
-        again, _ = subscribers.add(conn, "x@example.org", "", subscribers.CONFIRMED, FORM, T0)
+        again, _ = subscribers.add(conn, "x@example.org", "", subscribers.CONFIRMED, FORM, T0,
+                                   own_request=True)  # the form: only the person may come back
     assert again.status == "pending"
 
 

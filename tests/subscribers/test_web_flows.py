@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -31,6 +31,7 @@ from publisher.web.subscribe import SubscribeApp
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
+from tests.subscribers.helpers import web_config
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -62,10 +63,7 @@ def site(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with Catcher(tmp_path / "Maildir") as catcher:
-        settings = seed_config.settings
-        config = replace(seed_config, settings=settings.model_copy(update={
-            "site": settings.site.model_copy(update={"base_url": base}),
-            "smtp": settings.smtp.model_copy(update={"port": catcher.port, "tls": "none"})}))
+        config = web_config(seed_config, base, catcher.port)
         build_site(config, NOW)
         app = create_app(config, SECRETS, SubscribeApp(config, SECRETS))
         with LiveServer(app, port):
@@ -184,11 +182,11 @@ def test_cross_site_posts_are_refused_and_the_honeypot_swallows_bots(site: Site)
     assert httpx.post(site.url + "/subscribe", data={"email": "a@example.org"}).status_code == 403
     foreign = site.post("/subscribe", {"email": "a@example.org"}, Origin="https://evil.example")
     assert foreign.status_code == 403
-    form = httpx.get(site.url + "/subscribe").text
-    token = re.search(r'name="csrf" value="([^"]+)"', form)
-    assert token
-    with_token = httpx.post(site.url + "/subscribe",
-                            data={"email": "a@example.org", "csrf": token.group(1)})
+    with httpx.Client(base_url=site.url) as browser:  # keeps the form's cookie, as a browser
+        token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/subscribe").text)
+        assert token
+        with_token = browser.post("/subscribe",
+                                  data={"email": "a@example.org", "csrf": token.group(1)})
     assert with_token.status_code == 200
     bot = site.post("/subscribe", {"email": "bot@example.org", "website": "http://spam"})
     assert bot.status_code == 200 and site.status("bot@example.org") is None

@@ -1,0 +1,45 @@
+"""Helpers for subscriber tests that run the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from publisher.config import Config
+from tests.conftest import REPO
+from tests.sending.helpers import SECRETS, write_config_file
+from tests.servers import free_port
+
+ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0], "PYTHONIOENCODING": "utf-8"}
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `publisher subscribers …` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "publisher.cli", "--config", str(config),
+                           "subscribers", *args], env=ENV, cwd=REPO, capture_output=True,
+                          text=True, encoding="utf-8", timeout=120)
+
+
+def site_config(folder: Path) -> Path:
+    """publisher.toml in `folder`, with its own SQLite database there."""
+    return write_config_file(folder, free_port(), url_of(folder / "publisher.toml"))
+
+
+def url_of(config: Path) -> str:
+    """The database URL of a config written by `site_config`."""
+    return f"sqlite:///{config.parent / 'publisher.db'}"
+
+
+def web_config(seed: Config, base_url: str, smtp_port: int,
+               database_url: str | None = None) -> Config:
+    """The seed site served at base_url, mailing through a catcher on smtp_port."""
+    settings = seed.settings
+    updates: dict[str, object] = {
+        "site": settings.site.model_copy(update={"base_url": base_url}),
+        "smtp": settings.smtp.model_copy(update={"port": smtp_port, "tls": "none"})}
+    if database_url is not None:
+        updates["database"] = settings.database.model_copy(update={"url": database_url})
+    return replace(seed, settings=settings.model_copy(update=updates))
