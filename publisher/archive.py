@@ -1,9 +1,16 @@
-"""The static web archive: index, one page per issue, tag pages, sitemap, stylesheet."""
+"""The static web archive: index, one page per issue, tag pages, sitemap, stylesheet.
+
+A page speaks one language, chrome and dates alike: an issue page its issue's language, the
+index and tag pages the site's (every date on a list is formatted in the list's language).
+List pages show each tag in its site-wide spelling (`Tag.label`); an issue page shows the
+issue's own, so it depends on nothing but its issue and can be left alone when that is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -13,7 +20,7 @@ from markupsafe import Markup
 
 from publisher import urls
 from publisher.config import Config
-from publisher.feeds import Entry
+from publisher.feeds import Entry, Tag
 from publisher.i18n import strings_for
 
 STYLESHEET = "archive/style.css"
@@ -32,7 +39,11 @@ class PageItem:
     language: str
     source: str | None
     published_iso: str
-    date_label: str
+    published_local: datetime  # in the site's timezone
+
+    def date_label(self, language: str) -> str:
+        """The publication date as a reader of `language` writes it."""
+        return self.published_local.strftime(strings_for(language)["date_format"])
 
 
 @lru_cache(maxsize=8)
@@ -48,11 +59,14 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
 
 def page_item(entry: Entry, source: str | None, config: Config) -> PageItem:
     local = entry.published.astimezone(config.site.zone)
+    spellings: dict[str, str] = {}
+    for tag in entry.tags:  # `LLM` and `llm` in one issue are one tag: keep the first
+        spellings.setdefault(urls.tag_key(tag), tag)
     return PageItem(
         title=entry.title, path=urls.issue_path(entry.slug), url=entry.url,
-        summary=entry.summary, tags=entry.tags, authors=entry.authors,
+        summary=entry.summary, tags=tuple(spellings.values()), authors=entry.authors,
         language=entry.language, source=source, published_iso=local.isoformat(),
-        date_label=local.strftime(strings_for(entry.language)["date_format"]),
+        published_local=local,
     )
 
 
@@ -67,7 +81,8 @@ def _render(config: Config, template: str, **context: object) -> str:
 
 def issue_page(item: PageItem, content_html: str, config: Config) -> str:
     return _render(config, "archive/issue.html.j2", item=item, content=Markup(content_html),
-                   t=strings_for(item.language), root=_root_for(item.path))
+                   language=item.language, t=strings_for(item.language),
+                   root=_root_for(item.path))
 
 
 def _root_for(url_path: str) -> str:
@@ -76,22 +91,27 @@ def _root_for(url_path: str) -> str:
     return "/".join([".."] * depth) if depth else "."
 
 
-def index_page(items: list[PageItem], config: Config, heading: str | None = None,
-               url_path: str = "/") -> str:
+def index_page(items: list[PageItem], tags: list[Tag], config: Config,
+               tag: Tag | None = None) -> str:
+    """The list of all issues, or (with `tag`) of one tag's, linking that tag's feeds."""
     t = strings_for(config.site.language)
-    return _render(config, "archive/index.html.j2", items=items, heading=heading or t["issues"],
-                   root=_root_for(url_path))
+    heading = f"{t['tagged']} #{tag.label}" if tag else t["issues"]
+    return _render(config, "archive/index.html.j2", items=_labelled(items, tags),
+                   heading=heading, tag=tag, root=_root_for(tag.path if tag else "/"))
 
 
-def tag_pages(items: list[PageItem], config: Config) -> dict[str, str]:
+def _labelled(items: list[PageItem], tags: list[Tag]) -> list[PageItem]:
+    """Items whose tags are spelled as the site spells them."""
+    label = {tag.key: tag.label for tag in tags}
+    return [replace(item, tags=tuple(label.get(urls.tag_key(tag), tag) for tag in item.tags))
+            for item in items]
+
+
+def tag_pages(items: list[PageItem], tags: list[Tag], config: Config) -> dict[str, str]:
     """One listing page per tag, keyed by output path."""
-    t = strings_for(config.site.language)
-    pages = {}
-    for tag in sorted({tag for item in items for tag in item.tags}):
-        tagged = [item for item in items if tag in item.tags]
-        pages[urls.tag_path(tag) + "index.html"] = index_page(
-            tagged, config, heading=f"{t['tagged']} #{tag}", url_path=urls.tag_path(tag))
-    return pages
+    return {tag.path + "index.html": index_page(
+                [item for item in items if tag.holds(item.tags)], tags, config, tag)
+            for tag in tags}
 
 
 def sitemap(items: Iterable[PageItem], config: Config) -> str:

@@ -3,20 +3,29 @@
 The output directory is the published tree: anyone can fetch what is in it. Only published
 issues (not a draft, dated at or before the build's clock) put bytes there; the email of a
 draft or a future issue goes to the private preview folder (var/preview/ under the project
-root), and whatever an earlier build left in the published tree for such an issue is removed.
+root). Every file a build writes there is listed in <output>/.cache/outputs.json, and the
+next build removes each listed file it no longer produces (a deleted, renamed or withdrawn
+issue, a tag or a feed page gone), so the tree is exactly the published site. Files the
+build never wrote are never touched.
+
+A draft's problems are warnings: the draft is left out and everything else is built. Any
+other problem fails the build before anything is written.
 
 Incremental: each published issue's outputs are keyed by a fingerprint of its file, the
 templates, the settings and the package version; an unchanged one is neither checked nor
 rendered again (its web content comes from the build cache, <output>/.cache/, which holds
-published issues only). Unpublished issues are checked and rendered on every build. Listings
-and feeds are cheap and are always regenerated, but written only when their bytes change;
-those of a tag or a feed page that no longer has issues are removed.
+published issues only). The cache also keeps a fingerprint of each issue's words (title,
+summary, body) and the build time at which a change to them was first seen: the entry's
+`updated` when the front matter has none. Unpublished issues are checked and rendered on
+every build. Listings and feeds are cheap and are always regenerated, but written only when
+their bytes change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -24,22 +33,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from publisher import __version__, urls
 from publisher.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
 from publisher.config import Config
 from publisher.email_render import RenderedEmail, render_email
-from publisher.errors import ConfigError, IssueFileError
-from publisher.feeds import Entry, absolutize, render_feeds
-from publisher.issues import Issue, read_issues
+from publisher.errors import ConfigError, IssueFileError, Problem
+from publisher.feeds import FEED_FILES, Entry, absolutize, render_feeds, site_tags
+from publisher.issues import Issue, read_issues, split_front_matter
 from publisher.lint import body_problems, raw_body_problems
-from publisher.markup import to_html
+from publisher.markup import parse, to_html
 
 CACHE_DIR = ".cache"
 PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory
 EMAIL_FILES = ("email.html", "email.txt")
 MANIFEST = "manifest.json"
+OUTPUTS = "outputs.json"  # every file of the published tree that the build wrote
+LARGEST_SECTIONS = 3  # how many sections an over-size error names
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 Ping = Callable[[str, list[str]], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +64,8 @@ class BuildReport:
     emails: dict[str, RenderedEmail] = field(default_factory=dict)
     rendered: list[str] = field(default_factory=list)  # slugs rendered this time
     written: list[Path] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)  # no longer produced
+    warnings: list[Problem] = field(default_factory=list)  # drafts' problems; left out
     feeds_changed: bool = False
 
 
@@ -63,15 +79,44 @@ def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, Rendere
         problems.extend(raw_body_problems(path))
     checked: list[tuple[Issue, RenderedEmail]] = []
     for issue in issues:
-        issue_problems = body_problems(issue)
-        problems.extend(issue_problems)
-        try:
-            checked.append((issue, render_email(issue, config)))
-        except IssueFileError as exc:
-            problems.extend(exc.problems)
+        rendered, found = _check(issue, config)
+        problems.extend(found)
+        if rendered is not None:
+            checked.append((issue, rendered))
     if problems:
         raise IssueFileError(problems)
     return checked
+
+
+def _check(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Problem]]:
+    """One issue's body problems and its email (None when it is over the size limit)."""
+    problems = body_problems(issue)
+    try:
+        return render_email(issue, config), problems
+    except IssueFileError as exc:  # the only one render_email raises: the size limit
+        return None, problems + [_with_largest_sections(p, issue) for p in exc.problems]
+
+
+def _with_largest_sections(problem: Problem, issue: Issue) -> Problem:
+    """Point an over-size error at the largest `##` sections, so the author knows what to cut."""
+    largest = sorted(_section_sizes(issue), key=lambda s: s[2], reverse=True)[:LARGEST_SECTIONS]
+    if not largest:
+        return problem
+    named = ", ".join(f'"{title}" (line {line}) {size:,} bytes' for title, line, size in largest)
+    return Problem(problem.path, largest[0][1], problem.field,
+                   f"{problem.message}; largest sections: {named}")
+
+
+def _section_sizes(issue: Issue) -> list[tuple[str, int, int]]:
+    """(heading, file line, bytes of email HTML) of each `##` section of an issue's body."""
+    lines = issue.body.split("\n")
+    tokens = parse(issue.body)
+    starts = [(token.map[0], tokens[index + 1].content) for index, token in enumerate(tokens)
+              if token.type == "heading_open" and token.tag == "h2" and token.map]
+    ends = [start for start, _ in starts[1:]] + [len(lines)]
+    return [(title, issue.body_line + start,
+             len(to_html("\n".join(lines[start:end]), email=True).encode("utf-8")))
+            for (start, title), end in zip(starts, ends, strict=True)]
 
 
 def write_if_changed(path: Path, content: str | bytes) -> bool:
@@ -130,81 +175,183 @@ def issue_fingerprint(issue: Issue, site: str) -> str:
     return hashlib.sha256(site.encode() + issue.path.read_bytes()).hexdigest()
 
 
-def entry_for(issue: Issue, content_html: str, config: Config) -> Entry:
+def words_fingerprint(issue: Issue) -> str:
+    """What a reader reads of an issue: a change here is a change worth an `updated`."""
+    words = "\0".join((issue.title, issue.meta.summary, issue.body))
+    return hashlib.sha256(words.encode("utf-8")).hexdigest()
+
+
+def entry_for(issue: Issue, content_html: str, config: Config,
+              changed: datetime | None = None) -> Entry:
+    """The feed entry; `updated` is the front matter's, else when the words last changed
+    (`changed`, as the build cache recorded it), else the publication date."""
     base = config.site.base_url
+    updated = issue.meta.updated or issue.published
+    if issue.meta.updated is None and changed is not None:
+        updated = max(updated, changed.astimezone(issue.published.tzinfo))
     return Entry(
         id=issue.entry_id(config.site.domain), slug=issue.slug, title=issue.title,
         url=urls.issue_url(base, issue.slug), summary=issue.meta.summary,
         content_html=content_html, authors=tuple(issue.meta.authors),
         tags=tuple(issue.meta.tags), language=issue.language,
-        published=issue.published, updated=issue.updated,
+        published=issue.published, updated=updated,
     )
 
 
 class _Cache:
-    """Per-issue fingerprints and web content, kept under <output>/.cache/."""
+    """Per published issue, under <output>/.cache/: the fingerprint its outputs were made
+    from, its web content, and when a build first saw its current words."""
 
     def __init__(self, output_dir: Path) -> None:
         self.dir = output_dir / CACHE_DIR
         manifest = self.dir / MANIFEST
-        self.entries: dict[str, str] = (
-            json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {})
+        stored = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
+        # Older builds kept only the fingerprint, as a bare string.
+        self.entries: dict[str, dict[str, str]] = {
+            slug: value if isinstance(value, dict) else {"fingerprint": value}
+            for slug, value in stored.items()}
 
     def fresh(self, slug: str, fingerprint: str) -> bool:
-        return self.entries.get(slug) == fingerprint and (self.dir / f"{slug}.html").exists()
+        return (self.entries.get(slug, {}).get("fingerprint") == fingerprint
+                and (self.dir / f"{slug}.html").exists())
 
     def content(self, slug: str) -> str:
         return (self.dir / f"{slug}.html").read_text(encoding="utf-8")
 
     def store(self, slug: str, fingerprint: str, content_html: str) -> None:
         write_if_changed(self.dir / f"{slug}.html", content_html)
-        self.entries[slug] = fingerprint
+        self.entries.setdefault(slug, {})["fingerprint"] = fingerprint
 
-    def forget(self, slug: str) -> None:
-        """Drop an issue that is not published (any more): its text must not stay here."""
-        (self.dir / f"{slug}.html").unlink(missing_ok=True)
-        self.entries.pop(slug, None)
+    def changed_at(self, issue: Issue, now: datetime) -> datetime | None:
+        """When a build first saw the issue's current words; None while they are the ones
+        it was first published with (or built with before this was recorded)."""
+        record = self.entries.setdefault(issue.slug, {})
+        words = words_fingerprint(issue)
+        if record.get("words", words) != words:
+            record["changed"] = now.astimezone(UTC).isoformat()
+        record["words"] = words
+        changed = record.get("changed")
+        return datetime.fromisoformat(changed) if changed else None
+
+    def retain(self, slugs: set[str]) -> None:
+        """Forget every issue that is not published now (deleted, renamed, withdrawn):
+        no text of it stays, and one published again later starts afresh."""
+        for slug in set(self.entries) - slugs:
+            del self.entries[slug]
+        for path in self.dir.glob("*.html"):
+            if path.stem not in slugs:
+                path.unlink()
 
     def save(self) -> None:
         write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, indent=1, sort_keys=True))
 
 
-def _render_changed(issues: list[Issue], published: set[str], config: Config, cache: _Cache,
-                    report: BuildReport) -> dict[str, str]:
-    """Check and render unpublished issues and published ones whose fingerprint changed.
+class _Output:
+    """The published tree. Writes only changed bytes, lists every file this build produces
+    (written or left as it was), and removes what an earlier build listed that this one
+    does not produce; nothing it never listed is ever removed."""
 
-    Returns the web content of every published issue.
-    """
-    site = site_fingerprint(config)
-    stale = [i for i in issues if i.slug not in published
-             or not cache.fresh(i.slug, issue_fingerprint(i, site))]
-    checked = check_issues([i.path for i in stale], config) if stale else []
-    contents: dict[str, str] = {}
-    for issue, rendered in checked:
+    def __init__(self, root: Path, report: BuildReport) -> None:
+        self.root, self.report = root, report
+        self.listing = root / CACHE_DIR / OUTPUTS
+        self.produced: set[str] = set()
+        if self.listing.exists():
+            self.previous = set(json.loads(self.listing.read_text(encoding="utf-8")))
+        elif (root / CACHE_DIR / MANIFEST).exists():  # built before outputs were listed
+            self.previous = _legacy_outputs(root)
+        else:
+            self.previous = set()
+
+    def write(self, path: Path, content: str | bytes) -> bool:
+        self.keep(path)
+        return _write(path, content, self.report)
+
+    def keep(self, path: Path) -> None:
+        self.produced.add(path.relative_to(self.root).as_posix())
+
+    def prune(self) -> None:
+        root = self.root.resolve()
+        for name in sorted(self.previous - self.produced):
+            path = self.root / name
+            if not path.resolve().is_relative_to(root) or not path.is_file():
+                continue
+            path.unlink()
+            self.report.removed.append(path)
+            folder = path.parent
+            while folder.resolve() != root and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+        self.previous = set(self.produced)
+
+    def save(self) -> None:
+        """List what the build wrote. After a failed build: what the last good one listed
+        plus what this one wrote, so no file written is ever left unlisted."""
+        names = sorted(self.previous | self.produced)
+        write_if_changed(self.listing, json.dumps(names, indent=0, ensure_ascii=False) + "\n")
+
+
+def _legacy_outputs(root: Path) -> set[str]:
+    """What builds before outputs.json wrote: listings, feeds, issue pages and emails."""
+    files = [root / name for name in ("index.html", "sitemap.xml", "style.css",
+                                      *FEED_FILES.values())]
+    files += [path for folder in ("tags", "feeds") for path in (root / folder).rglob("*")]
+    files += [path for path in (root / "issues").glob("*/*")
+              if path.name in ("index.html", *EMAIL_FILES)]
+    return {path.relative_to(root).as_posix() for path in files if path.is_file()}
+
+
+def _leave_out_broken_drafts(issues: list[Issue], problems: list[Problem],
+                             failed: list[Path], report: BuildReport) -> list[Issue]:
+    """Fail on any problem outside a draft; a draft's problems are warnings, and the draft
+    is left out of this build (nothing rendered, nothing removed in its name)."""
+    drafts = {issue.path for issue in issues if issue.meta.draft}
+    drafts |= {path for path in failed if _says_draft(path)}
+    errors = [p for p in problems if p.path not in drafts]
+    report.warnings = [p for p in problems if p.path in drafts]
+    for problem in report.warnings:
+        log.warning("%s (draft: left out of the build)", problem)
+    if errors:
+        raise IssueFileError(errors)
+    broken = {problem.path for problem in report.warnings}
+    return [issue for issue in issues if issue.path not in broken]
+
+
+def _says_draft(path: Path) -> bool:
+    """Whether a file whose front matter failed the schema still says `draft: true`."""
+    try:
+        parts = split_front_matter(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(parts[0]) if parts else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("draft") is True
+
+
+def _write_emails(issues: list[Issue], published: set[str], emails: dict[Path, RenderedEmail],
+                  config: Config, out: _Output, report: BuildReport) -> None:
+    """Each email rendered this build: a published one into the output, the rest into the
+    private preview folder; an unchanged published issue's email stays as it is."""
+    for issue in issues:
+        rendered = emails.get(issue.path)
+        if rendered is None:
+            if issue.slug in published:
+                for path in email_paths(out.root, issue.slug):
+                    out.keep(path)
+            continue
         report.emails[issue.slug] = rendered
         report.rendered.append(issue.slug)
-        if issue.slug not in published:
-            _write_email(preview_dir(config), rendered, report)
-            continue
-        content = absolutize(to_html(issue.body), config.site.base_url)
-        _write_email(config.output_dir, rendered, report)
-        cache.store(issue.slug, issue_fingerprint(issue, site), content)
-        contents[issue.slug] = content
-    for slug in published - contents.keys():
-        contents[slug] = cache.content(slug)
-    return contents
+        texts = (rendered.html, rendered.text)
+        if issue.slug in published:
+            for path, text in zip(email_paths(out.root, issue.slug), texts, strict=True):
+                out.write(path, text)
+        else:
+            for path, text in zip(email_paths(preview_dir(config), issue.slug), texts,
+                                  strict=True):
+                _write(path, text, report)
 
 
-def _write_email(folder: Path, rendered: RenderedEmail, report: BuildReport) -> None:
-    for path, text in zip(email_paths(folder, rendered.slug), (rendered.html, rendered.text),
-                          strict=True):
-        _write(path, text, report)
-
-
-def _withdraw(slug: str, config: Config, cache: _Cache) -> None:
-    """Remove what an earlier build put in the published tree for an unpublished issue:
-    its page and email, the cached web content, and an old `preview`'s files there."""
-    cache.forget(slug)
+def _withdraw(slug: str, config: Config) -> None:
+    """Remove what an earlier build put in the published tree for an unpublished issue,
+    listed or not: its page and email, and an old `preview`'s files there."""
     out = config.output_dir
     for folder in (out / urls.issue_path(slug).strip("/"), out / "preview" / "issues" / slug):
         if not folder.is_dir():
@@ -223,46 +370,32 @@ def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
     return changed
 
 
-def _write_site(published: list[Issue], contents: dict[str, str], config: Config,
-                report: BuildReport, rendered: set[str]) -> None:
-    out = config.output_dir
-    entries = [entry_for(issue, contents[issue.slug], config) for issue in published]
-    items = [page_item(entry, issue.meta.source, config)
-             for entry, issue in zip(entries, published, strict=True)]
+def _write_site(entries: list[Entry], sources: list[str | None], config: Config,
+                out: _Output, rendered: set[str]) -> None:
+    """Issue pages (only those rendered this build, or missing), listings, tag pages, feeds."""
+    tags = site_tags(entries)
+    items = [page_item(entry, source, config)
+             for entry, source in zip(entries, sources, strict=True)]
     newest_first = sorted(items, key=lambda item: item.published_iso, reverse=True)
     for item, entry in zip(items, entries, strict=True):
-        page = out / item.path.strip("/") / "index.html"
+        page = out.root / item.path.strip("/") / "index.html"
         if entry.slug in rendered or not page.exists():
-            _write(page, issue_page(item, entry.content_html, config), report)
-    _write(out / "index.html", index_page(newest_first, config), report)
-    listings: set[Path] = set()
-    for path, html in tag_pages(newest_first, config).items():
-        listings.add(out / path.strip("/"))
-        _write(out / path.strip("/"), html, report)
-    _write(out / "sitemap.xml", sitemap(newest_first, config), report)
-    _write(out / "style.css", stylesheet(config), report)
-    for path, data in render_feeds(entries, config, EPOCH).items():
-        listings.add(out / path.strip("/"))
-        if _write(out / path.strip("/"), data, report):
-            report.feeds_changed = True
-    _prune_listings(out, listings)
-
-
-def _prune_listings(out: Path, current: set[Path]) -> None:
-    """Remove tag pages and feed pages this build did not write: a tag or a page whose
-    issues were all withdrawn must not keep listing them."""
-    for folder in (out / "tags", out / "feeds"):
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*"), reverse=True):  # files before their folders
-            if path.is_file() and path not in current:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+            out.write(page, issue_page(item, entry.content_html, config))
+        else:
+            out.keep(page)
+    out.write(out.root / "index.html", index_page(newest_first, tags, config))
+    for path, html in tag_pages(newest_first, tags, config).items():
+        out.write(out.root / path.strip("/"), html)
+    out.write(out.root / "sitemap.xml", sitemap(newest_first, config))
+    out.write(out.root / "style.css", stylesheet(config))
+    for path, data in render_feeds(entries, tags, config, EPOCH).items():
+        if out.write(out.root / path.strip("/"), data):
+            out.report.feeds_changed = True
 
 
 def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> BuildReport:
-    """Check every issue, then write emails, archive pages and feeds; all or nothing on errors.
+    """Check every issue, then write emails, archive pages and feeds, and remove what the
+    published tree no longer holds. Problems outside drafts fail it before any write.
 
     Drafts and issues dated after `now` get an email in the private preview folder and
     nothing under the output directory (no page, email, feed entry or cached content).
@@ -271,19 +404,35 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     check_output_is_public_only(config)
     report = BuildReport()
     issues, problems, failed = read_issues([config.issues_dir])
-    if problems:
-        for path in failed:
-            problems.extend(raw_body_problems(path))
-        raise IssueFileError(problems)
+    for path in failed:
+        problems.extend(raw_body_problems(path))
+    cache, site = _Cache(config.output_dir), site_fingerprint(config)
+    emails: dict[Path, RenderedEmail] = {}
+    for issue in issues:
+        if issue.is_published(now) and _unchanged(issue, site, cache, config):
+            continue
+        rendered, found = _check(issue, config)
+        problems.extend(found)
+        if rendered is not None:
+            emails[issue.path] = rendered
+    issues = _leave_out_broken_drafts(issues, problems, failed, report)
     report.issues = issues
-    cache = _Cache(config.output_dir)
     published = [issue for issue in issues if issue.is_published(now)]
     slugs = {issue.slug for issue in published}
-    contents = _render_changed(issues, slugs, config, cache, report)
-    for issue in issues:
-        if issue.slug not in slugs:
-            _withdraw(issue.slug, config, cache)
-    _write_site(published, contents, config, report, set(report.rendered))
+    out = _Output(config.output_dir, report)
+    try:
+        _write_emails(issues, slugs, emails, config, out, report)
+        for issue in issues:
+            if issue.slug not in slugs:
+                _withdraw(issue.slug, config)
+        entries = [entry_for(issue, _content(issue, emails, site, cache, config), config,
+                             cache.changed_at(issue, now)) for issue in published]
+        _write_site(entries, [issue.meta.source for issue in published], config, out,
+                    set(report.rendered))
+        out.prune()
+    finally:
+        out.save()
+    cache.retain(slugs)
     cache.save()
     hub = config.settings.feeds.websub_hub
     if ping is not None and hub and report.feeds_changed:
@@ -291,3 +440,18 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
                                                                     "feed.json")])
     return report
 
+
+def _unchanged(issue: Issue, site: str, cache: _Cache, config: Config) -> bool:
+    """A published issue whose outputs are all there and made from these very bytes."""
+    return (cache.fresh(issue.slug, issue_fingerprint(issue, site))
+            and all(path.exists() for path in email_paths(config.output_dir, issue.slug)))
+
+
+def _content(issue: Issue, emails: dict[Path, RenderedEmail], site: str, cache: _Cache,
+             config: Config) -> str:
+    """A published issue's web content: made now if it was rendered, else from the cache."""
+    if issue.path not in emails:
+        return cache.content(issue.slug)
+    content = absolutize(to_html(issue.body), config.site.base_url)
+    cache.store(issue.slug, issue_fingerprint(issue, site), content)
+    return content

@@ -1,7 +1,9 @@
 """Issue -> the email's HTML (jinja2 + MJML, once per issue) and plain text (from the AST).
 
 Per-subscriber values are placeholders filled by `personalise` after rendering, so MJML runs
-once per issue however many people receive it.
+once per issue however many people receive it; a preview fills them with `sample_recipient`.
+Root-relative links and images in the body are made absolute against the site's base URL in
+both parts: a mail client has no site to resolve them against.
 """
 
 from __future__ import annotations
@@ -68,6 +70,19 @@ class Recipient:
     preferences_url: str
 
 
+SAMPLE_TOKEN = "sample"  # visible in a preview's links, and no real token verifies as it
+
+
+def sample_recipient(base_url: str) -> Recipient:
+    """Who a preview is addressed to: a made-up reader whose links say they are a sample."""
+    return Recipient(
+        email="reader@example.org",
+        name="Sample Reader",
+        unsubscribe_url=urls.unsubscribe_url(base_url, SAMPLE_TOKEN),
+        preferences_url=urls.preferences_url(base_url, SAMPLE_TOKEN),
+    )
+
+
 @lru_cache(maxsize=8)
 def _environment(templates_dir: Path) -> jinja2.Environment:
     return jinja2.Environment(
@@ -103,7 +118,7 @@ def render_mjml(issue: Issue, config: Config) -> str:
         date_label=_date_label(issue, config),
         authors=", ".join(issue.meta.authors),
         source=issue.meta.source,
-        content=Markup(to_html(issue.body, email=True)),
+        content=Markup(to_html(issue.body, email=True, base_url=site.base_url)),
         t={**t, "why": t["why"].format(email=EMAIL, site=site.title)},
         unsubscribe_url=UNSUBSCRIBE_URL,
         preferences_url=PREFERENCES_URL,
@@ -133,7 +148,7 @@ def render_text(issue: Issue, config: Config) -> str:
     if issue.meta.authors:
         header.append(f"{t['by']} {', '.join(issue.meta.authors)}".replace(": ", ":"))
     header.append(f"{t['view_in_browser']}: {urls.issue_url(site.base_url, issue.slug)}")
-    body = to_text(issue.body, links_heading=t["links"])
+    body = to_text(issue.body, links_heading=t["links"], base_url=site.base_url)
     footer = ["-- ", wrap(t["why"].format(email=EMAIL, site=site.title))]
     if issue.meta.source:
         footer.append(f"{t['source']}: {issue.meta.source}")

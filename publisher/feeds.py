@@ -1,14 +1,16 @@
 """Atom 1.0 and RSS 2.0 (feedgen) and JSON Feed 1.1 from published issues.
 
-Feeds are a pure function of the issues: the feed's `updated` is the newest entry's, never
-the build time, so rebuilding unchanged content gives byte-identical files. The main feed
-holds the newest `page_size` entries and links older pages (RFC 5005 paged feeds).
+Feeds are a pure function of the entries: the feed's `updated` is the newest entry's, never
+the build time, so rebuilding unchanged content gives byte-identical files. The main feed and
+each tag's feed hold the newest `page_size` entries and link older pages (RFC 5005 paged
+feeds). Spellings of a tag that differ only in case are one tag (`Tag`), on one path.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,7 @@ from lxml import etree
 
 from publisher import __version__, urls
 from publisher.config import Config
+from publisher.errors import PublisherError
 
 GENERATOR = "publisher"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -44,6 +47,37 @@ class Entry:
     language: str
     published: datetime
     updated: datetime
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One tag of the site: every spelling with the same `urls.tag_key` is this tag."""
+
+    key: str
+    label: str  # the spelling used most; on a tie, the one of the earliest issue
+    path: str
+
+    def holds(self, tags: tuple[str, ...]) -> bool:
+        return any(urls.tag_key(tag) == self.key for tag in tags)
+
+
+def site_tags(entries: list[Entry]) -> list[Tag]:
+    """The tags of these entries, by key; two tags on one path is an error, never a merge."""
+    spellings: dict[str, Counter[str]] = {}
+    for entry in sorted(entries, key=lambda e: (e.published, e.id)):
+        for tag in dict.fromkeys(entry.tags):
+            spellings.setdefault(urls.tag_key(tag), Counter())[tag] += 1
+    tags: list[Tag] = []
+    on_path: dict[str, str] = {}
+    for key in sorted(spellings):
+        label = spellings[key].most_common(1)[0][0]  # ties keep insertion order: earliest
+        path = urls.tag_path(label)
+        if path in on_path:
+            raise PublisherError(f"tags {on_path[path]!r} and {label!r} would share {path}; "
+                                 "rename one of them")
+        on_path[path] = label
+        tags.append(Tag(key, label, path))
+    return tags
 
 
 @dataclass(frozen=True)
@@ -218,22 +252,26 @@ def render_feed_set(meta: FeedMeta, entries: list[Entry], base_url: str,
     }
 
 
-def render_feeds(entries: list[Entry], config: Config, epoch: datetime) -> dict[str, bytes]:
-    """Main feeds (paged) and one feed set per tag (newest page only), keyed by path."""
+def render_feeds(entries: list[Entry], tags: list[Tag], config: Config,
+                 epoch: datetime) -> dict[str, bytes]:
+    """The main feed and one feed per tag, each paged alike, keyed by output path."""
     site = config.site
-    page_size = config.settings.feeds.page_size
-    hub = config.settings.feeds.websub_hub
+    outputs = _paged_feed(site.title, "", entries, config, epoch)
+    for tag in tags:
+        tagged = [entry for entry in entries if tag.holds(entry.tags)]
+        outputs.update(_paged_feed(f"{site.title} · {tag.label}", tag.path.rstrip("/"), tagged,
+                                   config, epoch))
+    return outputs
+
+
+def _paged_feed(title: str, base_path: str, entries: list[Entry], config: Config,
+                epoch: datetime) -> dict[str, bytes]:
+    """Every page of one feed (`base_path` "" for the main feed), in all three formats."""
+    site, feeds = config.site, config.settings.feeds
+    pages = pages_of(entries, feeds.page_size)
     outputs: dict[str, bytes] = {}
-    pages = pages_of(entries, page_size)
     for number, page in enumerate(pages, start=1):
-        meta = FeedMeta(site.title, site.description, site.language, site.base_url + "/", "",
-                        site.icon, hub, number, len(pages))
+        meta = FeedMeta(title, site.description, site.language, f"{site.base_url}{base_path}/",
+                        base_path, site.icon, feeds.websub_hub, number, len(pages))
         outputs.update(render_feed_set(meta, page, site.base_url, epoch))
-    for tag in sorted({tag for entry in entries for tag in entry.tags}):
-        tagged = [entry for entry in entries if tag in entry.tags]
-        base_path = urls.tag_path(tag).rstrip("/")
-        meta = FeedMeta(f"{site.title} · {tag}", site.description, site.language,
-                        site.base_url + urls.tag_path(tag), base_path, site.icon, hub, 1, 1)
-        outputs.update(render_feed_set(meta, pages_of(tagged, page_size)[0], site.base_url,
-                                       epoch))
     return outputs

@@ -50,6 +50,48 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "too_many": "Too many attempts from here. Please wait a few minutes and try again.",
         "forbidden_title": "Request refused",
         "forbidden": "This form must be sent from the site itself. Reload the page and retry.",
+        "invalid_name_title": "Please check the name",
+        "problem_email_required": "Email address: please enter one.",
+        "problem_email_control": "Email address: it contains control or invisible characters; "
+                                 "please type it again.",
+        "problem_email_too_long": "Email address: it is too long (254 characters at most).",
+        "problem_email_fullwidth_at": "Email address: the @ is a full-width character (＠); "
+                                      "please type a regular @.",
+        "problem_email_no_at": "Email address: the @ is missing.",
+        "problem_email_non_ascii_local": "Email address: it uses non-Latin characters before "
+                                         "the @, which our mail server cannot deliver yet. "
+                                         "Please use an address with only Latin letters, "
+                                         "digits and symbols before the @.",
+        "problem_email_double_dot": "Email address: it has two dots in a row (..).",
+        "problem_email_local": "Email address: the part before the @ is not valid; check for "
+                               "a typo or a stray character.",
+        "problem_email_domain": "Email address: the part after the @ is not a valid domain "
+                                "(like example.com); check for a typo.",
+        "problem_email_syntax": "Email address: this does not look like a valid address; "
+                                "check for a typo.",
+        "problem_name_control": "Name: it contains control or invisible characters.",
+        "problem_name_too_long": "Name: it is too long (100 characters at most).",
+        "problem_name_link": "Name: it must not contain an email address or a link.",
+        "problem_name_mixed_scripts": "Name: it mixes letters of different alphabets (such as "
+                                      "Latin and Cyrillic), a trick used to impersonate "
+                                      "others. Please write it in one alphabet.",
+        "confirm_again_text": "{email} is not subscribed to {site} now ({status}). Press the "
+                              "button to subscribe again.",
+        "confirm_expired_title": "This confirmation link has expired",
+        "confirm_expired": "Confirmation links work for 7 days. Subscribe again and we will "
+                           "send you a new one.",
+        "confirm_expired_left": "{email} is not subscribed to {site} now ({status}), and this "
+                                "confirmation link has expired (links work for 7 days). To "
+                                "come back, subscribe again and confirm the new mail.",
+        "come_back": "Changed your mind? Subscribe again",
+        "subscribe_again_link": "Subscribe again",
+        "preferences_saved": "Your change is saved.",
+        "not_found_title": "Page not found",
+        "not_found": "There is no page at this address. It may have moved, or the link may be "
+                     "mistyped.",
+        "method_not_allowed_title": "This request is not possible here",
+        "method_not_allowed": "This address does not accept that kind of request.",
+        "home_link": "Go to the home page",
         "unsubscribed_gone": "This address is no longer on the list of {site}: no more email "
                              "will be sent to it.",
         "unavailable_title": "Temporarily unavailable",
@@ -109,6 +151,39 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "too_many": "来自这里的尝试太多了。请稍等几分钟再试。",
         "forbidden_title": "请求被拒绝",
         "forbidden": "请从本站页面提交表单。刷新页面后再试。",
+        "invalid_name_title": "请检查称呼",
+        "problem_email_required": "邮箱地址：请填写。",
+        "problem_email_control": "邮箱地址：含有控制字符或不可见字符，请重新输入。",
+        "problem_email_too_long": "邮箱地址：太长了（最多 254 个字符）。",
+        "problem_email_fullwidth_at": "邮箱地址：其中的 @ 是全角字符（＠），请改成半角的 @。",
+        "problem_email_no_at": "邮箱地址：缺少 @。",
+        "problem_email_non_ascii_local": "邮箱地址：@ 前面用了非拉丁字符，我们的邮件服务器"
+                                         "暂时还无法投递到这样的地址。请换一个 @ 前只有英文"
+                                         "字母、数字和符号的地址。",
+        "problem_email_double_dot": "邮箱地址：有两个连续的句点（..）。",
+        "problem_email_local": "邮箱地址：@ 前面的部分无效，请检查是否有错字或多余的符号。",
+        "problem_email_domain": "邮箱地址：@ 后面不是有效的域名（例如 example.com），"
+                                "请检查拼写。",
+        "problem_email_syntax": "邮箱地址：看起来不是有效的地址，请检查是否有错字。",
+        "problem_name_control": "称呼：含有控制字符或不可见字符。",
+        "problem_name_too_long": "称呼：太长了（最多 100 个字符）。",
+        "problem_name_link": "称呼：不能包含邮箱地址或网址。",
+        "problem_name_mixed_scripts": "称呼：混用了不同文字的字母（例如拉丁字母和西里尔字母），"
+                                      "这种写法常被用来冒充他人。请只用一种文字书写。",
+        "confirm_again_text": "{email} 现在没有订阅《{site}》（{status}）。点击下面的按钮即可"
+                              "重新订阅。",
+        "confirm_expired_title": "确认链接已过期",
+        "confirm_expired": "确认链接 7 天内有效。请重新订阅，我们会再发一封确认邮件。",
+        "confirm_expired_left": "{email} 现在没有订阅《{site}》（{status}），而这个确认链接已经"
+                                "过期（7 天内有效）。想回来的话，请重新订阅并确认新的邮件。",
+        "come_back": "改变主意了？重新订阅",
+        "subscribe_again_link": "重新订阅",
+        "preferences_saved": "更改已保存。",
+        "not_found_title": "找不到这个页面",
+        "not_found": "这个地址没有页面。它可能已被移走，也可能是链接输错了。",
+        "method_not_allowed_title": "无法处理这个请求",
+        "method_not_allowed": "这个地址不接受这种请求。",
+        "home_link": "返回首页",
         "unsubscribed_gone": "该邮箱已不在《{site}》的订阅名单中，不会再收到任何邮件。",
         "unavailable_title": "暂时无法处理",
         "unavailable": "现在无法保存任何内容，也没有做任何更改。请一分钟后再试。",

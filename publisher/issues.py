@@ -1,7 +1,9 @@
 """Read issue files (YAML front matter + Markdown body) into validated Issue objects.
 
 Every problem is reported with the file, the line and the field, and all problems of a
-file set are collected before anything fails, so an author fixes them in one pass.
+file set are collected before anything fails, so an author fixes them in one pass. Rules
+across keys (`updated` not before `date`) and across files (no two issues share a slug or
+an `id`) are checked here too, so `check` and the build refuse the same things.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from publisher.errors import IssueFileError, Problem
 
 FRONT_MATTER_FENCE = "---"
+BOM = "\ufeff"  # editors on Windows save UTF-8 with one; it is not content
 BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
@@ -137,7 +140,7 @@ def slug_from_path(path: Path) -> str:
 
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
     """Return (yaml text, body, body's first line number) or None without a front matter."""
-    lines = text.splitlines(keepends=True)
+    lines = text.removeprefix(BOM).splitlines(keepends=True)
     if not lines or lines[0].strip() != FRONT_MATTER_FENCE:
         return None
     for index in range(1, len(lines)):
@@ -227,9 +230,19 @@ def parse_issue_text(text: str, path: Path) -> Issue:
     except ValidationError as exc:
         problems.extend(_schema_problems(exc, path, lines))
         raise IssueFileError(problems) from exc
+    problems.extend(_cross_key_problems(meta, path, lines))
     if problems:
         raise IssueFileError(problems)
     return Issue(path=path, meta=meta, body=body, body_line=body_line, key_lines=lines)
+
+
+def _cross_key_problems(meta: FrontMatter, path: Path, lines: dict[str, int]) -> list[Problem]:
+    """Rules that involve two keys, which the per-field schema cannot see."""
+    if meta.updated is not None and meta.updated < meta.date:
+        message = (f"{meta.updated.isoformat()} is earlier than date "
+                   f"{meta.date.isoformat()}; an edit cannot precede publication")
+        return [Problem(path, lines.get("updated", 1), "updated", message)]
+    return []
 
 
 def read_issue(path: Path) -> Issue:
@@ -267,6 +280,23 @@ def duplicate_slug_problems(issues: list[Issue]) -> list[Problem]:
     return problems
 
 
+def duplicate_id_problems(issues: list[Issue]) -> list[Problem]:
+    """Two issues with the same `id` would be one entry to every feed reader."""
+    seen: dict[str, Issue] = {}
+    problems = []
+    for issue in issues:
+        if issue.meta.id is None:
+            continue
+        first = seen.get(issue.meta.id)
+        if first is not None:
+            where = f"{first.path}:{first.key_lines.get('id', 1)}"
+            problems.append(Problem(issue.path, issue.key_lines.get("id", 1), "id",
+                                    f"duplicate of {where}"))
+        else:
+            seen[issue.meta.id] = issue
+    return problems
+
+
 def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Path]]:
     """Read every issue file: the good issues (by date), all problems, and the failed paths."""
     issues: list[Issue] = []
@@ -279,11 +309,13 @@ def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Pat
             problems.extend(exc.problems)
             failed.append(path)
     problems.extend(duplicate_slug_problems(issues))
+    problems.extend(duplicate_id_problems(issues))
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
 
 
 def load_issues(paths: list[Path]) -> list[Issue]:
-    """Read every issue file; collect all problems (including duplicate slugs) before failing."""
+    """Read every issue file; collect all problems (including duplicate slugs and ids)
+    before failing."""
     issues, problems, _ = read_issues(paths)
     if problems:
         raise IssueFileError(problems)

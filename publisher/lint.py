@@ -1,4 +1,9 @@
-"""Checks on an issue's Markdown body that the parser alone would let through."""
+"""Checks on an issue's Markdown body that the parser alone would let through.
+
+Each problem names its file line and says what to do instead: a link scheme that is not
+allowed, an image that is a local file, raw HTML outside the allowed subset (the sanitiser
+would silently drop it, so the author hears of it here).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,26 @@ from markdown_it.token import Token
 
 from publisher.errors import Problem
 from publisher.issues import Issue, split_front_matter
-from publisher.markup import attr, parse
+from publisher.markup import (
+    RAW_HTML_ATTRIBUTES,
+    RAW_HTML_TAGS,
+    RAW_IMAGE_SCHEMES,
+    SAFE_URL_SCHEMES,
+    RawTag,
+    attr,
+    parse,
+    raw_html,
+)
 
 LINK_SCHEMES = re.compile(r"^(https?://[^\s/?#]+\.[^\s]*|mailto:[^\s@]+@[^\s@]+|/[^\s]*|#[^\s]*)$")
 BROKEN_LINK_SYNTAX = re.compile(r"\]\(|\[[^\]]+\]\s+\(https?:|<https?:[^>]*$")
+# A link or image Markdown refused to make (javascript:, file:, …): it stays as text.
+REFUSED_LINK = re.compile(r"(!?)\[[^\]]*\]\(\s*<?([A-Za-z][A-Za-z0-9+.-]*:[^\s>]*)")
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+*_FIRST_SCHEMES, _LAST_SCHEME = sorted(SAFE_URL_SCHEMES)
+ALLOWED_SCHEMES_TEXT = f"{', '.join(_FIRST_SCHEMES)} or {_LAST_SCHEME}"  # http, https or mailto
+RAW_IMAGE_PREFIXES = tuple(f"{scheme}://" for scheme in RAW_IMAGE_SCHEMES)
+LOCAL_IMAGE = "local files are not supported; put the image on the web and use its https:// URL"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -30,25 +51,105 @@ def _line(issue: _Body, token: Token | None) -> int:
     return issue.body_line + token.map[0]
 
 
+def _scheme_not_allowed(url: str) -> str | None:
+    """The message for a URL whose scheme is not one a reader may follow, else None."""
+    scheme = SCHEME.match(url)
+    if scheme is None or scheme.group(1).lower() in SAFE_URL_SCHEMES:
+        return None
+    return (f"link {url!r}: the {scheme.group(1).lower()}: scheme is not allowed; "
+            f"use {ALLOWED_SCHEMES_TEXT}")
+
+
+def _is_local_file(url: str) -> bool:
+    """A path on the author's disk: `img/x.png`, `file:///…` (not a root-relative `/img/…`)."""
+    scheme = SCHEME.match(url)
+    return scheme.group(1).lower() == "file" if scheme else not url.startswith("/")
+
+
+def _href_problem(href: str) -> str | None:
+    if LINK_SCHEMES.match(href):
+        return None
+    return _scheme_not_allowed(href) or f"malformed link {href!r}"
+
+
+def _src_problem(src: str) -> str | None:
+    if _is_local_file(src):
+        return f"image {src!r}: {LOCAL_IMAGE}"
+    if LINK_SCHEMES.match(src):
+        return None
+    return _scheme_not_allowed(src) or f"malformed image URL {src!r}"
+
+
+def _text_problem(text: str) -> str | None:
+    """A link Markdown did not make: a refused scheme or a local image, else broken syntax."""
+    for match in REFUSED_LINK.finditer(text):
+        is_image, url = match.group(1) == "!", match.group(2)
+        while url.endswith(")") and url.count(")") > url.count("("):
+            url = url[:-1]  # the link's closing parenthesis, not the URL's
+        if is_image and _is_local_file(url):
+            return f"image {url!r}: {LOCAL_IMAGE}"
+        if message := _scheme_not_allowed(url):
+            return message
+    if BROKEN_LINK_SYNTAX.search(text):
+        return f"malformed link syntax near {text[:40]!r}"
+    return None
+
+
+def _child_messages(child: Token) -> list[str | None]:
+    if child.type == "link_open":
+        return [_href_problem(attr(child, "href"))]
+    if child.type == "image":
+        src = attr(child, "src")
+        no_alt = None if (child.content or "").strip() else f"image {src!r} has no alt text"
+        return [no_alt, _src_problem(src)]
+    if child.type == "text":
+        return [_text_problem(child.content)]
+    return []
+
+
 def _link_problems(issue: _Body, block: Token) -> list[Problem]:
+    """Links, images and raw HTML of one inline block, each at its own file line."""
     problems = []
     line = _line(issue, block)
     for child in block.children or []:
-        if child.type == "link_open":
-            href = attr(child, "href")
-            if not LINK_SCHEMES.match(href):
-                problems.append(Problem(issue.path, line, "body", f"malformed link {href!r}"))
-        elif child.type == "image":
-            src = attr(child, "src")
-            if not (child.content or "").strip():
-                problems.append(Problem(issue.path, line, "body", f"image {src!r} has no alt text"))
-            if not LINK_SCHEMES.match(src):
-                problems.append(Problem(issue.path, line, "body", f"malformed image URL {src!r}"))
-        elif child.type == "text" and BROKEN_LINK_SYNTAX.search(child.content):
-            near = child.content[:40]
-            message = f"malformed link syntax near {near!r}"
-            problems.append(Problem(issue.path, line, "body", message))
+        if child.type == "html_inline":
+            problems.extend(_raw_html_problems(issue, child.content, line))
+        problems.extend(Problem(issue.path, line, "body", m) for m in _child_messages(child) if m)
+        line += child.content.count("\n") + (child.type in ("softbreak", "hardbreak"))
     return problems
+
+
+def _raw_tag_problem(tag: RawTag) -> str | None:
+    if tag.name not in RAW_HTML_TAGS:
+        allowed = ", ".join(f"<{name}>" for name in sorted(RAW_HTML_TAGS))
+        return f"HTML <{tag.name}> is not allowed; allowed: {allowed}"
+    if tag.closing:
+        return None
+    allowed_attrs = RAW_HTML_ATTRIBUTES.get(tag.name, frozenset())
+    for name, _ in tag.attrs:
+        if name not in allowed_attrs:
+            return f"HTML attribute {name!r} on <{tag.name}> is not allowed" + (
+                f"; allowed: {', '.join(sorted(allowed_attrs))}" if allowed_attrs else "")
+    if tag.name == "img":
+        return _raw_image_problem(tag.attr("src"), tag.attr("alt"))
+    return None
+
+
+def _raw_image_problem(src: str, alt: str) -> str | None:
+    if _is_local_file(src):
+        return f"image {src!r}: {LOCAL_IMAGE}"
+    if not src.lower().startswith(RAW_IMAGE_PREFIXES):
+        return f"image {src!r}: an <img> needs an https:// URL"
+    if not alt.strip():
+        return f"image {src!r} has no alt text"
+    return None
+
+
+def _raw_html_problems(issue: _Body, fragment: str, first_line: int) -> list[Problem]:
+    """Raw HTML outside the allowed subset (an end tag says the same as its start tag)."""
+    return [Problem(issue.path, first_line + item.line, "body", message)
+            for item in raw_html(fragment)
+            if isinstance(item, RawTag) and (message := _raw_tag_problem(item))]
 
 
 def _empty_section_problems(issue: _Body, tokens: list[Token]) -> list[Problem]:
@@ -97,5 +198,7 @@ def _body_problems(issue: _Body) -> list[Problem]:
     for token in tokens:
         if token.type == "inline":
             problems.extend(_link_problems(issue, token))
+        elif token.type == "html_block":
+            problems.extend(_raw_html_problems(issue, token.content, _line(issue, token)))
     problems.extend(_empty_section_problems(issue, tokens))
-    return problems
+    return list(dict.fromkeys(problems))  # `<span>…</span>` on one line is one problem

@@ -1,9 +1,18 @@
-"""Markdown -> sanitised HTML (web and email flavours) and the Markdown AST."""
+"""Markdown -> sanitised HTML (web and email flavours) and the Markdown AST.
+
+Every flavour (email, archive page, feed entry) comes from `to_html`, so all of them pass
+the same nh3 allow-list. Raw HTML in an issue is parsed, not escaped: the sanitiser drops
+what is unsafe, and `publisher check` reports every tag or attribute outside RAW_HTML_TAGS /
+RAW_HTML_ATTRIBUTES (lint.py), so an author learns what was dropped before anyone reads it.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from html.parser import HTMLParser
 from typing import Any
 
 import nh3
@@ -14,9 +23,17 @@ from markdown_it.utils import EnvType, OptionsDict
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5",
-    "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table",
-    "tbody", "td", "th", "thead", "tr", "ul",
+    "h6", "hr", "i", "img", "kbd", "li", "mark", "ol", "p", "pre", "s", "small", "strong",
+    "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
+# What an author may write as raw HTML in an issue (the rest is Markdown's to produce).
+RAW_HTML_TAGS = frozenset({
+    "b", "br", "code", "em", "i", "img", "kbd", "mark", "small", "strong", "sub", "sup",
+})
+RAW_HTML_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "img": frozenset({"src", "alt", "width", "height"}),
+}
+RAW_IMAGE_SCHEMES = ("https",)
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title", "style"},
     "img": {"src", "alt", "title", "width", "height", "style"},
@@ -25,6 +42,14 @@ ALLOWED_ATTRIBUTES = {
                                          "pre", "code", "hr", "table")},
 }
 SAFE_URL_SCHEMES = {"http", "https", "mailto"}
+
+LINK_STYLE = "color:#0b62c4;text-decoration:underline;"
+# Only a URL (or another long unbroken string) may break anywhere; words wrap normally.
+URL_LINK_STYLE = LINK_STYLE + "word-break:break-word;overflow-wrap:anywhere;"
+URL_LIKE_MIN_LENGTH = 30
+# A wide table scrolls inside the card instead of widening it: width:0 keeps the table out
+# of the layout's minimum width (mjml's tables would grow to it), min-width:100% fills it.
+TABLE_SCROLL_STYLE = "width:0;min-width:100%;overflow-x:auto;margin:0 0 12px;"
 
 # Inline styles for the email flavour: many clients drop <style>, so the look travels inline.
 EMAIL_STYLES: Mapping[str, str] = {
@@ -35,17 +60,21 @@ EMAIL_STYLES: Mapping[str, str] = {
     "p": "margin:0 0 12px;line-height:1.7;",
     "ul": "margin:0 0 12px;padding-left:22px;line-height:1.7;",
     "ol": "margin:0 0 12px;padding-left:22px;line-height:1.7;",
-    "a": "color:#0b62c4;text-decoration:underline;word-break:break-all;",
     "blockquote": "margin:0 0 12px;padding-left:12px;border-left:3px solid #d0d7de;",
     "code": "font-family:Menlo,Consolas,monospace;font-size:90%;",
+    "pre": "margin:0 0 12px;white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere;",
     "img": "max-width:100%;height:auto;",
+    # Words in a table stay whole (mjml's cells break words anywhere); the table scrolls.
+    "table": "border-collapse:collapse;word-break:normal;overflow-wrap:normal;",
+    "th": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;",
+    "td": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;",
 }
 
 
 @lru_cache(maxsize=1)
 def parser() -> MarkdownIt:
-    """CommonMark with tables and strikethrough; raw HTML in Markdown is escaped, not passed."""
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    """CommonMark with tables and strikethrough; raw HTML is parsed (and later sanitised)."""
+    return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
         ["table", "strikethrough"]
     )
 
@@ -68,14 +97,29 @@ class _StyledRenderer(RendererHTML):
         token = tokens[idx]
         style = self.styles.get(token.tag)
         if style and token.nesting >= 0:
-            token.attrSet("style", style)
+            own = token.attrGet("style")  # e.g. a table column's text-align
+            token.attrSet("style", style + (str(own) if own else ""))
         return str(super().renderToken(tokens, idx, options, env))
 
-    def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-        style = self.styles.get("img")
-        if style:
-            tokens[idx].attrSet("style", style)
-        return str(super().image(tokens, idx, options, env))
+    # markdown-it renders code with rules of their own that never call renderToken.
+    def code_inline(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                    env: EnvType) -> str:
+        if "code" in self.styles:
+            tokens[idx].attrSet("style", self.styles["code"])
+        return str(super().code_inline(tokens, idx, options, env))
+
+    def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        return self._style_pre(str(super().fence(tokens, idx, options, env)))
+
+    def code_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                   env: EnvType) -> str:
+        return self._style_pre(str(super().code_block(tokens, idx, options, env)))
+
+    def _style_pre(self, html: str) -> str:
+        pre, code = self.styles.get("pre"), self.styles.get("code")
+        if pre and code and html.startswith("<pre><code"):
+            return f'<pre style="{pre}"><code style="{code}"' + html[len("<pre><code"):]
+        return html
 
 
 def _heading_ids(tokens: list[Token]) -> None:
@@ -92,8 +136,54 @@ def _heading_ids(tokens: list[Token]) -> None:
             token.attrSet("id", f"section-{counters[0]}-{counters[1]}")
 
 
-def sanitise(html: str) -> str:
-    """Allow-list sanitising: no script, no event handlers, no javascript: URLs."""
+def absolute_url(url: str, base_url: str | None) -> str:
+    """A root-relative URL (`/issues/…`) joined to the site's base URL; others unchanged."""
+    if base_url and url.startswith("/") and not url.startswith("//"):
+        return base_url.rstrip("/") + url
+    return url
+
+
+def looks_like_url(label: str, href: str) -> bool:
+    """Is a link's text an unbroken string (a URL, an address) rather than words?"""
+    if not label or any(ch.isspace() for ch in label):
+        return False
+    return (label == href or "://" in label or label.startswith("www.") or "@" in label
+            or len(label) >= URL_LIKE_MIN_LENGTH)
+
+
+def _prepare_links(tokens: list[Token], base_url: str | None, email: bool) -> None:
+    """Make root-relative links and images absolute; style email links by their text."""
+    for block in tokens:
+        children = block.children or []
+        for index, child in enumerate(children):
+            if child.type == "image":
+                child.attrSet("src", absolute_url(attr(child, "src"), base_url))
+            elif child.type == "link_open":
+                href = attr(child, "href")
+                child.attrSet("href", absolute_url(href, base_url))
+                if email:
+                    label = _link_label(children, index)
+                    child.attrSet("style", URL_LINK_STYLE if looks_like_url(label, href)
+                                  else LINK_STYLE)
+
+
+def _link_label(children: list[Token], open_index: int) -> str:
+    label: list[str] = []
+    for child in children[open_index + 1:]:
+        if child.type == "link_close":
+            break
+        if child.type in ("text", "code_inline"):
+            label.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            label.append(" ")
+    return "".join(label)
+
+
+def sanitise(html: str, *, email: bool = False) -> str:
+    """Allow-list sanitising: no script, no event handlers, no javascript: URLs.
+
+    `email=True` also gives every image (Markdown or raw HTML) the style that keeps it
+    inside the email's column."""
     return str(
         nh3.clean(
             html,
@@ -102,18 +192,81 @@ def sanitise(html: str) -> str:
             url_schemes=SAFE_URL_SCHEMES,
             link_rel="noopener noreferrer",
             strip_comments=True,
+            set_tag_attribute_values={"img": {"style": EMAIL_STYLES["img"]}} if email else None,
         )
     )
 
 
-def to_html(markdown: str, *, email: bool = False) -> str:
-    """Render Markdown to sanitised HTML; `email=True` inlines the styles email clients need."""
+_TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL)
+
+
+def _scrolling_tables(html: str) -> str:
+    """Wrap each table in a div that scrolls sideways (after sanitising: div is not allowed
+    in an issue, and Markdown tables never nest)."""
+    return _TABLE.sub(lambda m: f'<div style="{TABLE_SCROLL_STYLE}">{m.group(0)}</div>', html)
+
+
+def to_html(markdown: str, *, email: bool = False, base_url: str | None = None) -> str:
+    """Render Markdown to sanitised HTML; `email=True` inlines the styles email clients need,
+    and `base_url` makes root-relative links and images absolute."""
     tokens = parse(markdown)
     _heading_ids(tokens)
+    _prepare_links(tokens, base_url, email)
     renderer = _StyledRenderer(EMAIL_STYLES if email else {})
     md = parser()
-    html = renderer.render(tokens, md.options, {})
-    return sanitise(html)
+    html = sanitise(renderer.render(tokens, md.options, {}), email=email)
+    return _scrolling_tables(html) if email else html
+
+
+@dataclass(frozen=True)
+class RawTag:
+    """One tag of raw HTML written in an issue, with its line within the fragment (0-based)."""
+
+    name: str
+    attrs: tuple[tuple[str, str], ...]
+    line: int
+    closing: bool = False
+
+    def attr(self, name: str) -> str:
+        return next((value for key, value in self.attrs if key == name), "")
+
+
+_CONTENT_DROPPED = frozenset({"script", "style"})  # nh3 drops their content, not just the tag
+
+
+class _RawHTMLReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.items: list[RawTag | str] = []
+        self._dropping = 0
+
+    def _tag(self, name: str, attrs: list[tuple[str, str | None]], closing: bool) -> None:
+        pairs = tuple((key, value or "") for key, value in attrs)
+        self.items.append(RawTag(name, pairs, self.getpos()[0] - 1, closing))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs, False)
+        self._dropping += tag in _CONTENT_DROPPED
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs, False)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._tag(tag, [], True)
+        if tag in _CONTENT_DROPPED and self._dropping:
+            self._dropping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._dropping:
+            self.items.append(data)
+
+
+def raw_html(fragment: str) -> list[RawTag | str]:
+    """The tags and text of a raw HTML fragment, in order (script and style content left out)."""
+    reader = _RawHTMLReader()
+    reader.feed(fragment)
+    reader.close()
+    return reader.items
 
 
 def walk_inline(tokens: list[Token]) -> list[Token]:

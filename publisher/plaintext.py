@@ -3,6 +3,8 @@
 Paragraphs wrap at WIDTH display columns; CJK characters count two columns and may break
 between any two of them, but never before closing punctuation or after opening punctuation.
 Labelled links become `label [n]` with `[n] url` listed at the end; bare URLs stay inline.
+Root-relative URLs are listed absolute (a mail client has no site to resolve them against),
+and raw HTML keeps its words: `<br>` becomes a space, `<img>` its alt text and a reference.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
-from publisher.markup import attr, parse
+from publisher.markup import RawTag, absolute_url, attr, parse, raw_html
 
 WIDTH = 76
 _LOOSE = "\x00"  # marks the end of a list so the next tight list starts a new block
@@ -62,9 +64,11 @@ def wrap(text: str, width: int = WIDTH, indent: str = "", first_indent: str | No
 
 @dataclass
 class _Links:
+    base_url: str | None = None
     urls: list[str] = field(default_factory=list)
 
     def number(self, url: str) -> int:
+        url = absolute_url(url, self.base_url)
         if url not in self.urls:
             self.urls.append(url)
         return self.urls.index(url) + 1
@@ -88,7 +92,26 @@ def _inline_text(children: list[Token], links: _Links) -> str:
         elif child.type == "image":
             alt = child.content or attr(child, "alt")
             out.append(f"[{alt or 'image'}] [{links.number(attr(child, 'src'))}]")
+        elif child.type == "html_inline":
+            out.append(_raw_html_text(child.content, links))
     return "".join(out)
+
+
+def _raw_html_text(fragment: str, links: _Links) -> str:
+    """The words of raw HTML: text as is, a line break as a space, an image as its alt."""
+    out: list[str] = []
+    for item in raw_html(fragment):
+        if isinstance(item, str):
+            out.append(item)
+        elif item.name == "br":
+            out.append(" ")
+        elif item.name == "img" and not item.closing:
+            out.append(_image_text(item, links))
+    return "".join(out)
+
+
+def _image_text(tag: RawTag, links: _Links) -> str:
+    return f"[{tag.attr('alt') or 'image'}] [{links.number(tag.attr('src'))}]"
 
 
 def _heading(text: str, level: int) -> str:
@@ -131,6 +154,8 @@ def render_blocks(tokens: list[Token], links: _Links) -> list[str]:
             blocks.append("-" * 20)
         elif kind in ("fence", "code_block"):
             blocks.append("\n".join("    " + ln for ln in token.content.rstrip("\n").split("\n")))
+        elif kind == "html_block":
+            blocks.append(wrap(_raw_html_text(token.content, links)))
         elif kind == "inline":
             text = _inline_text(token.children or [], links)
             if heading_level:
@@ -158,9 +183,10 @@ def _join(blocks: list[str]) -> str:
     return "\n\n".join(block for block in blocks if block.strip() and block != _LOOSE)
 
 
-def to_text(markdown: str, *, links_heading: str = "Links") -> str:
-    """Render Markdown to wrapped plain text with numbered link references at the end."""
-    links = _Links()
+def to_text(markdown: str, *, links_heading: str = "Links", base_url: str | None = None) -> str:
+    """Render Markdown to wrapped plain text with numbered link references at the end;
+    `base_url` makes root-relative URLs absolute."""
+    links = _Links(base_url)
     text = _join(render_blocks(parse(markdown), links))
     if links.urls:
         refs = "\n".join(f"[{n}] {url}" for n, url in enumerate(links.urls, start=1))

@@ -1,24 +1,51 @@
-"""The text of a new issue file, as `publisher new` writes it."""
+"""The text and the file name of a new issue, as `publisher new` writes them.
+
+A slug says what the title says: Chinese characters are transliterated to pinyin, other
+letters lose their accents, and a name already taken gets a counter, never a collision.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
+
+from pypinyin import lazy_pinyin
+
+SLUG_MAX = 60
 
 
 def slugify(title: str) -> str:
-    """ASCII slug from a title; falls back to 'issue' for titles with no ASCII letters."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    """ASCII slug from a title (Chinese as toneless pinyin); 'issue' when nothing is left."""
+    spelled = "-".join(lazy_pinyin(title))
+    ascii_title = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    return slug[:60].rstrip("-") or "issue"
+    if len(slug) > SLUG_MAX:
+        cut = slug[: SLUG_MAX + 1]
+        slug = cut[: cut.rfind("-")] if "-" in cut else slug[:SLUG_MAX]
+    return slug or "issue"
+
+
+def free_stem(stem: str, taken: Callable[[str], bool]) -> str:
+    """`stem`, or `stem-2`, `stem-3`, … : the first one that is not taken."""
+    candidate, counter = stem, 1
+    while taken(candidate):
+        counter += 1
+        candidate = f"{stem}-{counter}"
+    return candidate
+
+
+def new_entry_id(domain: str, now: datetime, slug: str) -> str:
+    """The permanent feed id `publisher new` writes into an issue."""
+    return f"tag:{domain},{now:%Y-%m-%d}:{slug}"
 
 
 def new_issue_text(title: str, now: datetime, language: str, domain: str, slug: str) -> str:
     """Front matter with a permanent entry id (so later renames keep feed identities)."""
     stamp = now.replace(microsecond=0).isoformat()
-    entry_id = f"tag:{domain},{now:%Y-%m-%d}:{slug}"
+    entry_id = new_entry_id(domain, now, slug)
     return (
         "---\n"
         f"title: {json.dumps(title, ensure_ascii=False)}\n"

@@ -1,8 +1,14 @@
-"""Headless Chromium (Debian's) through Playwright: screenshots and layout facts of a page."""
+"""Headless Chromium (Debian's) through Playwright: screenshots and layout facts of a page.
+
+A screenshot of Chinese, Japanese or Korean text without a font for it shows boxes, so
+`require_font` asks fontconfig first and names the package that fixes it.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +16,8 @@ from typing import Any
 from publisher.errors import PublisherError
 
 CHROMIUM = os.environ.get("PUBLISHER_CHROMIUM", "/usr/bin/chromium")
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
+CJK_LANGUAGES = ("zh", "ja", "ko")  # fontconfig's :lang= names are the primary subtags
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -24,6 +32,29 @@ class PageShot:
     path: Path
     scroll_width: int
     visible_texts: dict[str, bool]
+    words_split_in_links: list[str]  # words of links (not URLs) drawn on two lines: `Wikiped|ia`
+
+
+def missing_font(language: str) -> str | None:
+    """Why a page in `language` would render as boxes here, or None when a font covers it
+    (or fontconfig's fc-list is not there to ask)."""
+    primary = language.split("-")[0].lower()
+    fc_list = shutil.which("fc-list")
+    if primary not in CJK_LANGUAGES or fc_list is None:
+        return None
+    found = subprocess.run([fc_list, f":lang={primary}", "family"], capture_output=True,
+                           text=True, timeout=60, check=False)
+    if found.stdout.strip():
+        return None
+    return (f"no font for {language} is installed (fc-list :lang={primary} lists none), so "
+            f"the screenshots would show boxes instead of text; install {CJK_FONT_PACKAGE} "
+            f"(apt-get install {CJK_FONT_PACKAGE}) and try again")
+
+
+def require_font(language: str) -> None:
+    """Refuse to take screenshots that would show boxes instead of the language's text."""
+    if problem := missing_font(language):
+        raise PublisherError(problem)
 
 
 def _playwright() -> Any:
@@ -50,6 +81,26 @@ _VISIBLE_JS = """(texts) => {
 }"""
 
 
+_SPLIT_WORDS_JS = """() => {
+  const split = [];
+  for (const link of document.querySelectorAll('a')) {
+    const label = link.textContent.trim();
+    // a URL may break anywhere; only words must stay whole
+    if (!/\\s/.test(label) && /:\\/\\/|@|^www\\./.test(label)) continue;
+    const walker = document.createTreeWalker(link, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/[A-Za-z]+/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+        const tops = new Set(Array.from(range.getClientRects(), r => Math.round(r.top)));
+        if (tops.size > 1) split.push(m[0]);
+      }
+    }
+  }
+  return split;
+}"""
+
+
 def shoot(url: str, out_dir: Path, widths: list[int], texts: list[str] | None = None,
           stem: str = "page") -> list[PageShot]:
     """Open url at each width; save a full-page PNG and report scroll width and visibility."""
@@ -65,7 +116,8 @@ def shoot(url: str, out_dir: Path, widths: list[int], texts: list[str] | None = 
                 page.screenshot(path=str(path), full_page=True)
                 scroll_width = int(page.evaluate("document.documentElement.scrollWidth"))
                 visible = page.evaluate(_VISIBLE_JS, texts or [])
-                shots.append(PageShot(width, path, scroll_width, dict(visible)))
+                split = [str(word) for word in page.evaluate(_SPLIT_WORDS_JS)]
+                shots.append(PageShot(width, path, scroll_width, dict(visible), split))
                 page.close()
         finally:
             browser.close()

@@ -1,8 +1,17 @@
-"""Where things live on the site: one place for every public URL and output path."""
+"""Where things live on the site: one place for every public URL and output path.
+
+Every path is plain ASCII (letters, digits, hyphens), so the same folder name works as a
+URL on `publisher serve` and on any static host without percent-encoding.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import hashlib
+import re
+import unicodedata
+
+_PLAIN_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+TAG_SLUG_BASE_MAX = 48
 
 
 def issue_path(slug: str) -> str:
@@ -23,8 +32,40 @@ def feed_url(base_url: str, kind: str = "atom") -> str:
     return f"{base_url}/feed.{kind}"
 
 
+def tag_key(tag: str) -> str:
+    """What makes two spellings one tag: Unicode-normalised, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", tag).casefold().split())
+
+
+def tag_slug(tag: str) -> str:
+    """A tag's folder name: its key when that is already a plain slug (`llm`), else an ASCII
+    transliteration (pinyin for Chinese) plus a hash of the key (`da-mo-xing-1a2b3c4d`).
+
+    The hash keeps lossy transliterations apart (`C++` and `C#`, homophones) and depends on
+    the tag alone, so a tag's URL never moves when other tags come and go.
+    """
+    key = tag_key(tag)
+    if _PLAIN_SLUG.match(key):
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+    base = re.sub(r"[^a-z0-9]+", "-", _ascii(key).lower()).strip("-")
+    base = base[:TAG_SLUG_BASE_MAX].rstrip("-")
+    return f"{base}-{digest}" if base else digest
+
+
+def _ascii(text: str) -> str:
+    if text.isascii():
+        return text
+    # Imported here: the dictionary takes a quarter of a second to load, and only a build
+    # with non-ASCII tags needs it (mail and web processes import this module too).
+    from pypinyin import lazy_pinyin
+
+    spelled = " ".join(lazy_pinyin(text, errors="default"))  # Han -> syllables, rest kept
+    return unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode("ascii")
+
+
 def tag_path(tag: str) -> str:
-    return f"/tags/{quote(tag, safe='')}/"
+    return f"/tags/{tag_slug(tag)}/"
 
 
 def unsubscribe_url(base_url: str, token: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -13,10 +15,16 @@ from publisher import preflight
 from publisher.build import build_site, check_issues, email_paths, preview_dir, write_if_changed
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
-from publisher.email_render import RenderedEmail, render_email
+from publisher.email_render import (
+    SAMPLE_TOKEN,
+    RenderedEmail,
+    personalise,
+    render_email,
+    sample_recipient,
+)
 from publisher.errors import PublisherError
-from publisher.issues import Issue, read_issue
-from publisher.scaffold import new_issue_text, slugify
+from publisher.issues import Issue, read_issue, read_issues
+from publisher.scaffold import free_stem, new_entry_id, new_issue_text, slugify
 
 console = Console(stderr=True)
 
@@ -29,16 +37,44 @@ console = Console(stderr=True)
 def new_command(config: Config, title: str, slug: str | None, language: str | None) -> None:
     """Scaffold a new issue file dated now in the configured timezone."""
     now = utc_now().astimezone(config.site.zone)
-    stem = slug or f"{now:%Y-%m-%d}-{slugify(title)}"
-    if not re.match(r"^[a-z0-9][a-z0-9-]*$", stem):
+    if slug is not None and not re.match(r"^[a-z0-9][a-z0-9-]*$", slug):
         raise click.BadParameter("use lower-case letters, digits and hyphens", param_hint="--slug")
+    taken = _taken_by(config, now)
+    if slug is not None:
+        if reason := taken(slug):
+            raise PublisherError(f"{config.issues_dir / slug}.md: {reason}")
+        stem = slug
+    else:
+        wanted = f"{now:%Y-%m-%d}-{slugify(title)}"
+        stem = free_stem(wanted, lambda candidate: bool(taken(candidate)))
+        if stem != wanted:
+            click.echo(f"{config.issues_dir / wanted}.md: {taken(wanted)}; "
+                       f"numbered this one {stem}", err=True)
     path = config.issues_dir / f"{stem}.md"
-    if path.exists():
-        raise PublisherError(f"{path}: already exists")
     text = new_issue_text(title, now, language or config.site.language, config.site.domain, stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     click.echo(str(path))
+
+
+def _taken_by(config: Config, now: datetime) -> Callable[[str], str]:
+    """Why a file stem cannot be used ('' when it can): its file exists, or an existing
+    issue already has it as its slug or holds the id it would get."""
+    issues, _, _ = read_issues([config.issues_dir]) if config.issues_dir.is_dir() else ([], [], [])
+    slugs = {issue.slug: issue.path for issue in issues}
+    ids = {issue.meta.id: issue.path for issue in issues if issue.meta.id}
+
+    def reason(stem: str) -> str:
+        if (config.issues_dir / f"{stem}.md").exists():
+            return "already exists"
+        if stem in slugs:
+            return f"slug already used by {slugs[stem]}"
+        entry_id = new_entry_id(config.site.domain, now, stem)
+        if entry_id in ids:
+            return f"id {entry_id} already used by {ids[entry_id]}"
+        return ""
+
+    return reason
 
 
 @click.command("check")
@@ -94,19 +130,30 @@ def build_command(config: Config) -> None:
 @click.option("--screenshot", is_flag=True, help="Also save PNGs at 375 and 600 px (Chromium).")
 @click.pass_obj
 def preview_command(config: Config, file: Path, out: Path | None, screenshot: bool) -> None:
-    """Write one issue's email to a private folder, optionally with screenshots."""
+    """Write one issue's email to a private folder, optionally with screenshots.
+
+    The email is addressed to a sample reader, so it shows what a subscriber sees."""
     out_dir = out or preview_dir(config)
     if out_dir.resolve().is_relative_to(config.output_dir.resolve()):
         raise click.BadParameter(f"{out_dir} is inside the output directory, which is served "
                                  "to anyone; previews stay private", param_hint="--out")
     issue = read_issue(file)
+    if screenshot:
+        from publisher.screenshot import require_font
+
+        require_font(issue.language)
     check_issues([file], config)
     rendered = render_email(issue, config)
+    reader = sample_recipient(config.site.base_url)
+    html, text = personalise(rendered, reader)
     html_path, text_path = email_paths(out_dir, issue.slug)
-    write_if_changed(html_path, rendered.html)
-    write_if_changed(text_path, rendered.text)
+    write_if_changed(html_path, html)
+    write_if_changed(text_path, text)
     click.echo(str(html_path))
     click.echo(str(text_path))
+    click.echo(f"addressed to a sample reader, {reader.name} <{reader.email}>; its unsubscribe "
+               f"and preferences links carry the token {SAMPLE_TOKEN!r} and lead nowhere",
+               err=True)
     if screenshot:
         from publisher.screenshot import shoot
 

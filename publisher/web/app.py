@@ -1,16 +1,25 @@
-"""Compose the ASGI app from the route modules of each feature, with security headers."""
+"""Compose the ASGI app from the route modules of each feature, with security headers.
+
+Errors are pages in the site's language with a way home, never bare text: 404 (unknown
+routes and files missing from the archive), 405, and 503 while the database is away.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import sqlalchemy as sa
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher.config import Config, Secrets
 from publisher.errors import DatabaseFault
+from publisher.i18n import strings_for
 from publisher.logs import log_event
 from publisher.outage import as_error
 from publisher.web import static, subscribe
@@ -50,6 +59,26 @@ class SecurityHeaders:
 
 
 RETRY_AFTER_SECONDS = 60
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _misses_raise(endpoint: Endpoint) -> Endpoint:
+    """The archive answers a missing file with a bare 404; raise it instead, so the 404
+    handler serves the same page as for an unknown route."""
+
+    async def serve(request: Request) -> Response:
+        response = await endpoint(request)
+        if response.status_code == 404:
+            raise HTTPException(404)
+        return response
+
+    return serve
+
+
+def _with_html_misses(routes: list[BaseRoute]) -> list[BaseRoute]:
+    return [Route(route.path, _misses_raise(route.endpoint), methods=route.methods,
+                  name=route.name) if isinstance(route, Route) else route
+            for route in routes]
 
 
 def create_app(config: Config, secrets: Secrets,
@@ -59,7 +88,19 @@ def create_app(config: Config, secrets: Secrets,
     A database that cannot be reached answers 503 with Retry-After, in the site's language;
     every flow writes in one transaction, so a failed request leaves nothing half-done."""
     state = subscribe_state or subscribe.SubscribeApp(config, secrets)
-    routes = [*subscribe.routes(config, secrets, state), *static.routes(config)]
+    routes = [*subscribe.routes(config, secrets, state),
+              *_with_html_misses(static.routes(config))]
+    home = [("/", strings_for(config.site.language)["home_link"])]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return state.page("not_found_title", [state.text("not_found")], 404, links=home)
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        response = state.page("method_not_allowed_title", [state.text("method_not_allowed")],
+                              405, links=home)
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)  # Allow
+        return response
 
     async def database_fault(request: Request, exc: Exception) -> Response:
         fault = as_error(exc)
@@ -70,7 +111,9 @@ def create_app(config: Config, secrets: Secrets,
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
+    handlers: dict[int | type[Exception], Callable[[Request, Exception], Awaitable[Response]]]
     handlers = {error: database_fault
                 for error in (sa.exc.DBAPIError, sa.exc.TimeoutError, DatabaseFault)}
+    handlers.update({404: not_found, 405: method_not_allowed})
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
                      exception_handlers=handlers)

@@ -1,7 +1,11 @@
 """Subscribe (double opt-in), confirm, one-click unsubscribe (RFC 8058) and preferences.
 
 GET never changes state. Responses to /subscribe are the same whether or not the address is
-known. Tokens are HMAC-signed per purpose; a bad one is a 400 page, never a 500.
+known. Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so
+Back and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
+A refused address or name re-renders the form with what was typed, naming the field at fault
+in the site's language. Tokens are HMAC-signed per purpose; a bad one is a 400 page, never a
+500; an expired confirmation link says so and how to come back.
 """
 
 from __future__ import annotations
@@ -21,11 +25,17 @@ import jinja2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher import subscribers
-from publisher.addresses import normalise_address, normalise_name
+from publisher.addresses import (
+    MAX_ADDRESS,
+    MAX_NAME,
+    RejectedInput,
+    normalise_address,
+    normalise_name,
+)
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets
 from publisher.confirmation import Mailer, confirmation_message, smtp_mailer
@@ -35,12 +45,21 @@ from publisher.errors import BadToken, InvalidAddress
 from publisher.i18n import strings_for
 from publisher.ratelimit import KeyedLimiter
 from publisher.subscribers import Consent
-from publisher.tokens import Purpose, TokenSigner, confirm_token, subscriber_id_from
+from publisher.tokens import (
+    Purpose,
+    TokenSigner,
+    confirm_token,
+    preferences_token,
+    subscriber_id_from,
+)
 
 log = logging.getLogger("publisher.web")
 RESEND_AFTER = timedelta(minutes=10)
 CSRF_COOKIE = "publisher_csrf"
 MAX_FORM_BYTES = 4096
+SENT_PATH = "/subscribe/sent"
+# Verifying a confirmation link with this age limit tells "expired" from "forged".
+_SIGNED_EVER = timedelta(days=365 * 100)
 
 
 @dataclass
@@ -77,11 +96,13 @@ class SubscribeApp:
         return self.mailer or self.smtp
 
     def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
-             form: dict[str, object] | None = None) -> HTMLResponse:
+             form: dict[str, object] | None = None,
+             links: list[tuple[str, str]] | None = None) -> HTMLResponse:
+        """A page in the site's language; `links` are (href, text of the link)."""
         t = strings_for(self.config.site.language)
         html = self.pages.get_template("pages/base.html.j2").render(
             language=self.config.site.language, site=self.config.site, t=t,
-            heading=t[heading_key], paragraphs=paragraphs, form=form)
+            heading=t[heading_key], paragraphs=paragraphs, form=form, links=links or [])
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
     def text(self, key: str, **values: str) -> str:
@@ -124,6 +145,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+def _as_typed(value: str, limit: int) -> str:
+    """What the reader typed, to fill the form again: printable characters only."""
+    return "".join(char for char in value if char.isprintable())[:limit]
+
+
+def _see(path: str) -> RedirectResponse:
+    """Post/Redirect/Get: Back and Reload then fetch a page and send nothing again."""
+    return RedirectResponse(path, status_code=303)
+
+
 def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) -> list[BaseRoute]:
     """The subscriber routes; `state` lets tests inject a clock, mailer or limits."""
     app = state or SubscribeApp(config, secrets)
@@ -131,6 +162,7 @@ def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) 
     return [
         Route("/subscribe", handlers.subscribe_form, methods=["GET"]),
         Route("/subscribe", handlers.subscribe, methods=["POST"]),
+        Route(SENT_PATH, handlers.sent_page, methods=["GET"]),
         Route("/confirm/{token}", handlers.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", handlers.confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", handlers.unsubscribe_page, methods=["GET"]),
@@ -144,18 +176,27 @@ class _Handlers:
     def __init__(self, app: SubscribeApp) -> None:
         self.app = app
 
-    def _subscribe_form(self, request: Request, status: int = 200, message: str | None = None,
-                        heading: str = "subscribe_heading") -> HTMLResponse:
+    def _subscribe_form(self, request: Request, status: int = 200,
+                        problem: RejectedInput | None = None,
+                        typed: dict[str, str] | None = None) -> HTMLResponse:
         """The form with a CSRF token bound to this browser: the token signs a random
-        value that only this browser holds, in a SameSite=Strict cookie (double submit)."""
+        value that only this browser holds, in a SameSite=Strict cookie (double submit).
+        After a refusal it names the field at fault and keeps what was `typed`."""
         nonce = request.cookies.get(CSRF_COOKIE) or ""
         if not re.fullmatch(r"[A-Za-z0-9_-]{22,64}", nonce):
             nonce = token_urlsafe(24)
         token = self.app.signer.sign(Purpose.CSRF, nonce)
         t = strings_for(self.app.config.site.language)
+        typed = typed or {}
+        heading = ("subscribe_heading" if problem is None
+                   else "invalid_name_title" if problem.field == "name" else "invalid_title")
         form = {"action": "/subscribe", "hidden": [("csrf", token)], "subscribe": True,
-                "email": "", "buttons": [("", "", t["subscribe_button"])]}
-        response = self.app.page(heading, [message or t["subscribe_note"]], status, form)
+                "email": _as_typed(typed.get("email", ""), MAX_ADDRESS),
+                "name": _as_typed(typed.get("name", ""), MAX_NAME),
+                "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
+                "error_field": problem.field if problem else "",
+                "buttons": [("", "", t["subscribe_button"])]}
+        response = self.app.page(heading, [t["subscribe_note"]], status, form)
         response.set_cookie(CSRF_COOKIE, nonce, max_age=2 * 3600, path="/subscribe",
                             httponly=True, samesite="strict",
                             secure=self.app.config.site.base_url.startswith("https:"))
@@ -164,6 +205,9 @@ class _Handlers:
     async def subscribe_form(self, request: Request) -> Response:
         return self._subscribe_form(request)
 
+    async def sent_page(self, request: Request) -> Response:
+        return self.app.page("check_inbox_title", [self.app.text("check_inbox")])
+
     async def subscribe(self, request: Request) -> Response:
         app = self.app
         form = await _form(request)
@@ -171,21 +215,19 @@ class _Handlers:
             return app.page("forbidden_title", [app.text("forbidden")], 403)
         if not app.ip_limiter.allow(_client_ip(request)):
             return app.page("too_many_title", [app.text("too_many")], 429)
-        done = app.page("check_inbox_title", [app.text("check_inbox")])
         if form.get("website"):  # honeypot filled: a bot; answer as if all went well
-            return done
+            return _see(SENT_PATH)
         try:
             address = normalise_address(form.get("email", ""))
             name = normalise_name(form.get("name"))
-        except InvalidAddress as exc:
-            return self._subscribe_form(request, 400, str(exc).split(": ", 1)[-1],
-                                        "invalid_title")
+        except RejectedInput as problem:
+            return self._subscribe_form(request, 400, problem, form)
         if not app.address_limiter.allow(address.key):
-            return done  # same answer: no enumeration, no mail bombing
+            return _see(SENT_PATH)  # same answer: no enumeration, no mail bombing
         consent = Consent("form", app.clock(), _client_ip(request),
                           request.headers.get("user-agent"))
         await self._subscribe(address.email, name, consent)
-        return done
+        return _see(SENT_PATH)
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
         """A foreign Origin (or Sec-Fetch-Site: cross-site) is refused whatever the token;
@@ -246,45 +288,94 @@ class _Handlers:
         return claimed
 
     def _verified(self, request: Request, purpose: Purpose) -> subscribers.Subscriber | None:
+        """The subscriber an unsubscribe or preferences link names (links without expiry)."""
         try:
             subscriber_id = subscriber_id_from(self.app.signer, purpose,
                                                request.path_params["token"])
         except BadToken:
             return None
         with self.app.engine.connect() as conn:
-            subscriber = subscribers.get(conn, subscriber_id)
-        if purpose is Purpose.CONFIRM and subscriber is not None:
-            payload = self.app.signer.verify(purpose, request.path_params["token"])
-            if payload.get("email") != subscriber.email:
+            return subscribers.get(conn, subscriber_id)
+
+    def _confirm_link(self, request: Request) -> tuple[subscribers.Subscriber, bool] | None:
+        """The subscriber a confirmation link names and whether it is past its 7 days;
+        None for a forged or foreign link, or one issued for another address."""
+        token = request.path_params["token"]
+        expired = False
+        try:
+            payload = self.app.signer.verify(Purpose.CONFIRM, token)
+        except BadToken:
+            try:
+                payload = self.app.signer.verify(Purpose.CONFIRM, token, max_age=_SIGNED_EVER)
+            except BadToken:
                 return None
-        return subscriber
+            expired = True
+        if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
+            return None
+        with self.app.engine.connect() as conn:
+            subscriber = subscribers.get(conn, payload["id"])
+        if subscriber is None or payload.get("email") != subscriber.email:
+            return None
+        return subscriber, expired
 
     def _bad_link(self) -> HTMLResponse:
         return self.app.page("bad_link_title", [self.app.text("bad_link")], 400)
 
-    def _button_page(self, request: Request, heading: str, text: str, button: str,
-                     subscriber: subscribers.Subscriber) -> HTMLResponse:
+    def _text(self, key: str, subscriber: subscribers.Subscriber) -> str:
         t = strings_for(self.app.config.site.language)
-        form = {"action": request.url.path, "hidden": [], "subscribe": False,
+        return self.app.text(key, email=subscriber.email,
+                             status=t[f"status_{subscriber.status}"])
+
+    def _button_page(self, request: Request, heading: str, text: str, button: str,
+                     subscriber: subscribers.Subscriber,
+                     hidden: list[tuple[str, str]] | None = None) -> HTMLResponse:
+        t = strings_for(self.app.config.site.language)
+        form = {"action": request.url.path, "hidden": hidden or [], "subscribe": False,
                 "buttons": [("", "", t[button])]}
-        return self.app.page(heading, [self.app.text(text, email=subscriber.email)], 200, form)
+        return self.app.page(heading, [self._text(text, subscriber)], 200, form)
+
+    def _expired_page(self, subscriber: subscribers.Subscriber) -> HTMLResponse:
+        t = strings_for(self.app.config.site.language)
+        text = ("confirm_expired_left" if subscriber.status in subscribers.LEFT
+                else "confirm_expired")
+        return self.app.page("confirm_expired_title", [self._text(text, subscriber)], 400,
+                             links=[("/subscribe", t["subscribe_again_link"])])
 
     async def confirm_page(self, request: Request) -> Response:
-        subscriber = self._verified(request, Purpose.CONFIRM)
-        if subscriber is None:
+        """The button to confirm; for someone who left since, the button to come back
+        (within the link's 7 days); for a confirmed subscriber, the confirmed page."""
+        link = self._confirm_link(request)
+        if link is None:
             return self._bad_link()
+        subscriber, expired = link
+        if subscriber.status == subscribers.CONFIRMED:
+            return self.app.page("confirmed_title", [self._text("confirmed_text", subscriber)])
+        if expired:
+            return self._expired_page(subscriber)
+        if subscriber.status in subscribers.LEFT:
+            return self._button_page(request, "confirm_title", "confirm_again_text",
+                                     "resubscribe_button", subscriber)
         return self._button_page(request, "confirm_title", "confirm_text", "confirm_button",
                                  subscriber)
 
     async def confirm(self, request: Request) -> Response:
-        subscriber = self._verified(request, Purpose.CONFIRM)
-        if subscriber is None or subscriber.status not in (subscribers.PENDING,
-                                                           subscribers.CONFIRMED):
+        """Confirm, or bring back someone who left since: the link proves they hold the
+        mailbox and the button is their own request. Then 303 to the confirmed page."""
+        link = self._confirm_link(request)
+        if link is None:
             return self._bad_link()
+        subscriber, expired = link
+        if expired and subscriber.status != subscribers.CONFIRMED:
+            return self._expired_page(subscriber)
+        now = self.app.clock()
         with self.app.engine.begin() as conn:
-            subscribers.confirm(conn, subscriber.id, self.app.clock())
-        return self.app.page("confirmed_title",
-                             [self.app.text("confirmed_text", email=subscriber.email)])
+            current = subscribers.get(conn, subscriber.id)
+            if current is not None and current.status in subscribers.LEFT:
+                subscribers.set_status(conn, subscriber.id, subscribers.CONFIRMED, now,
+                                       "resubscribed", {"via": "confirmation link"})
+            else:
+                subscribers.confirm(conn, subscriber.id, now)
+        return _see(request.url.path)
 
     def _already_gone(self, request: Request) -> bool:
         """A validly signed unsubscribe link for someone no longer stored (erased)."""
@@ -301,12 +392,23 @@ class _Handlers:
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
             return self._gone_page() if self._already_gone(request) else self._bad_link()
+        if subscriber.status == subscribers.UNSUBSCRIBED:
+            return self._unsubscribed_page(subscriber)
         return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
-                                 "unsubscribe_button", subscriber)
+                                 "unsubscribe_button", subscriber, [("via", "page")])
+
+    def _unsubscribed_page(self, subscriber: subscribers.Subscriber) -> HTMLResponse:
+        """Done, with the way back: the preferences page offers to subscribe again."""
+        t = strings_for(self.app.config.site.language)
+        back = f"/preferences/{preferences_token(self.app.signer, subscriber.id)}"
+        return self.app.page("unsubscribed_title",
+                             [self._text("unsubscribed_text", subscriber)],
+                             links=[(back, t["come_back"])])
 
     async def unsubscribe(self, request: Request) -> Response:
         """RFC 8058 one-click: no cookie, no CSRF token, no redirect; idempotent; 200 (also
-        for a person erased since: they are off the list, and nothing is stored)."""
+        for a person erased since: they are off the list, and nothing is stored). Our own
+        page's button (`via=page`) gets 303 to the GET page instead."""
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
             return self._gone_page() if self._already_gone(request) else self._bad_link()
@@ -314,8 +416,9 @@ class _Handlers:
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         with self.app.engine.begin() as conn:
             subscribers.unsubscribe(conn, subscriber.id, self.app.clock(), how)
-        return self.app.page("unsubscribed_title",
-                             [self.app.text("unsubscribed_text", email=subscriber.email)])
+        if how == "page" and form.get("via") == "page":
+            return _see(request.url.path)
+        return self._unsubscribed_page(subscriber)
 
     async def preferences_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
@@ -329,7 +432,8 @@ class _Handlers:
         form = {"action": request.url.path, "hidden": [], "subscribe": False,
                 "buttons": buttons}
         text = self.app.text("preferences_status", email=subscriber.email, status=status)
-        return self.app.page("preferences_title", [text], 200, form)
+        saved = [t["preferences_saved"]] if request.query_params.get("saved") == "1" else []
+        return self.app.page("preferences_title", [*saved, text], 200, form)
 
     async def preferences(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
@@ -343,5 +447,6 @@ class _Handlers:
                                        "resubscribed", {"via": "preferences"})
             elif action == "unsubscribe":
                 subscribers.unsubscribe(conn, subscriber.id, now, "preferences")
-        return await self.preferences_page(request)
+        saved = "?saved=1" if action in ("subscribe", "unsubscribe") else ""
+        return _see(request.url.path + saved)
 

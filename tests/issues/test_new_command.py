@@ -27,10 +27,11 @@ def test_new_scaffolds_a_draft_that_passes_check(tmp_path: Path) -> None:
         assert issue.meta.date.utcoffset() is not None
         assert str(issue.meta.date.tzinfo) in ("Asia/Shanghai", "UTC+08:00")
         assert issue.meta.id and issue.meta.id.startswith("tag:127.0.0.1,")
-        assert path.name.endswith("-second-half-of-june.md")
+        assert path.name.endswith("-second-half-of-june-lun-wen.md")
         checked = CliRunner().invoke(main, ["check", str(path)])
         assert checked.exit_code == 0, checked.output
         again = CliRunner().invoke(main, ["new", "Second half of June: 论文"])
-        assert again.exit_code != 0 and "already exists" in again.output
+        assert again.exit_code == 0, again.output
+        assert again.stdout.strip().endswith("-second-half-of-june-lun-wen-2.md")
     finally:
         os.chdir(old)
