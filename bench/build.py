@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from publisher.build import build_site
 from publisher.config import PathsConfig, load_config
+from publisher.site.build import build_site
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

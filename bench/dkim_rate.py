@@ -17,11 +17,11 @@ from pathlib import Path
 import dkim
 from cryptography.hazmat.primitives import serialization
 
-from publisher.campaign import ready
 from publisher.config import Secrets, load_config
-from publisher.dkim_sign import DkimKey, generate, make_signer
-from publisher.mail import Recipient
-from publisher.sending import make_job
+from publisher.mail.dkim_signing import DkimKey, generate, make_signer
+from publisher.mail.mime import Recipient
+from publisher.sending.drain import make_job
+from publisher.sending.send_issue import ready
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2024, 6, 16, tzinfo=UTC)

@@ -29,9 +29,9 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 def measure(mode: str, csv_path: Path, db_path: Path) -> dict[str, float]:
-    from publisher import subscribers
-    from publisher.csvio import import_csv
     from publisher.db import open_database
+    from publisher.subscribers import store
+    from publisher.subscribers.csv_files import import_csv
 
     engine = open_database(f"sqlite:///{db_path}")
     start = time.perf_counter()
@@ -43,8 +43,8 @@ def measure(mode: str, csv_path: Path, db_path: Path) -> dict[str, float]:
             rows = 0
             for row in csv.DictReader(stream):
                 with engine.begin() as conn:
-                    subscribers.add(conn, row["email"], row["name"], "confirmed",
-                                    subscribers.Consent("import", NOW), NOW)
+                    store.add(conn, row["email"], row["name"], "confirmed",
+                                    store.Consent("import", NOW), NOW)
                 rows += 1
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

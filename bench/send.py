@@ -47,7 +47,7 @@ NOW = datetime.now(UTC)
 
 def site(root: Path, port: int, database_url: str, pool: int = 16, processes: int = 0) -> Any:
     from publisher.config import load_config
-    from publisher.dkim_sign import generate, write_key
+    from publisher.mail.dkim_signing import generate, write_key
 
     key = root / "dkim.pem"
     if not key.exists():
@@ -73,8 +73,8 @@ def secrets() -> Any:
 
 
 def sample_message(config: Any) -> bytes:
-    from publisher.campaign import ready
-    from publisher.sending import make_job
+    from publisher.sending.drain import make_job
+    from publisher.sending.send_issue import ready
 
     item = ready(config, SEED)
     job = make_job(1, "tag:bench", item.rendered, config, secrets(), NOW)
@@ -83,10 +83,10 @@ def sample_message(config: Any) -> bytes:
 
 def one_core_rates(config: Any) -> tuple[float, float, float]:
     """Messages personalised, signed, and built (both) per second on one core."""
-    from publisher.builder import _signer
-    from publisher.campaign import ready
-    from publisher.mail import Recipient
-    from publisher.sending import make_job
+    from publisher.mail.assemble import _signer
+    from publisher.mail.mime import Recipient
+    from publisher.sending.drain import make_job
+    from publisher.sending.send_issue import ready
 
     job = make_job(1, "tag:bench", ready(config, SEED).rendered, config, secrets(), NOW)
     prepared, personaliser = job.builder.prepared, job.builder.personaliser
@@ -135,9 +135,9 @@ def raw_aiosmtplib(port: int, connections: int, count: int, message: bytes) -> f
 
 def pipeline_child(port: int, count: int, pool: int, processes: int) -> None:
     """(c) in its own process, so its peak RSS is its own."""
-    from publisher.campaign import ready, run_send, start
     from publisher.db import open_database
-    from publisher.sending import options_from
+    from publisher.sending.drain import options_from
+    from publisher.sending.send_issue import ready, run_send, start
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -162,8 +162,8 @@ def run_child(*args: str) -> dict[str, float]:
 
 
 def postgres_workers(port: int, count: int, workers: int) -> float:
-    from publisher.campaign import ready, start
     from publisher.db import open_database
+    from publisher.sending.send_issue import ready, start
 
     with postgres_server() as server, tempfile.TemporaryDirectory() as tmp:
         url = server.url
@@ -192,8 +192,8 @@ def naive(port: int, count: int) -> float:
     import dkim
     import sqlalchemy as sa
 
-    from publisher.campaign import ready
     from publisher.db import deliveries, open_database, sends
+    from publisher.sending.send_issue import ready
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -48,7 +48,7 @@ schema_version = sa.Table(
     sa.Column("applied_at", UTCDateTime, nullable=False),
 )
 
-subscribers = sa.Table(
+subscriber_table = sa.Table(
     "subscribers", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("email", sa.String(320), nullable=False, unique=True),
@@ -144,7 +144,7 @@ Migration = Callable[[Connection], None]
 
 def _initial_schema(conn: Connection) -> None:
     # A new database gets today's tables; later migrations then find nothing to add.
-    metadata.create_all(conn, tables=[subscribers, subscriber_events, suppressions, sends,
+    metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
                                       deliveries, leases, bounce_reports])
 
 

@@ -11,12 +11,12 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from publisher.bounces import BOUNCE_SPOOL, process_maildir
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
 from publisher.db import open_configured
 from publisher.errors import ConfigError, PublisherError
 from publisher.outage import RetryPolicy
+from publisher.subscribers.bounces import BOUNCE_SPOOL, process_maildir
 
 
 def fetch_imap(url: str, password: str, spool: Path) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from publisher.config import Config
-from publisher.dkim_sign import generate, write_key, zone_line
 from publisher.errors import PublisherError
+from publisher.mail.dkim_signing import generate, write_key, zone_line
 
 
 @click.group("dkim")

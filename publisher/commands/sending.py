@@ -13,15 +13,22 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from publisher import outbox
-from publisher.campaign import Ready, due_and_missed, ready, resolve_issue_path, run_send, start
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
+from publisher.content.issues import read_issues
 from publisher.db import make_engine, open_configured
-from publisher.issues import read_issues
+from publisher.mail.smtp import Backoff, Connection, attempt
 from publisher.outage import RetryPolicy, retry
-from publisher.sender import Backoff, Connection, attempt
-from publisher.sending import make_job, options_from
+from publisher.sending import outbox
+from publisher.sending.drain import make_job, options_from
+from publisher.sending.send_issue import (
+    Ready,
+    due_and_missed,
+    ready,
+    resolve_issue_path,
+    run_send,
+    start,
+)
 
 console = Console(stderr=True)
 
@@ -164,7 +171,7 @@ COMMANDS: list[click.Command] = [send_command, status_command, retry_command]
 @click.pass_obj
 def demo_command(config: Config) -> None:
     """Build the seed edition and send it to demo subscribers through a local catcher."""
-    from publisher.demo import run_demo
+    from publisher.dev.demo import run_demo
 
     result = run_demo(config, os.environ)
     if result.ephemeral_secret:
@@ -188,7 +195,7 @@ COMMANDS.append(demo_command)
 @click.pass_obj
 def run_command(config: Config, worker: bool, once: bool, interval: float) -> None:
     """The daemon: rebuild on change, start due sends, resume and retry deliveries."""
-    from publisher.scheduler import Daemon
+    from publisher.sending.daemon import Daemon
 
     secrets = load_secrets(os.environ)
     _ = secrets.signing_key

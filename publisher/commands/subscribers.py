@@ -11,16 +11,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from publisher import subscribers
-from publisher.addresses import normalise_address
-from publisher.bounces import BOUNCE_SPOOL, forget_messages
 from publisher.clock import utc_now
 from publisher.config import Config
-from publisher.csvio import export_csv, import_csv, open_csv
 from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
-from publisher.subscribers import Consent
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address
+from publisher.subscribers.bounces import BOUNCE_SPOOL, forget_messages
+from publisher.subscribers.csv_files import export_csv, import_csv, open_csv
+from publisher.subscribers.store import Consent
 
 console = Console(stderr=True)
 
@@ -41,11 +41,11 @@ def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
                 confirmed: bool) -> None:
     """Add one subscriber (pending unless --confirmed); one who left is left alone."""
     now = utc_now()
-    status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
+    status = store.CONFIRMED if confirmed else store.PENDING
     with open_configured(config).begin() as conn:
-        subscriber, created = subscribers.add(conn, email, name, status,
+        subscriber, created = store.add(conn, email, name, status,
                                               Consent("cli", now), now, tags)
-        reason = None if created else subscribers.departure(conn, subscriber.id)
+        reason = None if created else store.departure(conn, subscriber.id)
     if reason is not None:
         raise PublisherError(f"{subscriber.email}: {reason}")
     click.echo(f"{'added' if created else 'exists'} {subscriber.email} ({subscriber.status})")
@@ -58,19 +58,19 @@ def remove_command(config: Config, email: str) -> None:
     """Unsubscribe an address (kept, with its history, as unsubscribed)."""
     now = utc_now()
     with open_configured(config).begin() as conn:
-        found = subscribers.find(conn, normalise_address(email))
+        found = store.find(conn, normalise_address(email))
         if found is None:
             raise PublisherError(f"{email}: no such subscriber")
-        subscribers.unsubscribe(conn, found.id, now, "cli")
+        store.unsubscribe(conn, found.id, now, "cli")
     click.echo(f"unsubscribed {found.email}")
 
 
 @subscribers_group.command("list")
-@click.option("--status", type=click.Choice(subscribers.STATUSES), default=None)
+@click.option("--status", type=click.Choice(store.STATUSES), default=None)
 @click.pass_obj
 def list_command(config: Config, status: str | None) -> None:
     """List subscribers (email, name, status)."""
-    for row in subscribers.iter_all(open_configured(config), status):
+    for row in store.iter_all(open_configured(config), status):
         click.echo(f"{row.email}\t{row.name}\t{row.status}")
 
 
@@ -93,7 +93,7 @@ def import_command(config: Config, csv_file: Path, confirmed: bool, encoding: st
     """Import email,name,tags rows (or an export); idempotent; rows rejected or left alone
     (people who unsubscribed, bounced or complained) are reported by line number."""
     now = utc_now()
-    status = subscribers.CONFIRMED if confirmed else subscribers.PENDING
+    status = store.CONFIRMED if confirmed else store.PENDING
     engine = open_configured(config)
     with open_csv(csv_file, encoding) as stream:
         report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}",
@@ -108,7 +108,7 @@ def import_command(config: Config, csv_file: Path, confirmed: bool, encoding: st
 
 
 @subscribers_group.command("export")
-@click.option("--status", type=click.Choice(subscribers.STATUSES), default=None)
+@click.option("--status", type=click.Choice(store.STATUSES), default=None)
 @click.pass_obj
 def export_command(config: Config, status: str | None) -> None:
     """Write every subscriber with status and consent as CSV to standard output."""
@@ -122,7 +122,7 @@ def erase_command(config: Config, email: str) -> None:
     """Delete a person's data; only a hash stays, so the address is never added again."""
     address = normalise_address(email)
     with open_configured(config).begin() as conn:
-        existed = subscribers.erase(conn, address, utc_now())
+        existed = store.erase(conn, address, utc_now())
     copies = forget_messages(config.path(BOUNCE_SPOOL), address.email)
     click.echo(f"erased {email}" if existed else f"{email}: not found; suppressed anyway")
     if copies:
@@ -134,7 +134,7 @@ def erase_command(config: Config, email: str) -> None:
 def stats_command(config: Config) -> None:
     """Counts per status."""
     table = Table("status", "count")
-    for status, count in subscribers.stats(open_configured(config)).items():
+    for status, count in store.stats(open_configured(config)).items():
         table.add_row(status, str(count))
     Console().print(table)
 

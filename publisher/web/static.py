@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from publisher.build import private_dirs
 from publisher.config import Config
+from publisher.site.build import private_dirs
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",

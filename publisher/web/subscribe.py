@@ -28,23 +28,22 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from publisher import subscribers
-from publisher.addresses import (
+from publisher.clock import utc_now
+from publisher.config import Config, Secrets
+from publisher.db import open_database, subscriber_table
+from publisher.errors import BadToken, InvalidAddress
+from publisher.i18n import strings_for
+from publisher.ratelimit import KeyedLimiter
+from publisher.subscribers import store
+from publisher.subscribers.addresses import (
     MAX_ADDRESS,
     MAX_NAME,
     RejectedInput,
     normalise_address,
     normalise_name,
 )
-from publisher.clock import utc_now
-from publisher.config import Config, Secrets
-from publisher.confirmation import Mailer, confirmation_message, smtp_mailer
-from publisher.db import open_database
-from publisher.db import subscribers as subscriber_table
-from publisher.errors import BadToken, InvalidAddress
-from publisher.i18n import strings_for
-from publisher.ratelimit import KeyedLimiter
-from publisher.subscribers import Consent
+from publisher.subscribers.confirmation import Mailer, confirmation_message, smtp_mailer
+from publisher.subscribers.store import Consent
 from publisher.tokens import (
     Purpose,
     TokenSigner,
@@ -251,15 +250,15 @@ class _Handlers:
         now = app.clock()
         try:
             with app.engine.begin() as conn:
-                subscriber, _ = subscribers.add(conn, email, name, subscribers.PENDING, consent,
+                subscriber, _ = store.add(conn, email, name, store.PENDING, consent,
                                                 now, own_request=True)
         except sa.exc.IntegrityError:  # a concurrent submit inserted it first
             with app.engine.begin() as conn:
-                subscriber, _ = subscribers.add(conn, email, name, subscribers.PENDING, consent,
+                subscriber, _ = store.add(conn, email, name, store.PENDING, consent,
                                                 now, own_request=True)
         except InvalidAddress:
             return  # suppressed (erased) addresses get the same answer and no mail
-        if subscriber.status != subscribers.PENDING or not self._claim_mail(subscriber.id, now):
+        if subscriber.status != store.PENDING or not self._claim_mail(subscriber.id, now):
             return
         token = confirm_token(app.signer, subscriber.id, subscriber.email)
         message = confirmation_message(app.config, subscriber.email, subscriber.name, token, now)
@@ -284,10 +283,10 @@ class _Handlers:
                 .values(confirmation_sent_at=now))
             claimed = result.rowcount == 1
             if claimed:
-                subscribers.log_event(conn, subscriber_id, "confirmation_sent", now)
+                store.log_event(conn, subscriber_id, "confirmation_sent", now)
         return claimed
 
-    def _verified(self, request: Request, purpose: Purpose) -> subscribers.Subscriber | None:
+    def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
         """The subscriber an unsubscribe or preferences link names (links without expiry)."""
         try:
             subscriber_id = subscriber_id_from(self.app.signer, purpose,
@@ -295,9 +294,9 @@ class _Handlers:
         except BadToken:
             return None
         with self.app.engine.connect() as conn:
-            return subscribers.get(conn, subscriber_id)
+            return store.get(conn, subscriber_id)
 
-    def _confirm_link(self, request: Request) -> tuple[subscribers.Subscriber, bool] | None:
+    def _confirm_link(self, request: Request) -> tuple[store.Subscriber, bool] | None:
         """The subscriber a confirmation link names and whether it is past its 7 days;
         None for a forged or foreign link, or one issued for another address."""
         token = request.path_params["token"]
@@ -313,7 +312,7 @@ class _Handlers:
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
             return None
         with self.app.engine.connect() as conn:
-            subscriber = subscribers.get(conn, payload["id"])
+            subscriber = store.get(conn, payload["id"])
         if subscriber is None or payload.get("email") != subscriber.email:
             return None
         return subscriber, expired
@@ -321,22 +320,22 @@ class _Handlers:
     def _bad_link(self) -> HTMLResponse:
         return self.app.page("bad_link_title", [self.app.text("bad_link")], 400)
 
-    def _text(self, key: str, subscriber: subscribers.Subscriber) -> str:
+    def _text(self, key: str, subscriber: store.Subscriber) -> str:
         t = strings_for(self.app.config.site.language)
         return self.app.text(key, email=subscriber.email,
                              status=t[f"status_{subscriber.status}"])
 
     def _button_page(self, request: Request, heading: str, text: str, button: str,
-                     subscriber: subscribers.Subscriber,
+                     subscriber: store.Subscriber,
                      hidden: list[tuple[str, str]] | None = None) -> HTMLResponse:
         t = strings_for(self.app.config.site.language)
         form = {"action": request.url.path, "hidden": hidden or [], "subscribe": False,
                 "buttons": [("", "", t[button])]}
         return self.app.page(heading, [self._text(text, subscriber)], 200, form)
 
-    def _expired_page(self, subscriber: subscribers.Subscriber) -> HTMLResponse:
+    def _expired_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         t = strings_for(self.app.config.site.language)
-        text = ("confirm_expired_left" if subscriber.status in subscribers.LEFT
+        text = ("confirm_expired_left" if subscriber.status in store.LEFT
                 else "confirm_expired")
         return self.app.page("confirm_expired_title", [self._text(text, subscriber)], 400,
                              links=[("/subscribe", t["subscribe_again_link"])])
@@ -348,11 +347,11 @@ class _Handlers:
         if link is None:
             return self._bad_link()
         subscriber, expired = link
-        if subscriber.status == subscribers.CONFIRMED:
+        if subscriber.status == store.CONFIRMED:
             return self.app.page("confirmed_title", [self._text("confirmed_text", subscriber)])
         if expired:
             return self._expired_page(subscriber)
-        if subscriber.status in subscribers.LEFT:
+        if subscriber.status in store.LEFT:
             return self._button_page(request, "confirm_title", "confirm_again_text",
                                      "resubscribe_button", subscriber)
         return self._button_page(request, "confirm_title", "confirm_text", "confirm_button",
@@ -365,16 +364,16 @@ class _Handlers:
         if link is None:
             return self._bad_link()
         subscriber, expired = link
-        if expired and subscriber.status != subscribers.CONFIRMED:
+        if expired and subscriber.status != store.CONFIRMED:
             return self._expired_page(subscriber)
         now = self.app.clock()
         with self.app.engine.begin() as conn:
-            current = subscribers.get(conn, subscriber.id)
-            if current is not None and current.status in subscribers.LEFT:
-                subscribers.set_status(conn, subscriber.id, subscribers.CONFIRMED, now,
+            current = store.get(conn, subscriber.id)
+            if current is not None and current.status in store.LEFT:
+                store.set_status(conn, subscriber.id, store.CONFIRMED, now,
                                        "resubscribed", {"via": "confirmation link"})
             else:
-                subscribers.confirm(conn, subscriber.id, now)
+                store.confirm(conn, subscriber.id, now)
         return _see(request.url.path)
 
     def _already_gone(self, request: Request) -> bool:
@@ -392,12 +391,12 @@ class _Handlers:
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
             return self._gone_page() if self._already_gone(request) else self._bad_link()
-        if subscriber.status == subscribers.UNSUBSCRIBED:
+        if subscriber.status == store.UNSUBSCRIBED:
             return self._unsubscribed_page(subscriber)
         return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
                                  "unsubscribe_button", subscriber, [("via", "page")])
 
-    def _unsubscribed_page(self, subscriber: subscribers.Subscriber) -> HTMLResponse:
+    def _unsubscribed_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         """Done, with the way back: the preferences page offers to subscribe again."""
         t = strings_for(self.app.config.site.language)
         back = f"/preferences/{preferences_token(self.app.signer, subscriber.id)}"
@@ -415,7 +414,7 @@ class _Handlers:
         form = await _form(request)
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         with self.app.engine.begin() as conn:
-            subscribers.unsubscribe(conn, subscriber.id, self.app.clock(), how)
+            store.unsubscribe(conn, subscriber.id, self.app.clock(), how)
         if how == "page" and form.get("via") == "page":
             return _see(request.url.path)
         return self._unsubscribed_page(subscriber)
@@ -427,7 +426,7 @@ class _Handlers:
         t = strings_for(self.app.config.site.language)
         status = t[f"status_{subscriber.status}"]
         buttons = ([("action", "unsubscribe", t["unsubscribe_button"])]
-                   if subscriber.status == subscribers.CONFIRMED
+                   if subscriber.status == store.CONFIRMED
                    else [("action", "subscribe", t["resubscribe_button"])])
         form = {"action": request.url.path, "hidden": [], "subscribe": False,
                 "buttons": buttons}
@@ -443,10 +442,10 @@ class _Handlers:
         now = self.app.clock()
         with self.app.engine.begin() as conn:
             if action == "subscribe":  # the link proves control of the mailbox
-                subscribers.set_status(conn, subscriber.id, subscribers.CONFIRMED, now,
+                store.set_status(conn, subscriber.id, store.CONFIRMED, now,
                                        "resubscribed", {"via": "preferences"})
             elif action == "unsubscribe":
-                subscribers.unsubscribe(conn, subscriber.id, now, "preferences")
+                store.unsubscribe(conn, subscriber.id, now, "preferences")
         saved = "?saved=1" if action in ("subscribe", "unsubscribe") else ""
         return _see(request.url.path + saved)
 

@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
-from publisher.bounces import parse_report, process_maildir
 from publisher.cli import main
 from publisher.config import Config
 from publisher.db import bounce_reports
-from publisher.message_ids import MessageIds
+from publisher.mail.message_ids import MessageIds
+from publisher.subscribers import store
+from publisher.subscribers.bounces import parse_report, process_maildir
 from publisher.tokens import TokenSigner, unsubscribe_token
 from tests.conftest import DATA
 from tests.deliverability.test_bounces import sent_site
@@ -48,7 +48,7 @@ def into_maildir(target: Path, *raws: bytes) -> Path:
 
 
 def statuses(engine: Engine) -> dict[str, str]:
-    return {row.email: row.status for row in subscribers.iter_all(engine)}
+    return {row.email: row.status for row in store.iter_all(engine)}
 
 
 def test_forged_reports_from_a_stranger_change_nobody_and_are_listed(
@@ -128,7 +128,7 @@ def test_an_unsubscribe_by_mail_is_applied_once_and_a_forged_one_changes_nobody(
     assert [s for s in now.values() if s != "confirmed"] == ["unsubscribed"]
     assert outcome.kinds["unsubscribe"] == 2 and len(outcome.unverified) == 1
     with engine.connect() as conn:
-        events = subscribers.events(conn, reader("u4@example.net"))
+        events = store.events(conn, reader("u4@example.net"))
     assert [e for e in events if e[0] == "unsubscribed"] == [
         ("unsubscribed", "confirmed", "unsubscribed")], "idempotent: one event"
 

@@ -15,16 +15,17 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from publisher import outbox, subscribers
-from publisher.bounces import delivery_from_verp, process_maildir, verp_address
-from publisher.campaign import ready, run_send, start
-from publisher.catcher import Catcher
 from publisher.cli import main
 from publisher.commands.bounces import fetch_imap
 from publisher.config import Config
 from publisher.db import deliveries
-from publisher.message_ids import MessageIds
-from publisher.sending import DrainOptions
+from publisher.dev.catcher import Catcher
+from publisher.mail.message_ids import MessageIds
+from publisher.sending import outbox
+from publisher.sending.drain import DrainOptions
+from publisher.sending.send_issue import ready, run_send, start
+from publisher.subscribers import store
+from publisher.subscribers.bounces import delivery_from_verp, process_maildir, verp_address
 from tests.conftest import DATA, SEED_ISSUE
 from tests.deliverability.dovecot import PASSWORD, Dovecot
 from tests.sending.helpers import (
@@ -82,7 +83,7 @@ def test_reports_change_the_right_rows_and_nothing_else(
     assert outcome.kinds == {"hard": 2, "soft": 1, "complaint": 1, "unsubscribe": 0}
     assert len(outcome.unparseable) == 1 and len(outcome.unverified) == 2
     with engine.connect() as conn:
-        status = {row.email: row.status for row in subscribers.iter_all(engine)}
+        status = {row.email: row.status for row in store.iter_all(engine)}
         replies = dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.last_reply)).all())
         states = dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.status)).all())
     assert status == {**{f"u{n}@example.net": "confirmed" for n in range(10)},
@@ -116,7 +117,7 @@ def test_a_threshold_above_one_waits_for_repeated_hard_bounces(
     box = tmp_path / "one"
     fill_maildir(box, ids, "tag:digest.example.org,2024-06-16:2024-06-first-half")
     process_maildir(engine, box, SECRETS.secret_keys, 2, T0)
-    status = {row.email: row.status for row in subscribers.iter_all(engine)}
+    status = {row.email: row.status for row in store.iter_all(engine)}
     assert status["u1@example.net"] == "confirmed" and status["u7@example.net"] == "complained"
 
 
@@ -160,7 +161,7 @@ def test_bounces_are_read_over_imaps_and_stay_on_the_server(
         assert "fetched 0 message(s)" in again.output  # seen on the server, not fetched twice
         on_server = mailbox.Maildir(str(server.inbox), create=False)
         assert len(on_server) == 7  # nothing deleted on the server
-    status = {row.email: row.status for row in subscribers.iter_all(engine)}
+    status = {row.email: row.status for row in store.iter_all(engine)}
     assert [e for e, s in sorted(status.items()) if s != "confirmed"] == [
         "u1@example.net", "u5@example.net", "u7@example.net"]
     assert status["u7@example.net"] == "complained"

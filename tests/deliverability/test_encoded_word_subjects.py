@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.campaign import ready
 from publisher.config import Config
-from publisher.sending import make_job
+from publisher.sending.drain import make_job
+from publisher.sending.send_issue import ready
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import dkim
 import pytest
 
-from publisher.campaign import ready, run_send, start
 from publisher.config import Config
-from publisher.confirmation import confirmation_message, smtp_mailer
-from publisher.dkim_sign import generate, keys_from_config, write_key
-from publisher.mail import Recipient
-from publisher.sending import DrainOptions, make_job
+from publisher.mail.dkim_signing import generate, keys_from_config, write_key
+from publisher.mail.mime import Recipient
+from publisher.sending.drain import DrainOptions, make_job
+from publisher.sending.send_issue import ready, run_send, start
+from publisher.subscribers.confirmation import confirmation_message, smtp_mailer
 from tests.conftest import SEED_ISSUE, make_seed_config
 from tests.deliverability.postfix import Postfix
 from tests.sending.helpers import SECRETS, add_confirmed, database, smtp_site

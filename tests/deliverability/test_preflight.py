@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from publisher.cli import main
-from publisher.dkim_sign import generate, write_key
+from publisher.mail.dkim_signing import generate, write_key
 from tests.conftest import REPO
 
 CONFIG = """

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from publisher.commands.dkim import dkim_group
 from publisher.config import load_config
-from publisher.dkim_sign import generate, write_key
+from publisher.mail.dkim_signing import generate, write_key
 from tests.conftest import REPO
 
 CONFIG = """\

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from publisher.email_render import RenderedEmail
+from publisher.content.issues import parse_issue_text
+from publisher.content.markup import sanitise, to_html
 from publisher.errors import BadToken, InvalidAddress, IssueFileError
-from publisher.issues import parse_issue_text
-from publisher.mail import Personaliser, Recipient, SendContext, check_address, prepare
-from publisher.markup import sanitise, to_html
-from publisher.message_ids import MessageIds
+from publisher.mail.message_ids import MessageIds
+from publisher.mail.mime import Personaliser, Recipient, SendContext, check_address, prepare
+from publisher.mail.render import RenderedEmail
 from publisher.tokens import Purpose, TokenSigner
 
 FAST = settings(max_examples=150, deadline=None,

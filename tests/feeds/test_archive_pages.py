@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from publisher.build import build_site
 from publisher.config import Config, Secrets
-from publisher.screenshot import shoot
+from publisher.dev.screenshot import shoot
+from publisher.site.build import build_site
 from publisher.web.app import create_app
 from tests.conftest import LiveServer
 from tests.issues.seed import seed_titles, seed_urls

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.build import build_site, preview_dir
 from publisher.config import Config
 from publisher.errors import IssueFileError
+from publisher.site.build import build_site, preview_dir
 from tests.feeds.helpers import private_site, write_issue
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

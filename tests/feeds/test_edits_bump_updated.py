@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from publisher.build import build_site
 from publisher.config import Config
+from publisher.site.build import build_site
 from tests.feeds.helpers import private_site, write_issue
 
 FIRST, EDITED, LATER = (datetime(2026, 1, day, tzinfo=UTC) for day in (1, 5, 9))

@@ -10,8 +10,8 @@ import feedparser
 import pytest
 from lxml import etree
 
-from publisher.build import build_site
 from publisher.config import Config
+from publisher.site.build import build_site
 from tests.issues.seed import seed_titles, seed_urls
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import feedparser
 
-from publisher.build import build_site, preview_dir
 from publisher.config import Config
+from publisher.site.build import build_site, preview_dir
 from tests.feeds.helpers import private_site, write_issue
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
-from publisher.build import build_site
 from publisher.config import Config
+from publisher.site.build import build_site
 from tests.feeds.helpers import private_site, write_issue
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from publisher.build import build_site
 from publisher.config import Config, Secrets
+from publisher.site.build import build_site
 from publisher.web.app import create_app
 from tests.conftest import LiveServer
 

@@ -14,8 +14,8 @@ import httpx
 from lxml import etree
 from lxml import html as lxml_html
 
-from publisher.build import build_site
 from publisher.config import Config, Secrets
+from publisher.site.build import build_site
 from publisher.urls import tag_path
 from publisher.web.app import create_app
 from tests.conftest import LiveServer

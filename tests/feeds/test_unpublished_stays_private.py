@@ -11,10 +11,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from publisher.build import build_site, email_paths, preview_dir
-from publisher.commands.issues_cmds import preview_command
+from publisher.commands.issues import preview_command
 from publisher.config import Config, PathsConfig, Secrets
 from publisher.errors import ConfigError
+from publisher.site.build import build_site, email_paths, preview_dir
 from publisher.web.app import create_app
 from tests.conftest import LiveServer
 from tests.feeds.helpers import private_site, write_issue

@@ -9,7 +9,9 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from publisher.config import Config
-from publisher.email_render import (
+from publisher.content.issues import read_issue
+from publisher.content.plaintext import display_width
+from publisher.mail.render import (
     EMAIL,
     PLACEHOLDERS,
     UNSUBSCRIBE_URL,
@@ -18,8 +20,6 @@ from publisher.email_render import (
     personalise,
     render_email,
 )
-from publisher.issues import read_issue
-from publisher.plaintext import display_width
 from tests.conftest import SEED_ISSUE
 
 

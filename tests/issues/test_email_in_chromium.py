@@ -7,12 +7,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from publisher.build import email_paths, write_if_changed
 from publisher.cli import main
 from publisher.config import Config
-from publisher.email_render import render_email
-from publisher.issues import read_issue
-from publisher.screenshot import shoot
+from publisher.content.issues import read_issue
+from publisher.dev.screenshot import shoot
+from publisher.mail.render import render_email
+from publisher.site.build import email_paths, write_if_changed
 from tests.conftest import REPO, SEED_ISSUE
 from tests.issues.seed import seed_titles
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publisher.build import email_paths, write_if_changed
 from publisher.config import Config
-from publisher.email_render import render_email
-from publisher.issues import read_issue
-from publisher.screenshot import PageShot, shoot
+from publisher.content.issues import read_issue
+from publisher.dev.screenshot import PageShot, shoot
+from publisher.mail.render import render_email
+from publisher.site.build import email_paths, write_if_changed
 
 PHONE = 375
 

@@ -11,10 +11,10 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from publisher.build import build_site, email_paths
 from publisher.cli import main
 from publisher.config import Config
 from publisher.errors import IssueFileError
+from publisher.site.build import build_site, email_paths
 from tests.conftest import REPO, SEED_ISSUE
 from tests.feeds.helpers import private_site
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from publisher.cli import main
-from publisher.issues import read_issue
+from publisher.content.issues import read_issue
 from tests.conftest import REPO
 
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publisher.cli import main
-from publisher.issues import read_issue
+from publisher.content.issues import read_issue
 from tests.conftest import REPO
 
 DATED = r"\d{4}-\d{2}-\d{2}-"

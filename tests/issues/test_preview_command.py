@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher.build import email_paths
 from publisher.cli import main
-from publisher.email_render import PLACEHOLDERS
+from publisher.mail.render import PLACEHOLDERS
+from publisher.site.build import email_paths
 from tests.conftest import REPO, SEED_ISSUE
 
 SLUG = "2024-06-first-half"

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from publisher.config import Config
-from publisher.email_render import render_email
-from publisher.issues import read_issue
+from publisher.content.issues import read_issue
+from publisher.mail.render import render_email
 from tests.conftest import SEED_ISSUE
 from tests.issues.seed import SECTIONS, seed_lines, seed_titles, seed_urls
 

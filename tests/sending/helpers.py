@@ -9,11 +9,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
 from publisher.config import Config, Secrets
-from publisher.db import open_database
-from publisher.db import subscribers as db_subscribers
-from publisher.subscribers import Consent
+from publisher.db import open_database, subscriber_table
+from publisher.subscribers import store
+from publisher.subscribers.store import Consent
 
 SECRETS = Secrets(secret_keys=("test-secret-key-0123456789",))
 T0 = datetime(2024, 6, 16, 1, 0, tzinfo=UTC)
@@ -38,7 +37,7 @@ def add_confirmed(engine: Engine, count: int, start: int = 0,
     consent = Consent("import", T0)
     with engine.begin() as conn:
         for n, address in enumerate(addresses, start=start):
-            subscribers.add(conn, address, f"User {n}", subscribers.CONFIRMED, consent, T0)
+            store.add(conn, address, f"User {n}", store.CONFIRMED, consent, T0)
     return addresses
 
 
@@ -53,7 +52,7 @@ def insert_confirmed(engine: Engine, count: int, domain: str = "example.net",
                  "consent_source": "import", "bounce_count": 0}
                 for n in range(first, min(count, first + 20_000))]
         with engine.begin() as conn:
-            conn.execute(db_subscribers.insert(), rows)
+            conn.execute(subscriber_table.insert(), rows)
 
 
 def bulk_confirmed(engine: Engine, count: int, domain: str = "example.net") -> list[str]:

@@ -24,12 +24,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher import outbox
-from publisher.campaign import ready, run_send, start
-from publisher.catcher import Catcher
 from publisher.config import Config
 from publisher.db import open_database
-from publisher.sending import UNWRITTEN_MAX, options_from
+from publisher.dev.catcher import Catcher
+from publisher.sending import outbox
+from publisher.sending.drain import UNWRITTEN_MAX, options_from
+from publisher.sending.send_issue import ready, run_send, start
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
 from tests.conftest import SEED_ISSUE, LiveServer

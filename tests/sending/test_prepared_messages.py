@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from publisher import email_render, urls
-from publisher.campaign import ready, run_send, start
+from publisher import urls
 from publisher.config import Config
-from publisher.mail import MAX_LINE, SLOT_BUDGET, Recipient, SendContext, list_id
-from publisher.message_ids import MessageIds
-from publisher.sending import DrainOptions, make_job
+from publisher.mail import render as email_render
+from publisher.mail.message_ids import MessageIds
+from publisher.mail.mime import MAX_LINE, SLOT_BUDGET, Recipient, SendContext, list_id
+from publisher.sending.drain import DrainOptions, make_job
+from publisher.sending.send_issue import ready, run_send, start
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0, add_confirmed, database, smtp_site

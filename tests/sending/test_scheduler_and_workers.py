@@ -12,11 +12,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from publisher import outbox
-from publisher.campaign import ready, start
 from publisher.config import Config
 from publisher.db import deliveries, open_database
-from publisher.scheduler import Daemon
+from publisher.sending import outbox
+from publisher.sending.daemon import Daemon
+from publisher.sending.send_issue import ready, start
 from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP

@@ -6,11 +6,11 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from publisher import outbox
-from publisher.campaign import ready, run_send, start
-from publisher.catcher import Catcher
 from publisher.config import Config
-from publisher.sending import DrainOptions
+from publisher.dev.catcher import Catcher
+from publisher.sending import outbox
+from publisher.sending.drain import DrainOptions
+from publisher.sending.send_issue import ready, run_send, start
 from publisher.tokens import Purpose, TokenSigner, subscriber_id_from
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0, add_confirmed, database, smtp_site

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from publisher import outbox
-from publisher.campaign import ready, run_send, start
 from publisher.config import Config
-from publisher.db import deliveries, subscribers
-from publisher.sending import DrainOptions
+from publisher.db import deliveries, subscriber_table
+from publisher.sending import outbox
+from publisher.sending.drain import DrainOptions
+from publisher.sending.send_issue import ready, run_send, start
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, T0, add_confirmed, database, smtp_site
@@ -63,7 +63,7 @@ def test_faults_end_with_one_message_per_deliverable_subscriber(
     assert sum(server.delivered.values()) == 17
     with engine.connect() as conn:
         rows = {r.email: r for r in conn.execute(sa.select(deliveries))}
-        query = sa.select(subscribers.c.email, subscribers.c.bounce_count)
+        query = sa.select(subscriber_table.c.email, subscriber_table.c.bounce_count)
         bounces = dict(conn.execute(query).all())
     assert rows["u1@example.net"].attempts == 2 and rows["u0@example.net"].attempts == 1
     assert rows["u6@example.net"].last_reply.startswith("550 5.1.1")

@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from publisher import outbox
-from publisher.campaign import ready, run_send, start
 from publisher.config import Config
-from publisher.db import open_database
-from publisher.db import subscribers as subscriber_table
-from publisher.scheduler import Daemon
-from publisher.sending import options_from
+from publisher.db import open_database, subscriber_table
+from publisher.sending import outbox
+from publisher.sending.daemon import Daemon
+from publisher.sending.drain import options_from
+from publisher.sending.send_issue import ready, run_send, start
 from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP

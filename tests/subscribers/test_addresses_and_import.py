@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from itsdangerous import URLSafeSerializer
 from sqlalchemy.engine import Engine
 
-from publisher.addresses import normalise_address, normalise_name
 from publisher.cli import main
-from publisher.csvio import export_csv, import_csv
 from publisher.errors import BadToken, InvalidAddress
+from publisher.subscribers.addresses import normalise_address, normalise_name
+from publisher.subscribers.csv_files import export_csv, import_csv
 from publisher.tokens import Purpose, TokenSigner
 from tests.conftest import DATA, REPO
 

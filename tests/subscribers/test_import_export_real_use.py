@@ -12,11 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
-from publisher.addresses import normalise_address
-from publisher.csvio import import_csv, neutralise, open_csv
-from publisher.db import open_database
-from publisher.db import subscribers as subscriber_table
+from publisher.db import open_database, subscriber_table
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address
+from publisher.subscribers.csv_files import import_csv, neutralise, open_csv
 from tests.conftest import DATA
 from tests.subscribers.helpers import cli, site_config, url_of
 
@@ -25,7 +24,7 @@ LEFT_ALONE = "not changed (they must subscribe again themselves)"
 
 
 def rows_by_email(engine: Engine) -> dict[str, sa.Row[tuple[object, ...]]]:
-    return {str(row.email): row for row in subscribers.iter_all(engine)}
+    return {str(row.email): row for row in store.iter_all(engine)}
 
 
 def listed(config: Path) -> dict[str, tuple[str, str]]:
@@ -43,9 +42,9 @@ def people_who_left(config: Path) -> Engine:
     assert cli(config, "remove", "left@example.org").returncode == 0
     engine = open_database(url_of(config))
     with engine.begin() as conn:
-        for email, mark in (("bounced@example.org", subscribers.mark_bounced),
-                            ("angry@example.org", subscribers.mark_complained)):
-            found = subscribers.find(conn, normalise_address(email))
+        for email, mark in (("bounced@example.org", store.mark_bounced),
+                            ("angry@example.org", store.mark_complained)):
+            found = store.find(conn, normalise_address(email))
             assert found is not None
             mark(conn, found.id, T0, {"test": True})
     return engine
@@ -107,13 +106,13 @@ def test_an_export_file_restores_new_rows_and_never_moves_existing_ones_past_an_
     engine: Engine,
 ) -> None:
     with engine.begin() as conn:  # kept@ left this install; left@ is a reader here
-        kept, _ = subscribers.add(conn, "kept@example.org", "", subscribers.CONFIRMED,
-                                  subscribers.Consent("form", T0), T0)
-        subscribers.unsubscribe(conn, kept.id, T0)
-        subscribers.add(conn, "left@example.org", "", subscribers.CONFIRMED,
-                        subscribers.Consent("form", T0), T0)
+        kept, _ = store.add(conn, "kept@example.org", "", store.CONFIRMED,
+                                  store.Consent("form", T0), T0)
+        store.unsubscribe(conn, kept.id, T0)
+        store.add(conn, "left@example.org", "", store.CONFIRMED,
+                        store.Consent("form", T0), T0)
     with open_csv(DATA / "subscribers" / "export.csv") as stream:
-        report = import_csv(engine, stream, subscribers.CONFIRMED, T0, "import:export.csv")
+        report = import_csv(engine, stream, store.CONFIRMED, T0, "import:export.csv")
     assert (report.added, report.updated, report.rejected) == (3, 1, [])
     assert report.skipped == [(2, f"email: unsubscribed on 2024-06-01; {LEFT_ALONE}")]
     rows = rows_by_email(engine)
@@ -134,7 +133,7 @@ def test_an_export_file_restores_new_rows_and_never_moves_existing_ones_past_an_
 
 def test_an_exported_confirmed_row_comes_back_pending_without_confirmed(engine: Engine) -> None:
     with open_csv(DATA / "subscribers" / "export.csv") as stream:
-        import_csv(engine, stream, subscribers.PENDING, T0, "import:export.csv")
+        import_csv(engine, stream, store.PENDING, T0, "import:export.csv")
     kept = rows_by_email(engine)["kept@example.org"]
     assert (kept.status, kept.confirmed_at) == ("pending", None)
     assert rows_by_email(engine)["left@example.org"].status == "unsubscribed"
@@ -181,8 +180,8 @@ def test_cli_export_neutralises_a_formula_name_and_user_agent(tmp_path: Path) ->
     assert cli(config, "add", "x@example.org", "--name", "=cmd|' /C calc'!A0").returncode == 0
     engine = open_database(url_of(config))
     with engine.begin() as conn:
-        subscribers.add(conn, "y@example.org", "-2+3", subscribers.PENDING,
-                        subscribers.Consent("form", T0, "192.0.2.9",
+        store.add(conn, "y@example.org", "-2+3", store.PENDING,
+                        store.Consent("form", T0, "192.0.2.9",
                                             '=HYPERLINK("http://evil.example","x")'), T0)
     done = cli(config, "export")
     rows = {row["email"]: row for row in csv.DictReader(io.StringIO(done.stdout))}
@@ -276,4 +275,4 @@ def _events(engine: Engine, email: str) -> list[tuple[str, str | None, str | Non
     with engine.connect() as conn:
         found = conn.execute(sa.select(subscriber_table.c.id).where(
             subscriber_table.c.email_key == normalise_address(email).key)).scalar_one()
-        return subscribers.events(conn, int(found))
+        return store.events(conn, int(found))

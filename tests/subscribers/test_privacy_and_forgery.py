@@ -12,11 +12,12 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher import outbox, subscribers
-from publisher.addresses import normalise_address
 from publisher.db import bounce_reports, metadata
-from publisher.outbox import FAILED, Result
-from publisher.subscribers import Consent
+from publisher.sending import outbox
+from publisher.sending.outbox import FAILED, Result
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address
+from publisher.subscribers.store import Consent
 from publisher.tokens import TokenSigner, unsubscribe_token
 from tests.sending.helpers import SECRETS
 from tests.subscribers.helpers import cli, site_config, url_of
@@ -41,10 +42,10 @@ def traces(engine: Engine) -> list[str]:
 
 def a_person_with_a_history(engine: Engine) -> None:
     with engine.begin() as conn:
-        subscriber, _ = subscribers.add(conn, PERSON, NAME, subscribers.CONFIRMED,
+        subscriber, _ = store.add(conn, PERSON, NAME, store.CONFIRMED,
                                         Consent("form", NOW, "192.0.2.7", "Browser/1.0 erase.me"),
                                         NOW)
-        subscribers.add(conn, "stays@example.net", "Stays", subscribers.CONFIRMED,
+        store.add(conn, "stays@example.net", "Stays", store.CONFIRMED,
                         Consent("import", NOW), NOW)
     send_id = outbox.start_send(engine, "issue", "tag:x,2026:issue", "Issue", NOW,
                                 {"slug": "issue"})
@@ -61,11 +62,11 @@ def a_person_with_a_history(engine: Engine) -> None:
 def test_erase_leaves_no_table_or_column_naming_the_person(engine: Engine) -> None:
     a_person_with_a_history(engine)
     with engine.begin() as conn:
-        assert subscribers.erase(conn, normalise_address(PERSON), NOW)
+        assert store.erase(conn, normalise_address(PERSON), NOW)
     assert traces(engine) == []
     with engine.connect() as conn:
-        assert subscribers.find(conn, normalise_address("stays@example.net")) is not None
-        assert subscribers.is_suppressed(conn, normalise_address(PERSON))
+        assert store.find(conn, normalise_address("stays@example.net")) is not None
+        assert store.is_suppressed(conn, normalise_address(PERSON))
     assert sum(outbox.counts(engine, 1).values()) == 2, "counts that name nobody stay"
 
 
@@ -116,9 +117,9 @@ def test_one_click_unsubscribe_of_an_erased_person_is_a_success_that_stores_noth
     site: Site,  # noqa: F811
 ) -> None:
     with site.engine.begin() as conn:
-        subscriber, _ = subscribers.add(conn, "gone@example.org", "", subscribers.CONFIRMED,
+        subscriber, _ = store.add(conn, "gone@example.org", "", store.CONFIRMED,
                                         Consent("import", NOW), NOW)
-        subscribers.erase(conn, normalise_address("gone@example.org"), NOW)
+        store.erase(conn, normalise_address("gone@example.org"), NOW)
     token = unsubscribe_token(TokenSigner(SECRETS.secret_keys), subscriber.id)
     before = traces_count(site.engine)
     one_click = httpx.post(f"{site.url}/unsubscribe/{token}",

@@ -15,12 +15,12 @@ import itsdangerous
 import pytest
 from playwright.sync_api import Page, Playwright, Request, sync_playwright
 
-from publisher import addresses, subscribers
-from publisher.addresses import normalise_address
-from publisher.catcher import Catcher
 from publisher.config import Config
+from publisher.dev.catcher import Catcher
+from publisher.dev.screenshot import CHROMIUM, CHROMIUM_ARGS
 from publisher.i18n import STRINGS
-from publisher.screenshot import CHROMIUM, CHROMIUM_ARGS
+from publisher.subscribers import addresses, store
+from publisher.subscribers.addresses import normalise_address
 from publisher.tokens import TokenSigner, confirm_token, preferences_token, unsubscribe_token
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
@@ -33,23 +33,23 @@ from tests.subscribers.test_web_flows import NOW, Site, confirm_link, site  # no
 SIGNER = TokenSigner(SECRETS.secret_keys)
 
 
-def subscribed_and_confirmed(site: Site, email: str) -> subscribers.Subscriber:  # noqa: F811
+def subscribed_and_confirmed(site: Site, email: str) -> store.Subscriber:  # noqa: F811
     with site.engine.begin() as conn:
-        added, _ = subscribers.add(conn, email, "", subscribers.CONFIRMED,
-                                   subscribers.Consent("form", NOW), NOW)
+        added, _ = store.add(conn, email, "", store.CONFIRMED,
+                                   store.Consent("form", NOW), NOW)
     return added
 
 
 def subscriber_id(site: Site, email: str) -> int:  # noqa: F811
     with site.engine.connect() as conn:
-        found = subscribers.find(conn, normalise_address(email))
+        found = store.find(conn, normalise_address(email))
     assert found is not None
     return found.id
 
 
 def history(site: Site, subscriber_id: int) -> list[tuple[str, str | None, str | None]]:  # noqa: F811
     with site.engine.connect() as conn:
-        return subscribers.events(conn, subscriber_id)
+        return store.events(conn, subscriber_id)
 
 
 def field_value(html: str, field_id: str) -> str:
@@ -98,7 +98,7 @@ def test_a_refused_name_or_address_is_named_in_chinese_and_what_was_typed_stays(
         assert "@-sign" not in body and "period" not in body  # not the validator's English
         page.screenshot(path=str(tmp_path / "refused-375.png"), full_page=True)
     assert (tmp_path / "refused-375.png").stat().st_size > 0
-    assert subscribers.stats(site.engine)["pending"] == 0
+    assert store.stats(site.engine)["pending"] == 0
     assert site.mails() == []
 
 
@@ -150,7 +150,7 @@ def test_chinese_before_the_at_is_refused_with_the_reason_and_a_chinese_domain_w
     assert field_value(refused.text, "subscribe-email") == "用户@例子.中国"
     full_width = site.post("/subscribe", {"email": "reader＠例子.中国"})
     assert full_width.status_code == 400 and "全角字符" in full_width.text
-    assert subscribers.stats(site.engine)["pending"] == 0
+    assert store.stats(site.engine)["pending"] == 0
 
     accepted = site.post("/subscribe", {"email": "reader@例子.中国"})
     assert accepted.status_code == 303
@@ -185,7 +185,7 @@ def test_an_expired_confirmation_link_after_unsubscribing_says_they_left_and_how
 ) -> None:
     added = subscribed_and_confirmed(site, "late@example.org")
     with site.engine.begin() as conn:
-        subscribers.unsubscribe(conn, added.id, NOW)
+        store.unsubscribe(conn, added.id, NOW)
     eight_days_ago = int(time.time()) - 8 * 86400
     with monkeypatch.context() as patch:
         patch.setattr(itsdangerous.TimestampSigner, "get_timestamp", lambda _: eight_days_ago)

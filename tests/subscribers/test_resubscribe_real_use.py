@@ -18,13 +18,12 @@ import httpx
 import pytest
 from sqlalchemy.engine import Connection, Engine
 
-from publisher import subscribers
-from publisher.addresses import normalise_address
-from publisher.build import build_site
-from publisher.catcher import Catcher
 from publisher.config import Config
-from publisher.db import open_database
-from publisher.db import subscribers as subscriber_table
+from publisher.db import open_database, subscriber_table
+from publisher.dev.catcher import Catcher
+from publisher.site.build import build_site
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address
 from publisher.web.app import create_app
 from publisher.web.subscribe import RESEND_AFTER, SubscribeApp
 from tests.conftest import LiveServer
@@ -34,7 +33,7 @@ from tests.subscribers.helpers import cli, web_config
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-Mark = Callable[[Connection, int, datetime, dict[str, Any] | None], subscribers.Subscriber | None]
+Mark = Callable[[Connection, int, datetime, dict[str, Any] | None], store.Subscriber | None]
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Site:
 
     def status(self, email: str) -> str | None:
         with self.engine.connect() as conn:
-            found = subscribers.find(conn, normalise_address(email))
+            found = store.find(conn, normalise_address(email))
         return found.status if found else None
 
     def confirmations(self, email: str) -> list[EmailMessage]:
@@ -101,14 +100,14 @@ def test_resubscribing_soon_after_leaving_sends_a_new_confirmation_mail(site: Si
     assert site.status("back@example.org") == "confirmed"
 
 
-@pytest.mark.parametrize("mark", [subscribers.mark_bounced, subscribers.mark_complained])
+@pytest.mark.parametrize("mark", [store.mark_bounced, store.mark_complained])
 def test_a_bounced_or_complaining_reader_can_subscribe_again_and_must_confirm(
     site: Site, mark: Mark,
 ) -> None:
     site.subscribe("again@example.org")
     site.confirm(site.confirmations("again@example.org")[0])
     with site.engine.begin() as conn:
-        found = subscribers.find(conn, normalise_address("again@example.org"))
+        found = store.find(conn, normalise_address("again@example.org"))
         assert found is not None
         mark(conn, found.id, datetime.now(UTC), {"test": True})
     site.subscribe("again@example.org")
@@ -117,18 +116,18 @@ def test_a_bounced_or_complaining_reader_can_subscribe_again_and_must_confirm(
 
 
 def test_a_new_pending_episode_clears_the_previous_confirmation_time(engine: Engine) -> None:
-    form = subscribers.Consent("form", T0, "192.0.2.1", "Mozilla/5.0")
+    form = store.Consent("form", T0, "192.0.2.1", "Mozilla/5.0")
     with engine.begin() as conn:
-        added, _ = subscribers.add(conn, "x@example.org", "", subscribers.PENDING, form, T0,
+        added, _ = store.add(conn, "x@example.org", "", store.PENDING, form, T0,
                                    own_request=True)
         conn.execute(subscriber_table.update().where(subscriber_table.c.id == added.id)
                      .values(confirmation_sent_at=T0))
-        subscribers.confirm(conn, added.id, T0)
-        subscribers.unsubscribe(conn, added.id, T0 + timedelta(minutes=1))
+        store.confirm(conn, added.id, T0)
+        store.unsubscribe(conn, added.id, T0 + timedelta(minutes=1))
         soon = T0 + RESEND_AFTER / 2
-        back, _ = subscribers.add(conn, "x@example.org", "", subscribers.PENDING,
+        back, _ = store.add(conn, "x@example.org", "", store.PENDING,
                                   replace(form, at=soon), soon, own_request=True)
-        history = subscribers.events(conn, added.id)
+        history = store.events(conn, added.id)
     assert (back.status, back.confirmation_sent_at) == ("pending", None)
     assert history[-1] == ("resubscribed", "unsubscribed", "pending")
 
@@ -136,15 +135,15 @@ def test_a_new_pending_episode_clears_the_previous_confirmation_time(engine: Eng
 def test_an_add_that_is_not_the_persons_own_request_leaves_the_confirmation_time(
     engine: Engine,
 ) -> None:
-    form = subscribers.Consent("form", T0)
+    form = store.Consent("form", T0)
     with engine.begin() as conn:
-        added, _ = subscribers.add(conn, "y@example.org", "", subscribers.PENDING, form, T0)
-        subscribers.unsubscribe(conn, added.id, T0)
+        added, _ = store.add(conn, "y@example.org", "", store.PENDING, form, T0)
+        store.unsubscribe(conn, added.id, T0)
         conn.execute(subscriber_table.update().where(subscriber_table.c.id == added.id)
                      .values(confirmation_sent_at=T0))
-        same, created = subscribers.add(conn, "y@example.org", "", subscribers.CONFIRMED,
+        same, created = store.add(conn, "y@example.org", "", store.CONFIRMED,
                                         form, T0)
-        reason = subscribers.departure(conn, added.id)
+        reason = store.departure(conn, added.id)
     assert not created and same.status == "unsubscribed" and same.confirmation_sent_at == T0
     assert reason == ("unsubscribed on 2024-06-01; not changed (they must subscribe again "
                       "themselves)")

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
-from publisher.addresses import normalise_address
 from publisher.db import MIGRATIONS, current_version
 from publisher.errors import InvalidAddress
-from publisher.subscribers import Consent
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address
+from publisher.subscribers.store import Consent
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 FORM = Consent("form", T0, "127.0.0.1", "Mozilla/5.0")
@@ -26,13 +26,13 @@ def test_a_subscriber_goes_pending_confirmed_unsubscribed_with_an_event_each_tim
     engine: Engine,
 ) -> None:
     with engine.begin() as conn:
-        added, created = subscribers.add(conn, "Reader@Example.ORG", "Ré Ader",
-                                         subscribers.PENDING, FORM, T0, ["weekly"])
-        subscribers.confirm(conn, added.id, T0 + timedelta(minutes=5))
-        subscribers.unsubscribe(conn, added.id, T0 + timedelta(days=3), "one-click")
-        subscribers.unsubscribe(conn, added.id, T0 + timedelta(days=4), "one-click")
-        final = subscribers.get(conn, added.id)
-        history = subscribers.events(conn, added.id)
+        added, created = store.add(conn, "Reader@Example.ORG", "Ré Ader",
+                                         store.PENDING, FORM, T0, ["weekly"])
+        store.confirm(conn, added.id, T0 + timedelta(minutes=5))
+        store.unsubscribe(conn, added.id, T0 + timedelta(days=3), "one-click")
+        store.unsubscribe(conn, added.id, T0 + timedelta(days=4), "one-click")
+        final = store.get(conn, added.id)
+        history = store.events(conn, added.id)
     assert created and added.email == "Reader@example.org" and added.name == "Ré Ader"
     assert final is not None and final.status == "unsubscribed" and final.tags == ["weekly"]
     assert history == [("created", None, "pending"), ("confirmed", "pending", "confirmed"),
@@ -41,9 +41,9 @@ def test_a_subscriber_goes_pending_confirmed_unsubscribed_with_an_event_each_tim
 
 def test_the_same_address_in_another_case_is_the_same_subscriber(engine: Engine) -> None:
     with engine.begin() as conn:
-        first, _ = subscribers.add(conn, "a.b@example.org", "", subscribers.CONFIRMED, FORM, T0)
-        again, created = subscribers.add(conn, "A.B@EXAMPLE.org", "New Name",
-                                         subscribers.PENDING, FORM, T0)
+        first, _ = store.add(conn, "a.b@example.org", "", store.CONFIRMED, FORM, T0)
+        again, created = store.add(conn, "A.B@EXAMPLE.org", "New Name",
+                                         store.PENDING, FORM, T0)
     assert not created and again.id == first.id
     assert again.status == "confirmed"  # a confirmed reader is not demoted by a new form post
     assert again.name == "New Name"
@@ -51,35 +51,35 @@ def test_the_same_address_in_another_case_is_the_same_subscriber(engine: Engine)
 
 def test_internationalised_domains_are_stored_as_idna(engine: Engine) -> None:
     with engine.begin() as conn:
-        added, _ = subscribers.add(conn, "leser@Bücher.de", "", subscribers.PENDING, FORM, T0)
+        added, _ = store.add(conn, "leser@Bücher.de", "", store.PENDING, FORM, T0)
     assert added.email == "leser@xn--bcher-kva.de"
 
 
 def test_a_bounced_reader_who_subscribes_again_must_confirm_again(engine: Engine) -> None:
     with engine.begin() as conn:
-        added, _ = subscribers.add(conn, "x@example.org", "", subscribers.CONFIRMED, FORM, T0)
-        subscribers.mark_bounced(conn, added.id, T0, {"dsn": "5.1.1"})
-        again, _ = subscribers.add(conn, "x@example.org", "", subscribers.CONFIRMED, FORM, T0,
+        added, _ = store.add(conn, "x@example.org", "", store.CONFIRMED, FORM, T0)
+        store.mark_bounced(conn, added.id, T0, {"dsn": "5.1.1"})
+        again, _ = store.add(conn, "x@example.org", "", store.CONFIRMED, FORM, T0,
                                    own_request=True)  # the form: only the person may come back
     assert again.status == "pending"
 
 
 def test_erase_keeps_only_a_hash_and_refuses_the_address_later(engine: Engine) -> None:
     with engine.begin() as conn:
-        added, _ = subscribers.add(conn, "gone@example.org", "Gone", subscribers.CONFIRMED,
+        added, _ = store.add(conn, "gone@example.org", "Gone", store.CONFIRMED,
                                    FORM, T0)
-        assert subscribers.erase(conn, normalise_address("GONE@example.org"), T0)
-        assert subscribers.get(conn, added.id) is None
-        assert subscribers.events(conn, added.id)[-1] == ("erased", "confirmed", None)
+        assert store.erase(conn, normalise_address("GONE@example.org"), T0)
+        assert store.get(conn, added.id) is None
+        assert store.events(conn, added.id)[-1] == ("erased", "confirmed", None)
     with engine.begin() as conn, pytest.raises(InvalidAddress, match="erased"):
-        subscribers.add(conn, "gone@example.org", "", subscribers.PENDING, FORM, T0)
-    assert subscribers.stats(engine)["confirmed"] == 0
+        store.add(conn, "gone@example.org", "", store.PENDING, FORM, T0)
+    assert store.stats(engine)["confirmed"] == 0
 
 
 def test_a_rejected_address_leaves_the_store_untouched(engine: Engine) -> None:
     with engine.begin() as conn:
-        subscribers.add(conn, "ok@example.org", "", subscribers.PENDING, FORM, T0)
+        store.add(conn, "ok@example.org", "", store.PENDING, FORM, T0)
     with engine.begin() as conn, pytest.raises(InvalidAddress):
-        subscribers.add(conn, "bad\r\nBcc: x@example.org", "", subscribers.PENDING, FORM, T0)
-    assert subscribers.stats(engine) == {"pending": 1, "confirmed": 0, "unsubscribed": 0,
+        store.add(conn, "bad\r\nBcc: x@example.org", "", store.PENDING, FORM, T0)
+    assert store.stats(engine) == {"pending": 1, "confirmed": 0, "unsubscribed": 0,
                                          "bounced": 0, "complained": 0}

@@ -16,15 +16,15 @@ import pytest
 from playwright.sync_api import sync_playwright
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
-from publisher.addresses import normalise_address
-from publisher.build import build_site
-from publisher.campaign import ready, run_send, start
-from publisher.catcher import Catcher
 from publisher.config import Config
 from publisher.db import open_database
-from publisher.screenshot import CHROMIUM, CHROMIUM_ARGS
-from publisher.sending import DrainOptions
+from publisher.dev.catcher import Catcher
+from publisher.dev.screenshot import CHROMIUM, CHROMIUM_ARGS
+from publisher.sending.drain import DrainOptions
+from publisher.sending.send_issue import ready, run_send, start
+from publisher.site.build import build_site
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address
 from publisher.tokens import Purpose, TokenSigner
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
@@ -45,7 +45,7 @@ class Site:
 
     def status(self, email: str) -> str | None:
         with self.engine.connect() as conn:
-            found = subscribers.find(conn, normalise_address(email))
+            found = store.find(conn, normalise_address(email))
         return found.status if found else None
 
     def mails(self) -> list[EmailMessage]:
@@ -116,9 +116,9 @@ def test_subscribe_confirm_and_one_click_unsubscribe_as_a_person_and_a_mailbox_w
                        follow_redirects=False)
     assert again.status_code == 200
     with engine.connect() as conn:
-        found = subscribers.find(conn, normalise_address("reader@example.org"))
+        found = store.find(conn, normalise_address("reader@example.org"))
         assert found is not None
-        history = subscribers.events(conn, found.id)
+        history = store.events(conn, found.id)
     assert [e for e, _, _ in history].count("unsubscribed") == 1
 
 
@@ -126,8 +126,8 @@ def test_the_answer_is_the_same_for_new_and_known_addresses_and_confirmed_ones_g
     site: Site,
 ) -> None:
     with site.engine.begin() as conn:
-        subscribers.add(conn, "known@example.org", "", subscribers.CONFIRMED,
-                        subscribers.Consent("import", NOW), NOW)
+        store.add(conn, "known@example.org", "", store.CONFIRMED,
+                        store.Consent("import", NOW), NOW)
     new = site.post("/subscribe", {"email": "new@example.org"})
     known = site.post("/subscribe", {"email": "known@example.org"})
     assert new.status_code == known.status_code == 303
@@ -165,7 +165,7 @@ def test_concurrent_double_submits_make_one_subscriber_and_one_mail(site: Site) 
     for thread in threads:
         thread.join()
     assert codes == [303] * 4
-    assert subscribers.stats(site.engine)["pending"] == 1
+    assert store.stats(site.engine)["pending"] == 1
     assert len(site.mails()) == 1
 
 
@@ -176,7 +176,7 @@ def test_a_burst_from_one_address_is_rate_limited_and_the_app_keeps_serving(
              for n in range(100)]
     assert codes.count(303) == 5 and codes.count(429) == 95
     assert httpx.get(site.url + "/").status_code == 200
-    assert subscribers.stats(site.engine)["pending"] == 5
+    assert store.stats(site.engine)["pending"] == 5
 
 
 def test_cross_site_posts_are_refused_and_the_honeypot_swallows_bots(site: Site) -> None:
@@ -196,7 +196,7 @@ def test_cross_site_posts_are_refused_and_the_honeypot_swallows_bots(site: Site)
 def test_invalid_addresses_get_a_clear_message_and_nothing_is_stored(site: Site) -> None:
     response = site.post("/subscribe", {"email": "x@example.org\r\nBcc: y@example.org"})
     assert response.status_code == 400 and "邮箱地址：含有控制字符" in response.text
-    assert subscribers.stats(site.engine)["pending"] == 0
+    assert store.stats(site.engine)["pending"] == 0
 
 
 def test_pages_carry_security_headers(site: Site) -> None:
@@ -210,9 +210,9 @@ def test_pages_carry_security_headers(site: Site) -> None:
 
 def test_preferences_let_an_unsubscribed_reader_come_back(site: Site) -> None:
     with site.engine.begin() as conn:
-        added, _ = subscribers.add(conn, "back@example.org", "", subscribers.CONFIRMED,
-                                   subscribers.Consent("import", NOW), NOW)
-        subscribers.unsubscribe(conn, added.id, NOW)
+        added, _ = store.add(conn, "back@example.org", "", store.CONFIRMED,
+                                   store.Consent("import", NOW), NOW)
+        store.unsubscribe(conn, added.id, NOW)
     token = TokenSigner(SECRETS.secret_keys).sign(Purpose.PREFERENCES, {"id": added.id})
     page = httpx.get(f"{site.url}/preferences/{token}")
     assert page.status_code == 200 and "重新订阅" in page.text

@@ -14,11 +14,11 @@ from typing import Any
 
 from publisher import urls
 from publisher.config import Config, Secrets
-from publisher.dkim_sign import keys_from_config, make_signer
 from publisher.i18n import strings_for
-from publisher.mail import check_address, clean_text
-from publisher.outbox import SENT, Delivery
-from publisher.sender import Backoff, Connection, attempt
+from publisher.mail.dkim_signing import keys_from_config, make_signer
+from publisher.mail.mime import check_address, clean_text
+from publisher.mail.smtp import Backoff, Connection, attempt
+from publisher.sending.outbox import SENT, Delivery
 
 Mailer = Callable[[str, bytes], Coroutine[Any, Any, str]]
 

@@ -22,17 +22,17 @@ import schedule
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher import outbox
-from publisher.build import build_site
-from publisher.campaign import due_and_missed, ready, run_send, start_or_join
 from publisher.config import Config, Secrets
+from publisher.content.issues import issue_files, read_issues
 from publisher.db import upgrade
 from publisher.errors import DatabaseFault, PublisherError
-from publisher.issues import issue_files, read_issues
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
-from publisher.outbox import Result
-from publisher.sending import options_from
+from publisher.sending import outbox
+from publisher.sending.drain import options_from
+from publisher.sending.outbox import Result
+from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
+from publisher.site.build import build_site
 
 
 def sources_stamp(config: Config) -> tuple[tuple[str, int, int], ...]:

@@ -20,10 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
-from publisher.db import deliveries, sends
-from publisher.db import subscribers as subscriber_table
+from publisher.db import deliveries, sends, subscriber_table
 from publisher.errors import SendError
+from publisher.subscribers import store
 
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 STATES = (QUEUED, SENDING, SENT, DEFERRED, FAILED)
@@ -95,7 +94,7 @@ def _start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: dat
             sa.literal(send_id), subscriber_table.c.id, subscriber_table.c.email,
             subscriber_table.c.name,
             sa.literal(QUEUED), sa.literal(0), sa.literal(now, type_=deliveries.c.updated_at.type),
-        ).where(subscriber_table.c.status == subscribers.CONFIRMED).order_by(subscriber_table.c.id)
+        ).where(subscriber_table.c.status == store.CONFIRMED).order_by(subscriber_table.c.id)
         conn.execute(deliveries.insert().from_select(
             ["send_id", "subscriber_id", "email", "name", "status", "attempts", "updated_at"],
             audience))
@@ -119,7 +118,7 @@ def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], str, d
 def audience_size(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(subscriber_table)
-                                .where(subscriber_table.c.status == subscribers.CONFIRMED))
+                                .where(subscriber_table.c.status == store.CONFIRMED))
                    .scalar_one())
 
 
@@ -190,7 +189,7 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
             rows = conn.execute(sa.select(c.id, c.subscriber_id)
                                 .where(c.id.in_(list(bounced)), still_mine)).all()
             for delivery_id, subscriber_id in rows:
-                subscribers.count_hard_bounces(
+                store.count_hard_bounces(
                     conn, [int(subscriber_id)], hard_bounce_threshold, now,
                     {"status": bounced[delivery_id][:3], "detail": bounced[delivery_id][:200],
                      "via": "smtp"})

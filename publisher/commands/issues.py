@@ -11,20 +11,26 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from publisher import preflight
-from publisher.build import build_site, check_issues, email_paths, preview_dir, write_if_changed
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
-from publisher.email_render import (
+from publisher.content.issues import Issue, read_issue, read_issues
+from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
+from publisher.errors import PublisherError
+from publisher.mail import checks as preflight
+from publisher.mail.render import (
     SAMPLE_TOKEN,
     RenderedEmail,
     personalise,
     render_email,
     sample_recipient,
 )
-from publisher.errors import PublisherError
-from publisher.issues import Issue, read_issue, read_issues
-from publisher.scaffold import free_stem, new_entry_id, new_issue_text, slugify
+from publisher.site.build import (
+    build_site,
+    check_issues,
+    email_paths,
+    preview_dir,
+    write_if_changed,
+)
 
 console = Console(stderr=True)
 
@@ -139,7 +145,7 @@ def preview_command(config: Config, file: Path, out: Path | None, screenshot: bo
                                  "to anyone; previews stay private", param_hint="--out")
     issue = read_issue(file)
     if screenshot:
-        from publisher.screenshot import require_font
+        from publisher.dev.screenshot import require_font
 
         require_font(issue.language)
     check_issues([file], config)
@@ -155,7 +161,7 @@ def preview_command(config: Config, file: Path, out: Path | None, screenshot: bo
                f"and preferences links carry the token {SAMPLE_TOKEN!r} and lead nowhere",
                err=True)
     if screenshot:
-        from publisher.screenshot import shoot
+        from publisher.dev.screenshot import shoot
 
         for shot in shoot(html_path.resolve().as_uri(), html_path.parent, [375, 600], stem="email"):
             click.echo(str(shot.path))

@@ -19,8 +19,8 @@ import aiosmtplib
 
 from publisher.config import Secrets, SmtpConfig
 from publisher.errors import ConfigError
-from publisher.outbox import DEFERRED, FAILED, SENT, Delivery, Result
 from publisher.ratelimit import AsyncRateLimiter, TokenBucket
+from publisher.sending.outbox import DEFERRED, FAILED, SENT, Delivery, Result
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 

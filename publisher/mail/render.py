@@ -20,11 +20,11 @@ from mjml import mjml2html
 
 from publisher import urls
 from publisher.config import Config
+from publisher.content.issues import Issue
+from publisher.content.markup import to_html
+from publisher.content.plaintext import display_width, to_text, wrap
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.i18n import strings_for
-from publisher.issues import Issue
-from publisher.markup import to_html
-from publisher.plaintext import display_width, to_text, wrap
 
 TEMPLATE = "email.mjml.j2"
 FONT_STACK = (

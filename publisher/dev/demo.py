@@ -10,15 +10,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from publisher import subscribers
-from publisher.build import build_site, email_paths
-from publisher.campaign import ready, resolve_issue_path, run_send, start
-from publisher.catcher import Catcher
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
 from publisher.db import open_database
-from publisher.sending import DrainOptions
-from publisher.subscribers import Consent
+from publisher.dev.catcher import Catcher
+from publisher.sending.drain import DrainOptions
+from publisher.sending.send_issue import ready, resolve_issue_path, run_send, start
+from publisher.site.build import build_site, email_paths
+from publisher.subscribers import store
+from publisher.subscribers.store import Consent
 
 SEED = "2024-06-first-half"
 DEMO_SUBSCRIBERS = [
@@ -68,7 +68,7 @@ def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = 
         engine = open_database(demo.database_url)
         with engine.begin() as conn:
             for email, name in DEMO_SUBSCRIBERS:
-                subscribers.add(conn, email, name, subscribers.CONFIRMED,
+                store.add(conn, email, name, store.CONFIRMED,
                                 Consent("demo", moment), moment)
         item = ready(demo, resolve_issue_path(demo, SEED))
         send_id = start(engine, demo, item, moment)

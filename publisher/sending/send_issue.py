@@ -16,14 +16,14 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from publisher import outbox
-from publisher.build import check_issues
 from publisher.config import Config, Secrets
-from publisher.email_render import RenderedEmail
+from publisher.content.issues import Issue
 from publisher.errors import SendError
-from publisher.issues import Issue
+from publisher.mail.render import RenderedEmail
 from publisher.outage import retry_async
-from publisher.sending import DrainOptions, drain, make_job
+from publisher.sending import outbox
+from publisher.sending.drain import DrainOptions, drain, make_job
+from publisher.site.build import check_issues
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 
 from publisher.config import Config, Secrets
-from publisher.dkim_sign import keys_from_config
-from publisher.email_render import RenderedEmail
 from publisher.errors import ConfigError
-from publisher.sender import LOOPBACK
+from publisher.mail.dkim_signing import keys_from_config
+from publisher.mail.render import RenderedEmail
+from publisher.mail.smtp import LOOPBACK
 
 GMAIL_CLIP_BYTES = 102_000
 MIN_TEXT_COVERAGE = 0.9

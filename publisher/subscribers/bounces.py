@@ -30,11 +30,11 @@ import sqlalchemy as sa
 from flufl.bounce import all_failures
 from sqlalchemy.engine import Connection, Engine
 
-from publisher import subscribers
 from publisher.db import bounce_reports, deliveries, sends
 from publisher.errors import BadToken
-from publisher.message_ids import MessageIds, verified
+from publisher.mail.message_ids import MessageIds, verified
 from publisher.outage import RetryPolicy, retry
+from publisher.subscribers import store
 from publisher.tokens import Purpose, TokenSigner, subscriber_id_from
 
 VERP_PREFIX = "bounces"
@@ -246,9 +246,9 @@ def apply_report(conn: Connection, report: Report, ids: MessageIds, threshold: i
                  .values(status=new_status, last_reply=reply, updated_at=now))
     detail = {"status": report.status, "detail": report.detail[:200]}
     if report.kind == "complaint":
-        subscribers.mark_complained(conn, subscriber_id, now, detail)
+        store.mark_complained(conn, subscriber_id, now, detail)
     elif report.kind == "hard":
-        subscribers.count_hard_bounces(conn, [subscriber_id], threshold, now, detail)
+        store.count_hard_bounces(conn, [subscriber_id], threshold, now, detail)
     return True
 
 
@@ -278,7 +278,7 @@ def apply_unsubscribe(conn: Connection, token: str, signer: TokenSigner, now: da
         _record_unverified(conn, "unsubscribe", "", "", token[:200],
                            "unsubscribe mail whose token does not verify", message_key, now)
         return False
-    subscribers.unsubscribe(conn, subscriber_id, now, "mailto")
+    store.unsubscribe(conn, subscriber_id, now, "mailto")
     return True
 
 

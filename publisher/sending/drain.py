@@ -19,20 +19,20 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher import outbox
-from publisher.bounces import verp_address
-from publisher.builder import Builder, Built, Row, build_installed, install, key_specs
 from publisher.config import Config, Secrets
-from publisher.db import deliveries, subscribers
-from publisher.dkim_sign import keys_from_config
-from publisher.email_render import RenderedEmail
+from publisher.db import deliveries, subscriber_table
 from publisher.errors import DatabaseFault
-from publisher.mail import Personaliser, SendContext, prepare
-from publisher.message_ids import MessageIds
+from publisher.mail.assemble import Builder, Built, Row, build_installed, install, key_specs
+from publisher.mail.dkim_signing import keys_from_config
+from publisher.mail.message_ids import MessageIds
+from publisher.mail.mime import Personaliser, SendContext, prepare
+from publisher.mail.render import RenderedEmail
+from publisher.mail.smtp import Backoff, Connection, attempt, rate_limiter
 from publisher.outage import RetryPolicy, retry_async
-from publisher.outbox import FAILED, Delivery, Result
 from publisher.ratelimit import AsyncRateLimiter
-from publisher.sender import Backoff, Connection, attempt, rate_limiter
+from publisher.sending import outbox
+from publisher.sending.outbox import FAILED, Delivery, Result
+from publisher.subscribers.bounces import verp_address
 from publisher.tokens import TokenSigner
 
 Progress = Callable[[dict[str, int]], None]
@@ -132,8 +132,8 @@ def suppressed(engine: Engine, batch: list[Delivery]) -> dict[int, str]:
     """Deliveries whose subscriber left (or bounced) since the snapshot: never sent."""
     ids = [d.subscriber_id for d in batch]
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(subscribers.c.id, subscribers.c.status)
-                            .where(subscribers.c.id.in_(ids))).all()
+        rows = conn.execute(sa.select(subscriber_table.c.id, subscriber_table.c.status)
+                            .where(subscriber_table.c.id.in_(ids))).all()
     status = {int(i): str(s) for i, s in rows}
     return {d.id: status.get(d.subscriber_id, "erased") for d in batch
             if status.get(d.subscriber_id) != "confirmed"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
-from publisher.markup import RawTag, absolute_url, attr, parse, raw_html
+from publisher.content.markup import RawTag, absolute_url, attr, parse, raw_html
 
 WIDTH = 76
 _LOOSE = "\x00"  # marks the end of a list so the next tight list starts a new block

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from publisher.dkim_sign import DkimKey, load_key, make_signer
-from publisher.mail import Personaliser, PreparedMessage, Recipient, Signer
+from publisher.mail.dkim_signing import DkimKey, load_key, make_signer
+from publisher.mail.mime import Personaliser, PreparedMessage, Recipient, Signer
 
 KeySpec = tuple[str, str, bytes]  # selector, domain, PEM
 Row = tuple[int, int, str, str]  # delivery id, subscriber id, email, name

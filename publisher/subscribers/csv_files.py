@@ -21,11 +21,11 @@ from typing import IO, Any
 
 from sqlalchemy.engine import Engine
 
-from publisher import subscribers
-from publisher.addresses import normalise_address, normalise_name
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy, retry
-from publisher.subscribers import CONFIRMED, PENDING, STATUSES, Consent
+from publisher.subscribers import store
+from publisher.subscribers.addresses import normalise_address, normalise_name
+from publisher.subscribers.store import CONFIRMED, PENDING, STATUSES, Consent
 
 EXPORT_FIELDS = ["email", "name", "status", "tags", "created_at", "confirmed_at",
                  "unsubscribed_at", "consent_at", "consent_source", "consent_ip",
@@ -115,16 +115,16 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
                   consent: Consent, now: datetime, report: ImportReport,
                   policy: RetryPolicy, encoding: str) -> None:
     """Validate in Python (a bad row is reported, never written), then add the rest in bulk."""
-    valid: list[subscribers.NewRow] = []
+    valid: list[store.NewRow] = []
     for line, row in batch:
         try:
             valid.append(_new_row(line, row, status, consent.source, encoding))
         except PublisherError as exc:
             report.rejected.append((line, str(exc.message)))
 
-    def write() -> subscribers.Added:
+    def write() -> store.Added:
         with engine.begin() as conn:
-            return subscribers.add_many(conn, valid, status, consent, now)
+            return store.add_many(conn, valid, status, consent, now)
 
     added = retry(write, policy)
     report.added += added.added
@@ -135,7 +135,7 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
 
 
 def _new_row(line: int, row: dict[str, str], status: str, source: str,
-             encoding: str) -> subscribers.NewRow:
+             encoding: str) -> store.NewRow:
     """A validated row; with the export's columns, its own status, times and consent."""
     for column in EXPORT_FIELDS:
         if _undecoded(row.get(column, "")):
@@ -145,7 +145,7 @@ def _new_row(line: int, row: dict[str, str], status: str, source: str,
     address = normalise_address(row.get("email", ""))
     name = normalise_name(row.get("name"))
     if "status" not in row and "consent_at" not in row:
-        return subscribers.NewRow(line, address, name, tags)
+        return store.NewRow(line, address, name, tags)
     exported = row.get("status", "").strip().lower()
     if exported and exported not in STATUSES:
         raise PublisherError(f"status: {exported!r} is not one of {', '.join(STATUSES)}")
@@ -162,7 +162,7 @@ def _new_row(line: int, row: dict[str, str], status: str, source: str,
         consent = Consent(row.get("consent_source") or source,
                           _when("consent_at", row["consent_at"]),
                           row.get("consent_ip") or None, row.get("consent_user_agent") or None)
-    return subscribers.NewRow(line, address, name, tags, wanted, consent, restored)
+    return store.NewRow(line, address, name, tags, wanted, consent, restored)
 
 
 def _when(column: str, text: str) -> datetime:
@@ -220,7 +220,7 @@ def export_csv(engine: Engine, stream: IO[str], status: str | None = None) -> in
     writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     count = 0
-    for row in subscribers.iter_all(engine, status):
+    for row in store.iter_all(engine, status):
         writer.writerow({name: neutralise(_cell(getattr(row, name)))
                          for name in EXPORT_FIELDS})
         count += 1

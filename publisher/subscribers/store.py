@@ -11,9 +11,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from publisher.addresses import Address, normalise_address, normalise_name
-from publisher.db import bounce_reports, deliveries, subscriber_events, subscribers, suppressions
+from publisher.db import (
+    bounce_reports,
+    deliveries,
+    subscriber_events,
+    subscriber_table,
+    suppressions,
+)
 from publisher.errors import InvalidAddress, StoreError
+from publisher.subscribers.addresses import Address, normalise_address, normalise_name
 
 PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
     "pending", "confirmed", "unsubscribed", "bounced", "complained")
@@ -67,12 +73,14 @@ def is_suppressed(conn: Connection, address: Address) -> bool:
 
 
 def find(conn: Connection, address: Address) -> Subscriber | None:
-    row = conn.execute(sa.select(subscribers).where(subscribers.c.email_key == address.key)).first()
+    row = conn.execute(sa.select(subscriber_table)
+                       .where(subscriber_table.c.email_key == address.key)).first()
     return _row(row) if row is not None else None
 
 
 def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
-    row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    row = conn.execute(sa.select(subscriber_table)
+                       .where(subscriber_table.c.id == subscriber_id)).first()
     return _row(row) if row is not None else None
 
 
@@ -103,7 +111,8 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
 
 def departure(conn: Connection, subscriber_id: int) -> str | None:
     """Why an import or add leaves this subscriber as they are, or None if it does not."""
-    row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    row = conn.execute(sa.select(subscriber_table)
+                       .where(subscriber_table.c.id == subscriber_id)).first()
     if row is None or row.status not in LEFT:
         return None
     when = getattr(row, _STAMP[row.status])
@@ -144,8 +153,8 @@ def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent
     Three queries and two multi-row inserts per batch instead of several queries a row.
     """
     keys = [row.address.key for row in rows]
-    existing = set(conn.execute(sa.select(subscribers.c.email_key)
-                                .where(subscribers.c.email_key.in_(keys))).scalars())
+    existing = set(conn.execute(sa.select(subscriber_table.c.email_key)
+                                .where(subscriber_table.c.email_key.in_(keys))).scalars())
     hashes = {email_hash(row.address) for row in rows}
     blocked = set(conn.execute(sa.select(suppressions.c.email_hash)
                                .where(suppressions.c.email_hash.in_(hashes))).scalars())
@@ -181,7 +190,7 @@ def _insert_many(conn: Connection, rows: list[NewRow], status: str, consent: Con
     """Insert new subscribers with a `created` event each; returns their ids in order."""
     values = [_new_values(row, status, consent, now) for row in rows]
     ids = [int(i) for i in conn.execute(
-        subscribers.insert().returning(subscribers.c.id, sort_by_parameter_order=True),
+        subscriber_table.insert().returning(subscriber_table.c.id, sort_by_parameter_order=True),
         values).scalars().all()]
     conn.execute(subscriber_events.insert(), [
         dict(subscriber_id=new_id, event="created", from_status=None, to_status=row["status"],
@@ -228,12 +237,13 @@ def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, con
             updates["confirmed_at"] = now
         if target == PENDING:  # a new pending episode: an older mail must not hold back its own
             updates["confirmation_sent_at"] = sa.case(  # read in the UPDATE: safe when racing
-                (subscribers.c.status == PENDING, subscribers.c.confirmation_sent_at),
+                (subscriber_table.c.status == PENDING, subscriber_table.c.confirmation_sent_at),
                 else_=sa.null())
         if target != existing.status:
             _log(conn, existing.id, "resubscribed", existing.status, target, now,
                  {"source": consent.source})
-    conn.execute(subscribers.update().where(subscribers.c.id == existing.id).values(**updates))
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == existing.id)
+                 .values(**updates))
     refreshed = get(conn, existing.id)
     assert refreshed is not None
     return refreshed
@@ -250,7 +260,8 @@ def set_status(conn: Connection, subscriber_id: int, status: str, now: datetime,
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if status in _STAMP:
         values[_STAMP[status]] = now
-    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(**values))
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(**values))
     _log(conn, subscriber_id, event, current.status, status, now, detail)
     return get(conn, subscriber_id)
 
@@ -284,11 +295,11 @@ def count_hard_bounces(conn: Connection, subscriber_ids: Iterable[int], threshol
     ids = sorted(set(subscriber_ids))
     if not ids:
         return []
-    conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
-                 .values(bounce_count=subscribers.c.bounce_count + 1, updated_at=now))
-    reached = conn.execute(sa.select(subscribers.c.id).where(
-        subscribers.c.id.in_(ids), subscribers.c.bounce_count >= threshold,
-        subscribers.c.status.in_([PENDING, CONFIRMED]))).scalars().all()
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id.in_(ids))
+                 .values(bounce_count=subscriber_table.c.bounce_count + 1, updated_at=now))
+    reached = conn.execute(sa.select(subscriber_table.c.id).where(
+        subscriber_table.c.id.in_(ids), subscriber_table.c.bounce_count >= threshold,
+        subscriber_table.c.status.in_([PENDING, CONFIRMED]))).scalars().all()
     for subscriber_id in reached:
         mark_bounced(conn, int(subscriber_id), now, detail)
     return [int(i) for i in reached]
@@ -316,7 +327,7 @@ def erase(conn: Connection, address: Address, now: datetime) -> bool:
         return False
     conn.execute(deliveries.update().where(deliveries.c.subscriber_id == existing.id)
                  .values(email="", name="", last_reply=None))
-    conn.execute(sa.delete(subscribers).where(subscribers.c.id == existing.id))
+    conn.execute(sa.delete(subscriber_table).where(subscriber_table.c.id == existing.id))
     conn.execute(subscriber_events.update().where(subscriber_events.c.subscriber_id == existing.id)
                  .values(detail={}))
     _log(conn, existing.id, "erased", existing.status, None, now)
@@ -325,8 +336,8 @@ def erase(conn: Connection, address: Address, now: datetime) -> bool:
 
 def stats(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(subscribers.c.status, sa.func.count())
-                            .group_by(subscribers.c.status)).all()
+        rows = conn.execute(sa.select(subscriber_table.c.status, sa.func.count())
+                            .group_by(subscriber_table.c.status)).all()
     found = {str(s): int(n) for s, n in rows}
     return {status: found.get(status, 0) for status in STATUSES}
 
@@ -335,11 +346,11 @@ def iter_all(engine: Engine, status: str | None = None, chunk: int = 1000) -> It
     """Every subscriber row, streamed in id order (for list and export)."""
     last = 0
     while True:
-        query = sa.select(subscribers).where(subscribers.c.id > last)
+        query = sa.select(subscriber_table).where(subscriber_table.c.id > last)
         if status:
-            query = query.where(subscribers.c.status == status)
+            query = query.where(subscriber_table.c.status == status)
         with engine.connect() as conn:
-            rows = conn.execute(query.order_by(subscribers.c.id).limit(chunk)).all()
+            rows = conn.execute(query.order_by(subscriber_table.c.id).limit(chunk)).all()
         if not rows:
             return
         yield from rows

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from markdown_it.token import Token
 
-from publisher.errors import Problem
-from publisher.issues import Issue, split_front_matter
-from publisher.markup import (
+from publisher.content.issues import Issue, split_front_matter
+from publisher.content.markup import (
     RAW_HTML_ATTRIBUTES,
     RAW_HTML_TAGS,
     RAW_IMAGE_SCHEMES,
@@ -25,6 +24,7 @@ from publisher.markup import (
     parse,
     raw_html,
 )
+from publisher.errors import Problem
 
 LINK_SCHEMES = re.compile(r"^(https?://[^\s/?#]+\.[^\s]*|mailto:[^\s@]+@[^\s@]+|/[^\s]*|#[^\s]*)$")
 BROKEN_LINK_SYNTAX = re.compile(r"\]\(|\[[^\]]+\]\s+\(https?:|<https?:[^>]*$")

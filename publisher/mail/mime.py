@@ -30,7 +30,9 @@ from email.utils import format_datetime, formataddr
 from enum import StrEnum
 
 from publisher import urls
-from publisher.email_render import (
+from publisher.errors import InvalidAddress
+from publisher.mail.message_ids import MessageIds
+from publisher.mail.render import (
     EMAIL,
     NAME,
     PLACEHOLDERS,
@@ -38,8 +40,6 @@ from publisher.email_render import (
     UNSUBSCRIBE_URL,
     RenderedEmail,
 )
-from publisher.errors import InvalidAddress
-from publisher.message_ids import MessageIds
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
 
 CRLF = b"\r\n"

@@ -36,14 +36,14 @@ from pathlib import Path
 import yaml
 
 from publisher import __version__, urls
-from publisher.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
 from publisher.config import Config
-from publisher.email_render import RenderedEmail, render_email
+from publisher.content.issues import Issue, read_issues, split_front_matter
+from publisher.content.lint import body_problems, raw_body_problems
+from publisher.content.markup import parse, to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
-from publisher.feeds import FEED_FILES, Entry, absolutize, render_feeds, site_tags
-from publisher.issues import Issue, read_issues, split_front_matter
-from publisher.lint import body_problems, raw_body_problems
-from publisher.markup import parse, to_html
+from publisher.mail.render import RenderedEmail, render_email
+from publisher.site.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
+from publisher.site.feeds import FEED_FILES, Entry, absolutize, render_feeds, site_tags
 
 CACHE_DIR = ".cache"
 PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory

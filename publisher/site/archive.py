@@ -20,8 +20,8 @@ from markupsafe import Markup
 
 from publisher import urls
 from publisher.config import Config
-from publisher.feeds import Entry, Tag
 from publisher.i18n import strings_for
+from publisher.site.feeds import Entry, Tag
 
 STYLESHEET = "archive/style.css"
 
