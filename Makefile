@@ -17,9 +17,15 @@ system-deps:
 demo: $(BIN)/publisher
 	$(BIN)/publisher demo
 
+# ruff: style; mypy: types; lint-imports: the layers contract in pyproject.toml;
+# vulture: dead code (vulture_whitelist.py names what frameworks call by name);
+# deptry: declared dependencies match imports.
 lint: $(BIN)/publisher
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/vulture
+	$(BIN)/deptry .
 
 test: system-deps $(BIN)/publisher lint
 	$(BIN)/pytest

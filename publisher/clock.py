@@ -1,4 +1,9 @@
-"""The one place that reads the wall clock; everything else receives a Clock."""
+"""The one place publisher reads the wall clock; everything else receives a Clock.
+
+Not ours to inject: itsdangerous stamps timed tokens and checks their age with its own
+`time.time()` (tokens.py). Elapsed time (outage spells, rate limits, the drain loop) is
+measured on monotonic clocks, which are not the wall clock.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """Settings from publisher.toml, validated by a schema that names the bad key.
 
-Secrets come from the environment only.
+Secrets come from the environment only. This is the one module that reads the environment:
+everything else gets what it needs from here (Secrets, `chromium_path`) or as a parameter.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -13,11 +15,21 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from publisher.errors import ConfigError
 
 CONFIG_FILE = "publisher.toml"
+GMAIL_CLIP_BYTES = 102_000  # Gmail shows "[Message clipped]" past this much HTML
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+CHROMIUM = "/usr/bin/chromium"  # Debian's; PUBLISHER_CHROMIUM names another
 
 
 class _Section(BaseModel):
@@ -82,7 +94,8 @@ class SenderConfig(_Section):
 class SmtpConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=1, le=65535)
-    tls: Literal["starttls", "implicit", "none"] = "none"
+    # Checked even when left at its default: a remote host with the default `none` is refused.
+    tls: Literal["starttls", "implicit", "none"] = Field(default="none", validate_default=True)
     pool_size: int = Field(default=4, ge=1, le=256)
     max_messages_per_connection: int = Field(default=1000, ge=1)
     rate_per_second: float = Field(default=0.0, ge=0)
@@ -92,6 +105,15 @@ class SmtpConfig(_Section):
     max_attempts: int = Field(default=5, ge=1)
     backoff_base_seconds: float = Field(default=60.0, ge=0)
     backoff_max_seconds: float = Field(default=3600.0, ge=0)
+
+    @field_validator("tls")
+    @classmethod
+    def _plain_text_only_to_loopback(cls, value: str, info: ValidationInfo) -> str:
+        host = info.data.get("host")  # absent when the host itself was invalid
+        if value == "none" and host is not None and host not in LOOPBACK_HOSTS:
+            raise ValueError(f"'none' is only allowed for a loopback host, not {host!r}; "
+                             "use starttls or implicit")
+        return value
 
 
 class SendingConfig(_Section):
@@ -137,7 +159,7 @@ class BouncesConfig(_Section):
 
 
 class EmailConfig(_Section):
-    max_html_bytes: int = Field(default=102_000, ge=1000)
+    max_html_bytes: int = Field(default=GMAIL_CLIP_BYTES, ge=1000)
     # 8bit: UTF-8 bodies sent with BODY=8BITMIME (less than half the size of QP for CJK);
     # quoted-printable: 7-bit bodies, for relays that would downgrade and break DKIM.
     transfer_encoding: Literal["8bit", "quoted-printable"] = "8bit"
@@ -201,6 +223,7 @@ class Secrets:
     smtp_username: str | None = None
     smtp_password: str | None = None
     dkim_private_key: str | None = None
+    imap_password: str | None = None  # for `bounces process imaps://…`
 
     @property
     def signing_key(self) -> str:
@@ -226,7 +249,13 @@ def load_secrets(environ: Mapping[str, str]) -> Secrets:
         smtp_username=environ.get("PUBLISHER_SMTP_USERNAME") or None,
         smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD") or None,
         dkim_private_key=environ.get("PUBLISHER_DKIM_PRIVATE_KEY") or None,
+        imap_password=environ.get("PUBLISHER_IMAP_PASSWORD") or None,
     )
+
+
+def chromium_path() -> str:
+    """The Chromium binary that screenshots drive: PUBLISHER_CHROMIUM, else Debian's."""
+    return os.environ.get("PUBLISHER_CHROMIUM", CHROMIUM)
 
 
 def line_of_key(text: str, section: str | None, key: str) -> int | None:
@@ -258,7 +287,10 @@ def parse_settings(text: str, source: str = CONFIG_FILE) -> Settings:
             loc = [str(part) for part in error["loc"]]
             section = loc[0] if len(loc) > 1 else None
             key = loc[1] if len(loc) > 1 else loc[0]
-            line = line_of_key(text, section, key)
+            # A key left at a default that is invalid (smtp.tls beside a remote host) is
+            # not in the file: point at its section's header instead.
+            line = line_of_key(text, section, key) or (
+                line_of_key(text, section, section) if section else None)
             where = f"{source}:{line}" if line else source
             message = error["msg"]
             if error["type"] == "extra_forbidden":

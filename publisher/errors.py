@@ -29,13 +29,9 @@ class Problem:
 class PublisherError(click.ClickException):
     """Base class: the CLI prints the message as one clear line and exits non-zero."""
 
-    http_status = 500
-
 
 class IssueFileError(PublisherError):
     """An issue file (or a set of them) has one or more located problems."""
-
-    http_status = 400
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -53,13 +49,9 @@ class StoreError(PublisherError):
 class InvalidAddress(PublisherError):
     """An email address or display name was rejected."""
 
-    http_status = 400
-
 
 class BadToken(PublisherError):
     """A signed token was tampered with, expired, or meant for another purpose."""
-
-    http_status = 400
 
 
 class SendError(PublisherError):
@@ -84,6 +76,7 @@ class DatabaseFault(PublisherError):
 
     `unrecorded` holds results of SMTP transactions that ended while nothing could be
     written, so a process that lives on (the daemon) can write them when the database is back.
+    `http_status` is what the web layer answers (with Retry-After) while the database is away.
     """
 
     http_status = 503

@@ -23,13 +23,15 @@ def issue_url(base_url: str, slug: str) -> str:
 
 
 FEED_KINDS = ("atom", "rss", "json")
+# A feed's first page, at the site root and in each tag's folder; later pages are feeds/page-N.*
+FEED_FILES = {kind: f"feed.{kind}" for kind in FEED_KINDS}
 
 
 def feed_url(base_url: str, kind: str = "atom") -> str:
     """Main feed URL; kind is one of FEED_KINDS."""
     if kind not in FEED_KINDS:
         raise ValueError(f"unknown feed kind {kind!r}")
-    return f"{base_url}/feed.{kind}"
+    return f"{base_url}/{FEED_FILES[kind]}"
 
 
 def tag_key(tag: str) -> str:
@@ -79,6 +81,3 @@ def confirm_url(base_url: str, token: str) -> str:
 def preferences_url(base_url: str, token: str) -> str:
     return f"{base_url}/preferences/{token}"
 
-
-def subscribe_url(base_url: str) -> str:
-    return f"{base_url}/subscribe"

@@ -59,11 +59,11 @@ def process_command(config: Config, source: str) -> None:
     secrets = load_secrets(os.environ)
     maildir = Path(source)
     if source.startswith("imaps://"):
-        password = os.environ.get("PUBLISHER_IMAP_PASSWORD")
-        if not password:
+        if not secrets.imap_password:
             raise ConfigError("PUBLISHER_IMAP_PASSWORD: needed to read bounces over IMAP")
         maildir = config.path(BOUNCE_SPOOL)
-        click.echo(f"fetched {fetch_imap(source, password, maildir)} message(s) from {source}")
+        fetched = fetch_imap(source, secrets.imap_password, maildir)
+        click.echo(f"fetched {fetched} message(s) from {source}")
     if not (maildir / "new").is_dir():
         raise PublisherError(f"{maildir}: not a Maildir (no new/ folder)")
     engine = open_configured(config)

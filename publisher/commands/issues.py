@@ -16,7 +16,7 @@ from publisher.config import Config, load_secrets
 from publisher.content.issues import Issue, read_issue, read_issues
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
 from publisher.errors import PublisherError
-from publisher.mail import checks as preflight
+from publisher.mail import checks
 from publisher.mail.render import (
     SAMPLE_TOKEN,
     RenderedEmail,
@@ -26,7 +26,6 @@ from publisher.mail.render import (
 )
 from publisher.site.build import (
     build_site,
-    check_issues,
     email_paths,
     preview_dir,
     write_if_changed,
@@ -94,7 +93,7 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
     for target in targets:
         if not target.exists():
             raise PublisherError(f"{target}: no such file or directory")
-    checked = check_issues(targets, config)
+    checked = checks.check_issues(targets, config)
     for issue, rendered in checked:
         size = f"{rendered.html_bytes:,} bytes of email HTML"
         console.print(f"[green]ok[/green] {issue.path} ({size})")
@@ -103,10 +102,10 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
 
 
 def _report_deliverability(config: Config, checked: list[tuple[Issue, RenderedEmail]]) -> None:
-    findings = [*preflight.dkim_findings(config, load_secrets(os.environ)),
-                *preflight.url_findings(config)]
+    findings = [*checks.dkim_findings(config, load_secrets(os.environ)),
+                *checks.url_findings(config)]
     for issue, rendered in checked:
-        findings.extend(preflight.email_findings(issue.slug, rendered))
+        findings.extend(checks.email_findings(issue.slug, rendered))
     for finding in findings:
         mark = "[green]ok[/green]  " if finding.ok else "[red]fail[/red]"
         console.print(f"{mark} {finding.check}: {finding.detail}", soft_wrap=True)
@@ -148,7 +147,7 @@ def preview_command(config: Config, file: Path, out: Path | None, screenshot: bo
         from publisher.dev.screenshot import require_font
 
         require_font(issue.language)
-    check_issues([file], config)
+    checks.check_issues([file], config)
     rendered = render_email(issue, config)
     reader = sample_recipient(config.site.base_url)
     html, text = personalise(rendered, reader)

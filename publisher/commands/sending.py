@@ -14,10 +14,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from publisher.clock import utc_now
-from publisher.config import Config, Secrets, load_secrets
+from publisher.config import Config, load_secrets
 from publisher.content.issues import read_issues
 from publisher.db import make_engine, open_configured
-from publisher.mail.smtp import Backoff, Connection, attempt
+from publisher.mail.smtp import Kind, send_one
 from publisher.outage import RetryPolicy, retry
 from publisher.sending import outbox
 from publisher.sending.drain import make_job, options_from
@@ -99,20 +99,12 @@ def _send_test_copy(config: Config, item: Ready, address: str) -> None:
     job = make_job(0, item.issue.entry_id(config.site.domain), item.rendered, config, secrets,
                    utc_now())
     message = job.builder.build((0, 0, address, ""))
-    delivery = outbox.Delivery(0, 0, 0, address, "", 1)
-    result = asyncio.run(_one(config, secrets, delivery, job.envelope_from_address, message))
-    click.echo(f"test copy to {address}: {result.status} ({result.reply})")
-    if result.status != outbox.SENT:
-        raise click.ClickException(f"test copy not sent: {result.reply}")
-
-
-async def _one(config: Config, secrets: Secrets, delivery: outbox.Delivery, sender: str,
-               message: bytes) -> outbox.Result:
-    connection = Connection(config.settings.smtp, secrets)
-    try:
-        return await attempt(connection, delivery, sender, message, Backoff(0, 0, 1), utc_now)
-    finally:
-        await connection.close()
+    reply = asyncio.run(send_one(config.settings.smtp, secrets, job.envelope_from_address,
+                                 address, message))
+    sent = reply.kind is Kind.SENT
+    click.echo(f"test copy to {address}: {'sent' if sent else 'failed'} ({reply.text})")
+    if not sent:
+        raise click.ClickException(f"test copy not sent: {reply.text}")
 
 
 @click.command("status")

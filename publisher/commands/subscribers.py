@@ -16,6 +16,7 @@ from publisher.config import Config
 from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
+from publisher.sending.erasure import erase_person
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.bounces import BOUNCE_SPOOL, forget_messages
@@ -122,7 +123,7 @@ def erase_command(config: Config, email: str) -> None:
     """Delete a person's data; only a hash stays, so the address is never added again."""
     address = normalise_address(email)
     with open_configured(config).begin() as conn:
-        existed = store.erase(conn, address, utc_now())
+        existed = erase_person(conn, address, utc_now())
     copies = forget_messages(config.path(BOUNCE_SPOOL), address.email)
     click.echo(f"erased {email}" if existed else f"{email}: not found; suppressed anyway")
     if copies:

@@ -312,11 +312,3 @@ def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Pat
     problems.extend(duplicate_id_problems(issues))
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
 
-
-def load_issues(paths: list[Path]) -> list[Issue]:
-    """Read every issue file; collect all problems (including duplicate slugs and ids)
-    before failing."""
-    issues, problems, _ = read_issues(paths)
-    if problems:
-        raise IssueFileError(problems)
-    return issues

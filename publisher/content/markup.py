@@ -269,16 +269,6 @@ def raw_html(fragment: str) -> list[RawTag | str]:
     return reader.items
 
 
-def walk_inline(tokens: list[Token]) -> list[Token]:
-    """Flatten block tokens with their inline children, in document order."""
-    flat: list[Token] = []
-    for token in tokens:
-        flat.append(token)
-        if token.children:
-            flat.extend(token.children)
-    return flat
-
-
 def attr(token: Token, name: str) -> str:
     value: Any = token.attrGet(name)
     return "" if value is None else str(value)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from publisher import urls
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
 from publisher.db import open_database
@@ -75,5 +76,5 @@ def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = 
         counts = run_send(engine, demo, secrets, send_id, utc_now, DrainOptions())
         received = len(catcher.messages())
     html, text = email_paths(config.output_dir, SEED)
-    feeds = [config.output_dir / name for name in ("feed.atom", "feed.rss", "feed.json")]
+    feeds = [config.output_dir / name for name in urls.FEED_FILES.values()]
     return DemoResult(config.output_dir, html, text, feeds, maildir, received, counts, ephemeral)

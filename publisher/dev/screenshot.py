@@ -1,4 +1,6 @@
-"""Headless Chromium (Debian's) through Playwright: screenshots and layout facts of a page.
+"""Headless Chromium through Playwright: screenshots and layout facts of a page.
+
+Which Chromium (Debian's unless PUBLISHER_CHROMIUM names another) is config's to say.
 
 A screenshot of Chinese, Japanese or Korean text without a font for it shows boxes, so
 `require_font` asks fontconfig first and names the package that fixes it.
@@ -6,16 +8,16 @@ A screenshot of Chinese, Japanese or Korean text without a font for it shows box
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from publisher.config import chromium_path
 from publisher.errors import PublisherError
 
-CHROMIUM = os.environ.get("PUBLISHER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = chromium_path()
 CJK_FONT_PACKAGE = "fonts-noto-cjk"
 CJK_LANGUAGES = ("zh", "ja", "ko")  # fontconfig's :lang= names are the primary subtags
 CHROMIUM_ARGS = [

@@ -1,31 +1,29 @@
 """Building a batch of final messages (personalise + DKIM), in this process or a pool.
 
 A Builder is plain data (picklable), so batches can be built in worker processes on every
-core while the event loop keeps the SMTP connections busy. Keys travel as PEM and are
-loaded once per process.
+core while the event loop keeps the SMTP connections busy. DKIM keys travel as the PEM
+bytes read from the file or environment (never re-encoded) and each process loads them
+once to sign.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-from publisher.mail.dkim_signing import DkimKey, load_key, make_signer
-from publisher.mail.mime import Personaliser, PreparedMessage, Recipient, Signer
+from publisher.clock import utc_now
+from publisher.mail.dkim_signing import DkimKey, Signer, load_key, make_signer
+from publisher.mail.mime import Personaliser, PreparedMessage, Recipient
 
-KeySpec = tuple[str, str, bytes]  # selector, domain, PEM
+KeySpec = tuple[str, str, bytes]  # selector, domain, PEM as read
 Row = tuple[int, int, str, str]  # delivery id, subscriber id, email, name
 Built = tuple[int, bytes | None, str]  # delivery id, message (None on error), error
 
 
 def key_specs(keys: Sequence[DkimKey]) -> tuple[KeySpec, ...]:
-    from cryptography.hazmat.primitives import serialization
-
-    return tuple((k.selector, k.domain, k.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())) for k in keys)
+    """The keys as picklable data: their PEM as read, not a re-encoding of the loaded key."""
+    return tuple((k.selector, k.domain, k.pem) for k in keys)
 
 
 @lru_cache(maxsize=4)
@@ -34,7 +32,7 @@ def _signer(specs: tuple[KeySpec, ...]) -> Signer | None:
         return None
     keys = [load_key(pem, selector, domain, f"{selector}._domainkey.{domain}")
             for selector, domain, pem in specs]
-    return make_signer(keys, lambda: datetime.now(UTC))
+    return make_signer(keys, utc_now)
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Builder:
 
     prepared: PreparedMessage
     personaliser: Personaliser
-    dkim: tuple[KeySpec, ...] = ()
+    dkim: tuple[KeySpec, ...] = field(default=(), repr=False)  # private keys: keep out of logs
 
     def build(self, row: Row) -> bytes:
         delivery_id, subscriber_id, email, name = row

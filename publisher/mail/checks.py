@@ -1,19 +1,78 @@
-"""`publisher check --deliverability`: what can be verified without the network."""
+"""Checks before anything is built or sent, without the network.
+
+An issue is checked fully (front matter, body, and its email rendered, within the size
+limit), every problem located in its file and reported at once; the build and the send
+both go through `check_issue(s)`, so what passes one passes the other.
+`publisher check --deliverability` adds the findings below (DKIM, links, email size).
+"""
 
 from __future__ import annotations
 
 import html as html_lib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from publisher.config import Config, Secrets
-from publisher.errors import ConfigError
+from publisher.config import GMAIL_CLIP_BYTES, LOOPBACK_HOSTS, Config, Secrets
+from publisher.content.issues import Issue, read_issues
+from publisher.content.lint import body_problems, raw_body_problems
+from publisher.content.markup import parse, to_html
+from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.dkim_signing import keys_from_config
-from publisher.mail.render import RenderedEmail
-from publisher.mail.smtp import LOOPBACK
+from publisher.mail.render import RenderedEmail, render_email
 
-GMAIL_CLIP_BYTES = 102_000
 MIN_TEXT_COVERAGE = 0.9
+LARGEST_SECTIONS = 3  # how many sections an over-size error names
+
+
+def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, RenderedEmail]]:
+    """Load and fully check issues (front matter, body, email size); all problems at once.
+
+    Returns each issue with its rendered email, so a build renders each email only once.
+    """
+    issues, problems, failed = read_issues(paths)
+    for path in failed:
+        problems.extend(raw_body_problems(path))
+    checked: list[tuple[Issue, RenderedEmail]] = []
+    for issue in issues:
+        rendered, found = check_issue(issue, config)
+        problems.extend(found)
+        if rendered is not None:
+            checked.append((issue, rendered))
+    if problems:
+        raise IssueFileError(problems)
+    return checked
+
+
+def check_issue(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Problem]]:
+    """One issue's body problems and its email (None when it is over the size limit)."""
+    problems = body_problems(issue)
+    try:
+        return render_email(issue, config), problems
+    except IssueFileError as exc:  # the only one render_email raises: the size limit
+        return None, problems + [_with_largest_sections(p, issue) for p in exc.problems]
+
+
+def _with_largest_sections(problem: Problem, issue: Issue) -> Problem:
+    """Point an over-size error at the largest `##` sections, so the author knows what to cut."""
+    largest = sorted(_section_sizes(issue), key=lambda s: s[2], reverse=True)[:LARGEST_SECTIONS]
+    if not largest:
+        return problem
+    named = ", ".join(f'"{title}" (line {line}) {size:,} bytes' for title, line, size in largest)
+    return Problem(problem.path, largest[0][1], problem.field,
+                   f"{problem.message}; largest sections: {named}")
+
+
+def _section_sizes(issue: Issue) -> list[tuple[str, int, int]]:
+    """(heading, file line, bytes of email HTML) of each `##` section of an issue's body."""
+    lines = issue.body.split("\n")
+    tokens = parse(issue.body)
+    starts = [(token.map[0], tokens[index + 1].content) for index, token in enumerate(tokens)
+              if token.type == "heading_open" and token.tag == "h2" and token.map]
+    ends = [start for start, _ in starts[1:]] + [len(lines)]
+    return [(title, issue.body_line + start,
+             len(to_html("\n".join(lines[start:end]), email=True).encode("utf-8")))
+            for (start, title), end in zip(starts, ends, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -51,7 +110,7 @@ def dkim_findings(config: Config, secrets: Secrets) -> list[Finding]:
 def url_findings(config: Config) -> list[Finding]:
     base = config.site.base_url
     host = base.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
-    secure = base.startswith("https://") or host in LOOPBACK
+    secure = base.startswith("https://") or host in LOOPBACK_HOSTS
     detail = (f"unsubscribe links use {base}"
               + ("" if base.startswith("https://") else " (plain http: only for local testing)"))
     return [Finding("https-unsubscribe", secure, detail)]

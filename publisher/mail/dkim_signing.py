@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -32,15 +32,25 @@ SIGNED_HEADERS = (
 CANONICALIZATION = (b"relaxed", b"simple")  # simple body: cheap on large bodies, QP-safe
 DNS_STRING = 255  # octets in one character-string of a TXT record (RFC 1035 3.3)
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+Signer = Callable[[bytes], bytes]  # message bytes -> the same bytes with DKIM-Signature headers
 
 
 @dataclass(frozen=True)
 class DkimKey:
-    """A selector, a domain and a private key (RSA >= 2048 bits, or Ed25519)."""
+    """A selector, a domain and a private key (RSA >= 2048 bits, or Ed25519).
+
+    `pem` is the key as it was read (file or environment), so it travels to worker
+    processes as those bytes; only a key made in this process (`generate`) is encoded.
+    """
 
     selector: str
     domain: str
     key: PrivateKey
+    pem: bytes = field(default=b"", repr=False)  # a secret: never in logs or tracebacks
+
+    def __post_init__(self) -> None:
+        if not self.pem:
+            object.__setattr__(self, "pem", _pem(self.key))
 
     @property
     def algorithm(self) -> bytes:
@@ -85,7 +95,7 @@ def load_key(pem: bytes, selector: str, domain: str, source: str) -> DkimKey:
             raise ConfigError(f"{source}: RSA key has {key.key_size} bits; 2048 or more needed")
     elif not isinstance(key, ed25519.Ed25519PrivateKey):
         raise ConfigError(f"{source}: only RSA and Ed25519 keys are supported")
-    return DkimKey(selector, domain, key)
+    return DkimKey(selector, domain, key, pem)
 
 
 def keys_from_config(config: Config, secrets: Secrets) -> list[DkimKey]:
@@ -181,7 +191,7 @@ def signature_header(message: bytes, key: DkimKey, timestamp: int,
     return b"DKIM-Signature: " + folded
 
 
-def make_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Callable[[bytes], bytes]:
+def make_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Signer:
     """bytes -> bytes with every key's signature prepended (RSA first, as configured)."""
 
     def sign(message: bytes) -> bytes:
@@ -199,9 +209,12 @@ def generate(kind: str = "rsa", bits: int = 2048) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
+def _pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
 def write_key(key: PrivateKey, path: Path) -> None:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pem)
+    path.write_bytes(_pem(key))
     path.chmod(0o600)

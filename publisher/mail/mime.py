@@ -22,7 +22,6 @@ import binascii
 import hashlib
 import html
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.header import Header
@@ -106,7 +105,6 @@ class PreparedMessage:
     """
 
     pieces: tuple[bytes | Slot, ...]
-    envelope_from: str
     eight_bit_slots: frozenset[Slot] = frozenset()
     fallback: PreparedMessage | None = None
 
@@ -290,7 +288,7 @@ def _prepare(context: SendContext, raw: dict[str, list[bytes | Slot]]) -> Prepar
         body += raw[prefix] if prefix in raw else _qp_body(text, prefix)
     body += [CRLF, f"--{boundary}--\r\n".encode()]
     pieces = _merge([*head, *body])
-    return PreparedMessage(pieces=tuple(pieces), envelope_from=context.from_address)
+    return PreparedMessage(pieces=tuple(pieces))
 
 
 def _merge(pieces: list[bytes | Slot]) -> list[bytes | Slot]:
@@ -334,13 +332,3 @@ class Personaliser:
             Slot.HTML_EMAIL: html.escape(email), Slot.HTML_NAME: html.escape(shown),
             Slot.HTML_UNSUBSCRIBE: html.escape(unsub), Slot.HTML_PREFERENCES: html.escape(prefs),
         }
-
-
-Signer = Callable[[bytes], bytes]
-
-
-def build(prepared: PreparedMessage, personaliser: Personaliser, recipient: Recipient,
-          sign: Signer | None = None) -> bytes:
-    """The final bytes for one recipient (DKIM-signed when a signer is given)."""
-    message = prepared.personalise(personaliser.values(recipient))
-    return sign(message) if sign is not None else message

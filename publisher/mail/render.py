@@ -11,8 +11,6 @@ from __future__ import annotations
 import html as html_lib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
@@ -25,6 +23,7 @@ from publisher.content.markup import to_html
 from publisher.content.plaintext import display_width, to_text, wrap
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.i18n import strings_for
+from publisher.templating import date_label, environment
 
 TEMPLATE = "email.mjml.j2"
 FONT_STACK = (
@@ -83,19 +82,9 @@ def sample_recipient(base_url: str) -> Recipient:
     )
 
 
-@lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-
-
 def _date_label(issue: Issue, config: Config) -> str:
-    local = issue.published.astimezone(config.site.zone)
-    return local.strftime(strings_for(issue.language)["date_format"])
+    """The issue's date in the site's timezone, written the issue's way."""
+    return date_label(issue.published.astimezone(config.site.zone), issue.language)
 
 
 def render_mjml(issue: Issue, config: Config) -> str:
@@ -103,7 +92,8 @@ def render_mjml(issue: Issue, config: Config) -> str:
     site = config.site
     t = strings_for(issue.language)
     try:
-        template = _environment(config.templates_dir).get_template(TEMPLATE)
+        template = environment(config.templates_dir,
+                               keep_trailing_newline=True).get_template(TEMPLATE)
     except jinja2.TemplateNotFound as exc:
         raise ConfigError(
             f"paths.templates: {config.templates_dir / TEMPLATE} not found") from exc

@@ -1,50 +1,61 @@
-"""The SMTP side of sending: a pool of reused aiosmtplib connections, rate-limited.
+"""The SMTP transport: reused aiosmtplib connections, rate-limited.
 
-The transport only turns (delivery, bytes) into a Result; the outbox decides nothing here.
-Reply classes: 2xx sent; 4xx, 421, timeouts and dropped connections deferred (with
-exponential backoff and jitter, failed after max attempts); 5xx failed at once and counted
-as a hard bounce.
+It turns (envelope sender, recipient, bytes) into a Reply and knows nothing of the outbox:
+what a reply does to a delivery (retry when, count a bounce) is decided by the sending side.
+Reply kinds: 2xx sent; 4xx (421 included), timeouts and dropped connections temporary;
+anything else permanent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from enum import StrEnum
 
 import aiosmtplib
 
-from publisher.config import Secrets, SmtpConfig
+from publisher.config import LOOPBACK_HOSTS, Secrets, SmtpConfig
 from publisher.errors import ConfigError
 from publisher.ratelimit import AsyncRateLimiter, TokenBucket
-from publisher.sending.outbox import DEFERRED, FAILED, SENT, Delivery, Result
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+class Kind(StrEnum):
+    """What a reply means for the message: taken, worth trying later, or refused for good."""
+
+    SENT = "sent"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter; after max_attempts a delivery fails for good."""
+class Reply:
+    """The server's answer for one recipient; `code` is None when no reply came (the
+    connection failed or dropped), and `message` then says what happened."""
 
-    base_seconds: float
-    max_seconds: float
-    max_attempts: int
-    jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2)  # noqa: S311
+    code: int | None
+    message: str
+    kind: Kind
 
-    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
-        if attempts >= self.max_attempts:
-            return None
-        delay = min(self.base_seconds * 2 ** (attempts - 1), self.max_seconds)
-        return now + timedelta(seconds=delay * self.jitter())
+    @property
+    def text(self) -> str:
+        return f"{self.code} {self.message}".strip() if self.code is not None else self.message
+
+
+def classify(code: int, message: str) -> Reply:
+    """A reply code's kind: 2xx sent, 4xx temporary, anything else permanent."""
+    if 200 <= code < 300:
+        return Reply(code, message, Kind.SENT)
+    if 400 <= code < 500:
+        return Reply(code, message, Kind.TEMPORARY)
+    return Reply(code, message, Kind.PERMANENT)
 
 
 def tls_options(config: SmtpConfig) -> dict[str, object]:
     """Explicit TLS: `none` only to loopback; certificates always verified otherwise."""
     if config.tls == "none":
-        if config.host not in LOOPBACK:
+        if config.host not in LOOPBACK_HOSTS:
             raise ConfigError("smtp.tls: 'none' is only allowed for a loopback host")
         return {"use_tls": False, "start_tls": False}
     context = ssl.create_default_context()
@@ -52,23 +63,6 @@ def tls_options(config: SmtpConfig) -> dict[str, object]:
     if config.tls == "implicit":
         return {"use_tls": True, "start_tls": False, "tls_context": context}
     return {"use_tls": False, "start_tls": True, "tls_context": context}
-
-
-def classify(code: int, message: str, delivery: Delivery, backoff: Backoff,
-             now: datetime) -> Result:
-    reply = f"{code} {message}".strip()
-    if 200 <= code < 300:
-        return Result(delivery.id, SENT, reply)
-    if 400 <= code < 500:
-        return _deferred(delivery, reply, backoff, now)
-    return Result(delivery.id, FAILED, reply, hard_bounce=500 <= code < 600)
-
-
-def _deferred(delivery: Delivery, reply: str, backoff: Backoff, now: datetime) -> Result:
-    when = backoff.next_attempt(delivery.attempts, now)
-    if when is None:
-        return Result(delivery.id, FAILED, f"{reply} (gave up after {delivery.attempts} attempts)")
-    return Result(delivery.id, DEFERRED, reply, next_attempt_at=when)
 
 
 class Connection:
@@ -122,22 +116,32 @@ class Connection:
         return 250, reply
 
 
-async def attempt(connection: Connection, delivery: Delivery, envelope_from: str,
-                  message: bytes, backoff: Backoff, now: Callable[[], datetime]) -> Result:
-    """Send one delivery over a pooled connection and classify what happened."""
+async def deliver(connection: Connection, envelope_from: str, recipient: str,
+                  message: bytes) -> Reply:
+    """Send one message to one recipient over a pooled connection; never raises for what
+    the server or the network did: that is the Reply."""
     try:
-        code, text = await connection.send(envelope_from, delivery.email, message)
-        return classify(code, text, delivery, backoff, now())
+        code, text = await connection.send(envelope_from, recipient, message)
+        return classify(code, text)
     except aiosmtplib.SMTPRecipientsRefused as exc:
-        code, text = exc.recipients[0].code, exc.recipients[0].message
-        return classify(code, text, delivery, backoff, now())
+        return classify(exc.recipients[0].code, exc.recipients[0].message)
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code == 421:
             await connection.close()
-        return classify(exc.code, exc.message, delivery, backoff, now())
+        return classify(exc.code, exc.message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         await connection.close()
-        return _deferred(delivery, f"connection: {type(exc).__name__}: {exc}", backoff, now())
+        return Reply(None, f"connection: {type(exc).__name__}: {exc}", Kind.TEMPORARY)
+
+
+async def send_one(config: SmtpConfig, secrets: Secrets, envelope_from: str, recipient: str,
+                   message: bytes) -> Reply:
+    """One message on a connection of its own, closed after it (a confirmation, a test copy)."""
+    connection = Connection(config, secrets)
+    try:
+        return await deliver(connection, envelope_from, recipient, message)
+    finally:
+        await connection.close()
 
 
 def rate_limiter(config: SmtpConfig, clock: Callable[[], float]) -> AsyncRateLimiter:

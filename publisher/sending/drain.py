@@ -1,13 +1,12 @@
-"""Drive a send: claim batches from the outbox, build each message, push it through the
-SMTP pool, settle the batch; every database call on that path waits out an outage, and
-no message is handed to SMTP while a result cannot be written. The clock, transport and
-signer come in."""
+"""Drive a send: claim batches from the outbox, build each message, push it through a pool
+of SMTP connections, settle the results; every database call on that path waits out an
+outage, and no message is handed to SMTP while a result cannot be written. The database
+is reached only through the outbox's functions; the clock and the secrets come in."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,18 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config, Secrets
-from publisher.db import deliveries, subscriber_table
 from publisher.errors import DatabaseFault
 from publisher.mail.assemble import Builder, Built, Row, build_installed, install, key_specs
 from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.mime import Personaliser, SendContext, prepare
 from publisher.mail.render import RenderedEmail
-from publisher.mail.smtp import Backoff, Connection, attempt, rate_limiter
+from publisher.mail.smtp import Connection, deliver, rate_limiter
 from publisher.outage import RetryPolicy, retry_async
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import outbox
-from publisher.sending.outbox import FAILED, Delivery, Result
+from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
 from publisher.subscribers.bounces import verp_address
 from publisher.tokens import TokenSigner
 
@@ -101,42 +99,6 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         key = secrets.signing_key
         envelope = lambda delivery: verp_address(key, delivery.id, domain)  # noqa: E731
     return SendJob(send_id, builder, sender.from_address, envelope)
-
-
-def dead_local_workers(engine: Engine, send_id: int) -> list[str]:
-    """Workers on this host that hold claims but whose process is gone (killed, crashed)."""
-    host = socket.gethostname()
-    c = deliveries.c
-    with engine.connect() as conn:
-        owners = conn.execute(sa.select(c.claimed_by).distinct()
-                              .where(c.send_id == send_id, c.status == outbox.SENDING)).scalars()
-        dead = []
-        for owner in owners:
-            name, _, pid = (owner or "").rpartition(":")
-            if name == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-                dead.append(owner)
-    return dead
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def suppressed(engine: Engine, batch: list[Delivery]) -> dict[int, str]:
-    """Deliveries whose subscriber left (or bounced) since the snapshot: never sent."""
-    ids = [d.subscriber_id for d in batch]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(subscriber_table.c.id, subscriber_table.c.status)
-                            .where(subscriber_table.c.id.in_(ids))).all()
-    status = {int(i): str(s) for i, s in rows}
-    return {d.id: status.get(d.subscriber_id, "erased") for d in batch
-            if status.get(d.subscriber_id) != "confirmed"}
 
 
 Item = tuple[Delivery, bytes]
@@ -230,7 +192,7 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
         while not flow.stopping:
             held = flow.held if flow.recheck_own_rows else None
             flow.recheck_own_rows = False
-            dead = await flow.db(partial(dead_local_workers, engine, job.send_id))
+            dead = await flow.db(partial(outbox.dead_local_workers, engine, job.send_id))
             batch = await flow.db(partial(
                 outbox.claim_batch, engine, job.send_id, options.worker, now(),
                 options.batch_size, options.lease, dead, held))
@@ -239,7 +201,7 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
                 if await _wait_for_rest(engine, job, now, options, flow):
                     continue
                 break
-            skipped = await flow.db(partial(suppressed, engine, batch))
+            skipped = await flow.db(partial(outbox.suppressed, engine, batch))
             for delivery_id, status in skipped.items():
                 flow.add(Result(delivery_id, FAILED, f"not sent: subscriber {status}"))
             rows = [(d.id, d.subscriber_id, d.email, d.name) for d in batch
@@ -287,8 +249,8 @@ async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
             continue
         delivery, message = item
         await limiter.acquire()
-        flow.add(await attempt(connection, delivery, job.envelope_from(delivery), message,
-                               backoff, now))
+        reply = await deliver(connection, job.envelope_from(delivery), delivery.email, message)
+        flow.add(result_of(delivery, reply, backoff, now()))
 
 
 async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], datetime],

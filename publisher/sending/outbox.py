@@ -6,22 +6,29 @@ killed at any moment loses nothing: rows it had claimed but not settled ("in fli
 claimed again, and only those can reach a recipient twice (with the same Message-ID).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
+
+Only this module writes delivery and send rows. It also owns what a transport reply does to
+a delivery (`result_of`: sent, deferred on the Backoff schedule, failed, hard bounce) and
+stores the email frozen at a send's start, handing it back as the same RenderedEmail.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from publisher.db import deliveries, sends, subscriber_table
 from publisher.errors import SendError
+from publisher.mail.render import RenderedEmail
+from publisher.mail.smtp import Kind, Reply
 from publisher.subscribers import store
 
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
@@ -52,36 +59,80 @@ class Result:
     hard_bounce: bool = False
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """When a deferred delivery is tried again: exponential backoff with jitter; after
+    max_attempts it fails for good."""
+
+    base_seconds: float
+    max_seconds: float
+    max_attempts: int
+    jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2)  # noqa: S311
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
+        if attempts >= self.max_attempts:
+            return None
+        delay = min(self.base_seconds * 2 ** (attempts - 1), self.max_seconds)
+        return now + timedelta(seconds=delay * self.jitter())
+
+
+def result_of(delivery: Delivery, reply: Reply, backoff: Backoff, now: datetime) -> Result:
+    """What the transport's reply makes of a delivery: sent; deferred until the backoff's
+    next attempt (failed once it has had them all); failed, and a hard bounce for a 5xx."""
+    if reply.kind is Kind.SENT:
+        return Result(delivery.id, SENT, reply.text)
+    if reply.kind is Kind.TEMPORARY:
+        when = backoff.next_attempt(delivery.attempts, now)
+        if when is None:
+            return Result(delivery.id, FAILED,
+                          f"{reply.text} (gave up after {delivery.attempts} attempts)")
+        return Result(delivery.id, DEFERRED, reply.text, next_attempt_at=when)
+    hard_bounce = reply.code is not None and 500 <= reply.code < 600
+    return Result(delivery.id, FAILED, reply.text, hard_bounce=hard_bounce)
+
+
 def worker_id() -> str:
     """host:pid — lets a restarted process on the same host reclaim a dead process's rows."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
-               content: dict[str, Any] | None = None) -> int:
+def start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: datetime) -> int:
     """Snapshot the audience (confirmed subscribers now) in one transaction; idempotent.
 
-    `content` freezes the rendered email, so every delivery (and every retry) of the send
-    is the same message even if the issue file is edited meanwhile.
+    The send is the issue's (`rendered.slug`), and `rendered` is frozen with it, so every
+    delivery (and every retry) of the send is the same message even if the issue file is
+    edited meanwhile.
     """
-    return start_or_join(engine, slug, entry_id, subject, now, content)[0]
+    return start_or_join(engine, entry_id, rendered, now)[0]
 
 
-def start_or_join(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
-                  content: dict[str, Any] | None = None) -> tuple[int, bool]:
+def start_or_join(engine: Engine, entry_id: str, rendered: RenderedEmail,
+                  now: datetime) -> tuple[int, bool]:
     """start_send, saying whether this call started it (True) or joined a send that
     another process had started (False)."""
     try:
-        return _start_send(engine, slug, entry_id, subject, now, content)
+        return _start_send(engine, entry_id, rendered, now)
     except sa.exc.IntegrityError:  # another process started it a moment ago: join that one
-        found = find_send(engine, slug)
+        found = find_send(engine, rendered.slug)
         if found is None:
             raise
         return found, False
 
 
-def _start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: datetime,
-                content: dict[str, Any] | None) -> tuple[int, bool]:
+def _frozen(rendered: RenderedEmail) -> dict[str, str]:
+    """The stored form of a send's email (the `sends.content` JSON)."""
+    return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
+            "html": rendered.html, "text": rendered.text}
+
+
+def _thawed(stored: dict[str, Any]) -> RenderedEmail:
+    return RenderedEmail(slug=stored["slug"], subject=stored["subject"],
+                         language=stored["language"], html=stored["html"], text=stored["text"])
+
+
+def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail,
+                now: datetime) -> tuple[int, bool]:
+    slug, subject, content = rendered.slug, rendered.subject, _frozen(rendered)
     with engine.begin() as conn:
         existing = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
         if existing is not None:
@@ -105,14 +156,14 @@ def _start_send(engine: Engine, slug: str, entry_id: str, subject: str, now: dat
         return send_id, True
 
 
-def frozen_content(engine: Engine, send_id: int) -> tuple[dict[str, Any], str, datetime]:
+def frozen_content(engine: Engine, send_id: int) -> tuple[RenderedEmail, str, datetime]:
     """The rendered email stored when the send began, its entry id, and when it began."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(sends.c.content, sends.c.entry_id, sends.c.created_at)
                            .where(sends.c.id == send_id)).one()
     if not row.content:
         raise SendError(f"send {send_id}: no stored content")
-    return dict(row.content), str(row.entry_id), row.created_at
+    return _thawed(dict(row.content)), str(row.entry_id), row.created_at
 
 
 def audience_size(engine: Engine) -> int:
@@ -142,6 +193,31 @@ def _claimable(send_id: int, now: datetime, lease: timedelta, dead: Sequence[str
     return sa.and_(c.send_id == send_id, sa.or_(c.status == QUEUED, due, stale, orphaned, own))
 
 
+def dead_local_workers(engine: Engine, send_id: int) -> list[str]:
+    """Workers on this host that hold claims but whose process is gone (killed, crashed)."""
+    host = socket.gethostname()
+    c = deliveries.c
+    with engine.connect() as conn:
+        owners = conn.execute(sa.select(c.claimed_by).distinct()
+                              .where(c.send_id == send_id, c.status == SENDING)).scalars()
+        dead = []
+        for owner in owners:
+            name, _, pid = (owner or "").rpartition(":")
+            if name == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                dead.append(owner)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit: int,
                 lease: timedelta = timedelta(minutes=10),
                 dead_workers: Sequence[str] = (),
@@ -167,6 +243,14 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
     with engine.begin() as conn:
         rows = conn.execute(statement).all()
     return sorted((Delivery(*row) for row in rows), key=lambda d: d.id)
+
+
+def suppressed(engine: Engine, batch: list[Delivery]) -> dict[int, str]:
+    """Deliveries whose subscriber left (or bounced) since the snapshot: never sent."""
+    with engine.connect() as conn:
+        status = store.statuses(conn, [d.subscriber_id for d in batch])
+    return {d.id: status.get(d.subscriber_id, "erased") for d in batch
+            if status.get(d.subscriber_id) != store.CONFIRMED}
 
 
 def record_results(engine: Engine, results: Sequence[Result], now: datetime,
@@ -279,3 +363,13 @@ def require_send(engine: Engine, slug: str) -> int:
     if send_id is None:
         raise SendError(f"{slug}: this issue has not been sent (no outbox rows)")
     return send_id
+
+
+def forget_person(conn: Connection, subscriber_id: int | None, address_key: str) -> None:
+    """Blank the address, name and replies of a person's deliveries (erasure); the rows
+    stay, so every send's counts stay true."""
+    c = deliveries.c
+    person = sa.func.lower(c.email) == address_key
+    if subscriber_id is not None:
+        person = sa.or_(person, c.subscriber_id == subscriber_id)
+    conn.execute(deliveries.update().where(person).values(email="", name="", last_reply=None))

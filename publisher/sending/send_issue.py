@@ -19,11 +19,11 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config, Secrets
 from publisher.content.issues import Issue
 from publisher.errors import SendError
+from publisher.mail.checks import check_issues
 from publisher.mail.render import RenderedEmail
 from publisher.outage import retry_async
 from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions, drain, make_job
-from publisher.site.build import check_issues
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,6 @@ def due_and_missed(issues: Iterable[Issue], started: set[str], now: datetime,
     return due, missed
 
 
-def content_of(rendered: RenderedEmail) -> dict[str, str]:
-    return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
-            "html": rendered.html, "text": rendered.text}
-
-
 def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
     return start_or_join(engine, config, item, now)[0]
 
@@ -79,9 +74,8 @@ def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
 def start_or_join(engine: Engine, config: Config, item: Ready,
                   now: datetime) -> tuple[int, bool]:
     """The send's id, and whether this call started it (False: it joined one)."""
-    return outbox.start_or_join(engine, item.issue.slug,
-                                item.issue.entry_id(config.site.domain),
-                                item.rendered.subject, now, content_of(item.rendered))
+    return outbox.start_or_join(engine, item.issue.entry_id(config.site.domain), item.rendered,
+                                now)
 
 
 def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
@@ -102,11 +96,8 @@ def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
                 loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(stop_when, stop)) if stop_when else None
         try:
-            stored, entry_id, started = await retry_async(
+            rendered, entry_id, started = await retry_async(
                 partial(outbox.frozen_content, engine, send_id), options.policy, stop)
-            rendered = RenderedEmail(slug=stored["slug"], subject=stored["subject"],
-                                     language=stored["language"], html=stored["html"],
-                                     text=stored["text"])
             job = make_job(send_id, entry_id, rendered, config, secrets, started)
             return await drain(engine, job, config, secrets, now, options)
         finally:

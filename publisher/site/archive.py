@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from xml.sax.saxutils import escape
 
-import jinja2
 from markupsafe import Markup
 
 from publisher import urls
 from publisher.config import Config
 from publisher.i18n import strings_for
 from publisher.site.feeds import Entry, Tag
+from publisher.templating import date_label, environment
 
 STYLESHEET = "archive/style.css"
 
@@ -43,18 +41,7 @@ class PageItem:
 
     def date_label(self, language: str) -> str:
         """The publication date as a reader of `language` writes it."""
-        return self.published_local.strftime(strings_for(language)["date_format"])
-
-
-@lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.globals["tag_path"] = urls.tag_path
-    return env
+        return date_label(self.published_local, language)
 
 
 def page_item(entry: Entry, source: str | None, config: Config) -> PageItem:
@@ -72,7 +59,7 @@ def page_item(entry: Entry, source: str | None, config: Config) -> PageItem:
 
 def _render(config: Config, template: str, **context: object) -> str:
     site = config.site
-    env = _environment(config.templates_dir)
+    env = environment(config.templates_dir)
     defaults: dict[str, object] = {
         "site": site, "language": site.language, "t": strings_for(site.language), "root": "",
         "description": site.description}

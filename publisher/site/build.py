@@ -38,19 +38,19 @@ import yaml
 from publisher import __version__, urls
 from publisher.config import Config
 from publisher.content.issues import Issue, read_issues, split_front_matter
-from publisher.content.lint import body_problems, raw_body_problems
-from publisher.content.markup import parse, to_html
+from publisher.content.lint import raw_body_problems
+from publisher.content.markup import to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
-from publisher.mail.render import RenderedEmail, render_email
+from publisher.mail.checks import check_issue
+from publisher.mail.render import RenderedEmail
 from publisher.site.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
-from publisher.site.feeds import FEED_FILES, Entry, absolutize, render_feeds, site_tags
+from publisher.site.feeds import Entry, absolutize, render_feeds, site_tags
 
 CACHE_DIR = ".cache"
 PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory
 EMAIL_FILES = ("email.html", "email.txt")
 MANIFEST = "manifest.json"
 OUTPUTS = "outputs.json"  # every file of the published tree that the build wrote
-LARGEST_SECTIONS = 3  # how many sections an over-size error names
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 Ping = Callable[[str, list[str]], None]
 log = logging.getLogger(__name__)
@@ -67,56 +67,6 @@ class BuildReport:
     removed: list[Path] = field(default_factory=list)  # no longer produced
     warnings: list[Problem] = field(default_factory=list)  # drafts' problems; left out
     feeds_changed: bool = False
-
-
-def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, RenderedEmail]]:
-    """Load and fully check issues (front matter, body, email size); all problems at once.
-
-    Returns each issue with its rendered email, so a build renders each email only once.
-    """
-    issues, problems, failed = read_issues(paths)
-    for path in failed:
-        problems.extend(raw_body_problems(path))
-    checked: list[tuple[Issue, RenderedEmail]] = []
-    for issue in issues:
-        rendered, found = _check(issue, config)
-        problems.extend(found)
-        if rendered is not None:
-            checked.append((issue, rendered))
-    if problems:
-        raise IssueFileError(problems)
-    return checked
-
-
-def _check(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Problem]]:
-    """One issue's body problems and its email (None when it is over the size limit)."""
-    problems = body_problems(issue)
-    try:
-        return render_email(issue, config), problems
-    except IssueFileError as exc:  # the only one render_email raises: the size limit
-        return None, problems + [_with_largest_sections(p, issue) for p in exc.problems]
-
-
-def _with_largest_sections(problem: Problem, issue: Issue) -> Problem:
-    """Point an over-size error at the largest `##` sections, so the author knows what to cut."""
-    largest = sorted(_section_sizes(issue), key=lambda s: s[2], reverse=True)[:LARGEST_SECTIONS]
-    if not largest:
-        return problem
-    named = ", ".join(f'"{title}" (line {line}) {size:,} bytes' for title, line, size in largest)
-    return Problem(problem.path, largest[0][1], problem.field,
-                   f"{problem.message}; largest sections: {named}")
-
-
-def _section_sizes(issue: Issue) -> list[tuple[str, int, int]]:
-    """(heading, file line, bytes of email HTML) of each `##` section of an issue's body."""
-    lines = issue.body.split("\n")
-    tokens = parse(issue.body)
-    starts = [(token.map[0], tokens[index + 1].content) for index, token in enumerate(tokens)
-              if token.type == "heading_open" and token.tag == "h2" and token.map]
-    ends = [start for start, _ in starts[1:]] + [len(lines)]
-    return [(title, issue.body_line + start,
-             len(to_html("\n".join(lines[start:end]), email=True).encode("utf-8")))
-            for (start, title), end in zip(starts, ends, strict=True)]
 
 
 def write_if_changed(path: Path, content: str | bytes) -> bool:
@@ -293,7 +243,7 @@ class _Output:
 def _legacy_outputs(root: Path) -> set[str]:
     """What builds before outputs.json wrote: listings, feeds, issue pages and emails."""
     files = [root / name for name in ("index.html", "sitemap.xml", "style.css",
-                                      *FEED_FILES.values())]
+                                      *urls.FEED_FILES.values())]
     files += [path for folder in ("tags", "feeds") for path in (root / folder).rglob("*")]
     files += [path for path in (root / "issues").glob("*/*")
               if path.name in ("index.html", *EMAIL_FILES)]
@@ -411,7 +361,7 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     for issue in issues:
         if issue.is_published(now) and _unchanged(issue, site, cache, config):
             continue
-        rendered, found = _check(issue, config)
+        rendered, found = check_issue(issue, config)
         problems.extend(found)
         if rendered is not None:
             emails[issue.path] = rendered
@@ -436,8 +386,7 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     cache.save()
     hub = config.settings.feeds.websub_hub
     if ping is not None and hub and report.feeds_changed:
-        ping(hub, [config.site.base_url + "/" + name for name in ("feed.atom", "feed.rss",
-                                                                    "feed.json")])
+        ping(hub, [urls.feed_url(config.site.base_url, kind) for kind in urls.FEED_KINDS])
     return report
 
 

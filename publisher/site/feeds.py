@@ -24,7 +24,6 @@ from publisher.errors import PublisherError
 
 GENERATOR = "publisher"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-FEED_FILES = {"atom": "feed.atom", "rss": "feed.rss", "json": "feed.json"}
 CONTENT_TYPES = {
     "atom": "application/atom+xml",
     "rss": "application/rss+xml",
@@ -106,7 +105,7 @@ def absolutize(html: str, base_url: str) -> str:
 def feed_path(base_path: str, kind: str, page: int = 1) -> str:
     """Path of a feed page: /feed.atom for page 1, /feeds/page-2.atom for later pages."""
     if page == 1:
-        return f"{base_path}/{FEED_FILES[kind]}"
+        return f"{base_path}/{urls.FEED_FILES[kind]}"
     return f"{base_path}/feeds/page-{page}.{kind}"
 
 

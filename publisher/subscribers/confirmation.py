@@ -1,5 +1,5 @@
 """The double opt-in mail: built with the stdlib, DKIM-signed like every issue mail, sent
-through one aiosmtplib connection of the sending layer."""
+on an SMTP connection of its own (one message, no outbox)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from publisher.config import Config, Secrets
 from publisher.i18n import strings_for
 from publisher.mail.dkim_signing import keys_from_config, make_signer
 from publisher.mail.mime import check_address, clean_text
-from publisher.mail.smtp import Backoff, Connection, attempt
-from publisher.sending.outbox import SENT, Delivery
+from publisher.mail.smtp import Kind, send_one
 
 Mailer = Callable[[str, bytes], Coroutine[Any, Any, str]]
 
@@ -55,15 +54,10 @@ def smtp_mailer(config: Config, secrets: Secrets, clock: Callable[[], datetime])
         message = re.sub(rb"\r?\n", b"\r\n", message)  # CRLF, the form DKIM signs
         if sign is not None:
             message = sign(message)
-        connection = Connection(config.settings.smtp, secrets)
-        try:
-            result = await attempt(connection, Delivery(0, 0, 0, recipient, "", 1),
-                                   config.settings.sender.from_address, message,
-                                   Backoff(0, 0, 1), clock)
-        finally:
-            await connection.close()
-        if result.status != SENT:
-            raise ConnectionError(result.reply)
-        return result.reply
+        reply = await send_one(config.settings.smtp, secrets,
+                               config.settings.sender.from_address, recipient, message)
+        if reply.kind is not Kind.SENT:
+            raise ConnectionError(reply.text)
+        return reply.text
 
     return send

@@ -1,11 +1,13 @@
-"""The subscriber store: every status change is one transaction with its event-log row."""
+"""The subscriber store: the only writer of subscriber rows. Every status change is one
+transaction with its event-log row, and so is each claim of a confirmation mail (a
+`confirmation_sent` event)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +15,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from publisher.db import (
     bounce_reports,
-    deliveries,
     subscriber_events,
     subscriber_table,
     suppressions,
@@ -93,10 +94,16 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
     why) unless `own_request`: they asked again themselves, through the subscribe form, and
     become pending, to confirm again.
     """
+    return _add(conn, normalise_address(raw_email), normalise_name(raw_name), status, consent,
+                now, tags, own_request=own_request)
+
+
+def _add(conn: Connection, address: Address, name: str, status: str, consent: Consent,
+         now: datetime, tags: Iterable[str] = (), *,
+         own_request: bool = False) -> tuple[Subscriber, bool]:
+    """`add` for an address and a name already normalised."""
     if status not in (PENDING, CONFIRMED):
         raise StoreError(f"status: new subscribers are pending or confirmed, not {status!r}")
-    address = normalise_address(raw_email)
-    name = normalise_name(raw_name)
     if is_suppressed(conn, address):
         raise InvalidAddress("email: this address asked to be erased and cannot be added")
     existing = find(conn, address)
@@ -107,6 +114,46 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
     created = get(conn, new_id)
     assert created is not None
     return created, True
+
+
+def statuses(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, str]:
+    """The current status of each of these subscribers that is still stored."""
+    rows = conn.execute(sa.select(subscriber_table.c.id, subscriber_table.c.status)
+                        .where(subscriber_table.c.id.in_(list(subscriber_ids)))).all()
+    return {int(i): str(s) for i, s in rows}
+
+
+def request_subscription(engine: Engine, address: Address, name: str, consent: Consent,
+                         now: datetime) -> Subscriber:
+    """The person's own request (the subscribe form): `add` them as pending, in a
+    transaction of its own, taken again once if a concurrent request for the same address
+    inserted it first. An erased address raises InvalidAddress."""
+    try:
+        with engine.begin() as conn:
+            return _add(conn, address, name, PENDING, consent, now, own_request=True)[0]
+    except sa.exc.IntegrityError:  # the other request's row is there now: refresh it
+        with engine.begin() as conn:
+            return _add(conn, address, name, PENDING, consent, now, own_request=True)[0]
+
+
+def claim_confirmation_mail(conn: Connection, subscriber_id: int, now: datetime,
+                            resend_after: timedelta) -> bool:
+    """Atomically take the right to mail this subscriber their confirmation link: at most
+    one mail per `resend_after`. A claim is logged as a `confirmation_sent` event."""
+    c = subscriber_table.c
+    claimed = conn.execute(subscriber_table.update().where(
+        c.id == subscriber_id,
+        sa.or_(c.confirmation_sent_at.is_(None), c.confirmation_sent_at < now - resend_after))
+        .values(confirmation_sent_at=now)).rowcount == 1
+    if claimed:
+        _log(conn, subscriber_id, "confirmation_sent", None, None, now)
+    return claimed
+
+
+def release_confirmation_mail(conn: Connection, subscriber_id: int) -> None:
+    """The claimed mail could not be sent: the next request may send one at once."""
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(confirmation_sent_at=None))
 
 
 def departure(conn: Connection, subscriber_id: int) -> str | None:
@@ -305,28 +352,19 @@ def count_hard_bounces(conn: Connection, subscriber_ids: Iterable[int], threshol
     return [int(i) for i in reached]
 
 
-def log_event(conn: Connection, subscriber_id: int, event: str, now: datetime) -> None:
-    """An event that changes no status (a confirmation mail sent, say)."""
-    _log(conn, subscriber_id, event, None, None, now)
-
-
 def erase(conn: Connection, address: Address, now: datetime) -> bool:
-    """Delete a person's data everywhere it is stored, keeping only a hash so the address
-    is never re-added: the subscriber row (with its consent record), the address, name and
-    replies on their deliveries, the details of their events, and reports naming them.
-    What stays names nobody: counts, states and the events' kinds and times."""
+    """Delete the person from the subscriber data, keeping only a hash so the address is
+    never re-added: the subscriber row (with its consent record), the details of their
+    events, and reports naming them. What stays names nobody: the events' kinds and times.
+    Their deliveries belong to the outbox: publisher.sending.erasure does both."""
     existing = find(conn, address)
     conn.execute(sa.delete(suppressions).where(suppressions.c.email_hash == email_hash(address)))
     conn.execute(suppressions.insert().values(email_hash=email_hash(address), reason="erased",
                                               created_at=now))
     conn.execute(sa.delete(bounce_reports).where(
         sa.func.lower(bounce_reports.c.recipient) == address.key))
-    conn.execute(deliveries.update().where(sa.func.lower(deliveries.c.email) == address.key)
-                 .values(email="", name="", last_reply=None))
     if existing is None:
         return False
-    conn.execute(deliveries.update().where(deliveries.c.subscriber_id == existing.id)
-                 .values(email="", name="", last_reply=None))
     conn.execute(sa.delete(subscriber_table).where(subscriber_table.c.id == existing.id))
     conn.execute(subscriber_events.update().where(subscriber_events.c.subscriber_id == existing.id)
                  .values(detail={}))

@@ -22,7 +22,6 @@ from secrets import token_urlsafe
 from urllib.parse import urlsplit
 
 import jinja2
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -30,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets
-from publisher.db import open_database, subscriber_table
+from publisher.db import open_database
 from publisher.errors import BadToken, InvalidAddress
 from publisher.i18n import strings_for
 from publisher.ratelimit import KeyedLimiter
@@ -38,12 +37,14 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import (
     MAX_ADDRESS,
     MAX_NAME,
+    Address,
     RejectedInput,
     normalise_address,
     normalise_name,
 )
 from publisher.subscribers.confirmation import Mailer, confirmation_message, smtp_mailer
 from publisher.subscribers.store import Consent
+from publisher.templating import environment
 from publisher.tokens import (
     Purpose,
     TokenSigner,
@@ -84,8 +85,7 @@ class SubscribeApp:
 
     @cached_property
     def pages(self) -> jinja2.Environment:
-        return jinja2.Environment(loader=jinja2.FileSystemLoader(str(self.config.templates_dir)),
-                                  autoescape=True, undefined=jinja2.StrictUndefined)
+        return environment(self.config.templates_dir)
 
     @cached_property
     def smtp(self) -> Mailer:
@@ -225,7 +225,7 @@ class _Handlers:
             return _see(SENT_PATH)  # same answer: no enumeration, no mail bombing
         consent = Consent("form", app.clock(), _client_ip(request),
                           request.headers.get("user-agent"))
-        await self._subscribe(address.email, name, consent)
+        await self._subscribe(address, name, consent)
         return _see(SENT_PATH)
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -245,21 +245,18 @@ class _Handlers:
             return bool(cookie) and hmac.compare_digest(str(signed), cookie)
         return _same_site(request, base_url)
 
-    async def _subscribe(self, email: str, name: str, consent: Consent) -> None:
+    async def _subscribe(self, address: Address, name: str, consent: Consent) -> None:
         app = self.app
         now = app.clock()
         try:
-            with app.engine.begin() as conn:
-                subscriber, _ = store.add(conn, email, name, store.PENDING, consent,
-                                                now, own_request=True)
-        except sa.exc.IntegrityError:  # a concurrent submit inserted it first
-            with app.engine.begin() as conn:
-                subscriber, _ = store.add(conn, email, name, store.PENDING, consent,
-                                                now, own_request=True)
+            subscriber = store.request_subscription(app.engine, address, name, consent, now)
         except InvalidAddress:
             return  # suppressed (erased) addresses get the same answer and no mail
-        if subscriber.status != store.PENDING or not self._claim_mail(subscriber.id, now):
+        if subscriber.status != store.PENDING:
             return
+        with app.engine.begin() as conn:
+            if not store.claim_confirmation_mail(conn, subscriber.id, now, RESEND_AFTER):
+                return
         token = confirm_token(app.signer, subscriber.id, subscriber.email)
         message = confirmation_message(app.config, subscriber.email, subscriber.name, token, now)
         try:
@@ -267,24 +264,7 @@ class _Handlers:
         except (ConnectionError, OSError) as exc:
             log.warning("confirmation mail to subscriber %s not sent: %s", subscriber.id, exc)
             with app.engine.begin() as conn:
-                conn.execute(subscriber_table.update()
-                             .where(subscriber_table.c.id == subscriber.id)
-                             .values(confirmation_sent_at=None))
-
-    def _claim_mail(self, subscriber_id: int, now: datetime) -> bool:
-        """Atomically take the right to mail this subscriber (one mail per RESEND_AFTER)."""
-        table = subscriber_table
-        with self.app.engine.begin() as conn:
-            result = conn.execute(
-                table.update().where(
-                    table.c.id == subscriber_id,
-                    sa.or_(table.c.confirmation_sent_at.is_(None),
-                           table.c.confirmation_sent_at < now - RESEND_AFTER))
-                .values(confirmation_sent_at=now))
-            claimed = result.rowcount == 1
-            if claimed:
-                store.log_event(conn, subscriber_id, "confirmation_sent", now)
-        return claimed
+                store.release_confirmation_mail(conn, subscriber.id)
 
     def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
         """The subscriber an unsubscribe or preferences link names (links without expiry)."""

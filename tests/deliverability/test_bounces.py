@@ -21,6 +21,7 @@ from publisher.config import Config
 from publisher.db import deliveries
 from publisher.dev.catcher import Catcher
 from publisher.mail.message_ids import MessageIds
+from publisher.mail.render import RenderedEmail
 from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
@@ -105,8 +106,8 @@ def test_bounced_and_complained_readers_get_no_later_issue(
     fill_maildir(tmp_path / "bounces", ids,
                  "tag:digest.example.org,2024-06-16:2024-06-first-half")
     process_maildir(engine, tmp_path / "bounces", SECRETS.secret_keys, 1, T0)
-    later = outbox.start_send(engine, "later", "tag:x,2024:later", "Later", T0,
-                              {"slug": "later"})
+    later = outbox.start_send(engine, "tag:x,2024:later",
+                              RenderedEmail("later", "Later", "en", "", ""), T0)
     assert sum(outbox.counts(engine, later).values()) == 7
 
 

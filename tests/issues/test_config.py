@@ -36,6 +36,33 @@ def test_broken_config_names_the_key(toml: str, message: str) -> None:
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[smtp]\nhost = "smtp.example.org"\ntls = "none"\n',
+         "publisher.toml:3: smtp.tls: Value error, 'none' is only allowed for a loopback host, "
+         "not 'smtp.example.org'; use starttls or implicit"),
+        ('[smtp]\nhost = "smtp.example.org"\n',  # tls left at its default, none
+         "publisher.toml:1: smtp.tls: Value error, 'none' is only allowed for a loopback host"),
+    ],
+)
+def test_plain_text_smtp_to_a_remote_host_is_refused_when_the_config_loads(
+        toml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(toml)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_plain_text_smtp_to_loopback_is_allowed(host: str) -> None:
+    assert parse_settings(f'[smtp]\nhost = "{host}"\ntls = "none"\n').smtp.host == host
+
+
+def test_remote_smtp_with_tls_loads() -> None:
+    assert parse_settings('[smtp]\nhost = "smtp.example.org"\ntls = "starttls"\n').smtp.tls \
+        == "starttls"
+
+
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path, tmp_path / "nope.toml")
@@ -46,6 +73,11 @@ def test_secrets_come_from_the_environment_with_old_keys_after_the_current_one()
                             "PUBLISHER_OLD_SECRET_KEYS": "b" * 32 + ", " + "c" * 32})
     assert secrets.secret_keys == ("a" * 32, "b" * 32, "c" * 32)
     assert secrets.signing_key == "a" * 32
+
+
+def test_the_imap_password_is_a_secret_from_the_environment() -> None:
+    assert load_secrets({"PUBLISHER_IMAP_PASSWORD": "hunter2"}).imap_password == "hunter2"
+    assert load_secrets({"PUBLISHER_IMAP_PASSWORD": ""}).imap_password is None
 
 
 def test_a_short_or_missing_secret_is_refused() -> None:

@@ -11,8 +11,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-Rule = Callable[[str, int], str]  # (recipient, attempt number from 1) -> behaviour
-BEHAVIOURS = {"ok", "451", "550", "421", "554", "drop", "stall"}
+# (recipient, attempt number from 1) -> behaviour: ok, 451, 550, 421, 554, drop or stall
+Rule = Callable[[str, int], str]
 
 
 class FaultySMTP:

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.db import bounce_reports, metadata
+from publisher.mail.render import RenderedEmail
 from publisher.sending import outbox
+from publisher.sending.erasure import erase_person
 from publisher.sending.outbox import FAILED, Result
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
@@ -47,8 +49,8 @@ def a_person_with_a_history(engine: Engine) -> None:
                                         NOW)
         store.add(conn, "stays@example.net", "Stays", store.CONFIRMED,
                         Consent("import", NOW), NOW)
-    send_id = outbox.start_send(engine, "issue", "tag:x,2026:issue", "Issue", NOW,
-                                {"slug": "issue"})
+    send_id = outbox.start_send(engine, "tag:x,2026:issue",
+                                RenderedEmail("issue", "Issue", "en", "", ""), NOW)
     claimed = outbox.claim_batch(engine, send_id, "host:1", NOW, 10)
     outbox.record_results(engine, [Result(d.id, FAILED, f"550 5.1.1 <{d.email}>: no such user",
                                           hard_bounce=True) for d in claimed], NOW, "host:1")
@@ -62,7 +64,7 @@ def a_person_with_a_history(engine: Engine) -> None:
 def test_erase_leaves_no_table_or_column_naming_the_person(engine: Engine) -> None:
     a_person_with_a_history(engine)
     with engine.begin() as conn:
-        assert store.erase(conn, normalise_address(PERSON), NOW)
+        assert erase_person(conn, normalise_address(PERSON), NOW)
     assert traces(engine) == []
     with engine.connect() as conn:
         assert store.find(conn, normalise_address("stays@example.net")) is not None
@@ -119,7 +121,7 @@ def test_one_click_unsubscribe_of_an_erased_person_is_a_success_that_stores_noth
     with site.engine.begin() as conn:
         subscriber, _ = store.add(conn, "gone@example.org", "", store.CONFIRMED,
                                         Consent("import", NOW), NOW)
-        store.erase(conn, normalise_address("gone@example.org"), NOW)
+        erase_person(conn, normalise_address("gone@example.org"), NOW)
     token = unsubscribe_token(TokenSigner(SECRETS.secret_keys), subscriber.id)
     before = traces_count(site.engine)
     one_click = httpx.post(f"{site.url}/unsubscribe/{token}",
