@@ -7,7 +7,6 @@ import base64
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from publisher.commands.dkim import dkim_group
 from publisher.config import load_config
 from publisher.mail.dkim_signing import generate, write_key
 from tests.conftest import REPO
+from tests.sending.helpers import cli_command
 
 CONFIG = """\
 [site]
@@ -52,8 +52,7 @@ def check(config: Path) -> subprocess.CompletedProcess[str]:
     """The real command in its own process, as an author runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     return subprocess.run(
-        [sys.executable, "-m", "publisher.cli", "--config", str(config), "check",
-         "--deliverability"],
+        cli_command(config, "check", "--deliverability"),
         cwd=config.parent, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -3,10 +3,8 @@ addresses, a distinct exit code, the traceback only with --debug; real driver er
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,17 +14,15 @@ import sqlalchemy as sa
 
 from publisher.errors import EX_IOERR, EX_TEMPFAIL
 from publisher.outage import Fault, as_error, classify
-from tests.sending.helpers import SECRETS, write_config_file
+from tests.sending.helpers import CLI_ENV, cli_command, write_config_file
 from tests.servers import free_port
 
-ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
 CLOSED_POSTGRES = "postgresql+psycopg://publisher@127.0.0.1:{port}/publisher"
 
 
 def publisher(config_file: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "publisher.cli", "--config", str(config_file),
-                           *args], env={**ENV, **env}, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(cli_command(config_file, *args), env={**CLI_ENV, **env},
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("args", [("status",), ("send", "2024-06-first-half", "--yes"),

@@ -8,12 +8,10 @@ the in-flight window, and every duplicate the same message (one Message-ID).
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,9 +33,11 @@ from publisher.web.subscribe import SubscribeApp
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
+    CLI_ENV,
     SECRETS,
     T0,
     bulk_confirmed,
+    cli_command,
     smtp_site,
     write_config_file,
 )
@@ -50,7 +50,6 @@ POOL = 4
 WINDOW = UNWRITTEN_MAX + POOL  # handed over and not yet written, at most, per process
 SLUG = "2024-06-first-half"
 CATCH_UP = "[sending]\nbatch_size = 50\ncatch_up_hours = 100000\n"  # the seed is from 2024
-ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +60,8 @@ def pg() -> Iterator[PostgresServer]:
 
 
 def publisher(config_file: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
-                             str(config_file), *args],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(cli_command(config_file, *args), env=CLI_ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def delivered_total(server: FaultySMTP) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,10 +19,12 @@ from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
+    CLI_ENV,
     SECRETS,
     T0,
     add_confirmed,
     bulk_confirmed,
+    cli_command,
     database,
     smtp_site,
     write_config_file,
@@ -86,10 +86,8 @@ def test_three_postgres_workers_drain_3000_deliveries_without_sending_any_twice(
         send_id = start(engine, config, ready(config, SEED_ISSUE), T0)
         config_file = write_config_file(tmp_path, server.port, postgres_url,
                                         "[sending]\nbatch_size = 50\n", pool_size=4)
-        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
-        workers = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
-                                     str(config_file), "run", "--worker", "--once"],
-                                    env=env, stderr=subprocess.PIPE) for _ in range(3)]
+        workers = [subprocess.Popen(cli_command(config_file, "run", "--worker", "--once"),
+                                    env=CLI_ENV, stderr=subprocess.PIPE) for _ in range(3)]
         for worker in workers:
             _, err = worker.communicate(timeout=240)
             assert worker.returncode == 0, err.decode()[-2000:]
@@ -109,10 +107,8 @@ def test_two_daemons_on_one_sqlite_database_send_each_delivery_once(
                                         "[sending]\nbatch_size = 50\n"
                                         "catch_up_hours = 100000\n",  # the seed is from 2024
                                         pool_size=4)
-        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
-        daemons = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
-                                     str(config_file), "run", "--once"],
-                                    env=env, stderr=subprocess.PIPE) for _ in range(2)]
+        daemons = [subprocess.Popen(cli_command(config_file, "run", "--once"),
+                                    env=CLI_ENV, stderr=subprocess.PIPE) for _ in range(2)]
         logs = []
         for daemon in daemons:
             _, err = daemon.communicate(timeout=240)

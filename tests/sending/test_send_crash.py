@@ -7,7 +7,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from publisher.db import deliveries, open_database
 from tests.conftest import REPO
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import add_confirmed
+from tests.sending.helpers import add_confirmed, cli_command
 
 BATCH = 25
 SUBSCRIBERS = 600
@@ -35,8 +34,7 @@ def write_site(tmp_path: Path, port: int) -> Path:
 def send(config: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PUBLISHER_SECRET_KEY": "crash-test-secret-key-0123"}
     return subprocess.Popen(
-        [sys.executable, "-m", "publisher.cli", "--config", str(config), "send",
-         "2024-06-first-half", "--yes"],
+        cli_command(config, "send", "2024-06-first-half", "--yes"),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +23,11 @@ from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
+    CLI_ENV,
     SECRETS,
     T0,
     add_confirmed,
+    cli_command,
     database,
     smtp_site,
     write_config_file,
@@ -84,10 +84,8 @@ def test_send_wait_returns_only_when_no_row_is_queued_sending_or_deferred(
                                    backoff_max_seconds=2, max_attempts=4)
         began = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "publisher.cli", "--config", str(config), "send",
-             "2024-06-first-half", "--yes", "--wait"],
-            env={**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]},
-            capture_output=True, text=True, timeout=120)
+            cli_command(config, "send", "2024-06-first-half", "--yes", "--wait"),
+            env=CLI_ENV, capture_output=True, text=True, timeout=120)
         took = time.monotonic() - began
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sent=30" in done.stdout and "deferred=0" in done.stdout, done.stdout
@@ -130,9 +128,8 @@ def test_the_daemon_leaves_the_back_issues_of_a_migrated_archive_and_status_name
         f'issues = "{Path(__file__).resolve().parents[2] / "issues"}"',
         f'issues = "{site.issues_dir}"')
     config_file.write_text(text, encoding="utf-8")
-    status = subprocess.run([sys.executable, "-m", "publisher.cli", "--config",
-                             str(config_file), "status"], capture_output=True, text=True,
-                            timeout=60)
+    status = subprocess.run(cli_command(config_file, "status"), capture_output=True,
+                            text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     for year in (2020, 2021, 2022):
         assert f"missed   back-{year}: send_at {year}-03-01T09:00:00+00:00" in status.stdout

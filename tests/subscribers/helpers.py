@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from publisher.config import Config
 from tests.conftest import REPO
-from tests.sending.helpers import SECRETS, write_config_file
+from tests.sending.helpers import CLI_ENV, cli_command, write_config_file
 from tests.servers import free_port
 
-ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0], "PYTHONIOENCODING": "utf-8"}
+ENV = {**CLI_ENV, "PYTHONIOENCODING": "utf-8"}
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `publisher subscribers …` in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "publisher.cli", "--config", str(config),
-                           "subscribers", *args], env=ENV, cwd=REPO, capture_output=True,
-                          text=True, encoding="utf-8", timeout=120)
+    return subprocess.run(cli_command(config, "subscribers", *args), env=ENV, cwd=REPO,
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
 
 
 def site_config(folder: Path) -> Path:
