@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from publisher.web.subscribe import RESEND_AFTER, SubscribeApp
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS, write_config_file
 from tests.servers import free_port
+from tests.subscribers import test_web_flows as web_flows
 from tests.subscribers.helpers import cli, web_config
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,34 +36,21 @@ Mark = Callable[[Connection, int, datetime, dict[str, Any] | None], store.Subscr
 
 
 @dataclass
-class Site:
-    url: str
-    engine: Engine
-    catcher: Catcher
+class Site(web_flows.Site):
+    """The web-flow site, plus a config file for the command line on its database."""
+
     cli_config: Path
 
-    def status(self, email: str) -> str | None:
-        with self.engine.connect() as conn:
-            found = store.find(conn, normalise_address(email))
-        return found.status if found else None
-
     def confirmations(self, email: str) -> list[EmailMessage]:
-        parsed = [message_from_bytes(raw, policy=policy.default)
-                  for raw in self.catcher.messages()]
-        return [m for m in parsed if isinstance(m, EmailMessage)
-                and m["To"].addresses[0].addr_spec == email and not m["List-Id"]]
+        return [m for m in self.mails()
+                if m["To"].addresses[0].addr_spec == email and not m["List-Id"]]
 
     def subscribe(self, email: str, name: str = "", **headers: str) -> None:
-        response = httpx.post(self.url + "/subscribe", data={"email": email, "name": name},
-                              headers={"Origin": self.url, **headers})
+        response = self.post("/subscribe", {"email": email, "name": name}, **headers)
         assert response.status_code == 303, response.text[:500]
 
     def confirm(self, mail: EmailMessage) -> None:
-        body = mail.get_body(("plain",))
-        assert body is not None
-        link = re.search(r"https?://\S+/confirm/\S+", body.get_content())
-        assert link
-        assert httpx.post(link.group(0)).status_code == 303
+        assert httpx.post(web_flows.confirm_link(mail)).status_code == 303
 
 
 @pytest.fixture
@@ -77,7 +63,7 @@ def site(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
         app = create_app(config, SECRETS, SubscribeApp(config, SECRETS))
         cli_config = write_config_file(tmp_path / "cli", catcher.port, config.database_url)
         with LiveServer(app, port):
-            yield Site(base, open_database(config.database_url), catcher, cli_config)
+            yield Site(base, config, open_database(config.database_url), catcher, cli_config)
 
 
 # (6) the resend window counts per pending episode
