@@ -102,16 +102,18 @@ def all_sent(url: str, count: int) -> bool:
         engine.dispose()
 
 
-FAULT_SQL = [
+FAULT_SQL = [  # in creation order
     "CREATE SEQUENCE fault_hits",
     "CREATE TABLE fault_plan (delivery_id integer, once boolean NOT NULL)",
+    """CREATE FUNCTION fault_hits() RETURNS bigint LANGUAGE sql AS $$
+      SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fault_hits $$""",
     """CREATE FUNCTION injected_fault() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE plan record;
     BEGIN
       IF OLD.status = 'sending' AND NEW.status <> 'sending' THEN
         SELECT * INTO plan FROM fault_plan LIMIT 1;
         IF FOUND AND (plan.delivery_id IS NULL OR plan.delivery_id = NEW.id)
-           AND (NOT plan.once OR currval_or_zero() = 0) THEN
+           AND (NOT plan.once OR fault_hits() = 0) THEN
           PERFORM nextval('fault_hits');
           RAISE EXCEPTION 'injected: terminating connection due to administrator command'
             USING ERRCODE = '57P01';
@@ -119,32 +121,32 @@ FAULT_SQL = [
       END IF;
       RETURN NEW;
     END $$""",
-    """CREATE FUNCTION currval_or_zero() RETURNS bigint LANGUAGE sql AS $$
-      SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fault_hits $$""",
     """CREATE TRIGGER injected_fault BEFORE UPDATE ON deliveries
        FOR EACH ROW EXECUTE FUNCTION injected_fault()""",
 ]
 
 
-def with_fault_trigger(engine: Engine) -> None:
+def audience_with_fault_trigger(pg: PostgresServer, name: str) -> tuple[str, Engine, list[str]]:
+    """A new database with 3,000 confirmed subscribers and a trigger that fails the
+    settling of delivery rows as `fault_plan` says; returns (url, engine, addresses)."""
+    url = pg.create_database(name)
+    engine = open_database(url)
+    addresses = bulk_confirmed(engine, 3000)
     with engine.begin() as conn:
-        for statement in [FAULT_SQL[0], FAULT_SQL[1], FAULT_SQL[3], FAULT_SQL[2], FAULT_SQL[4]]:
+        for statement in FAULT_SQL:
             conn.execute(sa.text(statement))
+    return url, engine, addresses
 
 
 def fault_hits(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(
-            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fault_hits")).scalar_one())
+        return int(conn.execute(sa.text("SELECT fault_hits()")).scalar_one())
 
 
 def test_a_result_write_that_fails_once_is_written_again_and_nobody_gets_two(
     pg: PostgresServer, seed_config: Config, report_figure: Figure
 ) -> None:
-    url = pg.create_database("oneshot")
-    engine = open_database(url)
-    addresses = bulk_confirmed(engine, 3000)
-    with_fault_trigger(engine)
+    url, engine, addresses = audience_with_fault_trigger(pg, "oneshot")
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO fault_plan VALUES (1500, true)"))
     with FaultySMTP(lambda r, a: "ok") as server:
@@ -161,10 +163,7 @@ def test_a_result_write_that_fails_once_is_written_again_and_nobody_gets_two(
 def test_while_results_cannot_be_written_no_mail_is_handed_over(
     pg: PostgresServer, seed_config: Config, report_figure: Figure
 ) -> None:
-    url = pg.create_database("gate")
-    engine = open_database(url)
-    addresses = bulk_confirmed(engine, 3000)
-    with_fault_trigger(engine)
+    url, engine, addresses = audience_with_fault_trigger(pg, "gate")
     with FaultySMTP(lambda r, a: "ok", delay=0.002) as server:
         config = smtp_site(seed_config, server.port, database_url=url, pool_size=POOL)
         send_id = start(engine, config, ready(config, SEED_ISSUE), T0)
