@@ -17,18 +17,13 @@ import pytest
 from sqlalchemy.engine import Connection, Engine
 
 from publisher.config import Config
-from publisher.db import open_database, subscriber_table
-from publisher.dev.catcher import Catcher
-from publisher.site.build import build_site
+from publisher.db import subscriber_table
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
-from publisher.web.app import create_app
-from publisher.web.subscribe import RESEND_AFTER, SubscribeApp
-from tests.conftest import LiveServer
-from tests.sending.helpers import SECRETS, write_config_file
-from tests.servers import free_port
+from publisher.web.subscribe import RESEND_AFTER
+from tests.sending.helpers import write_config_file
 from tests.subscribers import test_web_flows as web_flows
-from tests.subscribers.helpers import cli, web_config
+from tests.subscribers.helpers import cli
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -55,15 +50,10 @@ class Site(web_flows.Site):
 
 @pytest.fixture
 def site(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with Catcher(tmp_path / "Maildir") as catcher:
-        config = web_config(seed_config, base, catcher.port)
-        build_site(config, NOW)
-        app = create_app(config, SECRETS, SubscribeApp(config, SECRETS))
-        cli_config = write_config_file(tmp_path / "cli", catcher.port, config.database_url)
-        with LiveServer(app, port):
-            yield Site(base, config, open_database(config.database_url), catcher, cli_config)
+    with web_flows.served(seed_config, tmp_path) as running:
+        cli_config = write_config_file(tmp_path / "cli", running.catcher.port,
+                                       running.config.database_url)
+        yield Site(**vars(running), cli_config=cli_config)
 
 
 # (6) the resend window counts per pending episode

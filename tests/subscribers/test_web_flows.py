@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -58,8 +59,9 @@ class Site:
                           follow_redirects=False)
 
 
-@pytest.fixture
-def site(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
+@contextmanager
+def served(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
+    """The seed site built and served on loopback, mailing into a catcher."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with Catcher(tmp_path / "Maildir") as catcher:
@@ -68,6 +70,12 @@ def site(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
         app = create_app(config, SECRETS, SubscribeApp(config, SECRETS))
         with LiveServer(app, port):
             yield Site(base, config, open_database(config.database_url), catcher)
+
+
+@pytest.fixture
+def site(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
+    with served(seed_config, tmp_path) as running:
+        yield running
 
 
 def confirm_link(mail: EmailMessage) -> str:
