@@ -94,11 +94,16 @@ sends = sa.Table(
     sa.Column("issue_slug", sa.String(200), nullable=False, unique=True),
     sa.Column("entry_id", sa.String(300), nullable=False),
     sa.Column("subject", sa.String(998), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # snapshotting|sending|done|paused
+    sa.Column("status", sa.String(16), nullable=False),  # sending|paused|cancelled|done
     sa.Column("audience_count", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("content", sa.JSON),  # migration 2: the email as rendered when the send began
+    # migration 4: operator control and retention
+    sa.Column("paused_at", UTCDateTime),
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.Column("pruned_at", UTCDateTime),  # settled rows and frozen email deleted
+    sa.Column("summary", sa.JSON),  # counts and failures by reply, kept when pruned
 )
 
 deliveries = sa.Table(
@@ -108,7 +113,8 @@ deliveries = sa.Table(
     sa.Column("subscriber_id", sa.Integer, nullable=False),
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("name", sa.String(200), nullable=False, default=""),
-    sa.Column("status", sa.String(16), nullable=False),  # queued|sending|sent|deferred|failed
+    # queued|sending|sent|deferred|failed|cancelled
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("claimed_by", sa.String(128)),
@@ -139,13 +145,30 @@ bounce_reports = sa.Table(  # migration 3: reports that name nobody we can verif
     sa.Column("reason", sa.String(200), nullable=False),
 )
 
+admin_users = sa.Table(  # migration 4: operator console accounts (no default account)
+    "admin_users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+admin_sessions = sa.Table(  # migration 4: server-side console sessions
+    "admin_sessions", metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # sha256 of the cookie's id
+    sa.Column("username", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
 
 def _initial_schema(conn: Connection) -> None:
     # A new database gets today's tables; later migrations then find nothing to add.
     metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
-                                      deliveries, leases, bounce_reports])
+                                      deliveries, leases, bounce_reports, admin_users,
+                                      admin_sessions])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -162,11 +185,21 @@ def _bounce_reports(conn: Connection) -> None:
     metadata.create_all(conn, tables=[bounce_reports])
 
 
+def _control_and_retention(conn: Connection) -> None:
+    moment = str(sa.DateTime(timezone=True).compile(dialect=conn.dialect))
+    for column, ddl_type in (("paused_at", moment), ("cancelled_at", moment),
+                             ("pruned_at", moment), ("summary", "JSON")):
+        _add_column(conn, "sends", column, ddl_type)
+    metadata.create_all(conn, tables=[admin_users, admin_sessions])
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
     (3, "bounce_reports: reports and unsubscribe mails that could not be verified",
      _bounce_reports),
+    (4, "send pause/cancel, retention summaries, operator console accounts and sessions",
+     _control_and_retention),
 ]
 
 

@@ -1,9 +1,14 @@
 """The durable outbox: one delivery row per (send, subscriber), claimed and settled in batches.
 
 Row states: queued -> sending -> sent | deferred | failed (deferred -> sending again when
-due). A claim is committed before any SMTP traffic and a result after it, so a process
-killed at any moment loses nothing: rows it had claimed but not settled ("in flight") are
-claimed again, and only those can reach a recipient twice (with the same Message-ID).
+due); an operator's cancel turns queued and deferred rows into cancelled (kept, never sent).
+A send is sending, paused, cancelled or done; rows are claimed only while it is sending, and
+that condition is part of the claim statement itself, so a pause or cancel committed before
+a claim is honoured by every process.
+
+A claim is committed before any SMTP traffic and a result after it, so a process killed at
+any moment loses nothing: rows it had claimed but not settled ("in flight") are claimed
+again, and only those can reach a recipient twice (with the same Message-ID).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
 
@@ -32,8 +37,9 @@ from publisher.mail.smtp import Kind, Reply
 from publisher.subscribers import store
 
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
-STATES = (QUEUED, SENDING, SENT, DEFERRED, FAILED)
-SEND_ACTIVE, SEND_DONE = "sending", "done"
+CANCELLED = "cancelled"
+STATES = (QUEUED, SENDING, SENT, DEFERRED, FAILED, CANCELLED)
+SEND_ACTIVE, SEND_PAUSED, SEND_CANCELLED, SEND_DONE = "sending", "paused", "cancelled", "done"
 
 
 @dataclass(frozen=True)
@@ -190,7 +196,9 @@ def _claimable(send_id: int, now: datetime, lease: timedelta, dead: Sequence[str
         worker, held = mine
         own = sa.and_(c.status == SENDING, c.claimed_by == worker,
                       c.id.not_in(list(held)) if held else sa.true())
-    return sa.and_(c.send_id == send_id, sa.or_(c.status == QUEUED, due, stale, orphaned, own))
+    active = sa.exists().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
+    return sa.and_(c.send_id == send_id, active,
+                   sa.or_(c.status == QUEUED, due, stale, orphaned, own))
 
 
 def dead_local_workers(engine: Engine, send_id: int) -> list[str]:
@@ -315,6 +323,51 @@ def mark_done(engine: Engine, send_id: int, now: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(sends.update().where(sends.c.id == send_id)
                      .values(status=SEND_DONE, finished_at=now))
+
+
+def send_state(engine: Engine, send_id: int) -> str:
+    """sending | paused | cancelled | done."""
+    with engine.connect() as conn:
+        return str(conn.execute(sa.select(sends.c.status).where(sends.c.id == send_id))
+                   .scalar_one())
+
+
+def pause(engine: Engine, send_id: int, now: datetime) -> bool:
+    """Stop new claims of a sending send; False when it was not sending."""
+    with engine.begin() as conn:
+        changed = conn.execute(sends.update()
+                               .where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
+                               .values(status=SEND_PAUSED, paused_at=now)).rowcount
+    return bool(changed)
+
+
+def resume(engine: Engine, send_id: int) -> bool:
+    """Let a paused send be claimed again, from where it stopped; False when not paused."""
+    with engine.begin() as conn:
+        changed = conn.execute(sends.update()
+                               .where(sends.c.id == send_id, sends.c.status == SEND_PAUSED)
+                               .values(status=SEND_ACTIVE, paused_at=None)).rowcount
+    return bool(changed)
+
+
+def cancel(engine: Engine, send_id: int, now: datetime) -> int | None:
+    """End a sending or paused send for good: its queued and deferred rows become
+    cancelled in the same transaction. Returns how many, or None when the send was
+    already done or cancelled. Rows in flight are settled by their worker as usual."""
+    c = deliveries.c
+    with engine.begin() as conn:
+        changed = conn.execute(sends.update()
+                               .where(sends.c.id == send_id,
+                                      sends.c.status.in_([SEND_ACTIVE, SEND_PAUSED]))
+                               .values(status=SEND_CANCELLED, cancelled_at=now,
+                                       finished_at=now)).rowcount
+        if not changed:
+            return None
+        result = conn.execute(deliveries.update()
+                              .where(c.send_id == send_id, c.status.in_([QUEUED, DEFERRED]))
+                              .values(status=CANCELLED, next_attempt_at=None,
+                                      last_reply="cancelled by the operator", updated_at=now))
+    return int(result.rowcount)
 
 
 def retry_failed(engine: Engine, send_id: int, now: datetime) -> int:
