@@ -15,7 +15,16 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from publisher.commands import bounces, dkim, issues, sending, serve, subscribers
+from publisher.commands import (
+    admin,
+    bounces,
+    control,
+    dkim,
+    issues,
+    sending,
+    serve,
+    subscribers,
+)
 from publisher.config import load_config
 from publisher.errors import DatabaseFault
 from publisher.outage import as_error
@@ -52,7 +61,7 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (issues, serve, subscribers, sending, dkim, bounces):
+for module in (issues, serve, subscribers, sending, control, dkim, bounces, admin):
     for command in module.COMMANDS:
         main.add_command(command)
 

@@ -6,6 +6,7 @@ everything else gets what it needs from here (Secrets, `chromium_path`) or as a 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -165,6 +166,46 @@ class EmailConfig(_Section):
     transfer_encoding: Literal["8bit", "quoted-printable"] = "8bit"
 
 
+class AdminConfig(_Section):
+    # A console session ends this long after login, whatever the activity (absolute).
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
+
+def metrics_address(listen: str, allow_remote: bool) -> tuple[str, int]:
+    """`host:port` (`[::1]:9464` for IPv6) -> (host, port); a host other than loopback only
+    with `allow_remote`. Raises ValueError saying what is wrong."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^:\[\]]*):(\d{1,5})", listen)
+    if not match or not 0 < int(match[2] or match[4]) < 65536:
+        raise ValueError(f"{listen!r} is not host:port (like 127.0.0.1:9464)")
+    host, port = match[1] or match[3], int(match[2] or match[4])
+    if not allow_remote and not _is_loopback(host):
+        raise ValueError(f"{host or 'every interface'} is not a loopback address; /metrics "
+                         "tells anyone who can reach it how much mail goes where: set "
+                         "[metrics] allow_remote = true to serve it beyond this machine")
+    return host, port
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host in LOOPBACK_HOSTS or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost
+        return False
+
+
+class MetricsConfig(_Section):
+    # Declared before `listen`, whose check reads it.
+    allow_remote: bool = False
+    # host:port where `publisher run` serves Prometheus /metrics; empty: no server.
+    listen: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback_unless_allowed(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            metrics_address(value, bool(info.data.get("allow_remote")))
+        return value
+
+
 class Settings(_Section):
     site: SiteConfig = SiteConfig()
     sender: SenderConfig = SenderConfig()
@@ -176,6 +217,8 @@ class Settings(_Section):
     dkim: DkimConfig = DkimConfig()
     email: EmailConfig = EmailConfig()
     bounces: BouncesConfig = BouncesConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    admin: AdminConfig = AdminConfig()
 
 
 @dataclass(frozen=True)

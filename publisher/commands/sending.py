@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from publisher.clock import utc_now
-from publisher.config import Config, load_secrets
+from publisher.commands import reports as report_views
+from publisher.commands.control import state_line
+from publisher.config import Config, load_secrets, metrics_address
 from publisher.content.issues import read_issues
 from publisher.db import make_engine, open_configured
+from publisher.logs import log_event
 from publisher.mail.smtp import Kind, send_one
 from publisher.outage import RetryPolicy, retry
-from publisher.sending import outbox
+from publisher.sending import outbox, reports
 from publisher.sending.drain import make_job, options_from
 from publisher.sending.send_issue import (
     Ready,
@@ -68,6 +74,8 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         _send_test_copy(config, item, test_address)
         return
     send_id = outbox.find_send(engine, item.issue.slug)
+    if send_id is not None:
+        _refuse_if_halted(engine, item.issue.slug, send_id)
     audience = (sum(outbox.counts(engine, send_id).values()) if send_id is not None
                 else outbox.audience_size(engine))
     verb = "Resume" if send_id is not None else "Send"
@@ -81,16 +89,28 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     policy = RetryPolicy(config.settings.database.outage_seconds)
     send_id = retry(partial(start, engine, config, item, utc_now()), policy)
     progress, update = _progress_printer(sum(outbox.counts(engine, send_id).values()))
-    options = options_from(config, progress=update, wait_for_deferred=wait)
+    quiet = {"progress_log_seconds": 0.0} if console.is_terminal else {}  # the bar shows it
+    options = options_from(config, progress=update, wait_for_deferred=wait, **quiet)
     with progress:
         counts = run_send(engine, config, secrets, send_id, utc_now, options,
                           handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
+    state = outbox.send_state(engine, send_id)
+    if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
+        click.echo(state_line(item.issue.slug, state, counts))
+        return
     left = {state: counts[state] for state in (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
             if counts[state]}
     if left:
         click.echo(", ".join(f"{n} {state}" for state, n in left.items()) + " left: "
                    "`publisher run` (or the same command again) sends them when due")
+
+
+def _refuse_if_halted(engine: Engine, slug: str, send_id: int) -> None:
+    """A paused send is resumed only by `publisher resume`; a cancelled one never."""
+    state = outbox.send_state(engine, send_id)
+    if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
+        raise click.ClickException(state_line(slug, state, outbox.counts(engine, send_id)))
 
 
 def _send_test_copy(config: Config, item: Ready, address: str) -> None:
@@ -109,35 +129,35 @@ def _send_test_copy(config: Config, item: Ready, address: str) -> None:
 
 @click.command("status")
 @click.argument("issue", required=False)
+@click.option("--watch", is_flag=True,
+              help="Refresh every second until no send has rows left to send now (Ctrl-C stops).")
 @click.pass_obj
-def status_command(config: Config, issue: str | None) -> None:
-    """Counts per state for every send (or one), and its last errors."""
+def status_command(config: Config, issue: str | None, watch: bool) -> None:
+    """Every send (or one): state, counts per row state, rate and ETA; its last errors."""
     engine = open_configured(config)
-    table = Table("issue", *outbox.STATES, "started", "finished")
-    sends = outbox.all_sends(engine)
-    for send_id, slug, created, finished in sends:
-        if issue and slug != issue:
-            continue
-        counts = outbox.counts(engine, send_id)
-        table.add_row(slug, *(str(counts[s]) for s in outbox.STATES), _when(created),
-                      _when(finished))
-    out = Console()
-    if not out.is_terminal:  # piped or logged: never truncate a slug to fit 80 columns
-        out.width = 200
-    out.print(table)
+    out = report_views.output_console()
+    render = partial(_status_now, engine, issue)
+    if watch:
+        try:
+            report_views.watch(out, render, lambda: reports.sends_in_progress(engine, utc_now()),
+                               interval=1.0)
+        except KeyboardInterrupt:
+            return
+    else:
+        out.print(render())
     issues, _problems, _failed = read_issues([config.issues_dir])
     window = timedelta(hours=config.settings.sending.catch_up_hours)
-    _due, missed = due_and_missed(issues, {slug for _, slug, _, _ in sends}, utc_now(), window)
+    _due, missed = due_and_missed(issues, outbox.send_slugs(engine), utc_now(), window)
     for item in missed:
-        click.echo(f"missed   {item.slug}: send_at {_when(item.meta.send_at)} is older than "
-                   f"catch_up_hours; `publisher send {item.slug}` sends it")
+        click.echo(f"missed   {item.slug}: send_at {report_views.when(item.meta.send_at)} is "
+                   f"older than catch_up_hours; `publisher send {item.slug}` sends it")
     if issue:
         for email, state, reply in outbox.last_errors(engine, outbox.require_send(engine, issue)):
             click.echo(f"{state:<8} {email}: {reply}")
 
 
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else "-"
+def _status_now(engine: Engine, issue: str | None) -> Table:
+    return report_views.status_table(engine, issue, utc_now())
 
 
 @click.command("retry")
@@ -149,14 +169,17 @@ def retry_command(config: Config, issue: str) -> None:
     secrets = load_secrets(os.environ)
     engine = open_configured(config)
     send_id = outbox.require_send(engine, item.issue.slug)
+    _refuse_if_halted(engine, item.issue.slug, send_id)
     requeued = outbox.retry_failed(engine, send_id, utc_now())
+    _refuse_if_halted(engine, item.issue.slug, send_id)  # cancelled meanwhile: nothing queued
     click.echo(f"{requeued} failed deliveries queued again")
     counts = run_send(engine, config, secrets, send_id, utc_now, options_from(config),
                       handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
 
 
-COMMANDS: list[click.Command] = [send_command, status_command, retry_command]
+COMMANDS: list[click.Command] = [send_command, status_command, retry_command,
+                                  report_views.report_command]
 
 
 @click.command("demo")
@@ -175,6 +198,27 @@ def demo_command(config: Config) -> None:
         click.echo(f"feed:     {feed}")
     click.echo(f"mailbox:  {result.maildir} ({result.received} messages received)")
     click.echo("outbox:   " + " ".join(f"{s}={n}" for s, n in result.counts.items()))
+    for line in _console_hint(result.config_file):
+        click.echo(line)
+
+
+def _console_hint(config_file: Path) -> list[str]:
+    """How to open the operator console on the demo's data."""
+    program = Path(sys.argv[0])
+    command = _shown(program) if program.name == "publisher" and program.is_file() else "publisher"
+    prefix = f"{command} --config {_shown(config_file)}"
+    return [f"console:  {prefix} admin set-password admin",
+            f"          {prefix} serve   then open http://127.0.0.1:8000/admin",
+            "          (serve needs PUBLISHER_SECRET_KEY set, for example "
+            "export PUBLISHER_SECRET_KEY=$(openssl rand -hex 32))"]
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be written from here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 COMMANDS.append(demo_command)
@@ -184,20 +228,41 @@ COMMANDS.append(demo_command)
 @click.option("--worker", is_flag=True, help="Only drain active sends (scale-out workers).")
 @click.option("--once", is_flag=True, help="Run one tick and exit (cron, tests).")
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between ticks.")
+@click.option("--metrics-listen", metavar="HOST:PORT", default=None,
+              help="Serve /metrics here instead of at [metrics] listen (one port per process).")
 @click.pass_obj
-def run_command(config: Config, worker: bool, once: bool, interval: float) -> None:
+def run_command(config: Config, worker: bool, once: bool, interval: float,
+                metrics_listen: str | None) -> None:
     """The daemon: rebuild on change, start due sends, resume and retry deliveries."""
+    from publisher.sending import metrics
     from publisher.sending.daemon import Daemon
 
     secrets = load_secrets(os.environ)
     _ = secrets.signing_key
     # The schema is brought up to date at the first tick that reaches the database, so a
     # daemon started while the database is down waits for it instead of exiting.
-    daemon = Daemon(config, secrets, make_engine(config.database_url), utc_now, worker=worker)
+    engine = make_engine(config.database_url)
+    daemon = Daemon(config, secrets, engine, utc_now, worker=worker)
     if once:
         daemon.tick()
-    else:
+        return
+    listen = config.settings.metrics.listen if metrics_listen is None else metrics_listen
+    server = None
+    if listen:
+        try:
+            host, port = metrics_address(listen, config.settings.metrics.allow_remote)
+            server = metrics.serve(host, port, engine, utc_now)
+        except ValueError as exc:  # only --metrics-listen: the file's value was checked
+            raise click.BadParameter(str(exc), param_hint="--metrics-listen") from exc
+        except OSError as exc:
+            raise click.ClickException(f"/metrics on {listen}: {exc.strerror}; every process "
+                                       "needs its own port (--metrics-listen)") from exc
+        log_event("metrics_listening", address=listen)
+    try:
         daemon.run_forever(interval)
+    finally:
+        if server is not None:
+            server.shutdown()
 
 
 COMMANDS.append(run_command)

@@ -1,10 +1,12 @@
 """Verbs for the subscriber store: subscribers add|remove|list|import|export|erase|stats,
-and db upgrade. Neither add nor import ever undoes an opt-out, a bounce or a complaint."""
+and db upgrade|prune. Neither add nor import ever undoes an opt-out, a bounce or a complaint."""
 
 from __future__ import annotations
 
 import codecs
 import sys
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import click
@@ -16,6 +18,7 @@ from publisher.config import Config
 from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
+from publisher.sending import outbox, reports
 from publisher.sending.erasure import erase_person
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
@@ -151,6 +154,36 @@ def upgrade_command(config: Config) -> None:
     """Apply pending numbered migrations."""
     applied = upgrade(make_engine(config.database_url))
     click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+@db_group.command("prune")
+@click.option("--older-than", "days", type=click.IntRange(min=0), required=True,
+              help="Prune sends that finished more than DAYS days ago.")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.option("--vacuum", is_flag=True,
+              help="Then give the space back (SQLite VACUUM; PostgreSQL VACUUM ANALYZE).")
+@click.pass_obj
+def prune_command(config: Config, days: int, dry_run: bool, vacuum: bool) -> None:
+    """Delete the sent and cancelled rows and the frozen email of finished sends, keeping
+    each send's summary (counts, bounces, complaints, failures by reply) and failed rows."""
+    engine = open_configured(config)
+    now = utc_now()
+    candidates = outbox.prunable_sends(engine, now - timedelta(days=days))
+    for send in candidates:
+        what = f"{send.rows} delivery rows and a {send.content_bytes / 1000:.0f} KB email"
+        if dry_run:
+            click.echo(f"would prune {send.slug} (finished {send.finished_at:%Y-%m-%d}): {what}")
+            continue
+        deleted = outbox.prune_send(
+            engine, send.send_id, partial(reports.retention_summary, engine, send.send_id, now),
+            now)
+        click.echo(f"pruned {send.slug}: {deleted} delivery rows and its "
+                   f"{send.content_bytes / 1000:.0f} KB email")
+    if not candidates:
+        click.echo(f"nothing to prune: no send finished more than {days} days ago is left")
+    if vacuum and not dry_run:
+        outbox.reclaim_space(engine)
+        click.echo("space reclaimed (VACUUM)")
 
 
 COMMANDS: list[click.Command] = [subscribers_group, db_group]

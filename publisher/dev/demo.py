@@ -3,6 +3,7 @@ SQLite, send through an in-process SMTP catcher on loopback, and say where every
 
 from __future__ import annotations
 
+import json
 import secrets as secrets_module
 import shutil
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ class DemoResult:
     received: int
     counts: dict[str, int]
     ephemeral_secret: bool
+    config_file: Path  # the demo's settings, for the console and other commands on its data
 
 
 def demo_secrets(environ: Mapping[str, str]) -> tuple[Secrets, bool]:
@@ -49,6 +51,28 @@ def demo_secrets(environ: Mapping[str, str]) -> tuple[Secrets, bool]:
     if loaded.secret_keys:
         return loaded, False
     return replace(loaded, secret_keys=(secrets_module.token_urlsafe(32),)), True
+
+
+def settings_toml(config: Config) -> str:
+    """The settings as a publisher.toml (scalars and lists: JSON literals are TOML ones)."""
+    lines = ["# Written by `publisher demo`: its settings, with the demo's own database."]
+    for section, values in config.settings.model_dump(mode="json", exclude_none=True).items():
+        lines += ["", f"[{section}]"]
+        lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}"
+                  for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def anchored(config: Config) -> Config:
+    """The same settings with every relative path made absolute: a config file's paths are
+    relative to its own folder, and the demo's file lives in var/demo/."""
+    settings = config.settings
+    paths = settings.paths.model_copy(update={
+        name: str(config.path(value)) for name, value in settings.paths.model_dump().items()})
+    dkim = settings.dkim.model_copy(update={
+        name: str(config.path(value)) for name in ("key_path", "ed25519_key_path")
+        if (value := getattr(settings.dkim, name))})
+    return replace(config, settings=settings.model_copy(update={"paths": paths, "dkim": dkim}))
 
 
 def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = None) -> DemoResult:
@@ -75,6 +99,11 @@ def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = 
         send_id = start(engine, demo, item, moment)
         counts = run_send(engine, demo, secrets, send_id, utc_now, DrainOptions())
         received = len(catcher.messages())
+    config_file = workdir / "publisher.toml"
+    # The demo's data with the configured SMTP server (the catcher is gone once we return).
+    kept = replace(config, settings=config.settings.model_copy(update={"database": database}))
+    config_file.write_text(settings_toml(anchored(kept)), encoding="utf-8")
     html, text = email_paths(config.output_dir, SEED)
     feeds = [config.output_dir / name for name in urls.FEED_FILES.values()]
-    return DemoResult(config.output_dir, html, text, feeds, maildir, received, counts, ephemeral)
+    return DemoResult(config.output_dir, html, text, feeds, maildir, received, counts, ephemeral,
+                      config_file)

@@ -6,6 +6,9 @@ a migrated archive or a daemon stopped for a month, are logged as missed, never 
 unasked); drain every active send (queued rows,
 interrupted claims, deferred rows that are due). Worker mode only drains, so any number of
 workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one scheduler starts.
+A paused or cancelled send is never drained nor started again (a send row of any state
+means started); a drain that sees the pause or cancel stops and is logged as
+`send_paused` / `send_cancelled`. Each tick also settles what cancelled sends left open.
 A database outage of any length is logged and waited out; only a signal ends the daemon.
 """
 
@@ -28,7 +31,7 @@ from publisher.db import upgrade
 from publisher.errors import DatabaseFault, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
-from publisher.sending import outbox
+from publisher.sending import metrics, outbox
 from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
@@ -78,6 +81,7 @@ class Daemon:
 
     def _tick(self) -> None:
         now = self.clock()
+        metrics.PROCESS.ticked(now)  # /metrics: publisher_scheduler_last_tick_timestamp_seconds
         if not self._schema_ready:
             upgrade(self.engine)
             self._schema_ready = True
@@ -89,6 +93,9 @@ class Daemon:
         if not self.worker:
             self._rebuild_if_changed(now)
             self._start_due_sends(now)
+        settled = outbox.settle_cancelled(self.engine, now, options.lease)
+        if settled:
+            log_event("cancelled_rows_settled", rows=settled)
         active = outbox.active_sends(self.engine)
         outages.recovered()
         for send_id, slug in active:
@@ -96,7 +103,9 @@ class Daemon:
                 return
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
                               options_from(self.config), stop_when=self.stop)
-            log_event("drained", issue=slug, **counts)
+            state = outbox.send_state(self.engine, send_id)
+            halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
+            log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)
 
     def _rebuild_if_changed(self, now: datetime) -> None:
         stamp = sources_stamp(self.config)

@@ -1,7 +1,12 @@
 """Drive a send: claim batches from the outbox, build each message, push it through a pool
 of SMTP connections, settle the results; every database call on that path waits out an
 outage, and no message is handed to SMTP while a result cannot be written. The database
-is reached only through the outbox's functions; the clock and the secrets come in."""
+is reached only through the outbox's functions; the clock and the secrets come in.
+
+The send's state is read before every claim and about twice a second while draining: once
+it is paused or cancelled nothing more is claimed or handed to SMTP, the transactions on
+the wire finish and are written, and the claimed rows never handed over are released. A
+draining process logs `send_progress` (counts, rate, remaining) at a steady interval."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.config import Config, Secrets
 from publisher.errors import DatabaseFault
+from publisher.logs import log_event
 from publisher.mail.assemble import Builder, Built, Row, build_installed, install, key_specs
 from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.message_ids import MessageIds
@@ -44,6 +50,7 @@ class SendJob:
     builder: Builder
     envelope_from_address: str
     envelope: Callable[[Delivery], str] | None = None  # VERP: one return path per delivery
+    slug: str = ""
 
     def envelope_from(self, delivery: Delivery) -> str:
         return self.envelope(delivery) if self.envelope else self.envelope_from_address
@@ -60,6 +67,7 @@ class DrainOptions:
     build_processes: int = 0  # 0: build in a thread; N: a pool of N processes (DKIM)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     hard_bounce_threshold: int = 1
+    progress_log_seconds: float = 10.0  # 0: no send_progress log lines
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -98,7 +106,7 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
     if config.settings.bounces.verp:
         key = secrets.signing_key
         envelope = lambda delivery: verp_address(key, delivery.id, domain)  # noqa: E731
-    return SendJob(send_id, builder, sender.from_address, envelope)
+    return SendJob(send_id, builder, sender.from_address, envelope, rendered.slug)
 
 
 Item = tuple[Delivery, bytes]
@@ -107,6 +115,7 @@ UNWRITTEN_MAX = BUILD_AHEAD  # results not yet written before the connections wa
 RECORD_AT = 32  # results: a smaller set is written once RECORD_EVERY seconds have passed
 RECORD_EVERY = 0.1
 PROGRESS_EVERY = 0.5  # seconds between two progress counts (a GROUP BY over the send)
+STATE_EVERY = 0.5  # seconds between two reads of the send's state (pause, cancel)
 
 T = TypeVar("T")
 
@@ -119,6 +128,8 @@ class _Flow:
     failing, and while UNWRITTEN_MAX results wait for their write (a write that hangs on a
     lock stops the hand-over as surely as one that fails). `held` is every row claimed and
     not yet settled in the database: queued here, in flight, or a result not yet written.
+    `halted` is set when the send is seen paused or cancelled: nothing more is claimed or
+    handed over.
     """
 
     policy: RetryPolicy
@@ -129,6 +140,7 @@ class _Flow:
     held: set[int] = field(default_factory=set)
     open: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    halted: asyncio.Event = field(default_factory=asyncio.Event)
     error: DatabaseFault | None = None
     recheck_own_rows: bool = True  # at the start and after every fault
     _failing: int = 0
@@ -177,9 +189,24 @@ class _Flow:
             self.error = exc
         self.gate()
 
+    def see(self, state: str) -> bool:
+        """Note the send's state; True while it may be claimed and sent."""
+        if state != outbox.SEND_ACTIVE:
+            self.halted.set()
+        return not self.halted.is_set()
+
+    async def pause_for(self, seconds: float) -> None:
+        """Sleep, waking early on a stop or a halt."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self.stop, self.halted)]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+
     @property
     def stopping(self) -> bool:
-        return self.error is not None or self.stop.is_set()
+        return self.error is not None or self.stop.is_set() or self.halted.is_set()
 
 
 async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datetime],
@@ -190,6 +217,8 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
     loop = asyncio.get_running_loop()
     try:
         while not flow.stopping:
+            if not flow.see(await flow.db(partial(outbox.send_state, engine, job.send_id))):
+                break
             held = flow.held if flow.recheck_own_rows else None
             flow.recheck_own_rows = False
             dead = await flow.db(partial(outbox.dead_local_workers, engine, job.send_id))
@@ -208,14 +237,14 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
                     if d.id not in skipped]
             by_id = {d.id: d for d in batch}
             for first in range(0, len(rows), BUILD_AHEAD):
-                if flow.error is not None:  # given up: the rest stays claimed, unsent
-                    break
+                if flow.error is not None or flow.halted.is_set():  # the rest stays
+                    break  # claimed, unsent (released after a halt)
                 chunk = rows[first:first + BUILD_AHEAD]
                 for delivery_id, message, error in await _build(
                         loop, job.builder, chunk, pool, options.build_processes):
                     if message is None:
                         flow.add(Result(delivery_id, FAILED, error))
-                    else:
+                    elif not flow.halted.is_set():
                         await flow.queue.put((by_id[delivery_id], message))
     except DatabaseFault:
         pass  # recorded in flow.error; the drain raises it once the connections are done
@@ -238,17 +267,20 @@ async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
                    limiter: AsyncRateLimiter, backoff: Backoff,
                    now: Callable[[], datetime]) -> None:
     """Consumer: one SMTP connection sending whatever the producer built, while the gate
-    is open; after a give-up it only empties the queue (those rows stay claimed, unsent)."""
+    is open; after a give-up or a halt it only empties the queue (those rows stay claimed,
+    unsent, and a halt releases them)."""
     while True:
         item = await flow.queue.get()
         if item is None:
             await flow.queue.put(None)  # let the other connections see the end too
             return
         await flow.open.wait()
-        if flow.error is not None:
+        if flow.error is not None or flow.halted.is_set():
             continue
         delivery, message = item
         await limiter.acquire()
+        if flow.halted.is_set():
+            continue
         reply = await deliver(connection, job.envelope_from(delivery), delivery.email, message)
         flow.add(result_of(delivery, reply, backoff, now()))
 
@@ -278,6 +310,52 @@ async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], d
             return
         else:
             await asyncio.sleep(0.01)
+
+
+async def _watch_state(engine: Engine, job: SendJob, options: DrainOptions,
+                       flow: _Flow) -> None:
+    """Read the send's state every STATE_EVERY seconds until the drain ends; a pause or a
+    cancel halts the drain. Log `send_progress` every `progress_log_seconds`."""
+    loop = asyncio.get_running_loop()
+    every = options.progress_log_seconds
+    last = (loop.time(), await _tally(engine, job)) if every > 0 else None
+    try:
+        while not flow.finished.is_set() and flow.error is None:
+            if not flow.see(await flow.db(partial(outbox.send_state, engine, job.send_id))):
+                return
+            if last is not None and loop.time() - last[0] >= every:
+                last = await _log_progress(engine, job, last, loop.time())
+            try:
+                await asyncio.wait_for(flow.finished.wait(), timeout=STATE_EVERY)
+            except TimeoutError:
+                pass
+    except DatabaseFault:
+        return  # recorded in flow.error
+
+
+async def _tally(engine: Engine, job: SendJob) -> dict[str, int] | None:
+    try:  # progress is a nicety: a failed read skips one line
+        return await asyncio.to_thread(outbox.counts, engine, job.send_id)
+    except sa.exc.DBAPIError:
+        return None
+
+
+async def _log_progress(engine: Engine, job: SendJob,
+                        last: tuple[float, dict[str, int] | None],
+                        at: float) -> tuple[float, dict[str, int] | None]:
+    """One `send_progress` line: counts, messages sent per second since the last line,
+    and what is left (queued, sending or deferred, by every process)."""
+    tally = await _tally(engine, job)
+    if tally is None:
+        return last
+    before, previous = last
+    rate = (tally[outbox.SENT] - previous[outbox.SENT]) / (at - before) if previous else None
+    log_event("send_progress", issue=job.slug, send_id=job.send_id,
+              sent=tally[outbox.SENT], failed=tally[outbox.FAILED],
+              deferred=tally[outbox.DEFERRED], cancelled=tally[outbox.CANCELLED],
+              remaining=tally[outbox.QUEUED] + tally[outbox.SENDING] + tally[outbox.DEFERRED],
+              rate=None if rate is None else round(rate, 1))
+    return at, tally
 
 
 async def _report_progress(engine: Engine, job: SendJob, options: DrainOptions) -> None:
@@ -311,6 +389,7 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
                                 initializer=install, initargs=(job.builder,))
             if options.build_processes > 1 else None)
     recorder = asyncio.create_task(_record(engine, job, flow, now, options))
+    watcher = asyncio.create_task(_watch_state(engine, job, options, flow))
     try:
         await asyncio.gather(
             _claim_and_build(engine, job, now, options, flow, pool),
@@ -318,12 +397,25 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
     finally:
         flow.finished.set()
         await recorder
+        await watcher
         await asyncio.gather(*(c.close() for c in connections))
         if pool is not None:
             pool.shutdown()
     if flow.error is not None:
         flow.error.unrecorded = list(flow.settled)
         raise flow.error
+    return await _finish(engine, job, now, options, flow)
+
+
+async def _finish(engine: Engine, job: SendJob, now: Callable[[], datetime],
+                  options: DrainOptions, flow: _Flow) -> dict[str, int]:
+    """Release what a halt left claimed and never handed over (and, on a cancelled send,
+    cancel a deferred result written after the cancel); end the send when all is settled."""
+    state = await flow.db(partial(outbox.send_state, engine, job.send_id))
+    if flow.held or state == outbox.SEND_CANCELLED:
+        await flow.db(partial(outbox.release, engine, job.send_id, set(flow.held),
+                              options.worker, now()))
+        flow.held.clear()
     if await flow.db(partial(outbox.is_finished, engine, job.send_id)):
         await flow.db(partial(outbox.mark_done, engine, job.send_id, now()))
     return await flow.db(partial(outbox.counts, engine, job.send_id))
@@ -334,7 +426,7 @@ async def _wait_for_rest(engine: Engine, job: SendJob, now: Callable[[], datetim
     """With wait_for_deferred (`send --wait`), stay while any row of the send is queued,
     sending (ours in flight, or another process's) or deferred: sleep until the next one
     is due and claim again. False when nothing is left (or without the option)."""
-    if not options.wait_for_deferred or flow.stop.is_set():
+    if not options.wait_for_deferred or flow.stopping:
         return False
     tally = await flow.db(partial(outbox.counts, engine, job.send_id))
     if tally[outbox.QUEUED] + tally[outbox.SENDING] + tally[outbox.DEFERRED] == 0:
@@ -344,8 +436,5 @@ async def _wait_for_rest(engine: Engine, job: SendJob, now: Callable[[], datetim
         due = await flow.db(partial(outbox.next_due, engine, job.send_id))
         if due is not None:
             delay = min(max(0.0, (due - now()).total_seconds()), 60.0) + 0.01
-    try:
-        await asyncio.wait_for(flow.stop.wait(), timeout=delay)
-    except TimeoutError:
-        pass
+    await flow.pause_for(delay)
     return True

@@ -22,7 +22,8 @@ from publisher.errors import DatabaseFault
 from publisher.i18n import strings_for
 from publisher.logs import log_event
 from publisher.outage import as_error
-from publisher.web import static, subscribe
+from publisher.web import admin, static, subscribe
+from publisher.web.admin.console import Console
 
 SECURITY_HEADERS = {
     b"content-security-policy": (b"default-src 'none'; style-src 'self' 'unsafe-inline'; "
@@ -82,13 +83,16 @@ def _with_html_misses(routes: list[BaseRoute]) -> list[BaseRoute]:
 
 
 def create_app(config: Config, secrets: Secrets,
-               subscribe_state: subscribe.SubscribeApp | None = None) -> Starlette:
-    """The app `publisher serve` runs: subscriber routes first, then the static archive.
+               subscribe_state: subscribe.SubscribeApp | None = None,
+               console: Console | None = None) -> Starlette:
+    """The app `publisher serve` runs: subscriber routes, the operator console under
+    /admin, then the static archive; tests inject state with clocks and limits of their own.
 
     A database that cannot be reached answers 503 with Retry-After, in the site's language;
     every flow writes in one transaction, so a failed request leaves nothing half-done."""
     state = subscribe_state or subscribe.SubscribeApp(config, secrets)
     routes = [*subscribe.routes(config, secrets, state),
+              *admin.routes(console or Console(config, secrets)),
               *_with_html_misses(static.routes(config))]
     home = [("/", strings_for(config.site.language)["home_link"])]
 

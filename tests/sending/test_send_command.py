@@ -114,5 +114,6 @@ def test_status_shows_counts_per_state_and_the_last_errors(tmp_path: Path) -> No
     assert "sent=3" in sent.stdout and "failed=1" in sent.stdout
     assert status.returncode == 0, status.stderr
     row = next(line for line in status.stdout.splitlines() if "2024-06-first-half" in line)
-    assert [cell.strip() for cell in row.strip("│┃ ").split("│")][1:6] == ["0", "0", "3", "0", "1"]
+    assert [cell.strip() for cell in row.strip("│┃ ").split("│")][1:7] == [
+        "done", "0", "0", "3", "0", "1"]
     assert "failed   u1@example.net: 550 5.1.1 No such user" in status.stdout

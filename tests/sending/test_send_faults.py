@@ -57,7 +57,8 @@ def test_faults_end_with_one_message_per_deliverable_subscriber(
         clock[0] = T0 + timedelta(seconds=80)
         final = run_send(engine, config, SECRETS, send_id, lambda: clock[0],
                          DrainOptions())
-    assert final == {"queued": 0, "sending": 0, "sent": 17, "deferred": 0, "failed": 3}
+    assert final == {"queued": 0, "sending": 0, "sent": 17, "deferred": 0, "failed": 3,
+                     "cancelled": 0}
     deliverable = [a for n, a in enumerate(addresses) if PLAN.get(n) not in PERMANENT]
     assert {a: server.delivered[a] for a in deliverable} == dict.fromkeys(deliverable, 1)
     assert sum(server.delivered.values()) == 17

@@ -1,0 +1,108 @@
+"""Verbs that steer a running send: pause, resume, cancel.
+
+The state lives in the `sends` row, so every process honours it: a draining process reads
+it before each claim and about twice a second, and stops handing messages to SMTP within
+moments. Each verb changes that row through the outbox and prints one line.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import Engine
+
+from publisher.clock import utc_now
+from publisher.config import Config
+from publisher.db import open_configured
+from publisher.sending import outbox
+
+OPEN = (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
+
+
+def state_line(slug: str, state: str, counts: dict[str, int]) -> str:
+    """What a paused or cancelled send has done and what continues it, in one line."""
+    sent, left = counts[outbox.SENT], sum(counts[s] for s in OPEN)
+    if state == outbox.SEND_PAUSED:
+        return (f"{slug} is paused: {sent} sent, {left} left; `publisher resume {slug}` "
+                f"continues it")
+    if state == outbox.SEND_CANCELLED:
+        return (f"{slug} was cancelled (final): {sent} sent, {counts[outbox.CANCELLED]} "
+                f"cancelled, never sent")
+    return f"{slug} is {state}: {sent} sent, {left} left"
+
+
+def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
+    """(slug, send id, state) of ISSUE, a slug or an issue file's path."""
+    slug = Path(issue).stem if issue.endswith(".md") else issue
+    send_id = outbox.find_send(engine, slug)
+    if send_id is None:
+        raise click.ClickException(f"{slug}: this issue has not been sent (no send to control)")
+    return slug, send_id, outbox.send_state(engine, send_id)
+
+
+def _refused(engine: Engine, slug: str, send_id: int, what: str) -> click.ClickException:
+    """The send was not in the state the verb needs: say which state it is in."""
+    state = outbox.send_state(engine, send_id)
+    hint = f"; {state_line(slug, state, outbox.counts(engine, send_id))}" if state in (
+        outbox.SEND_PAUSED, outbox.SEND_CANCELLED) else ""
+    return click.ClickException(f"{slug} is {state}: only {what}{hint}")
+
+
+@click.command("pause")
+@click.argument("issue")
+@click.pass_obj
+def pause_command(config: Config, issue: str) -> None:
+    """Stop ISSUE's send: no new claim; every process settles what is on the wire."""
+    engine = open_configured(config)
+    slug, send_id, _state = _send_of(engine, issue)
+    if not outbox.pause(engine, send_id, utc_now()):
+        raise _refused(engine, slug, send_id, "a sending send can be paused")
+    counts = outbox.counts(engine, send_id)
+    left = sum(counts[s] for s in OPEN)
+    click.echo(f"paused {slug}: {counts[outbox.SENT]} sent, {left} left; "
+               f"`publisher resume {slug}` continues")
+
+
+@click.command("resume")
+@click.argument("issue")
+@click.pass_obj
+def resume_command(config: Config, issue: str) -> None:
+    """Let a paused send continue exactly where it stopped."""
+    engine = open_configured(config)
+    slug, send_id, _state = _send_of(engine, issue)
+    if not outbox.resume(engine, send_id):
+        raise _refused(engine, slug, send_id, "a paused send can be resumed")
+    counts = outbox.counts(engine, send_id)
+    left = sum(counts[s] for s in OPEN)
+    click.echo(f"resumed {slug}: {counts[outbox.SENT]} sent, {left} left; a running "
+               f"`publisher run` sends them, or `publisher send {slug}`")
+
+
+@click.command("cancel")
+@click.argument("issue")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def cancel_command(config: Config, issue: str, yes: bool) -> None:
+    """End ISSUE's send for good: its queued and deferred rows are never sent."""
+    engine = open_configured(config)
+    slug, send_id, state = _send_of(engine, issue)
+    if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
+        raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
+    left = sum(outbox.counts(engine, send_id)[s] for s in OPEN)
+    if not yes and not click.confirm(f"Cancel {slug} for good? {left} deliveries not yet "
+                                     "sent will never be sent", default=False):
+        raise click.Abort()
+    now = utc_now()
+    if outbox.cancel(engine, send_id, now) is None:  # it ended meanwhile
+        raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
+    outbox.settle_cancelled(engine, now, timedelta(seconds=config.settings.sending.lease_seconds))
+    counts = outbox.counts(engine, send_id)
+    in_flight = counts[outbox.SENDING]
+    click.echo(f"cancelled {slug}: {counts[outbox.SENT]} sent, {counts[outbox.CANCELLED]} "
+               f"cancelled (final)" + (f"; {in_flight} in flight are settled by their process"
+                                       if in_flight else ""))
+
+
+COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

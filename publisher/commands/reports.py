@@ -1,0 +1,122 @@
+"""How `publisher status` and `publisher report` show the outbox: tables and text built
+from publisher.sending.reports, and the live refresh of `status --watch`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import click
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.engine import Engine
+
+from publisher.clock import utc_now
+from publisher.config import Config
+from publisher.db import open_configured
+from publisher.sending import outbox, reports
+
+
+def when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}"
+
+
+def _rate(value: float | None) -> str:
+    return f"{value:.1f}/s" if value else "-"
+
+
+def status_table(engine: Engine, issue: str | None, now: datetime) -> Table:
+    """One row per send (or only ISSUE's), oldest first: state, counts per row state,
+    rate over the last minute and ETA."""
+    table = Table("issue", "state", *outbox.STATES, "rate", "ETA", "started", "finished")
+    for summary in reversed(reports.send_summaries(engine, now)):
+        if issue and summary.slug != issue:
+            continue
+        state = summary.state + (" (pruned)" if summary.pruned else "")
+        table.add_row(summary.slug, state, *(str(summary.counts[s]) for s in outbox.STATES),
+                      _rate(summary.rate_per_second), _duration(summary.eta_seconds),
+                      when(summary.created_at), when(summary.finished_at))
+    return table
+
+
+def output_console() -> Console:
+    out = Console()
+    if not out.is_terminal:  # piped or logged: never truncate a slug to fit 80 columns
+        out.width = 200
+    return out
+
+
+def watch(out: Console, render: Callable[[], RenderableType], busy: Callable[[], bool],
+          interval: float) -> None:
+    """Show `render()` every `interval` seconds while `busy()`: in place on a terminal,
+    one snapshot after another when piped or logged; the last one shows the end."""
+    if not out.is_terminal:
+        while True:
+            more = busy()
+            out.print(render())
+            if not more:
+                return
+            time.sleep(interval)
+    with Live(render(), console=out, auto_refresh=False) as live:
+        while busy():
+            time.sleep(interval)
+            live.update(render(), refresh=True)
+
+
+def _lines(summary: reports.SendSummary, data: dict[str, object],
+           failures: Sequence[tuple[str, str, int]]) -> list[Text]:
+    pruned = " (pruned: counts from the summary kept)" if summary.pruned else ""
+    duration = data["duration_seconds"]
+    plain = [
+        f"state {summary.state}{pruned}; {summary.total} deliveries: "
+        + ", ".join(f"{n} {s}" for s, n in summary.counts.items()),
+        f"started {when(summary.created_at)}, finished {when(summary.finished_at)}; "
+        f"first sent {when(summary.first_sent_at)}, last {when(summary.last_sent_at)} "
+        f"({_duration(duration if isinstance(duration, float) else None)}), "
+        f"{_rate(summary.average_rate)} on average",
+        f"bounces    {summary.bounces} ({summary.bounce_rate:.2%} of sent; "
+        f"providers' limit {reports.BOUNCE_RATE_LIMIT:.0%})",
+        f"complaints {summary.complaints} ({summary.complaint_rate:.2%} of sent; "
+        f"providers' limit {reports.COMPLAINT_RATE_LIMIT:.1%})",
+    ]
+    if summary.state == outbox.SEND_ACTIVE:
+        plain.append(f"now {_rate(summary.rate_per_second)}, "
+                     f"{summary.remaining} left, ETA {_duration(summary.eta_seconds)}")
+    lines = [Text.assemble((summary.slug, "bold"), f"  {summary.subject}"),
+             *(Text(line) for line in plain)]
+    lines += [Text(f"WARNING: {w}", style="bold red") for w in reports.limit_warnings(summary)]
+    if failures:
+        lines.append(Text("failures by reply (largest first):"))
+        lines += [Text(f"  {n:>7} {state:<8} {group}") for state, group, n in failures]
+    return lines
+
+
+@click.command("report")
+@click.argument("issue")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.pass_obj
+def report_command(config: Config, issue: str, as_json: bool) -> None:
+    """One send's counts, duration, rate, bounce and complaint rates, failures by reply."""
+    engine = open_configured(config)
+    send_id = outbox.require_send(engine, issue)
+    summary = reports.send_summary(engine, send_id, utc_now())
+    failures = reports.failures_by_reply(engine, send_id)
+    data = reports.report_data(summary, failures)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    out = output_console()
+    for line in _lines(summary, data, failures):
+        out.print(line, soft_wrap=True)

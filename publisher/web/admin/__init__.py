@@ -1,0 +1,19 @@
+"""The operator console under /admin: login, sends (live progress, pause, resume, cancel,
+retry), subscribers (search, history, unsubscribe, erase) and charts.
+
+Rule: every route but the login page and the two static files sits behind a session
+(publisher.web.admin.console's guards); `routes` is the one list the app mounts.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from publisher.web.admin import login, overview, people, sends
+from publisher.web.admin.console import Console
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    """Every console route, for publisher.web.app to mount before the static archive."""
+    return [*login.routes(console), *sends.routes(console), *people.routes(console),
+            *overview.routes(console)]

@@ -1,0 +1,139 @@
+"""Signing in and out of the console, and its two static files.
+
+Rule: the login form carries a CSRF token bound to a nonce cookie of its own; attempts are
+limited per IP address and per account (429 with Retry-After) before any password is
+checked; each login makes a new session id and ends the one the browser held, so a session
+id planted before login is worth nothing after it. Logout deletes the server-side session.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from secrets import token_urlsafe
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from publisher.ratelimit import KeyedLimiter
+from publisher.web.admin import auth
+from publisher.web.admin.console import (
+    LOGIN_COOKIE,
+    LOGIN_PATH,
+    PREFIX,
+    SESSION_COOKIE,
+    Console,
+    Operator,
+    action,
+    form_of,
+    safe_next,
+    see,
+    with_console_headers,
+)
+
+ASSETS = {"console.css": "text/css; charset=utf-8",
+          "console.js": "text/javascript; charset=utf-8"}
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    handlers = _Handlers(console)
+    return [
+        Route(LOGIN_PATH, with_console_headers(handlers.login_form), methods=["GET"]),
+        Route(LOGIN_PATH, with_console_headers(handlers.login), methods=["POST"]),
+        Route(PREFIX + "/logout", action(console, handlers.logout), methods=["POST"]),
+        Route(PREFIX + "/static/{name}", handlers.asset, methods=["GET"]),
+    ]
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _retry_after(limiter: KeyedLimiter, key: str) -> int:
+    bucket = limiter.buckets.get(key)
+    return max(1, math.ceil(bucket.wait_time())) if bucket else 1
+
+
+class _Handlers:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def _form(self, request: Request, error: str = "", username: str = "",
+              status: int = 200) -> Response:
+        """The login form; its token signs a nonce only this browser holds (double submit)."""
+        console = self.console
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", nonce):
+            nonce = token_urlsafe(32)
+        response = console.render("login.html.j2", None, status, error=error,
+                                  username=username[:64], csrf=console.keys.login_csrf(nonce),
+                                  next=safe_next(request.query_params.get("next")))
+        response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path=LOGIN_PATH, httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    async def login_form(self, request: Request) -> Response:
+        console = self.console
+        if not console.secrets.secret_keys:
+            return console.message("admin_setup_title", console.t["admin_no_secret"], None, 503)
+        if not auth.has_accounts(console.engine):
+            return console.render("setup.html.j2", None)
+        return self._form(request)  # also when signed in: signing in again replaces it
+
+    async def login(self, request: Request) -> Response:
+        console = self.console
+        form = await form_of(request)
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not console.secrets.secret_keys:
+            return console.message("admin_setup_title", console.t["admin_no_secret"], None, 503)
+        if console.foreign(request) or not nonce or not auth.same_token(
+                console.keys.login_csrf(nonce), form.get("csrf", "")):
+            return console.message("forbidden_title", console.t["admin_forbidden"], None, 403)
+        username = form.get("username", "").strip()
+        for limiter, key in ((console.ip_limiter, _client_ip(request)),
+                             (console.account_limiter, username.lower())):
+            if not limiter.allow(key):
+                response = console.message("too_many_title", console.t["admin_too_many"],
+                                           None, 429)
+                response.headers["Retry-After"] = str(_retry_after(limiter, key))
+                return response
+        password = form.get("password", "")
+        if not await run_in_threadpool(auth.check_password, console.engine, username,
+                                       password, console.clock()):
+            return self._form(request, console.t["admin_login_failed"], username)
+        return self._signed_in(request, username, form.get("next"))
+
+    def _signed_in(self, request: Request, username: str, next_path: str | None) -> Response:
+        console = self.console
+        old = console.keys.session_id(request.cookies.get(SESSION_COOKIE, ""))
+        if old is not None:
+            auth.close_session(console.engine, old)
+        session_id = auth.open_session(console.engine, username, console.clock(),
+                                       console.session_lifetime)
+        response = see(safe_next(next_path))
+        response.set_cookie(SESSION_COOKIE, console.keys.cookie(session_id),
+                            max_age=int(console.session_lifetime.total_seconds()),
+                            path=PREFIX, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict")
+        return response
+
+    async def logout(self, request: Request, operator: Operator) -> Response:
+        auth.close_session(self.console.engine, operator.session_id)
+        response = see(LOGIN_PATH)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict",
+                               secure=request.url.scheme == "https")
+        return response
+
+    async def asset(self, request: Request) -> Response:
+        """The console's stylesheet and script: public files, like the archive's."""
+        name = request.path_params["name"]
+        if name not in ASSETS:
+            raise HTTPException(404)
+        path = Path(self.console.config.templates_dir) / "admin" / name
+        return Response(path.read_bytes(), media_type=ASSETS[name],
+                        headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,105 @@
+"""The console's subscribers: search, one person's record, unsubscribe and erase.
+
+Rule: reading goes through publisher.subscribers.activity; changes go through the store
+(unsubscribe, with its event row) and publisher.sending.erasure (erase, which also blanks
+the person's deliveries), each in one transaction. Erase asks first on a page of its own;
+after it the person's page is gone (404).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from publisher.sending import reports
+from publisher.sending.erasure import erase_person
+from publisher.subscribers import activity, store
+from publisher.subscribers.activity import Person
+from publisher.subscribers.addresses import normalise_address
+from publisher.web.admin.console import PREFIX, Console, Operator, action, page, see
+
+PAGE_SIZE = 50
+NOTICES = ("unsubscribed", "erased", "unchanged")
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    h = _Handlers(console)
+    one = PREFIX + "/subscribers/{subscriber_id:int}"
+    return [
+        Route(PREFIX + "/subscribers", page(console, h.search_page), methods=["GET"]),
+        Route(one, page(console, h.person_page), methods=["GET"]),
+        Route(one + "/unsubscribe", action(console, h.unsubscribe), methods=["POST"]),
+        Route(one + "/erase", page(console, h.erase_page), methods=["GET"]),
+        Route(one + "/erase", action(console, h.erase), methods=["POST"]),
+    ]
+
+
+def _notice(console: Console, request: Request) -> str:
+    key = request.query_params.get("notice", "")
+    return console.t[f"admin_notice_{key}"] if key in NOTICES else ""
+
+
+class _Handlers:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def _person(self, request: Request) -> Person:
+        found = activity.person(self.console.engine, request.path_params["subscriber_id"])
+        if found is None:
+            raise HTTPException(404)
+        return found
+
+    async def search_page(self, request: Request, operator: Operator) -> Response:
+        console = self.console
+        query = request.query_params.get("q", "").strip()[:254]
+        status = request.query_params.get("status", "")
+        status = status if status in store.STATUSES else ""
+        after = request.query_params.get("after", "0")
+        rows = activity.search(console.engine, query, status,
+                               int(after) if after.isdigit() else 0, PAGE_SIZE + 1)
+        next_page = (f"{request.url.path}?" + urlencode(
+            {"q": query, "status": status, "after": rows[PAGE_SIZE - 1].id})
+            if len(rows) > PAGE_SIZE else "")
+        return console.render("subscribers.html.j2", operator, rows=rows[:PAGE_SIZE],
+                              query=query, status=status, statuses=store.STATUSES,
+                              next_page=next_page, totals=activity.totals(console.engine),
+                              notice=_notice(console, request))
+
+    async def person_page(self, request: Request, operator: Operator) -> Response:
+        console = self.console
+        person = self._person(request)
+        deliveries = reports.subscriber_deliveries(console.engine, person.subscriber.id)
+        return console.render("person.html.j2", operator, person=person,
+                              deliveries=deliveries, notice=_notice(console, request),
+                              can_unsubscribe=person.subscriber.status in (store.PENDING,
+                                                                           store.CONFIRMED))
+
+    async def unsubscribe(self, request: Request, operator: Operator) -> Response:
+        person = self._person(request)
+        with self.console.engine.begin() as conn:
+            before = store.get(conn, person.subscriber.id)
+            store.unsubscribe(conn, person.subscriber.id, self.console.clock(), how="operator")
+        changed = before is not None and before.status != store.UNSUBSCRIBED
+        return see(f"{PREFIX}/subscribers/{person.subscriber.id}?notice="
+                   + ("unsubscribed" if changed else "unchanged"))
+
+    async def erase_page(self, request: Request, operator: Operator) -> Response:
+        console = self.console
+        person = self._person(request)
+        where = f"{PREFIX}/subscribers/{person.subscriber.id}"
+        return console.render(
+            "confirm.html.j2", operator, heading=console.t["admin_erase_title"],
+            text=console.t["admin_erase_text"].format(email=person.subscriber.email),
+            action=where + "/erase", button=console.t["admin_erase_button"], back=where,
+            back_label=console.t["admin_keep_person"])
+
+    async def erase(self, request: Request, operator: Operator) -> Response:
+        person = self._person(request)
+        address = normalise_address(person.subscriber.email)
+        with self.console.engine.begin() as conn:
+            erase_person(conn, address, self.console.clock())
+        return see(PREFIX + "/subscribers?notice=erased")

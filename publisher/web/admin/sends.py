@@ -1,0 +1,185 @@
+"""The console's sends: every send with its progress, one send's failures, and the controls.
+
+Rule: pages are plain GET and POST forms (they work without JavaScript); the static script
+only polls the live JSON to refresh figures while a send runs. Pause, resume, cancel and
+retry go through publisher.sending.outbox, which alone writes sends and deliveries; cancel
+first asks on a page of its own. Listings are keyset-paged (after=<id>), never OFFSET.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from publisher.sending import outbox, reports
+from publisher.sending.reports import SendSummary
+from publisher.web.admin import charts
+from publisher.web.admin.console import PREFIX, Console, Operator, action, data, page, see
+
+PAGE_SIZE = 50
+DEFAULT_STATES = (outbox.FAILED, outbox.DEFERRED)
+SETTLED = (outbox.SENT, outbox.FAILED, outbox.CANCELLED)
+NOTICES = ("paused", "resumed", "cancelled", "retried", "unchanged")
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    h = _Handlers(console)
+    one = PREFIX + "/sends/{send_id:int}"
+    return [
+        Route(PREFIX, page(console, h.sends_page), methods=["GET"]),
+        Route(PREFIX + "/sends", page(console, h.sends_page), methods=["GET"]),
+        Route(PREFIX + "/live.json", data(console, h.live_all), methods=["GET"]),
+        Route(one, page(console, h.send_page), methods=["GET"]),
+        Route(one + "/live.json", data(console, h.live_one), methods=["GET"]),
+        Route(one + "/pause", action(console, h.pause), methods=["POST"]),
+        Route(one + "/resume", action(console, h.resume), methods=["POST"]),
+        Route(one + "/retry", action(console, h.retry), methods=["POST"]),
+        Route(one + "/cancel", page(console, h.cancel_page), methods=["GET"]),
+        Route(one + "/cancel", action(console, h.cancel), methods=["POST"]),
+    ]
+
+
+def rate_label(per_second: float | None) -> str:
+    return "—" if per_second is None else f"{per_second:.1f}/s"
+
+
+def duration_label(seconds: float | None) -> str:
+    """3 h 05 min, 4 min 20 s, 12 s; a dash when unknown."""
+    if seconds is None:
+        return "—"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def view(console: Console, summary: SendSummary) -> dict[str, Any]:
+    """What the page and the live JSON show of a send: the same figures, the same words."""
+    settled = sum(summary.counts[state] for state in SETTLED)
+    return {
+        "id": summary.send_id, "slug": summary.slug, "subject": summary.subject,
+        "state": summary.state, "state_label": console.t[f"admin_send_{summary.state}"],
+        "counts": summary.counts, "total": summary.total, "settled": settled,
+        "percent": round(100 * settled / summary.total, 1) if summary.total else 100.0,
+        "rate": rate_label(summary.rate_per_second),
+        "average_rate": rate_label(summary.average_rate),
+        "eta": duration_label(summary.eta_seconds),
+        "started": console.local(summary.first_sent_at or summary.created_at),
+        "finished": console.local(summary.finished_at),
+        "bounce_rate": f"{summary.bounce_rate:.2%}",
+        "complaint_rate": f"{summary.complaint_rate:.3%}",
+        "over_limits": summary.over_limits, "pruned": summary.pruned,
+    }
+
+
+def delivery_filters(request: Request) -> tuple[list[str], str, int]:
+    """The states, reply text and keyset position a listing asks for (defaults: failures)."""
+    states = [s for s in request.query_params.getlist("state") if s in outbox.STATES]
+    reply = request.query_params.get("reply", "").strip()[:200]
+    after = request.query_params.get("after", "0")
+    return states or list(DEFAULT_STATES), reply, int(after) if after.isdigit() else 0
+
+
+def notice(console: Console, request: Request) -> str:
+    key = request.query_params.get("notice", "")
+    count = request.query_params.get("n", "0")
+    if key not in NOTICES:
+        return ""
+    return console.t[f"admin_notice_{key}"].format(n=count if count.isdigit() else "0")
+
+
+class _Handlers:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def _summary(self, send_id: int) -> SendSummary:
+        engine = self.console.engine
+        try:
+            outbox.send_state(engine, send_id)
+        except sa.exc.NoResultFound:
+            raise HTTPException(404) from None
+        return reports.send_summary(engine, send_id, self.console.clock())
+
+    async def sends_page(self, request: Request, operator: Operator) -> Response:
+        console = self.console
+        summaries = reports.send_summaries(console.engine, console.clock())
+        return console.render("sends.html.j2", operator, sends=[view(console, s)
+                                                               for s in summaries],
+                              live=PREFIX + "/live.json", notice=notice(console, request))
+
+    async def live_all(self, request: Request, operator: Operator) -> Response:
+        summaries = reports.send_summaries(self.console.engine, self.console.clock())
+        return JSONResponse({"sends": [view(self.console, s) for s in summaries]})
+
+    async def live_one(self, request: Request, operator: Operator) -> Response:
+        summary = self._summary(request.path_params["send_id"])
+        return JSONResponse({"sends": [view(self.console, summary)]})
+
+    async def send_page(self, request: Request, operator: Operator) -> Response:
+        console = self.console
+        send_id = request.path_params["send_id"]
+        summary = self._summary(send_id)
+        states, reply, after = delivery_filters(request)
+        rows = reports.deliveries_page(console.engine, send_id, states, reply, after,
+                                       PAGE_SIZE + 1)
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        next_page = (f"{request.url.path}?" + urlencode(
+            [*(("state", s) for s in states), ("reply", reply), ("after", rows[-1].id)])
+            if more else "")
+        chart = charts.progress_chart(reports.progress_series(console.engine, send_id),
+                                      summary.total, console.language,
+                                      console.config.site.zone)
+        return console.render(
+            "send.html.j2", operator, send=view(console, summary), rows=rows, states=states,
+            all_states=outbox.STATES, reply=reply, next_page=next_page, chart=chart,
+            groups=reports.failures_by_reply(console.engine, send_id),
+            live=f"{PREFIX}/sends/{send_id}/live.json", notice=notice(console, request),
+            bounce_limit=f"{reports.BOUNCE_RATE_LIMIT:.0%}",
+            complaint_limit=f"{reports.COMPLAINT_RATE_LIMIT:.1%}")
+
+    def _back(self, request: Request, send_id: int, key: str, count: int = 0) -> Response:
+        where = f"{PREFIX}/sends/{send_id}"
+        if request.state.form.get("back") == "list":
+            where = PREFIX + "/sends"
+        return see(f"{where}?" + urlencode({"notice": key, "n": count}))
+
+    async def pause(self, request: Request, operator: Operator) -> Response:
+        send_id = self._summary(request.path_params["send_id"]).send_id
+        done = outbox.pause(self.console.engine, send_id, self.console.clock())
+        return self._back(request, send_id, "paused" if done else "unchanged")
+
+    async def resume(self, request: Request, operator: Operator) -> Response:
+        send_id = self._summary(request.path_params["send_id"]).send_id
+        done = outbox.resume(self.console.engine, send_id)
+        return self._back(request, send_id, "resumed" if done else "unchanged")
+
+    async def retry(self, request: Request, operator: Operator) -> Response:
+        send_id = self._summary(request.path_params["send_id"]).send_id
+        count = outbox.retry_failed(self.console.engine, send_id, self.console.clock())
+        return self._back(request, send_id, "retried", count)
+
+    async def cancel_page(self, request: Request, operator: Operator) -> Response:
+        console = self.console
+        summary = self._summary(request.path_params["send_id"])
+        return console.render(
+            "confirm.html.j2", operator, heading=console.t["admin_cancel_title"],
+            text=console.t["admin_cancel_text"].format(slug=summary.slug,
+                                                      n=summary.remaining),
+            action=f"{PREFIX}/sends/{summary.send_id}/cancel",
+            button=console.t["admin_cancel_button"],
+            back=f"{PREFIX}/sends/{summary.send_id}", back_label=console.t["admin_keep"])
+
+    async def cancel(self, request: Request, operator: Operator) -> Response:
+        send_id = self._summary(request.path_params["send_id"]).send_id
+        count = outbox.cancel(self.console.engine, send_id, self.console.clock())
+        return self._back(request, send_id, "unchanged" if count is None else "cancelled",
+                          count or 0)

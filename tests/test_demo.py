@@ -1,0 +1,79 @@
+"""The README's first command: `publisher demo` on embedded defaults, run as a user would,
+in a fresh folder holding only the repo's configuration, issues and templates."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from publisher.config import load_config
+from tests.admin.helpers import log_in
+from tests.servers import free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fresh_site(folder: Path) -> None:
+    shutil.copy(REPO / "publisher.toml", folder / "publisher.toml")
+    for name in ("issues", "templates"):
+        shutil.copytree(REPO / name, folder / name)
+
+
+def test_demo_sends_the_seed_to_five_readers_and_says_how_to_open_the_console(
+        tmp_path: Path) -> None:
+    _fresh_site(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no secret key: a throwaway one
+    done = subprocess.run([sys.executable, "-m", "publisher.cli", "demo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "(5 messages received)" in out
+    assert "sent=5" in out and "failed=0" in out
+    assert len(list((tmp_path / "var/demo/Maildir/new").iterdir())) == 5
+    assert "throwaway key" in done.stderr
+    console = [line for line in out.splitlines() if "var/demo/publisher.toml" in line]
+    assert any(line.endswith("admin set-password admin") for line in console)
+    assert any("serve" in line and "http://127.0.0.1:8000/admin" in line for line in console)
+
+    # The file the hint names opens the demo's data, with the configured SMTP server.
+    config = load_config(tmp_path, tmp_path / "var/demo/publisher.toml")
+    assert config.database_url.endswith("var/demo/demo.db")
+    assert config.settings.smtp.port == load_config(tmp_path).settings.smtp.port
+    assert config.site.title == load_config(tmp_path).site.title
+    assert config.issues_dir == tmp_path / "issues"  # not var/demo/issues
+    assert config.templates_dir == tmp_path / "templates"
+    with sqlite3.connect(tmp_path / "var/demo/demo.db") as db:
+        assert db.execute("SELECT count(*) FROM subscribers").fetchone() == (5,)
+
+
+def test_the_console_commands_the_demo_prints_open_its_send(tmp_path: Path) -> None:
+    _fresh_site(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "PUBLISHER_SECRET_KEY": "demo-console-test-key-0123456789abcdef"}
+    demo = subprocess.run([sys.executable, "-m", "publisher.cli", "demo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    program = [sys.executable, "-m", "publisher.cli", "--config", "var/demo/publisher.toml"]
+    password = "a demo password long enough"
+    made = subprocess.run([*program, "admin", "set-password", "admin", "--password-stdin"],
+                          cwd=tmp_path, env=env, input=password + "\n", capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    server = subprocess.Popen([*program, "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert log_in(client, "admin", password).status_code == 303
+            sends = client.get("/admin/sends")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert sends.status_code == 200
+    assert "2024-06-first-half" in sends.text
