@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.db import open_configured
-from publisher.sending import outbox
+from publisher.sending import control, outbox
 
 OPEN = (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
 
@@ -39,12 +39,12 @@ def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     send_id = outbox.find_send(engine, slug)
     if send_id is None:
         raise click.ClickException(f"{slug}: this issue has not been sent (no send to control)")
-    return slug, send_id, outbox.send_state(engine, send_id)
+    return slug, send_id, control.send_state(engine, send_id)
 
 
 def _refused(engine: Engine, slug: str, send_id: int, what: str) -> click.ClickException:
     """The send was not in the state the verb needs: say which state it is in."""
-    state = outbox.send_state(engine, send_id)
+    state = control.send_state(engine, send_id)
     hint = f"; {state_line(slug, state, outbox.counts(engine, send_id))}" if state in (
         outbox.SEND_PAUSED, outbox.SEND_CANCELLED) else ""
     return click.ClickException(f"{slug} is {state}: only {what}{hint}")
@@ -57,7 +57,7 @@ def pause_command(config: Config, issue: str) -> None:
     """Stop ISSUE's send: no new claim; every process settles what is on the wire."""
     engine = open_configured(config)
     slug, send_id, _state = _send_of(engine, issue)
-    if not outbox.pause(engine, send_id, utc_now()):
+    if not control.pause(engine, send_id, utc_now()):
         raise _refused(engine, slug, send_id, "a sending send can be paused")
     counts = outbox.counts(engine, send_id)
     left = sum(counts[s] for s in OPEN)
@@ -72,7 +72,7 @@ def resume_command(config: Config, issue: str) -> None:
     """Let a paused send continue exactly where it stopped."""
     engine = open_configured(config)
     slug, send_id, _state = _send_of(engine, issue)
-    if not outbox.resume(engine, send_id):
+    if not control.resume(engine, send_id):
         raise _refused(engine, slug, send_id, "a paused send can be resumed")
     counts = outbox.counts(engine, send_id)
     left = sum(counts[s] for s in OPEN)
@@ -95,9 +95,9 @@ def cancel_command(config: Config, issue: str, yes: bool) -> None:
                                      "sent will never be sent", default=False):
         raise click.Abort()
     now = utc_now()
-    if outbox.cancel(engine, send_id, now) is None:  # it ended meanwhile
+    if control.cancel(engine, send_id, now) is None:  # it ended meanwhile
         raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
-    outbox.settle_cancelled(engine, now, timedelta(seconds=config.settings.sending.lease_seconds))
+    control.settle_cancelled(engine, now, timedelta(seconds=config.settings.sending.lease_seconds))
     counts = outbox.counts(engine, send_id)
     in_flight = counts[outbox.SENDING]
     click.echo(f"cancelled {slug}: {counts[outbox.SENT]} sent, {counts[outbox.CANCELLED]} "

@@ -25,7 +25,7 @@ from publisher.db import make_engine, open_configured
 from publisher.logs import log_event
 from publisher.mail.smtp import Kind, send_one
 from publisher.outage import RetryPolicy, retry
-from publisher.sending import outbox, reports
+from publisher.sending import control, outbox, reports
 from publisher.sending.drain import make_job, options_from
 from publisher.sending.send_issue import (
     Ready,
@@ -95,7 +95,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         counts = run_send(engine, config, secrets, send_id, utc_now, options,
                           handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
-    state = outbox.send_state(engine, send_id)
+    state = control.send_state(engine, send_id)
     if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
         click.echo(state_line(item.issue.slug, state, counts))
         return
@@ -108,7 +108,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
 
 def _refuse_if_halted(engine: Engine, slug: str, send_id: int) -> None:
     """A paused send is resumed only by `publisher resume`; a cancelled one never."""
-    state = outbox.send_state(engine, send_id)
+    state = control.send_state(engine, send_id)
     if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
         raise click.ClickException(state_line(slug, state, outbox.counts(engine, send_id)))
 
@@ -170,7 +170,7 @@ def retry_command(config: Config, issue: str) -> None:
     engine = open_configured(config)
     send_id = outbox.require_send(engine, item.issue.slug)
     _refuse_if_halted(engine, item.issue.slug, send_id)
-    requeued = outbox.retry_failed(engine, send_id, utc_now())
+    requeued = control.retry_failed(engine, send_id, utc_now())
     _refuse_if_halted(engine, item.issue.slug, send_id)  # cancelled meanwhile: nothing queued
     click.echo(f"{requeued} failed deliveries queued again")
     counts = run_send(engine, config, secrets, send_id, utc_now, options_from(config),

@@ -18,7 +18,7 @@ from publisher.config import Config
 from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
-from publisher.sending import outbox, reports
+from publisher.sending import reports, retention
 from publisher.sending.erasure import erase_person
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
@@ -168,13 +168,13 @@ def prune_command(config: Config, days: int, dry_run: bool, vacuum: bool) -> Non
     each send's summary (counts, bounces, complaints, failures by reply) and failed rows."""
     engine = open_configured(config)
     now = utc_now()
-    candidates = outbox.prunable_sends(engine, now - timedelta(days=days))
+    candidates = retention.prunable_sends(engine, now - timedelta(days=days))
     for send in candidates:
         what = f"{send.rows} delivery rows and a {send.content_bytes / 1000:.0f} KB email"
         if dry_run:
             click.echo(f"would prune {send.slug} (finished {send.finished_at:%Y-%m-%d}): {what}")
             continue
-        deleted = outbox.prune_send(
+        deleted = retention.prune_send(
             engine, send.send_id, partial(reports.retention_summary, engine, send.send_id, now),
             now)
         click.echo(f"pruned {send.slug}: {deleted} delivery rows and its "
@@ -182,7 +182,7 @@ def prune_command(config: Config, days: int, dry_run: bool, vacuum: bool) -> Non
     if not candidates:
         click.echo(f"nothing to prune: no send finished more than {days} days ago is left")
     if vacuum and not dry_run:
-        outbox.reclaim_space(engine)
+        retention.reclaim_space(engine)
         click.echo("space reclaimed (VACUUM)")
 
 

@@ -31,7 +31,7 @@ from publisher.db import upgrade
 from publisher.errors import DatabaseFault, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
-from publisher.sending import metrics, outbox
+from publisher.sending import control, metrics, outbox
 from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
@@ -93,7 +93,7 @@ class Daemon:
         if not self.worker:
             self._rebuild_if_changed(now)
             self._start_due_sends(now)
-        settled = outbox.settle_cancelled(self.engine, now, options.lease)
+        settled = control.settle_cancelled(self.engine, now, options.lease)
         if settled:
             log_event("cancelled_rows_settled", rows=settled)
         active = outbox.active_sends(self.engine)
@@ -103,7 +103,7 @@ class Daemon:
                 return
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
                               options_from(self.config), stop_when=self.stop)
-            state = outbox.send_state(self.engine, send_id)
+            state = control.send_state(self.engine, send_id)
             halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
             log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)
 

@@ -34,7 +34,7 @@ from publisher.mail.render import RenderedEmail
 from publisher.mail.smtp import Connection, deliver, rate_limiter
 from publisher.outage import RetryPolicy, retry_async
 from publisher.ratelimit import AsyncRateLimiter
-from publisher.sending import outbox
+from publisher.sending import control, outbox
 from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
 from publisher.subscribers.bounces import verp_address
 from publisher.tokens import TokenSigner
@@ -217,7 +217,7 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
     loop = asyncio.get_running_loop()
     try:
         while not flow.stopping:
-            if not flow.see(await flow.db(partial(outbox.send_state, engine, job.send_id))):
+            if not flow.see(await flow.db(partial(control.send_state, engine, job.send_id))):
                 break
             held = flow.held if flow.recheck_own_rows else None
             flow.recheck_own_rows = False
@@ -321,7 +321,7 @@ async def _watch_state(engine: Engine, job: SendJob, options: DrainOptions,
     last = (loop.time(), await _tally(engine, job)) if every > 0 else None
     try:
         while not flow.finished.is_set() and flow.error is None:
-            if not flow.see(await flow.db(partial(outbox.send_state, engine, job.send_id))):
+            if not flow.see(await flow.db(partial(control.send_state, engine, job.send_id))):
                 return
             if last is not None and loop.time() - last[0] >= every:
                 last = await _log_progress(engine, job, last, loop.time())
@@ -411,9 +411,9 @@ async def _finish(engine: Engine, job: SendJob, now: Callable[[], datetime],
                   options: DrainOptions, flow: _Flow) -> dict[str, int]:
     """Release what a halt left claimed and never handed over (and, on a cancelled send,
     cancel a deferred result written after the cancel); end the send when all is settled."""
-    state = await flow.db(partial(outbox.send_state, engine, job.send_id))
+    state = await flow.db(partial(control.send_state, engine, job.send_id))
     if flow.held or state == outbox.SEND_CANCELLED:
-        await flow.db(partial(outbox.release, engine, job.send_id, set(flow.held),
+        await flow.db(partial(control.release, engine, job.send_id, set(flow.held),
                               options.worker, now()))
         flow.held.clear()
     if await flow.db(partial(outbox.is_finished, engine, job.send_id)):

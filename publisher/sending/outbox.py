@@ -1,19 +1,10 @@
 """The durable outbox: one delivery row per (send, subscriber), claimed and settled in batches.
 
 Row states: queued -> sending -> sent | deferred | failed (deferred -> sending again when
-due); an operator's cancel turns queued and deferred rows into cancelled (kept, never sent).
-A send is sending, paused, cancelled or done; rows are claimed only while it is sending, and
-that condition is part of the claim statement itself, so a pause or cancel committed before
-a claim is honoured by every process. A drain that sees the pause releases the rows it
-claimed and never handed to SMTP (`release`: back to queued, or cancelled when the send
-was cancelled); a paused send's rows that a dead process left `sending` are claimed again
-on resume, like any interrupted claim. A cancelled send is never claimed again, so its rows
-still `sending` are settled by `settle_cancelled` (run by `publisher cancel` and every
-daemon tick): those of a dead process on this host, or whose lease has run out, become
-cancelled with a reply saying they may have been delivered (the process died between the
-hand-over and the write); a live worker's are left to it. Queued or deferred rows a worker
-wrote after the cancel are cancelled by the same sweep. `done` and `cancelled` are never
-overwritten: mark_done only ends a sending send, and retry_failed never reopens a cancelled one.
+due), and cancelled (kept, never sent) by the operator's cancel. A send is sending, paused,
+cancelled or done; rows are claimed only while it is sending, and that condition is part of
+the claim statement itself, so a pause or cancel committed before a claim is honoured by
+every process (publisher.sending.control changes a send's state).
 
 A claim is committed before any SMTP traffic and a result after it, so a process killed at
 any moment loses nothing: rows it had claimed but not settled ("in flight") are claimed
@@ -21,7 +12,9 @@ again, and only those can reach a recipient twice (with the same Message-ID).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
 
-Only this module writes delivery and send rows. It also owns what a transport reply does to
+Delivery and send rows are written by three modules of one concern and nowhere else: this
+one (start, claim, settle), publisher.sending.control (pause, resume, cancel, retry, release)
+and publisher.sending.retention (prune). This module also owns what a transport reply does to
 a delivery (`result_of`: sent, deferred on the Backoff schedule, failed, hard bounce) and
 stores the email frozen at a send's start, handing it back as the same RenderedEmail.
 """
@@ -30,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -335,126 +329,6 @@ def mark_done(engine: Engine, send_id: int, now: datetime) -> None:
                      .values(status=SEND_DONE, finished_at=now))
 
 
-def send_state(engine: Engine, send_id: int) -> str:
-    """sending | paused | cancelled | done."""
-    with engine.connect() as conn:
-        return str(conn.execute(sa.select(sends.c.status).where(sends.c.id == send_id))
-                   .scalar_one())
-
-
-def pause(engine: Engine, send_id: int, now: datetime) -> bool:
-    """Stop new claims of a sending send; False when it was not sending."""
-    with engine.begin() as conn:
-        changed = conn.execute(sends.update()
-                               .where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
-                               .values(status=SEND_PAUSED, paused_at=now)).rowcount
-    return bool(changed)
-
-
-def resume(engine: Engine, send_id: int) -> bool:
-    """Let a paused send be claimed again, from where it stopped; False when not paused."""
-    with engine.begin() as conn:
-        changed = conn.execute(sends.update()
-                               .where(sends.c.id == send_id, sends.c.status == SEND_PAUSED)
-                               .values(status=SEND_ACTIVE, paused_at=None)).rowcount
-    return bool(changed)
-
-
-def cancel(engine: Engine, send_id: int, now: datetime) -> int | None:
-    """End a sending or paused send for good: its queued and deferred rows become
-    cancelled in the same transaction. Returns how many, or None when the send was
-    already done or cancelled. Rows in flight are settled by their worker as usual (and
-    `release` or `settle_cancelled` cancels what it leaves)."""
-    with engine.begin() as conn:
-        changed = conn.execute(sends.update()
-                               .where(sends.c.id == send_id,
-                                      sends.c.status.in_([SEND_ACTIVE, SEND_PAUSED]))
-                               .values(status=SEND_CANCELLED, cancelled_at=now,
-                                       finished_at=now)).rowcount
-        if not changed:
-            return None
-        return _cancel_open(conn, send_id, now)
-
-
-def retry_failed(engine: Engine, send_id: int, now: datetime) -> int:
-    """Put failed rows back in the queue on the operator's request; returns how many (none
-    for a cancelled send: cancel is final). A done send is sending again; a paused one
-    stays paused."""
-    c = deliveries.c
-    with engine.begin() as conn:
-        reopened = conn.execute(sends.update()
-                                .where(sends.c.id == send_id, sends.c.status != SEND_CANCELLED)
-                                .values(status=sa.case((sends.c.status == SEND_PAUSED,
-                                                        SEND_PAUSED), else_=SEND_ACTIVE),
-                                        finished_at=None)).rowcount
-        if not reopened:
-            return 0
-        result = conn.execute(deliveries.update()
-                              .where(c.send_id == send_id, c.status == FAILED)
-                              .values(status=QUEUED, attempts=0, next_attempt_at=None,
-                                      updated_at=now))
-    return int(result.rowcount)
-
-
-CANCELLED_REPLY = "cancelled by the operator"
-LOST_REPLY = ("cancelled by the operator; its process stopped before recording a result, "
-              "so it may have been delivered")
-
-
-def release(engine: Engine, send_id: int, ids: Collection[int], worker: str,
-            now: datetime) -> int:
-    """Give back rows this worker claimed and never handed to SMTP: queued again (the
-    claim's attempt undone) while the send is paused or sending, cancelled when it was
-    cancelled, together with any row of it still queued or deferred. Returns how many."""
-    c = deliveries.c
-    with engine.begin() as conn:
-        state = conn.execute(sa.select(sends.c.status).where(sends.c.id == send_id)).scalar_one()
-        mine = sa.and_(c.send_id == send_id, c.status == SENDING, c.claimed_by == worker,
-                       c.id.in_(list(ids)))
-        if state != SEND_CANCELLED:
-            return int(conn.execute(deliveries.update().where(mine).values(
-                status=QUEUED, attempts=c.attempts - 1, claimed_by=None, claimed_at=None,
-                updated_at=now)).rowcount)
-        released = conn.execute(deliveries.update().where(mine).values(
-            status=CANCELLED, attempts=c.attempts - 1, claimed_by=None,
-            last_reply=CANCELLED_REPLY, updated_at=now)).rowcount
-        _cancel_open(conn, send_id, now)
-    return int(released)
-
-
-def _cancel_open(conn: Connection, send_id: int, now: datetime) -> int:
-    c = deliveries.c
-    return int(conn.execute(deliveries.update()
-                            .where(c.send_id == send_id, c.status.in_([QUEUED, DEFERRED]))
-                            .values(status=CANCELLED, next_attempt_at=None,
-                                    last_reply=CANCELLED_REPLY, updated_at=now)).rowcount)
-
-
-def settle_cancelled(engine: Engine, now: datetime, lease: timedelta) -> int:
-    """Close what cancelled sends still have open: queued and deferred rows, and rows left
-    `sending` by a dead process on this host or past their lease (those may have been
-    delivered, and their reply says so). A live worker's rows are left to it. Cheap when
-    nothing is open (one indexed EXISTS per cancelled send)."""
-    c = deliveries.c
-    open_rows = sa.exists().where(c.send_id == sends.c.id,
-                                  c.status.in_([QUEUED, DEFERRED, SENDING]))
-    with engine.connect() as conn:
-        ids = [int(i) for i in conn.execute(sa.select(sends.c.id).where(
-            sends.c.status == SEND_CANCELLED, open_rows)).scalars()]
-    settled = 0
-    for send_id in ids:
-        dead = dead_local_workers(engine, send_id)
-        lost = sa.or_(c.claimed_at < now - lease,
-                      c.claimed_by.in_(dead) if dead else sa.false())
-        with engine.begin() as conn:
-            settled += _cancel_open(conn, send_id, now)
-            settled += int(conn.execute(deliveries.update()
-                                        .where(c.send_id == send_id, c.status == SENDING, lost)
-                                        .values(status=CANCELLED, claimed_by=None,
-                                                last_reply=LOST_REPLY, updated_at=now)).rowcount)
-    return settled
-
-
 def last_errors(engine: Engine, send_id: int, limit: int = 10) -> list[tuple[str, str, str]]:
     c = deliveries.c
     with engine.connect() as conn:
@@ -484,94 +358,25 @@ def require_send(engine: Engine, slug: str) -> int:
 
 
 def forget_person(conn: Connection, subscriber_id: int | None, address_key: str) -> None:
-    """Blank the address, name and replies of a person's deliveries (erasure); the rows
-    stay, so every send's counts stay true."""
+    """Blank the address and name of a person's deliveries (erasure), and cut each reply to
+    the kind of outcome it was (its "hard:" or "complaint:" mark and SMTP code), which
+    names nobody; the rows stay, so every send's counts and bounce rates stay true."""
     c = deliveries.c
     person = sa.func.lower(c.email) == address_key
     if subscriber_id is not None:
         person = sa.or_(person, c.subscriber_id == subscriber_id)
-    conn.execute(deliveries.update().where(person).values(email="", name="", last_reply=None))
+    rows = conn.execute(sa.select(c.id, c.last_reply).where(person)).all()
+    for delivery_id, reply in rows:
+        conn.execute(deliveries.update().where(c.id == delivery_id).values(
+            email="", name="", last_reply=_erased_reply(reply)))
 
 
-# Retention (`publisher db prune`): a finished send keeps its summary and failed rows; its
-# sent and cancelled rows and its frozen email go, in short transactions.
-
-PRUNE_CHUNK = 10_000  # rows per delete: each transaction holds SQLite's write lock briefly
-PRUNED_STATES = (SENT, CANCELLED)  # failed rows stay: the failures list and `retry` need them
+_OUTCOME = re.compile(r"(?:hard:|complaint:|soft:)?\s*(?:\d{3}\b)?")
 
 
-@dataclass(frozen=True)
-class Prunable:
-    """A finished send that `publisher db prune` would prune, and what it would free."""
-
-    send_id: int
-    slug: str
-    finished_at: datetime
-    rows: int  # sent and cancelled delivery rows
-    content_bytes: int  # the frozen email, as stored
-
-
-def prunable_sends(engine: Engine, finished_before: datetime) -> list[Prunable]:
-    """Sends done or cancelled before `finished_before` and not pruned yet, oldest first."""
-    c = deliveries.c
-    rows_of = (sa.select(sa.func.count()).where(c.send_id == sends.c.id,
-                                                c.status.in_(PRUNED_STATES))
-               .scalar_subquery())
-    stored = (sa.func.length(sa.cast(sends.c.content, sa.LargeBinary))
-              if engine.dialect.name == "sqlite"
-              else sa.func.octet_length(sa.cast(sends.c.content, sa.Text)))
-    query = (sa.select(sends.c.id, sends.c.issue_slug, sends.c.finished_at, rows_of,
-                       sa.func.coalesce(stored, 0))
-             .where(sends.c.status.in_([SEND_DONE, SEND_CANCELLED]),
-                    sends.c.finished_at < finished_before, sends.c.pruned_at.is_(None))
-             .order_by(sends.c.finished_at, sends.c.id))
-    with engine.connect() as conn:
-        found = conn.execute(query).all()
-    return [Prunable(int(i), str(slug), finished, int(n), int(size))
-            for i, slug, finished, n, size in found]
-
-
-def prune_send(engine: Engine, send_id: int, summarise: Callable[[], dict[str, Any]],
-               now: datetime, chunk: int = PRUNE_CHUNK) -> int:
-    """Store the send's summary (once: a prune that stopped half-way keeps the summary it
-    made before its first delete), delete its sent and cancelled rows `chunk` at a time,
-    then drop its frozen email and stamp `pruned_at`. Only a finished send is touched;
-    running it again is harmless. Returns the rows deleted."""
-    finished = sa.and_(sends.c.id == send_id,
-                       sends.c.status.in_([SEND_DONE, SEND_CANCELLED]))
-    with engine.connect() as conn:
-        stored = conn.execute(sa.select(sends.c.summary).where(finished)).first()
-    if stored is None:
-        return 0
-    if stored.summary is None:
-        with engine.begin() as conn:
-            conn.execute(sends.update().where(finished, sends.c.summary.is_(None))
-                         .values(summary=summarise()))
-    deleted = 0
-    while batch := _delete_chunk(engine, send_id, chunk):
-        deleted += batch
-    with engine.begin() as conn:
-        conn.execute(sends.update().where(finished).values(content=None, pruned_at=now))
-    return deleted
-
-
-def _delete_chunk(engine: Engine, send_id: int, chunk: int) -> int:
-    c = deliveries.c
-    still_finished = sa.exists().where(sends.c.id == send_id,
-                                       sends.c.status.in_([SEND_DONE, SEND_CANCELLED]))
-    ids = (sa.select(c.id).where(c.send_id == send_id, c.status.in_(PRUNED_STATES))
-           .order_by(c.id).limit(chunk))
-    with engine.begin() as conn:
-        return int(conn.execute(sa.delete(deliveries).where(
-            c.id.in_(ids.scalar_subquery()), still_finished)).rowcount)
-
-
-def reclaim_space(engine: Engine) -> None:
-    """Give pruned space back: SQLite `VACUUM` (rewrites the file; other writers wait),
-    PostgreSQL `VACUUM ANALYZE` of the outbox tables (space reusable, file kept)."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if engine.dialect.name == "sqlite":
-            conn.execute(sa.text("VACUUM"))
-            conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        else:
-            conn.execute(sa.text("VACUUM ANALYZE deliveries, sends"))
+def _erased_reply(reply: str | None) -> str | None:
+    if not reply:
+        return None
+    outcome = _OUTCOME.match(reply)
+    kept = outcome.group().strip() if outcome else ""
+    return f"{kept} (erased)".strip()

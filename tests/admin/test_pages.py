@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from publisher.config import Config
-from publisher.sending import outbox
+from publisher.sending import control, outbox
 from publisher.sending.drain import options_from
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
@@ -85,7 +85,7 @@ def test_retry_failed_puts_the_failures_back_in_the_queue_for_the_daemon(
     assert done.status_code == 303 and "notice=retried" in done.headers["location"]
     counts = outbox.counts(drained.site.engine, drained.send_id)
     assert (counts["queued"], counts["failed"], counts["sent"]) == (60, 0, 10)
-    assert outbox.send_state(drained.site.engine, drained.send_id) == outbox.SEND_ACTIVE
+    assert control.send_state(drained.site.engine, drained.send_id) == outbox.SEND_ACTIVE
     page = drained.client.get(done.headers["location"])
     assert "60" in re.search(r'<p class="notice" role="status">([^<]*)', page.text).group(1)  # type: ignore[union-attr]
 
@@ -98,14 +98,14 @@ def test_pause_resume_and_a_cancel_that_asks_first(seed_config: Config) -> None:
         console = Console(site, client, send_id)
         base = f"/admin/sends/{send_id}"
         assert "notice=paused" in console.post(base + "/pause").headers["location"]
-        assert outbox.send_state(site.engine, send_id) == outbox.SEND_PAUSED
+        assert control.send_state(site.engine, send_id) == outbox.SEND_PAUSED
         assert "notice=unchanged" in console.post(base + "/pause").headers["location"]
         assert "notice=resumed" in console.post(base + "/resume").headers["location"]
-        assert outbox.send_state(site.engine, send_id) == outbox.SEND_ACTIVE
+        assert control.send_state(site.engine, send_id) == outbox.SEND_ACTIVE
         question = client.get(base + "/cancel")
         assert question.status_code == 200
         assert f'<form method="post" action="{base}/cancel"' in question.text
-        assert outbox.send_state(site.engine, send_id) == outbox.SEND_ACTIVE
+        assert control.send_state(site.engine, send_id) == outbox.SEND_ACTIVE
         cancelled = console.post(base + "/cancel", back="list")
         assert cancelled.headers["location"].startswith("/admin/sends?notice=cancelled&n=30")
         assert outbox.counts(site.engine, send_id)["cancelled"] == 30

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config, metrics_address, parse_settings
 from publisher.db import deliveries, open_database, subscriber_events
 from publisher.errors import ConfigError
-from publisher.sending import metrics, outbox
+from publisher.sending import control, metrics, outbox
 from publisher.sending.send_issue import ready, start
 from publisher.subscribers import store
 from tests.conftest import SEED_ISSUE
@@ -230,7 +230,7 @@ def test_queue_depth_and_oldest_due_age_count_claimable_rows_of_active_sends_onl
     add_confirmed(engine, 5)
     active = start(engine, site, ready(site, SEED_ISSUE), T0)
     paused = start(engine, site, ready(site, site.issues_dir / "second.md"), T0)
-    assert outbox.pause(engine, paused, T0)
+    assert control.pause(engine, paused, T0)
     now = T0 + timedelta(minutes=10)
     snapshot = metrics.read_snapshot(engine, now)
     assert snapshot.queue_depth == 5  # the paused send's 5 rows wait, but are not due

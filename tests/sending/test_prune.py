@@ -20,7 +20,7 @@ from publisher.config import Config
 from publisher.db import deliveries, open_database, sends
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.render import RenderedEmail
-from publisher.sending import outbox, reports
+from publisher.sending import outbox, reports, retention
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
@@ -123,6 +123,13 @@ def test_prune_frees_old_sends_and_every_report_stays_the_same(
     assert run_cli(config_file, "db", "prune", "--older-than", "30", "--vacuum").endswith(
         "space reclaimed (VACUUM)\n")
 
+    # Its failed rows are listed still, but the email to send them again is gone.
+    retry = subprocess.run(cli_command(config_file, "retry", SLUG), env=CLI_ENV,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert retry.returncode == 1
+    assert "pruned by `publisher db prune`" in retry.stderr
+    assert rows_by_state(engine, send_id) == {"failed": 2}
+
 
 def test_prune_deletes_in_chunks_and_a_second_run_changes_nothing(
         seed_config: Config, tmp_path: Path) -> None:
@@ -133,8 +140,8 @@ def test_prune_deletes_in_chunks_and_a_second_run_changes_nothing(
         summaries.append(reports.retention_summary(engine, send_id, T0))
         return summaries[-1]
 
-    assert outbox.prune_send(engine, send_id, summarise, T0, chunk=7) == 18
-    assert outbox.prune_send(engine, send_id, summarise, T0, chunk=7) == 0
+    assert retention.prune_send(engine, send_id, summarise, T0, chunk=7) == 18
+    assert retention.prune_send(engine, send_id, summarise, T0, chunk=7) == 0
     assert len(summaries) == 1  # made once, before the first delete
     assert reports.failures_by_reply(engine, send_id) == [
         ("failed", "550 5.1.1 No such user", 1),
@@ -168,10 +175,10 @@ def test_what_a_send_to_100000_costs_and_that_prune_and_vacuum_give_it_back(
                   f"MB, settled +{(settled - empty) / 1e6:.1f} MB = "
                   f"{(settled - empty) / 100_000:.0f} bytes per delivery row; frozen email "
                   f"{email / 1000:.0f} KB per send")
-    outbox.prune_send(engine, send_id,
+    retention.prune_send(engine, send_id,
                       lambda: reports.retention_summary(engine, send_id, T0), T0)
     pruned = database_bytes(engine)
-    outbox.reclaim_space(engine)
+    retention.reclaim_space(engine)
     vacuumed = database_bytes(engine)
     report_figure(f"after prune: {pruned / 1e6:.1f} MB (pages kept for reuse); after VACUUM "
                   f"{vacuumed / 1e6:.1f} MB; before the send {empty / 1e6:.1f} MB")

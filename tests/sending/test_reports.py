@@ -20,7 +20,7 @@ from publisher.db import deliveries, open_database
 from publisher.dev.catcher import Catcher
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.render import RenderedEmail
-from publisher.sending import outbox, reports
+from publisher.sending import control, outbox, reports
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
@@ -218,7 +218,7 @@ def test_status_shows_state_cancelled_rows_rate_and_eta(tmp_path: Path,
     add_confirmed(engine, 5)
     rendered = RenderedEmail(slug=SLUG, subject="s", language="en", html="<p>h</p>", text="t")
     send_id = outbox.start_send(engine, "tag:x", rendered, T0)
-    outbox.cancel(engine, send_id, T0)
+    control.cancel(engine, send_id, T0)
     result = run_cli(config_file, "status")
     assert result.returncode == 0, result.stderr
     header = next(line for line in result.stdout.splitlines() if "issue" in line)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.db import deliveries, open_database
-from publisher.sending import outbox
+from publisher.sending import control, outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
 from tests.conftest import SEED_ISSUE
@@ -187,7 +187,7 @@ def test_a_cancel_is_final_and_shown_and_nothing_restarts_it(
     acknowledged = time.monotonic()
     stdout, stderr = sender.communicate(timeout=30)
     final = site.states()
-    taken = site.addresses("cancelled", outbox.CANCELLED_REPLY)
+    taken = site.addresses("cancelled", control.CANCELLED_REPLY)
     late = site.delivered.after(acknowledged)
     status = site.run("status", SLUG)
     again = site.run("send", SLUG, "--yes")
@@ -264,11 +264,11 @@ def test_send_wait_returns_when_its_send_is_paused_while_it_waits_for_a_deferred
         deadline = time.monotonic() + 30
         while outbox.counts(engine, send_id)["sent"] < 49 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert outbox.pause(engine, send_id, T0)
+        assert control.pause(engine, send_id, T0)
         waiting.join(timeout=20)
     assert not waiting.is_alive(), "send --wait must leave a paused send, not wait for it"
     assert result[0]["sent"] == 49 and result[0]["deferred"] == 1
-    assert outbox.send_state(engine, send_id) == outbox.SEND_PAUSED
+    assert control.send_state(engine, send_id) == outbox.SEND_PAUSED
 
 
 def claimers(site: Site) -> int:
@@ -313,7 +313,7 @@ def test_a_scheduler_and_two_workers_honour_a_pause_across_their_restart(
         second = daemons(site)
         time.sleep(3)
         after_restart = site.total()
-        state = outbox.send_state(site.engine, 1)
+        state = control.send_state(site.engine, 1)
         resumed = site.run("resume", SLUG)
         site.wait_for(lambda: site.states() == {"sent": 2000}, seconds=60)
         stopped(second)
@@ -346,7 +346,7 @@ def killed_mid_send(site: Site, control: Callable[[], object]) -> tuple[float, d
 def test_a_sender_killed_right_after_a_pause_resumes_with_nobody_missed_or_sent_twice(
         site: Site, report_figure: Callable[[str], None]) -> None:
     addresses = bulk_confirmed(site.engine, 2000)
-    _, at_kill = killed_mid_send(site, lambda: outbox.pause(site.engine, 1, T0))
+    _, at_kill = killed_mid_send(site, lambda: control.pause(site.engine, 1, T0))
     time.sleep(0.5)  # the server finishes what was on the wire at the kill
     delivered = site.total()
     restarted = site.run("run", "--once")  # a daemon restarted while the send is paused
@@ -371,14 +371,14 @@ def test_a_sender_killed_right_after_a_pause_resumes_with_nobody_missed_or_sent_
 def test_a_sender_killed_while_its_send_is_cancelled_sends_nothing_more(
         site: Site, report_figure: Callable[[str], None]) -> None:
     addresses = bulk_confirmed(site.engine, 2000)
-    acknowledged, at_kill = killed_mid_send(site, lambda: outbox.cancel(site.engine, 1, T0))
+    acknowledged, at_kill = killed_mid_send(site, lambda: control.cancel(site.engine, 1, T0))
     time.sleep(0.5)  # the server finishes what was on the wire at the kill
     delivered = site.total()
     late = site.delivered.after(acknowledged)
     restarted = site.run("run", "--once")  # settles the dead sender's rows
     final = site.states()
-    taken = site.addresses("cancelled", outbox.CANCELLED_REPLY)
-    lost = site.addresses("cancelled", outbox.LOST_REPLY)
+    taken = site.addresses("cancelled", control.CANCELLED_REPLY)
+    lost = site.addresses("cancelled", control.LOST_REPLY)
 
     assert at_kill.get("sending", 0) > 0, "the kill should leave claimed rows behind"
     assert restarted.returncode == 0, restarted.stderr[-2000:]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from publisher.config import Config
 from publisher.db import deliveries, subscriber_table
-from publisher.sending import outbox
+from publisher.sending import control, outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
 from tests.conftest import SEED_ISSUE
@@ -108,7 +108,7 @@ def test_retry_requeues_failed_rows_on_request(seed_config: Config) -> None:
                  DrainOptions(hard_bounce_threshold=2))
         assert outbox.counts(engine, send_id)["failed"] == 1
         state["refuse"] = False
-        assert outbox.retry_failed(engine, send_id, T0) == 1
+        assert control.retry_failed(engine, send_id, T0) == 1
         counts = run_send(engine, config, SECRETS, send_id, lambda: T0, DrainOptions())
     assert counts["sent"] == 3 and s.delivered["u1@example.net"] == 1
     assert s.delivered["u0@example.net"] == 1

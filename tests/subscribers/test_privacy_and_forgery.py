@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.db import bounce_reports, metadata
 from publisher.mail.render import RenderedEmail
-from publisher.sending import outbox
+from publisher.sending import outbox, reports
 from publisher.sending.erasure import erase_person
 from publisher.sending.outbox import FAILED, Result
 from publisher.subscribers import store
@@ -63,9 +63,11 @@ def a_person_with_a_history(engine: Engine) -> None:
 
 def test_erase_leaves_no_table_or_column_naming_the_person(engine: Engine) -> None:
     a_person_with_a_history(engine)
+    bounces = reports.send_summary(engine, 1, NOW).bounces
     with engine.begin() as conn:
         assert erase_person(conn, normalise_address(PERSON), NOW)
     assert traces(engine) == []
+    assert bounces == 2 and reports.send_summary(engine, 1, NOW).bounces == 2
     with engine.connect() as conn:
         assert store.find(conn, normalise_address("stays@example.net")) is not None
         assert store.is_suppressed(conn, normalise_address(PERSON))

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from publisher.sending import outbox, reports
+from publisher.errors import SendError
+from publisher.sending import control, outbox, reports
 from publisher.sending.reports import SendSummary
 from publisher.web.admin import charts
 from publisher.web.admin.console import PREFIX, Console, Operator, action, data, page, see
@@ -103,7 +104,7 @@ class _Handlers:
     def _summary(self, send_id: int) -> SendSummary:
         engine = self.console.engine
         try:
-            outbox.send_state(engine, send_id)
+            control.send_state(engine, send_id)
         except sa.exc.NoResultFound:
             raise HTTPException(404) from None
         return reports.send_summary(engine, send_id, self.console.clock())
@@ -154,17 +155,20 @@ class _Handlers:
 
     async def pause(self, request: Request, operator: Operator) -> Response:
         send_id = self._summary(request.path_params["send_id"]).send_id
-        done = outbox.pause(self.console.engine, send_id, self.console.clock())
+        done = control.pause(self.console.engine, send_id, self.console.clock())
         return self._back(request, send_id, "paused" if done else "unchanged")
 
     async def resume(self, request: Request, operator: Operator) -> Response:
         send_id = self._summary(request.path_params["send_id"]).send_id
-        done = outbox.resume(self.console.engine, send_id)
+        done = control.resume(self.console.engine, send_id)
         return self._back(request, send_id, "resumed" if done else "unchanged")
 
     async def retry(self, request: Request, operator: Operator) -> Response:
         send_id = self._summary(request.path_params["send_id"]).send_id
-        count = outbox.retry_failed(self.console.engine, send_id, self.console.clock())
+        try:
+            count = control.retry_failed(self.console.engine, send_id, self.console.clock())
+        except SendError:  # pruned: nothing can be sent again
+            return self._back(request, send_id, "unchanged")
         return self._back(request, send_id, "retried", count)
 
     async def cancel_page(self, request: Request, operator: Operator) -> Response:
@@ -180,6 +184,6 @@ class _Handlers:
 
     async def cancel(self, request: Request, operator: Operator) -> Response:
         send_id = self._summary(request.path_params["send_id"]).send_id
-        count = outbox.cancel(self.console.engine, send_id, self.console.clock())
+        count = control.cancel(self.console.engine, send_id, self.console.clock())
         return self._back(request, send_id, "unchanged" if count is None else "cancelled",
                           count or 0)
