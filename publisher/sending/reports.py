@@ -48,7 +48,7 @@ class SendSummary:
     cancelled_at: datetime | None
     first_sent_at: datetime | None
     last_sent_at: datetime | None
-    rate_per_second: float | None  # messages sent per second over the last minute
+    rate_per_second: float | None  # sent per second over the last minute; None unless sending
     average_rate: float | None  # sent / (last_sent_at - first_sent_at)
     eta_seconds: float | None  # remaining / current rate; None when idle or unknown
     bounces: int  # hard bounces: 5xx at send time or a DSN later
@@ -194,10 +194,10 @@ def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
                        int(stored["complaints"]))
     else:
         tally = _tally(conn, int(row.id), now - RATE_WINDOW)
-    rate = tally.recent / RATE_WINDOW.total_seconds()
+    sending = row.status == outbox.SEND_ACTIVE  # a current rate only while it is sending
+    rate = tally.recent / RATE_WINDOW.total_seconds() if sending else None
     remaining = sum(tally.counts[s] for s in (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED))
-    eta = (remaining / rate if rate > 0 and remaining and row.status == outbox.SEND_ACTIVE
-           else None)
+    eta = remaining / rate if rate and remaining else None
     return SendSummary(
         send_id=int(row.id), slug=str(row.issue_slug), subject=str(row.subject),
         state=str(row.status), counts=tally.counts, total=sum(tally.counts.values()),
