@@ -68,6 +68,7 @@ subscriber_table = sa.Table(
     sa.Column("consent_ip", sa.String(64)),
     sa.Column("consent_user_agent", sa.String(512)),
     sa.Column("bounce_count", sa.Integer, nullable=False, default=0),
+    sa.Column("timezone", sa.String(64)),  # migration 5: IANA zone the reader chose at signup
 )
 
 subscriber_events = sa.Table(
@@ -104,6 +105,9 @@ sends = sa.Table(
     sa.Column("cancelled_at", UTCDateTime),
     sa.Column("pruned_at", UTCDateTime),  # settled rows and frozen email deleted
     sa.Column("summary", sa.JSON),  # counts and failures by reply, kept when pruned
+    # migration 5: what a send is and who it is for
+    sa.Column("kind", sa.String(16)),  # issue (NULL in older rows) | automation
+    sa.Column("audience", sa.String(1000)),  # the tag expression, as written; NULL: everyone
 )
 
 deliveries = sa.Table(
@@ -122,6 +126,7 @@ deliveries = sa.Table(
     sa.Column("last_reply", sa.String(1000)),
     sa.Column("sent_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("not_before", UTCDateTime),  # migration 5: a queued row is not claimed earlier
     sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
     sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
 )
@@ -193,6 +198,14 @@ def _control_and_retention(conn: Connection) -> None:
     metadata.create_all(conn, tables=[admin_users, admin_sessions])
 
 
+def _audiences_and_windows(conn: Connection) -> None:
+    moment = str(sa.DateTime(timezone=True).compile(dialect=conn.dialect))
+    _add_column(conn, "subscribers", "timezone", "VARCHAR(64)")
+    _add_column(conn, "sends", "kind", "VARCHAR(16)")
+    _add_column(conn, "sends", "audience", "VARCHAR(1000)")
+    _add_column(conn, "deliveries", "not_before", moment)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -200,6 +213,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _bounce_reports),
     (4, "send pause/cancel, retention summaries, operator console accounts and sessions",
      _control_and_retention),
+    (5, "subscriber time zones, send kinds and audiences, per-delivery not-before times",
+     _audiences_and_windows),
 ]
 
 
