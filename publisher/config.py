@@ -139,6 +139,7 @@ class PathsConfig(_Section):
     issues: str = "issues"
     output: str = "public"
     templates: str = "templates"
+    automations: str = "automations"
 
 
 class FeedsConfig(_Section):
@@ -206,6 +207,27 @@ class MetricsConfig(_Section):
         return value
 
 
+TAG_NAME = re.compile(r"^[^\s()]+$")
+AUDIENCE_WORDS = frozenset({"and", "or", "not"})
+
+
+def _tag_name(tag: str) -> str:
+    if not TAG_NAME.match(tag) or tag.lower() in AUDIENCE_WORDS:
+        raise ValueError(f"{tag!r}: a tag is one word without spaces or parentheses, "
+                         "and not and/or/not")
+    return tag
+
+
+class AudienceConfig(_Section):
+    # Subscriber tags an issue's `audience` may name besides the topics (imports, internal).
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _names(cls, values: list[str]) -> list[str]:
+        return [_tag_name(v) for v in values]
+
+
 class Settings(_Section):
     site: SiteConfig = SiteConfig()
     sender: SenderConfig = SenderConfig()
@@ -219,6 +241,18 @@ class Settings(_Section):
     bounces: BouncesConfig = BouncesConfig()
     metrics: MetricsConfig = MetricsConfig()
     admin: AdminConfig = AdminConfig()
+    # Topics readers may choose: [topics.<tag>] with a label per language (en = "…", zh = "…").
+    topics: dict[str, dict[str, str]] = Field(default_factory=dict)
+    audience: AudienceConfig = AudienceConfig()
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for tag, labels in value.items():
+            _tag_name(tag)
+            if not labels or not all(label.strip() for label in labels.values()):
+                raise ValueError(f"topics.{tag}: give a label per language, e.g. en = \"…\"")
+        return value
 
 
 @dataclass(frozen=True)
@@ -244,6 +278,15 @@ class Config:
     @property
     def output_dir(self) -> Path:
         return self.path(self.settings.paths.output)
+
+    @property
+    def automations_dir(self) -> Path:
+        return self.path(self.settings.paths.automations)
+
+    @property
+    def known_tags(self) -> frozenset[str]:
+        """Tags an audience may name: the topics readers choose and [audience] tags."""
+        return frozenset(self.settings.topics) | frozenset(self.settings.audience.tags)
 
     @property
     def templates_dir(self) -> Path:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from publisher import urls
 from publisher.clock import utc_now
@@ -54,12 +55,20 @@ def demo_secrets(environ: Mapping[str, str]) -> tuple[Secrets, bool]:
 
 
 def settings_toml(config: Config) -> str:
-    """The settings as a publisher.toml (scalars and lists: JSON literals are TOML ones)."""
+    """The settings as a publisher.toml: a table per section, a sub-table per nested map
+    (`[topics.llm]`); scalars and lists as JSON literals, which are TOML ones too."""
     lines = ["# Written by `publisher demo`: its settings, with the demo's own database."]
+
+    def table(name: str, values: dict[str, Any]) -> None:
+        lines.extend(["", f"[{name}]"])
+        lines.extend(f"{key} = {json.dumps(value, ensure_ascii=False)}"
+                     for key, value in values.items() if not isinstance(value, dict))
+        for key, value in values.items():
+            if isinstance(value, dict):
+                table(f"{name}.{json.dumps(key, ensure_ascii=False)}", value)
+
     for section, values in config.settings.model_dump(mode="json", exclude_none=True).items():
-        lines += ["", f"[{section}]"]
-        lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}"
-                  for key, value in values.items()]
+        table(section, values)
     return "\n".join(lines) + "\n"
 
 

@@ -23,7 +23,9 @@ from publisher.mail.checks import check_issues
 from publisher.mail.render import RenderedEmail
 from publisher.outage import retry_async
 from publisher.sending import outbox
+from publisher.sending.audiences import audience_of
 from publisher.sending.drain import DrainOptions, drain, make_job
+from publisher.sending.windows import window_of
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,19 @@ def due_and_missed(issues: Iterable[Issue], started: set[str], now: datetime,
     return due, missed
 
 
-def start(engine: Engine, config: Config, item: Ready, now: datetime) -> int:
-    return start_or_join(engine, config, item, now)[0]
+def start(engine: Engine, config: Config, item: Ready, now: datetime,
+          audience: str | None = None) -> int:
+    return start_or_join(engine, config, item, now, audience)[0]
 
 
-def start_or_join(engine: Engine, config: Config, item: Ready,
-                  now: datetime) -> tuple[int, bool]:
-    """The send's id, and whether this call started it (False: it joined one)."""
+def start_or_join(engine: Engine, config: Config, item: Ready, now: datetime,
+                  audience: str | None = None) -> tuple[int, bool]:
+    """The send's id, and whether this call started it (False: it joined one). Its
+    audience is the issue's (or `audience`, the operator's override), its window the
+    issue's `send_local`."""
     return outbox.start_or_join(engine, item.issue.entry_id(config.site.domain), item.rendered,
-                                now)
+                                now, audience_of(item.issue, config, audience),
+                                window_of(item.issue, config))
 
 
 def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
