@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from publisher.commands import (
     admin,
+    automations,
     bounces,
     control,
     dkim,
@@ -61,7 +62,8 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (issues, serve, subscribers, sending, control, dkim, bounces, admin):
+for module in (issues, serve, subscribers, sending, control, dkim, bounces, admin,
+               automations):
     for command in module.COMMANDS:
         main.add_command(command)
 

@@ -86,6 +86,21 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "come_back": "Changed your mind? Subscribe again",
         "subscribe_again_link": "Subscribe again",
         "preferences_saved": "Your change is saved.",
+        "topics_label": "Topics",
+        "topics_hint": "Pick the topics you want to hear about.",
+        "timezone_label": "Your time zone (optional)",
+        "timezone_unset": "(not set)",
+        "timezone_hint": "Some issues arrive at a set hour of your day; this is the zone "
+                         "they use. Leave it unset to use the site's.",
+        "timezone_placeholder": "e.g. Europe/Berlin",
+        "save_choices_button": "Save topics and time zone",
+        "preferences_choices": "Topics: {topics}. Time zone: {zone}.",
+        "no_topics": "none",
+        "invalid_topics_title": "Please check the topics",
+        "invalid_timezone_title": "Please check the time zone",
+        "problem_topics_unknown": "Topics: choose only among the topics listed.",
+        "problem_timezone_unknown": "Time zone: this is not a time zone we know; choose one "
+                                    "from the list (such as Europe/Berlin), or leave it unset.",
         "not_found_title": "Page not found",
         "not_found": "There is no page at this address. It may have moved, or the link may be "
                      "mistyped.",
@@ -187,6 +202,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
                              "{bounce}, complaint rate {complaint}. Pause and find the cause "
                              "before sending more.",
         "admin_average_rate": "Average rate",
+        "admin_audience": "Audience",
+        "admin_audience_everyone": "every confirmed subscriber",
         "admin_bounce_rate": "Bounce rate",
         "admin_complaint_rate": "Complaint rate",
         "admin_limit": "limit {limit}",
@@ -312,6 +329,21 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "come_back": "改变主意了？重新订阅",
         "subscribe_again_link": "重新订阅",
         "preferences_saved": "更改已保存。",
+        "topics_label": "主题",
+        "topics_hint": "选择你想关注的主题。",
+        "timezone_label": "你的时区（可选）",
+        "timezone_unset": "（未设置）",
+        "timezone_hint": "有些期刊会在你当地的固定时间送达，按这里的时区计算；"
+                         "不设置则使用本站的时区。",
+        "timezone_placeholder": "例如 Asia/Shanghai",
+        "save_choices_button": "保存主题和时区",
+        "preferences_choices": "主题：{topics}。时区：{zone}。",
+        "no_topics": "无",
+        "invalid_topics_title": "请检查主题",
+        "invalid_timezone_title": "请检查时区",
+        "problem_topics_unknown": "主题：请只在列出的主题中选择。",
+        "problem_timezone_unknown": "时区：无法识别这个时区，请从列表中选择（例如 Asia/Shanghai），"
+                                    "或者不设置。",
         "not_found_title": "找不到这个页面",
         "not_found": "这个地址没有页面。它可能已被移走，也可能是链接输错了。",
         "method_not_allowed_title": "无法处理这个请求",
@@ -408,6 +440,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_over_limits": "已超出大型邮箱服务商的限制：退信率 {bounce}，投诉率 "
                              "{complaint}。请先暂停并查明原因，再继续发送。",
         "admin_average_rate": "平均速率",
+        "admin_audience": "受众",
+        "admin_audience_everyone": "所有已确认的订阅者",
         "admin_bounce_rate": "退信率",
         "admin_complaint_rate": "投诉率",
         "admin_limit": "上限 {limit}",
@@ -459,6 +493,16 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_charts_rates": "每期的退信率与投诉率",
     },
 }
+
+
+def topic_label(labels: Mapping[str, str], language: str) -> str:
+    """A topic's label (`[topics.<tag>]`, one per language) for a BCP 47 tag: zh-CN, then
+    zh, then en, then the first one declared."""
+    primary = language.split("-", 1)[0].lower()
+    for key in (language, primary, "en"):
+        if labels.get(key):
+            return labels[key]
+    return next(iter(labels.values()), "")
 
 
 def strings_for(language: str) -> Mapping[str, str]:

@@ -43,7 +43,8 @@ def make_seed_config(root: Path) -> Config:
     """The repo's publisher.toml and issues, with output and database under root."""
     config = load_config(REPO)
     paths = PathsConfig(issues=str(REPO / "issues"), output=str(root / "public"),
-                        templates=str(REPO / "templates"))
+                        templates=str(REPO / "templates"),
+                        automations=str(root / "automations"))  # none unless a test adds them
     database = config.settings.database.model_copy(
         update={"url": f"sqlite:///{root / 'publisher.db'}"})
     settings = config.settings.model_copy(update={"paths": paths, "database": database})

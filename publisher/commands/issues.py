@@ -1,4 +1,4 @@
-"""Verbs for authors: new, check, build, preview."""
+"""Verbs for authors: new, check (issues and automation steps), build, preview."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from rich.console import Console
 
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
-from publisher.content.issues import Issue, read_issue, read_issues
+from publisher.content.issues import read_issue, read_issues
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
-from publisher.errors import PublisherError
+from publisher.errors import IssueFileError, Problem, PublisherError
 from publisher.mail import checks
 from publisher.mail.render import (
     SAMPLE_TOKEN,
@@ -88,24 +88,44 @@ def _taken_by(config: Config, now: datetime) -> Callable[[str], str]:
               help="Also check DKIM, alignment, HTTPS links, size and the text part.")
 @click.pass_obj
 def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool) -> None:
-    """Validate issue files; report every problem at once as file:line: field: message."""
-    targets = list(paths) or [config.issues_dir]
+    """Validate issue and automation files; report every problem at once as
+    file:line: field: message."""
+    targets = list(paths) or [config.issues_dir, *(
+        [config.automations_dir] if config.automations_dir.is_dir() else [])]
     for target in targets:
         if not target.exists():
             raise PublisherError(f"{target}: no such file or directory")
-    checked = checks.check_issues(targets, config)
-    for issue, rendered in checked:
-        size = f"{rendered.html_bytes:,} bytes of email HTML"
-        console.print(f"[green]ok[/green] {issue.path} ({size})")
+    steps = [t for t in targets if _in_automations(config, t)]
+    problems: list[Problem] = []
+    checked: list[tuple[Path, str, RenderedEmail]] = []
+    try:
+        checked += [(issue.path, issue.slug, rendered) for issue, rendered in
+                    checks.check_issues([t for t in targets if t not in steps], config)]
+    except IssueFileError as exc:
+        problems += exc.problems
+    try:
+        checked += [(step.path, step.send_slug, rendered) for step, rendered in
+                    checks.check_steps(steps, config, utc_now())]
+    except IssueFileError as exc:
+        problems += exc.problems
+    if problems:
+        raise IssueFileError(problems)
+    for path, _slug, rendered in checked:
+        console.print(f"[green]ok[/green] {path} ({rendered.html_bytes:,} bytes of email HTML)")
     if deliverability:
-        _report_deliverability(config, checked)
+        _report_deliverability(config, [(slug, rendered) for _path, slug, rendered in checked])
 
 
-def _report_deliverability(config: Config, checked: list[tuple[Issue, RenderedEmail]]) -> None:
+def _in_automations(config: Config, target: Path) -> bool:
+    """Whether a `check` target is the automations folder or a file in it."""
+    return target.resolve().is_relative_to(config.automations_dir.resolve())
+
+
+def _report_deliverability(config: Config, checked: list[tuple[str, RenderedEmail]]) -> None:
     findings = [*checks.dkim_findings(config, load_secrets(os.environ)),
                 *checks.url_findings(config)]
-    for issue, rendered in checked:
-        findings.extend(checks.email_findings(issue.slug, rendered))
+    for slug, rendered in checked:
+        findings.extend(checks.email_findings(slug, rendered))
     for finding in findings:
         mark = "[green]ok[/green]  " if finding.ok else "[red]fail[/red]"
         console.print(f"{mark} {finding.check}: {finding.detail}", soft_wrap=True)

@@ -94,8 +94,10 @@ def _lines(summary: reports.SendSummary, data: dict[str, object],
     if summary.state == outbox.SEND_ACTIVE:
         plain.append(f"now {_rate(summary.rate_per_second)}, "
                      f"{summary.remaining} left, ETA {_duration(summary.eta_seconds)}")
+    audience = (f"audience `{summary.audience}`" if summary.audience
+                else "audience: every confirmed subscriber")
     lines = [Text.assemble((summary.slug, "bold"), f"  {summary.subject}"),
-             *(Text(line) for line in plain)]
+             Text(audience), *(Text(line) for line in plain)]
     lines += [Text(f"WARNING: {w}", style="bold red") for w in reports.limit_warnings(summary)]
     if failures:
         lines.append(Text("failures by reply (largest first):"))

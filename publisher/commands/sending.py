@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from publisher.db import make_engine, open_configured
 from publisher.logs import log_event
 from publisher.mail.smtp import Kind, send_one
 from publisher.outage import RetryPolicy, retry
-from publisher.sending import control, outbox, reports
+from publisher.sending import audiences, control, outbox, reports, windows
 from publisher.sending.drain import make_job, options_from
 from publisher.sending.send_issue import (
     Ready,
@@ -35,6 +36,7 @@ from publisher.sending.send_issue import (
     run_send,
     start,
 )
+from publisher.subscribers import audience as subscriber_audience
 
 console = Console(stderr=True)
 
@@ -62,10 +64,13 @@ def _progress_printer(total: int) -> tuple[Progress, Callable[[dict[str, int]], 
 @click.option("--to", "test_address", default=None, help="Send one test copy to ADDRESS only.")
 @click.option("--wait", is_flag=True,
               help="Stay until no row is queued, sending or deferred (or Ctrl-C).")
+@click.option("--audience", "audience_text", metavar="EXPR", default=None,
+              help="Only subscribers whose tags match EXPR (instead of the issue's audience).")
 @click.pass_obj
 def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
-                 test_address: str | None, wait: bool) -> None:
-    """Send ISSUE (a slug or a path) to every confirmed subscriber, exactly once each."""
+                 test_address: str | None, wait: bool, audience_text: str | None) -> None:
+    """Send ISSUE (a slug or a path) to its audience (every confirmed subscriber unless it
+    names one), exactly once each."""
     item = ready(config, resolve_issue_path(config, issue))
     secrets = load_secrets(os.environ)
     _ = secrets.signing_key
@@ -76,18 +81,20 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     send_id = outbox.find_send(engine, item.issue.slug)
     if send_id is not None:
         _refuse_if_halted(engine, item.issue.slug, send_id)
-    audience = (sum(outbox.counts(engine, send_id).values()) if send_id is not None
-                else outbox.audience_size(engine))
+    plan = _plan(engine, config, item, send_id, audience_text)
     verb = "Resume" if send_id is not None else "Send"
-    summary = (f"{verb} {item.issue.title!r} to {audience} subscriber(s) via "
+    summary = (f"{verb} {item.issue.title!r} to {plan.size} subscriber(s) via "
                f"{config.settings.smtp.host}:{config.settings.smtp.port}")
     if dry_run:
         click.echo(f"dry run: {summary}; email HTML {item.rendered.html_bytes} bytes")
+        if plan.expression is not None:
+            click.echo(f"would send to {plan.size} of {plan.confirmed} confirmed subscribers: "
+                       f"audience `{plan.expression}`")
         return
-    if not yes and not click.confirm(summary + "?", default=False):
+    if not yes and not click.confirm(summary + plan.suffix + "?", default=False):
         raise click.Abort()
     policy = RetryPolicy(config.settings.database.outage_seconds)
-    send_id = retry(partial(start, engine, config, item, utc_now()), policy)
+    send_id = retry(partial(start, engine, config, item, utc_now(), audience_text), policy)
     progress, update = _progress_printer(sum(outbox.counts(engine, send_id).values()))
     quiet = {"progress_log_seconds": 0.0} if console.is_terminal else {}  # the bar shows it
     options = options_from(config, progress=update, wait_for_deferred=wait, **quiet)
@@ -101,9 +108,48 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         return
     left = {state: counts[state] for state in (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
             if counts[state]}
+    waiting = windows.waiting(engine, send_id, utc_now())
+    if waiting.rows and waiting.first is not None:  # send_local: never block for hours here
+        click.echo(f"{waiting.rows} wait for their local send time (the first at "
+                   f"{waiting.first:%Y-%m-%d %H:%M} UTC): `publisher run` delivers them")
+        left[outbox.QUEUED] -= waiting.rows
+        left = {state: n for state, n in left.items() if n}
     if left:
         click.echo(", ".join(f"{n} {state}" for state, n in left.items()) + " left: "
                    "`publisher run` (or the same command again) sends them when due")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Who a send goes to, as the confirmation and the dry run say it."""
+
+    size: int  # rows of the started send, or subscribers the audience matches now
+    confirmed: int
+    expression: str | None  # canonical audience expression; None: every confirmed subscriber
+
+    @property
+    def suffix(self) -> str:
+        return f" (audience `{self.expression}`)" if self.expression is not None else ""
+
+
+def _plan(engine: Engine, config: Config, item: Ready, send_id: int | None,
+          override: str | None) -> _Plan:
+    """The send's audience: a started send keeps the one recorded at its start (a
+    different --audience is refused); a new one resolves it now, refusing a bad one."""
+    confirmed = outbox.audience_size(engine)
+    if send_id is not None:
+        recorded = reports.send_summary(engine, send_id, utc_now()).audience
+        if override is not None and str(audiences.parsed(override, config)) != recorded:
+            raise click.ClickException(
+                f"{item.issue.slug}: this send started with audience "
+                f"{f'`{recorded}`' if recorded else 'every confirmed subscriber'}; "
+                f"--audience {override!r} cannot change it")
+        return _Plan(sum(outbox.counts(engine, send_id).values()), confirmed, recorded)
+    text = audiences.expression_of(item.issue, override)
+    if text is None:
+        return _Plan(confirmed, confirmed, None)
+    expr = audiences.parsed(text, config)
+    return _Plan(subscriber_audience.count(engine, expr), confirmed, str(expr))
 
 
 def _refuse_if_halted(engine: Engine, slug: str, send_id: int) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from publisher.content.audience import parse as parse_audience
 from publisher.errors import IssueFileError, Problem
 
 FRONT_MATTER_FENCE = "---"
@@ -25,6 +26,7 @@ BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
 TAG_URI = re.compile(r"^(tag:[^\s]+|urn:[^\s]+|https?://[^\s]+)$")
+LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")  # send_local: "HH:MM", 24-hour
 
 
 class FrontMatter(BaseModel):
@@ -40,10 +42,12 @@ class FrontMatter(BaseModel):
     language: str = "en"
     source: str | None = None
     send_at: AwareDatetime | None = None
+    send_local: time | None = None  # deliver at this time of day in each reader's zone
     updated: AwareDatetime | None = None
     draft: bool = False
     slug: str | None = None
     id: str | None = None
+    audience: str | None = None  # a tag expression (publisher.content.audience); None: everyone
 
     @field_validator("title", "summary")
     @classmethod
@@ -78,6 +82,26 @@ class FrontMatter(BaseModel):
     def _entry_id(cls, value: str | None) -> str | None:
         if value is not None and not TAG_URI.match(value):
             raise ValueError("must be a tag:, urn: or http(s) URI")
+        return value
+
+    @field_validator("send_local", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: object) -> time | None:
+        if value is None:
+            return None
+        if isinstance(value, int):  # YAML reads an unquoted 10:30 as 630 (base 60)
+            raise ValueError("put the time in quotes, e.g. send_local: \"10:30\"")
+        found = LOCAL_TIME.match(value.strip()) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError(f"{value!r} is not a 24-hour time of day \"HH:MM\", "
+                             "e.g. send_local: \"09:00\"")
+        return time(int(found.group(1)), int(found.group(2)))
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_audience(value)  # AudienceSyntaxError is a ValueError: located like the rest
         return value
 
     @field_validator("tags", "authors")

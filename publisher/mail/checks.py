@@ -2,7 +2,8 @@
 
 An issue is checked fully (front matter, body, and its email rendered, within the size
 limit), every problem located in its file and reported at once; the build and the send
-both go through `check_issue(s)`, so what passes one passes the other.
+both go through `check_issue(s)`, so what passes one passes the other. Automation steps
+(publisher.content.automations) are checked and rendered the same way by `check_steps`.
 `publisher check --deliverability` adds the findings below (DKIM, links, email size).
 """
 
@@ -10,10 +11,15 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
+from publisher import urls
 from publisher.config import GMAIL_CLIP_BYTES, LOOPBACK_HOSTS, Config, Secrets
+from publisher.content.audience import parse as parse_audience
+from publisher.content.audience import unknown_tags, unknown_tags_message
+from publisher.content.automations import Step, read_steps
 from publisher.content.issues import Issue, read_issues
 from publisher.content.lint import body_problems, raw_body_problems
 from publisher.content.markup import parse, to_html
@@ -45,12 +51,54 @@ def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, Rendere
 
 
 def check_issue(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Problem]]:
-    """One issue's body problems and its email (None when it is over the size limit)."""
-    problems = body_problems(issue)
+    """One issue's problems (body; audience tags the settings do not declare) and its email
+    (None when it is over the size limit)."""
+    problems = body_problems(issue) + audience_problems(issue, config)
     try:
         return render_email(issue, config), problems
     except IssueFileError as exc:  # the only one render_email raises: the size limit
         return None, problems + [_with_largest_sections(p, issue) for p in exc.problems]
+
+
+def audience_problems(issue: Issue, config: Config) -> list[Problem]:
+    """An `audience` naming a tag no topic or [audience] tags entry declares."""
+    if issue.meta.audience is None:
+        return []
+    unknown = unknown_tags(parse_audience(issue.meta.audience), config.known_tags)
+    if not unknown:
+        return []
+    return [Problem(issue.path, issue.key_lines.get("audience", 1), "audience",
+                    unknown_tags_message(unknown, config.known_tags))]
+
+
+def check_steps(paths: list[Path], config: Config,
+                date: datetime) -> list[tuple[Step, RenderedEmail]]:
+    """Load and fully check automation steps, as `check_issues` does issues; each step's
+    email is rendered as dated `date`."""
+    steps, problems, failed = read_steps(paths)
+    for path in failed:
+        problems.extend(raw_body_problems(path))
+    checked: list[tuple[Step, RenderedEmail]] = []
+    for step in steps:
+        rendered, found = check_step(step, config, date)
+        problems.extend(found)
+        if rendered is not None:
+            checked.append((step, rendered))
+    if problems:
+        raise IssueFileError(problems)
+    return checked
+
+
+def check_step(step: Step, config: Config,
+               date: datetime) -> tuple[RenderedEmail | None, list[Problem]]:
+    """A step's body problems and its email, drawn as an issue dated `date`. A step has no
+    page of its own, so its "view in browser" link leads to the archive's home."""
+    rendered, problems = check_issue(step.as_issue(date, config.site.language), config)
+    if rendered is None:
+        return None, problems
+    page, home = urls.issue_url(config.site.base_url, step.name), config.site.base_url + "/"
+    return replace(rendered, slug=step.send_slug, html=rendered.html.replace(page, home),
+                   text=rendered.text.replace(page, home)), problems
 
 
 def _with_largest_sections(problem: Problem, issue: Issue) -> Problem:

@@ -3,9 +3,11 @@
 Each tick: rebuild when issue files changed; start the send of every non-draft issue whose
 `send_at` has passed within `[sending] catch_up_hours` and that has no send yet (older ones,
 a migrated archive or a daemon stopped for a month, are logged as missed, never mailed
-unasked); drain every active send (queued rows,
-interrupted claims, deferred rows that are due). Worker mode only drains, so any number of
-workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one scheduler starts.
+unasked); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
+step file is logged once and nothing is enrolled until it is fixed); drain every active
+send (queued rows, interrupted claims, deferred rows that are due). Worker mode only
+drains, so any number of workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one
+scheduler starts.
 A paused or cancelled send is never drained nor started again (a send row of any state
 means started); a drain that sees the pause or cancel stops and is logged as
 `send_paused` / `send_cancelled`. Each tick also settles what cancelled sends left open.
@@ -31,7 +33,7 @@ from publisher.db import upgrade
 from publisher.errors import DatabaseFault, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
-from publisher.sending import control, metrics, outbox
+from publisher.sending import control, enrolment, metrics, outbox
 from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
@@ -61,6 +63,7 @@ class Daemon:
     _schema_ready: bool = False
     _unrecorded: list[Result] = field(default_factory=list)
     _missed_logged: set[str] = field(default_factory=set)
+    _automation_error: str | None = None
 
     def tick(self) -> None:
         """One round. A database fault never ends the daemon: it is logged once, and the
@@ -93,6 +96,7 @@ class Daemon:
         if not self.worker:
             self._rebuild_if_changed(now)
             self._start_due_sends(now)
+            self._enrol(now)
         settled = control.settle_cancelled(self.engine, now, options.lease)
         if settled:
             log_event("cancelled_rows_settled", rows=settled)
@@ -141,6 +145,19 @@ class Daemon:
             else:
                 log_event("send_joined", issue=issue.slug, send_id=send_id,
                           detail="another process started this send a moment ago")
+
+    def _enrol(self, now: datetime) -> None:
+        try:
+            added = enrolment.run_automations(self.engine, self.config, now)
+        except PublisherError as exc:  # a broken step file: say so once, enrol nobody
+            if str(exc) != self._automation_error:
+                log_event("automations_refused", error=str(exc))
+            self._automation_error = str(exc)
+            return
+        self._automation_error = None
+        for slug, count in added.items():
+            if count:
+                log_event("enrolled", send=slug, subscribers=count)
 
     def run_forever(self, interval_seconds: float) -> None:
         """Tick now and every interval until SIGTERM/SIGINT; the current tick finishes first."""

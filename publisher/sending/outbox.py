@@ -12,11 +12,12 @@ again, and only those can reach a recipient twice (with the same Message-ID).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
 
-Delivery and send rows are written by three modules of one concern and nowhere else: this
-one (start, claim, settle), publisher.sending.control (pause, resume, cancel, retry, release)
-and publisher.sending.retention (prune). This module also owns what a transport reply does to
-a delivery (`result_of`: sent, deferred on the Backoff schedule, failed, hard bounce) and
-stores the email frozen at a send's start, handing it back as the same RenderedEmail.
+Delivery and send rows are written by four modules of one concern and nowhere else: this
+one (start, claim, settle), publisher.sending.control (pause, resume, cancel, retry, release),
+publisher.sending.retention (prune) and publisher.sending.enrolment (automation steps).
+This module also owns what a transport reply does to a delivery (`result_of`: sent,
+deferred on the Backoff schedule, failed, hard bounce) and stores the email frozen at a
+send's start, handing it back as the same RenderedEmail.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import re
 import socket
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -197,8 +199,37 @@ def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: dat
 
 def _apply_window(conn: Connection, send_id: int, window: Window, now: datetime) -> None:
     """Set each row's not_before to the first `window.local_time` at or after `now` in its
-    subscriber's zone: one UPDATE per distinct zone, so the snapshot stays set-based."""
-    raise NotImplementedError("send windows: being written")
+    subscriber's zone: one UPDATE per distinct zone, so the snapshot stays set-based.
+    A subscriber without a zone (or with one this system does not know) gets the default."""
+    s = subscriber_table.c
+    in_send = sa.select(deliveries.c.subscriber_id).where(deliveries.c.send_id == send_id)
+    zones = conn.execute(sa.select(s.timezone).distinct().where(s.id.in_(in_send))).scalars()
+    for zone in list(zones):
+        when = first_local_time(window.local_time, _zone(zone, window.default_zone), now)
+        holders = sa.select(s.id).where(s.timezone.is_(None) if zone is None
+                                        else s.timezone == zone)
+        conn.execute(deliveries.update().where(deliveries.c.send_id == send_id,
+                                               deliveries.c.subscriber_id.in_(holders))
+                     .values(not_before=when))
+
+
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+def first_local_time(local_time: time, zone: ZoneInfo, now: datetime) -> datetime:
+    """The first moment at or after `now` when clocks in `zone` show `local_time` (UTC).
+    A time skipped by a DST change falls on the same offset as the hour before it, so it
+    comes out later on the wall (02:30 on a spring-forward night is 03:30)."""
+    day = now.astimezone(zone).date()
+    while True:
+        moment = datetime.combine(day, local_time, tzinfo=zone).astimezone(UTC)
+        if moment >= now:
+            return moment
+        day += timedelta(days=1)
 
 
 def frozen_content(engine: Engine, send_id: int) -> tuple[RenderedEmail, str, datetime]:
@@ -361,8 +392,11 @@ def is_finished(engine: Engine, send_id: int) -> bool:
 
 def mark_done(engine: Engine, send_id: int, now: datetime) -> None:
     """End a sending send whose rows are all settled (a paused or cancelled one stays so)."""
-    with engine.begin() as conn:
-        conn.execute(sends.update().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
+    open_rows = sa.exists().where(deliveries.c.send_id == send_id,
+                                  deliveries.c.status.in_([QUEUED, SENDING, DEFERRED]))
+    with engine.begin() as conn:  # rows another process added meanwhile keep it sending
+        conn.execute(sends.update().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE,
+                                          ~open_rows)
                      .values(status=SEND_DONE, finished_at=now))
 
 

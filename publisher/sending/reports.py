@@ -54,6 +54,7 @@ class SendSummary:
     bounces: int  # hard bounces: 5xx at send time or a DSN later
     complaints: int
     pruned: bool
+    audience: str | None = None  # the tag expression it was sent to; None: every confirmed
 
     @property
     def remaining(self) -> int:
@@ -207,7 +208,7 @@ def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
         average_rate=_average(tally.counts[outbox.SENT], tally.first_sent_at,
                               tally.last_sent_at),
         eta_seconds=eta, bounces=tally.bounces, complaints=tally.complaints,
-        pruned=row.pruned_at is not None)
+        pruned=row.pruned_at is not None, audience=row.audience)
 
 
 def _parsed(value: str | None) -> datetime | None:
@@ -216,7 +217,7 @@ def _parsed(value: str | None) -> datetime | None:
 
 _SEND_COLUMNS = (sends.c.id, sends.c.issue_slug, sends.c.subject, sends.c.status,
                  sends.c.created_at, sends.c.finished_at, sends.c.paused_at,
-                 sends.c.cancelled_at, sends.c.pruned_at, sends.c.summary)
+                 sends.c.cancelled_at, sends.c.pruned_at, sends.c.summary, sends.c.audience)
 
 
 def send_summaries(engine: Engine, now: datetime) -> list[SendSummary]:
@@ -379,6 +380,7 @@ def report_data(summary: SendSummary, failures: Sequence[tuple[str, str, int]]
                 if end is not None and summary.first_sent_at is not None else None)
     return {
         "issue": summary.slug, "subject": summary.subject, "state": summary.state,
+        "audience": summary.audience,
         "counts": summary.counts, "total": summary.total,
         "created_at": _iso(summary.created_at), "finished_at": _iso(summary.finished_at),
         "first_sent_at": _iso(summary.first_sent_at), "last_sent_at": _iso(end),

@@ -3,12 +3,14 @@
 A page speaks one language, chrome and dates alike: an issue page its issue's language, the
 index and tag pages the site's (every date on a list is formatted in the list's language).
 List pages show each tag in its site-wide spelling (`Tag.label`); an issue page shows the
-issue's own, so it depends on nothing but its issue and can be left alone when that is.
+issue's own, so it depends on nothing but its issue and the settings, and can be left alone
+when those are. Tags that are topics readers choose (`[topics]`) show apart, with their label
+in the page's language, linking to the same tag page; the footer's subscribe form offers them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from xml.sax.saxutils import escape
@@ -17,7 +19,7 @@ from markupsafe import Markup
 
 from publisher import urls
 from publisher.config import Config
-from publisher.i18n import strings_for
+from publisher.i18n import strings_for, topic_label
 from publisher.site.feeds import Entry, Tag
 from publisher.templating import date_label, environment
 
@@ -57,12 +59,37 @@ def page_item(entry: Entry, source: str | None, config: Config) -> PageItem:
     )
 
 
+Split = Callable[[PageItem], tuple[list[tuple[str, str]], list[str]]]
+
+
+def _labels(config: Config, language: str) -> dict[str, str]:
+    """Each declared topic's label in `language`, by tag key."""
+    return {urls.tag_key(tag): topic_label(names, language)
+            for tag, names in config.settings.topics.items()}
+
+
+def _topic_split(config: Config, language: str) -> Split:
+    """For a page in `language`: an item's tags that are topics, as (tag, label), and the
+    rest of its tags."""
+    labels = _labels(config, language)
+
+    def split(item: PageItem) -> tuple[list[tuple[str, str]], list[str]]:
+        topics = [(tag, labels[urls.tag_key(tag)]) for tag in item.tags
+                  if urls.tag_key(tag) in labels]
+        return topics, [tag for tag in item.tags if urls.tag_key(tag) not in labels]
+
+    return split
+
+
 def _render(config: Config, template: str, **context: object) -> str:
     site = config.site
     env = environment(config.templates_dir)
+    language = str(context.get("language", site.language))
     defaults: dict[str, object] = {
         "site": site, "language": site.language, "t": strings_for(site.language), "root": "",
-        "description": site.description}
+        "description": site.description, "split": _topic_split(config, language),
+        "offered": [(tag, topic_label(names, language))
+                    for tag, names in config.settings.topics.items()]}
     return env.get_template(template).render({**defaults, **context})
 
 

@@ -1,6 +1,7 @@
 """The subscriber store: the only writer of subscriber rows. Every status change is one
 transaction with its event-log row, and so is each claim of a confirmation mail (a
-`confirmation_sent` event)."""
+`confirmation_sent` event), and each change of a reader's topics or time zone
+(`topics_changed`, `timezone_changed`, with from/to in the detail)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -49,6 +52,7 @@ class Subscriber:
     tags: list[str]
     confirmation_sent_at: datetime | None
     bounce_count: int
+    timezone: str | None = None  # the IANA zone the reader chose (None: the site's)
 
 
 def email_hash(address: Address) -> str:
@@ -57,7 +61,7 @@ def email_hash(address: Address) -> str:
 
 def _row(row: Any) -> Subscriber:
     return Subscriber(int(row.id), row.email, row.name, row.status, list(row.tags or []),
-                      row.confirmation_sent_at, int(row.bounce_count))
+                      row.confirmation_sent_at, int(row.bounce_count), row.timezone)
 
 
 def _log(conn: Connection, subscriber_id: int, event: str, old: str | None, new: str | None,
@@ -86,16 +90,19 @@ def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
 
 
 def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
-        now: datetime, tags: Iterable[str] = (), *,
-        own_request: bool = False) -> tuple[Subscriber, bool]:
+        now: datetime, tags: Iterable[str] = (), *, own_request: bool = False,
+        timezone: str | None = None) -> tuple[Subscriber, bool]:
     """Insert or refresh a subscriber; returns (subscriber, created). Suppressed: refused.
 
     Someone who unsubscribed, bounced or complained is returned unchanged (`departure` says
     why) unless `own_request`: they asked again themselves, through the subscribe form, and
-    become pending, to confirm again.
+    become pending, to confirm again. A `timezone` is set (with its event) on anyone else.
     """
-    return _add(conn, normalise_address(raw_email), normalise_name(raw_name), status, consent,
-                now, tags, own_request=own_request)
+    subscriber, created = _add(conn, normalise_address(raw_email), normalise_name(raw_name),
+                               status, consent, now, tags, own_request=own_request)
+    if timezone is not None and subscriber.status not in LEFT:
+        subscriber = set_timezone(conn, subscriber.id, timezone, now) or subscriber
+    return subscriber, created
 
 
 def _add(conn: Connection, address: Address, name: str, status: str, consent: Consent,
@@ -123,17 +130,85 @@ def statuses(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, str]:
     return {int(i): str(s) for i, s in rows}
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What a reader picked on the subscribe form: topics among `declared`, and a zone."""
+
+    topics: tuple[str, ...] = ()
+    declared: frozenset[str] = frozenset()
+    timezone: str | None = None
+
+
 def request_subscription(engine: Engine, address: Address, name: str, consent: Consent,
-                         now: datetime) -> Subscriber:
+                         now: datetime, choice: Choice | None = None) -> Subscriber:
     """The person's own request (the subscribe form): `add` them as pending, in a
     transaction of its own, taken again once if a concurrent request for the same address
-    inserted it first. An erased address raises InvalidAddress."""
+    inserted it first. An erased address raises InvalidAddress. The `choice` of topics and
+    zone is stored only on a pending subscriber: a confirmed one changes theirs on the
+    preferences page, which their own link opens."""
     try:
         with engine.begin() as conn:
-            return _add(conn, address, name, PENDING, consent, now, own_request=True)[0]
+            return _request(conn, address, name, consent, now, choice)
     except sa.exc.IntegrityError:  # the other request's row is there now: refresh it
         with engine.begin() as conn:
-            return _add(conn, address, name, PENDING, consent, now, own_request=True)[0]
+            return _request(conn, address, name, consent, now, choice)
+
+
+def _request(conn: Connection, address: Address, name: str, consent: Consent, now: datetime,
+             choice: Choice | None) -> Subscriber:
+    subscriber = _add(conn, address, name, PENDING, consent, now, own_request=True)[0]
+    if choice is None or subscriber.status != PENDING:
+        return subscriber
+    set_topics(conn, subscriber.id, choice.topics, choice.declared, now)
+    return set_timezone(conn, subscriber.id, choice.timezone, now) or subscriber
+
+
+ZONE_AREAS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia",
+              "Europe", "Indian", "Pacific")
+
+
+@cache
+def zone_names() -> tuple[str, ...]:
+    """The IANA zones a reader may choose, sorted: Area/Place names (no legacy aliases such
+    as US/Eastern), and UTC."""
+    return tuple(sorted(zone for zone in available_timezones()
+                        if zone.split("/", 1)[0] in ZONE_AREAS and "/" in zone)) + ("UTC",)
+
+
+def set_topics(conn: Connection, subscriber_id: int, chosen: Iterable[str],
+               declared: Iterable[str], now: datetime) -> Subscriber | None:
+    """Make the subscriber's topics (their tags among `declared`) exactly `chosen` ∩
+    `declared`, keeping every other tag (imported ones); a change is a `topics_changed`
+    event. None if there is no such id."""
+    current = get(conn, subscriber_id)
+    if current is None:
+        return None
+    offered = set(declared)
+    before = sorted(set(current.tags) & offered)
+    after = sorted(set(chosen) & offered)
+    if after == before:
+        return current
+    tags = sorted((set(current.tags) - offered) | set(after))
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(tags=tags, updated_at=now))
+    _log(conn, subscriber_id, "topics_changed", None, None, now, {"from": before, "to": after})
+    return get(conn, subscriber_id)
+
+
+def set_timezone(conn: Connection, subscriber_id: int, zone: str | None,
+                 now: datetime) -> Subscriber | None:
+    """Set (or with None, clear) the subscriber's time zone, one of `zone_names()`; a
+    change is a `timezone_changed` event. None if there is no such id."""
+    if zone is not None and zone not in zone_names():
+        raise StoreError(f"timezone: {zone!r} is not a known IANA time zone (e.g. Europe/Berlin)")
+    current = get(conn, subscriber_id)
+    if current is None or current.timezone == zone:
+        return current
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(timezone=zone, updated_at=now))
+    _log(conn, subscriber_id, "timezone_changed", None, None, now,
+         {"from": current.timezone, "to": zone})
+    return get(conn, subscriber_id)
 
 
 def claim_confirmation_mail(conn: Connection, subscriber_id: int, now: datetime,

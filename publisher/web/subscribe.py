@@ -3,9 +3,11 @@
 GET never changes state. Responses to /subscribe are the same whether or not the address is
 known. Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so
 Back and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
-A refused address or name re-renders the form with what was typed, naming the field at fault
-in the site's language. Tokens are HMAC-signed per purpose; a bad one is a 400 page, never a
-500; an expired confirmation link says so and how to come back.
+A refused address, name, topic or time zone re-renders the form with what was typed, naming
+the field at fault in the site's language. Readers pick topics and (optionally) a time zone
+on the subscribe form and change them on the preferences page (publisher.web.choices); the
+store logs each change with its own event row. Tokens are HMAC-signed per purpose; a bad
+one is a 400 page, never a 500; an expired confirmation link says so and how to come back.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from publisher.tokens import (
     preferences_token,
     subscriber_id_from,
 )
+from publisher.web import choices
 
 log = logging.getLogger("publisher.web")
 RESEND_AFTER = timedelta(minutes=10)
@@ -140,8 +143,16 @@ def _same_site(request: Request, base_url: str) -> bool:
 async def _form(request: Request) -> dict[str, str]:
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         return {}
-    form = await request.form(max_files=0, max_fields=20)
+    form = await request.form(max_files=0, max_fields=40)
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+async def _topics(request: Request) -> list[str]:
+    """Every ticked topic checkbox (a field that repeats, which `_form` keeps once)."""
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return []
+    form = await request.form(max_files=0, max_fields=40)  # parsed once, by `_form`
+    return [value for value in form.getlist(choices.TOPIC_FIELD) if isinstance(value, str)]
 
 
 def _as_typed(value: str, limit: int) -> str:
@@ -177,7 +188,8 @@ class _Handlers:
 
     def _subscribe_form(self, request: Request, status: int = 200,
                         problem: RejectedInput | None = None,
-                        typed: dict[str, str] | None = None) -> HTMLResponse:
+                        typed: dict[str, str] | None = None,
+                        topics: list[str] | None = None) -> HTMLResponse:
         """The form with a CSRF token bound to this browser: the token signs a random
         value that only this browser holds, in a SameSite=Strict cookie (double submit).
         After a refusal it names the field at fault and keeps what was `typed`."""
@@ -188,12 +200,15 @@ class _Handlers:
         t = strings_for(self.app.config.site.language)
         typed = typed or {}
         heading = ("subscribe_heading" if problem is None
-                   else "invalid_name_title" if problem.field == "name" else "invalid_title")
+                   else "invalid_title" if problem.field == "email"
+                   else f"invalid_{problem.field}_title")
         form = {"action": "/subscribe", "hidden": [("csrf", token)], "subscribe": True,
                 "email": _as_typed(typed.get("email", ""), MAX_ADDRESS),
                 "name": _as_typed(typed.get("name", ""), MAX_NAME),
                 "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
                 "error_field": problem.field if problem else "",
+                "choices": choices.choice_fields(self.app.config, topics or [],
+                                                 typed.get(choices.ZONE_FIELD)),
                 "buttons": [("", "", t["subscribe_button"])]}
         response = self.app.page(heading, [t["subscribe_note"]], status, form)
         response.set_cookie(CSRF_COOKIE, nonce, max_age=2 * 3600, path="/subscribe",
@@ -216,16 +231,18 @@ class _Handlers:
             return app.page("too_many_title", [app.text("too_many")], 429)
         if form.get("website"):  # honeypot filled: a bot; answer as if all went well
             return _see(SENT_PATH)
+        topics = await _topics(request)
         try:
             address = normalise_address(form.get("email", ""))
             name = normalise_name(form.get("name"))
+            choice = choices.choice_from(app.config, topics, form.get(choices.ZONE_FIELD, ""))
         except RejectedInput as problem:
-            return self._subscribe_form(request, 400, problem, form)
+            return self._subscribe_form(request, 400, problem, form, topics)
         if not app.address_limiter.allow(address.key):
             return _see(SENT_PATH)  # same answer: no enumeration, no mail bombing
         consent = Consent("form", app.clock(), _client_ip(request),
                           request.headers.get("user-agent"))
-        await self._subscribe(address, name, consent)
+        await self._subscribe(address, name, consent, choice)
         return _see(SENT_PATH)
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -245,11 +262,13 @@ class _Handlers:
             return bool(cookie) and hmac.compare_digest(str(signed), cookie)
         return _same_site(request, base_url)
 
-    async def _subscribe(self, address: Address, name: str, consent: Consent) -> None:
+    async def _subscribe(self, address: Address, name: str, consent: Consent,
+                         choice: store.Choice) -> None:
         app = self.app
         now = app.clock()
         try:
-            subscriber = store.request_subscription(app.engine, address, name, consent, now)
+            subscriber = store.request_subscription(app.engine, address, name, consent, now,
+                                                    choice)
         except InvalidAddress:
             return  # suppressed (erased) addresses get the same answer and no mail
         if subscriber.status != store.PENDING:
@@ -403,29 +422,52 @@ class _Handlers:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
             return self._bad_link()
-        t = strings_for(self.app.config.site.language)
+        saved = request.query_params.get("saved") == "1"
+        return self._preferences_form(request, subscriber, saved)
+
+    def _preferences_form(self, request: Request, subscriber: store.Subscriber, saved: bool,
+                          problem: RejectedInput | None = None) -> HTMLResponse:
+        """Status, topics and zone, with the buttons to save them and to leave (or come
+        back); after a refusal, the field at fault is named."""
+        config = self.app.config
+        t = strings_for(config.site.language)
         status = t[f"status_{subscriber.status}"]
-        buttons = ([("action", "unsubscribe", t["unsubscribe_button"])]
+        buttons = [("action", "save", t["save_choices_button"]),
+                   ("action", "unsubscribe", t["unsubscribe_button"])
                    if subscriber.status == store.CONFIRMED
-                   else [("action", "subscribe", t["resubscribe_button"])])
+                   else ("action", "subscribe", t["resubscribe_button"])]
         form = {"action": request.url.path, "hidden": [], "subscribe": False,
+                "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
+                "error_field": problem.field if problem else "",
+                "choices": choices.choice_fields(config, subscriber.tags, subscriber.timezone),
                 "buttons": buttons}
         text = self.app.text("preferences_status", email=subscriber.email, status=status)
-        saved = [t["preferences_saved"]] if request.query_params.get("saved") == "1" else []
-        return self.app.page("preferences_title", [*saved, text], 200, form)
+        held = choices.summary(config, subscriber.tags, subscriber.timezone)
+        heading = f"invalid_{problem.field}_title" if problem else "preferences_title"
+        return self.app.page(heading, [*([t["preferences_saved"]] if saved else []), text, held],
+                             400 if problem else 200, form)
 
     async def preferences(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
             return self._bad_link()
-        action = (await _form(request)).get("action")
-        now = self.app.clock()
+        form = await _form(request)
+        action, now = form.get("action"), self.app.clock()
+        try:
+            choice = (choices.choice_from(self.app.config, await _topics(request),
+                                          form.get(choices.ZONE_FIELD, ""))
+                      if action == "save" else None)
+        except RejectedInput as problem:
+            return self._preferences_form(request, subscriber, False, problem)
         with self.app.engine.begin() as conn:
             if action == "subscribe":  # the link proves control of the mailbox
                 store.set_status(conn, subscriber.id, store.CONFIRMED, now,
                                        "resubscribed", {"via": "preferences"})
             elif action == "unsubscribe":
                 store.unsubscribe(conn, subscriber.id, now, "preferences")
-        saved = "?saved=1" if action in ("subscribe", "unsubscribe") else ""
+            elif choice is not None:
+                store.set_topics(conn, subscriber.id, choice.topics, choice.declared, now)
+                store.set_timezone(conn, subscriber.id, choice.timezone, now)
+        saved = "?saved=1" if action in ("subscribe", "unsubscribe", "save") else ""
         return _see(request.url.path + saved)
 

@@ -15,7 +15,8 @@ def private_site(config: Config, tmp_path: Path, page_size: int | None = None) -
     issues = tmp_path / "issues"
     shutil.copytree(REPO / "issues", issues)
     paths = PathsConfig(issues=str(issues), output=str(tmp_path / "public"),
-                        templates=str(REPO / "templates"))
+                        templates=str(REPO / "templates"),
+                        automations=str(tmp_path / "automations"))
     updates: dict[str, object] = {"paths": paths}
     if page_size is not None:
         updates["feeds"] = config.settings.feeds.model_copy(update={"page_size": page_size})

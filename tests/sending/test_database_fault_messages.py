@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,16 +57,17 @@ def test_an_import_waits_out_a_sqlite_lock_then_lands_every_row(tmp_path: Path) 
     rows = "".join(f"u{n}@example.net,读者 {n}\n" for n in range(300))
     (tmp_path / "list.csv").write_text("email,name\n" + rows, encoding="utf-8")
     assert publisher(config, "subscribers", "stats").returncode == 0  # schema in place
-    held = threading.Thread(target=_hold_lock, args=(database, 8.0))
-    held.start()
-    time.sleep(0.5)
-    done = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
-    held.join()
-    assert done.returncode == 0, done.stderr
-    assert "added 300" in done.stdout
-    assert '"event": "database_unavailable"' in done.stderr
-    assert '"event": "database_back"' in done.stderr
-    assert "@example.net" not in done.stderr
+    out, err = tmp_path / "import.out", tmp_path / "import.err"
+    with _write_lock(database), out.open("w") as stdout, err.open("w") as stderr:
+        importing = subprocess.Popen(
+            cli_command(config, "subscribers", "import", str(tmp_path / "list.csv")),
+            env=CLI_ENV, stdout=stdout, stderr=stderr, text=True)
+        # The lock goes once the import has met it and said so, however slow its start.
+        _wait_until(lambda: '"event": "database_unavailable"' in err.read_text(), importing)
+    assert importing.wait(timeout=120) == 0, err.read_text()
+    assert "added 300" in out.read_text()
+    assert '"event": "database_back"' in err.read_text()
+    assert "@example.net" not in err.read_text()
 
 
 def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path: Path) -> None:
@@ -75,11 +77,8 @@ def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path
     (tmp_path / "list.csv").write_text("email,name\nreader@example.net,读者\n",
                                        encoding="utf-8")
     assert publisher(config, "subscribers", "stats").returncode == 0
-    held = threading.Thread(target=_hold_lock, args=(database, 12.0))
-    held.start()
-    time.sleep(0.5)
-    done = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
-    held.join()
+    with _write_lock(database):  # held until the import has given up
+        done = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
     assert done.returncode == EX_TEMPFAIL, done.stderr
     assert "Error: database is locked by another process: database is locked; nothing was " \
            "lost, run the same command again to resume" in done.stderr
@@ -88,12 +87,24 @@ def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path
     assert again.returncode == 0 and "added 1" in again.stdout
 
 
-def _hold_lock(path: Path, seconds: float) -> None:
+@contextmanager
+def _write_lock(path: Path) -> Iterator[None]:
+    """Another process's write transaction on the SQLite file, for the length of the block."""
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("BEGIN IMMEDIATE")
-    time.sleep(seconds)
-    connection.execute("ROLLBACK")
-    connection.close()
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
+def _wait_until(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert process.poll() is None, "the command ended before meeting the lock"
+        assert time.monotonic() < deadline, "the command never met the lock"
+        time.sleep(0.05)
 
 
 def test_a_full_sqlite_disk_is_not_retried_and_says_so(tmp_path: Path) -> None:

@@ -173,9 +173,14 @@ def test_the_command_line_gives_each_worker_its_own_port(tmp_path: Path) -> None
     log = tmp_path / "worker.log"
     argv = cli_command(config, "run", "--worker", "--interval", "1",
                        "--metrics-listen", f"[::1]:{port}")
+    url = f"http://[::1]:{port}/metrics"
     with running(argv, log) as worker:
         wait_for(lambda: port in listening_ports(worker.pid), "listener", worker, log)
-        samples = scrape(f"http://[::1]:{port}/metrics")
+        # A fresh database has no tables until the worker's first tick creates them: a
+        # scrape before that says the database is not up, which is the truth.
+        wait_for(lambda: scrape(url)[("publisher_database_up", ())] == 1, "schema", worker,
+                 log)
+        samples = scrape(url)
     assert samples[("publisher_database_up", ())] == 1
     assert labelled(samples, "publisher_deliveries", "state") == dict.fromkeys(
         outbox.STATES, 0)

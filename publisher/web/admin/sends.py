@@ -78,6 +78,7 @@ def view(console: Console, summary: SendSummary) -> dict[str, Any]:
         "bounce_rate": f"{summary.bounce_rate:.2%}",
         "complaint_rate": f"{summary.complaint_rate:.3%}",
         "over_limits": summary.over_limits, "pruned": summary.pruned,
+        "audience": summary.audience,  # the tag expression; None: every confirmed subscriber
     }
 
 

@@ -1,0 +1,193 @@
+"""Audience expressions: which subscribers an issue is for, as a formula over their tags.
+
+`llm and not weekly-off`, `(llm or agents) and 中文`: tags are single words (no spaces or
+parentheses; hyphens and any script are fine), combined with `not` > `and` > `or` and
+parentheses. Pure: text in, a small tree out; a problem raises AudienceSyntaxError with the
+1-based column where it is. The database condition is built from the tree elsewhere
+(publisher.subscribers.audience); `matches` is the same meaning in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from publisher.config import AUDIENCE_WORDS
+
+_TOKEN = re.compile(r"\s*(?:(?P<paren>[()])|(?P<word>[^\s()]+))")
+
+
+class AudienceSyntaxError(ValueError):
+    """An expression that cannot be read; `column` (1-based) points at the problem."""
+
+    def __init__(self, message: str, column: int) -> None:
+        self.column = column
+        super().__init__(f"column {column}: {message}")
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Expr
+
+    def __str__(self) -> str:
+        return f"not {_wrapped(self.operand, Not)}"
+
+
+@dataclass(frozen=True)
+class And:
+    left: Expr
+    right: Expr
+
+    def __str__(self) -> str:
+        return f"{_wrapped(self.left, And)} and {_wrapped(self.right, And, right=True)}"
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Expr
+    right: Expr
+
+    def __str__(self) -> str:
+        return f"{self.left} or {_wrapped(self.right, Or, right=True)}"
+
+
+Expr = Tag | Not | And | Or
+_BINDS = {Or: 1, And: 2, Not: 3, Tag: 4}  # how tightly each node holds its operands
+
+
+def _wrapped(expr: Expr, parent: type, right: bool = False) -> str:
+    """`expr` as an operand of `parent`, in parentheses when it binds more loosely (or, as
+    a right operand, as loosely: operators group to the left, and `str` round-trips)."""
+    binds, limit = _BINDS[type(expr)], _BINDS[parent]
+    looser = binds <= limit if right else binds < limit
+    return f"({expr})" if looser else str(expr)
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    column: int  # 1-based
+    word: bool  # a tag or an operator word (False: a parenthesis)
+
+    @property
+    def keyword(self) -> str | None:
+        lowered = self.text.lower()
+        return lowered if self.word and lowered in AUDIENCE_WORDS else None
+
+
+def _tokens(text: str) -> Iterator[_Token]:
+    position = 0
+    while text[position:].strip():
+        match = _TOKEN.match(text, position)
+        assert match is not None  # every non-space character starts a paren or a word
+        kind = "paren" if match.group("paren") else "word"
+        yield _Token(match.group(kind), match.start(kind) + 1, kind == "word")
+        position = match.end()
+
+
+class _Parser:
+    """Recursive descent: or_expr := and_expr (or and_expr)*;
+    and_expr := unary (and unary)*; unary := not unary | ( or_expr ) | tag."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = list(_tokens(text))
+        self.index = 0
+        self.end_column = len(text.rstrip()) + 1
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> _Token:
+        token = self.peek()
+        if token is None:
+            raise AudienceSyntaxError("expected a tag, `not` or `(` but the expression ended",
+                                      self.end_column)
+        self.index += 1
+        return token
+
+    def or_expr(self) -> Expr:
+        expr = self.and_expr()
+        while (token := self.peek()) is not None and token.keyword == "or":
+            self.index += 1
+            expr = Or(expr, self.and_expr())
+        return expr
+
+    def and_expr(self) -> Expr:
+        expr = self.unary()
+        while (token := self.peek()) is not None and token.keyword == "and":
+            self.index += 1
+            expr = And(expr, self.unary())
+        return expr
+
+    def unary(self) -> Expr:
+        token = self.take()
+        if token.keyword == "not":
+            return Not(self.unary())
+        if token.text == "(":
+            expr = self.or_expr()
+            closing = self.peek()
+            if closing is None or closing.text != ")":
+                raise AudienceSyntaxError(f"`(` at column {token.column} is never closed",
+                                          closing.column if closing else self.end_column)
+            self.index += 1
+            return expr
+        if not token.word or token.keyword is not None:
+            raise AudienceSyntaxError(f"expected a tag, `not` or `(` but found `{token.text}`",
+                                      token.column)
+        return Tag(token.text)
+
+
+def parse(text: str) -> Expr:
+    """The tree of an audience expression; AudienceSyntaxError (a ValueError) if malformed."""
+    parser = _Parser(text)
+    if not parser.tokens:
+        raise AudienceSyntaxError("empty expression: name at least one tag", 1)
+    expr = parser.or_expr()
+    extra = parser.peek()
+    if extra is not None:
+        message = ("`)` without its `(`" if extra.text == ")"
+                   else f"expected `and` or `or` but found `{extra.text}`")
+        raise AudienceSyntaxError(message, extra.column)
+    return expr
+
+
+def tags_in(expr: Expr) -> list[str]:
+    """The tags an expression names, in order of first appearance."""
+    if isinstance(expr, Tag):
+        return [expr.name]
+    if isinstance(expr, Not):
+        return tags_in(expr.operand)
+    return list(dict.fromkeys(tags_in(expr.left) + tags_in(expr.right)))
+
+
+def matches(expr: Expr, tags: set[str] | frozenset[str]) -> bool:
+    """Whether a subscriber with these tags is in the audience."""
+    if isinstance(expr, Tag):
+        return expr.name in tags
+    if isinstance(expr, Not):
+        return not matches(expr.operand, tags)
+    if isinstance(expr, And):
+        return matches(expr.left, tags) and matches(expr.right, tags)
+    return matches(expr.left, tags) or matches(expr.right, tags)
+
+
+def unknown_tags(expr: Expr, known: frozenset[str]) -> list[str]:
+    """Tags an expression names that no topic or [audience] tags entry declares."""
+    return [tag for tag in tags_in(expr) if tag not in known]
+
+
+def unknown_tags_message(unknown: list[str], known: frozenset[str]) -> str:
+    """One line naming the unknown tags and what the settings declare."""
+    names = ", ".join(repr(tag) for tag in unknown)
+    declared = ", ".join(sorted(known)) or "none"
+    return (f"unknown tag{'s' if len(unknown) > 1 else ''} {names}; known tags: {declared} "
+            "(declare tags as [topics.<tag>] or in [audience] tags)")

@@ -1,0 +1,200 @@
+"""Read automation step files (automations/*.md: front matter + Markdown) into Step objects.
+
+A step is a mail that a subscriber gets `after` a delay from confirming: `after: 0` is the
+welcome, `after: 3d` the day-3 step. Steps go out in the order of their delay, then of their
+file name. Problems are located (`file:line: field: message`) and collected for the whole
+folder, as for issues (publisher.content.issues, whose YAML reading this module shares).
+A step renders through the same issue template: `as_issue` gives the Issue it is drawn as.
+Pure: text in, objects out; no database, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from publisher.content.issues import (
+    BCP47,
+    FrontMatter,
+    Issue,
+    _key_lines,
+    _schema_problems,
+    _UniqueKeyLoader,
+    issue_files,
+    slug_from_path,
+    split_front_matter,
+)
+from publisher.errors import IssueFileError, Problem
+
+SEND_PREFIX = "automation:"  # a send's slug; ':' is never in an issue's slug, so no clash
+DELAY = re.compile(r"^(?:0|([1-9][0-9]{0,5})([mhdw]))$")
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+         "w": timedelta(weeks=1)}
+DELAY_HINT = "write 0, or a number and a unit: 30m, 12h, 3d, 2w"
+
+
+def parse_delay(value: object) -> timedelta:
+    """`0`, `30m`, `12h`, `3d`, `2w` -> a timedelta; anything else is a ValueError."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    found = DELAY.match(text) if not isinstance(value, bool) else None
+    if found is None:
+        raise ValueError(f"{value!r} is not a delay: {DELAY_HINT}")
+    if found.group(1) is None:
+        return timedelta(0)
+    return int(found.group(1)) * UNITS[found.group(2)]
+
+
+def delay_label(delay: timedelta) -> str:
+    """A delay the way a step file writes it (the largest whole unit)."""
+    if not delay:
+        return "0"
+    for unit in ("w", "d", "h", "m"):
+        if delay % UNITS[unit] == timedelta(0):
+            return f"{delay // UNITS[unit]}{unit}"
+    return str(delay)
+
+
+class StepMeta(BaseModel):
+    """The schema of a step's front matter: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=300)  # the subject line
+    after: timedelta
+    summary: str = Field(default="", max_length=1000)
+    authors: list[str] = Field(default_factory=list)
+    language: str | None = None  # None: the site's
+    draft: bool = False
+    send_latest_issue: bool = False
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _delay(cls, value: object) -> timedelta:
+        return parse_delay(value)
+
+    @field_validator("title", "summary")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+            raise ValueError("must be a single line without control characters")
+        return value.strip()
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str | None) -> str | None:
+        if value is not None and not BCP47.match(value):
+            raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
+        return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One automation step: its front matter, Markdown body, and where it came from."""
+
+    path: Path
+    meta: StepMeta
+    body: str
+    body_line: int
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The step's name: its file name, as a slug (what the CLI shows)."""
+        return slug_from_path(self.path)
+
+    @property
+    def send_slug(self) -> str:
+        """The slug of the step's send in the outbox."""
+        return SEND_PREFIX + self.name
+
+    @property
+    def delay(self) -> timedelta:
+        return self.meta.after
+
+    def as_issue(self, date: datetime, site_language: str) -> Issue:
+        """The Issue this step is drawn as, dated `date` (its send's start)."""
+        meta = FrontMatter(title=self.meta.title, date=date, summary=self.meta.summary,
+                           authors=self.meta.authors,
+                           language=self.meta.language or site_language)
+        return Issue(path=self.path, meta=meta, body=self.body, body_line=self.body_line,
+                     key_lines=self.key_lines)
+
+
+def _load(text: str, path: Path) -> tuple[dict[str, Any], Any, str, int]:
+    """The front matter's data and YAML node, the body, and the body's first line."""
+    parts = split_front_matter(text)
+    if parts is None:
+        raise IssueFileError([Problem(path, 1, None, "missing front matter: start with '---'")])
+    yaml_text, body, body_line = parts
+    try:
+        node = yaml.compose(yaml_text, Loader=_UniqueKeyLoader)
+        data = yaml.load(yaml_text, Loader=_UniqueKeyLoader) if node is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise IssueFileError([Problem(path, line, None, f"invalid YAML: {reason}")]) from exc
+    if not isinstance(data, dict):
+        raise IssueFileError([Problem(path, 2, None, "front matter must be a mapping of keys")])
+    return data, node, body, body_line
+
+
+def parse_step_text(text: str, path: Path) -> Step:
+    """Parse one step file's text; raise IssueFileError with every problem found."""
+    data, node, body, body_line = _load(text, path)
+    problems: list[Problem] = []
+    lines = _key_lines(node, path, problems) if node is not None else {}
+    try:
+        meta = StepMeta.model_validate(data)
+    except ValidationError as exc:
+        raise IssueFileError(problems + _schema_problems(exc, path, lines)) from exc
+    if meta.send_latest_issue and meta.after:
+        problems.append(Problem(path, lines.get("send_latest_issue", 1), "send_latest_issue",
+                                "only a welcome (after: 0) sends the latest issue"))
+    if problems:
+        raise IssueFileError(problems)
+    return Step(path=path, meta=meta, body=body, body_line=body_line, key_lines=lines)
+
+
+def read_step(path: Path) -> Step:
+    """Read and parse one step file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IssueFileError([Problem(path, None, None, f"not UTF-8: {exc.reason}")]) from exc
+    except OSError as exc:
+        raise IssueFileError([Problem(path, None, None, f"cannot read: {exc.strerror}")]) from exc
+    return parse_step_text(text, path)
+
+
+def _duplicate_names(steps: list[Step]) -> list[Problem]:
+    """Two files whose names make the same slug (`Day-3.md`, `day 3.md`) would share a send."""
+    seen: dict[str, Path] = {}
+    problems = []
+    for step in steps:
+        if step.name in seen:
+            problems.append(Problem(step.path, 1, None,
+                                    f"same step name {step.name!r} as {seen[step.name]}"))
+        seen.setdefault(step.name, step.path)
+    return problems
+
+
+def read_steps(paths: list[Path]) -> tuple[list[Step], list[Problem], list[Path]]:
+    """Every step file: the good steps (in sending order), all problems, the failed paths."""
+    steps: list[Step] = []
+    problems: list[Problem] = []
+    failed: list[Path] = []
+    for path in issue_files(paths):
+        try:
+            steps.append(read_step(path))
+        except IssueFileError as exc:
+            problems.extend(exc.problems)
+            failed.append(path)
+    problems.extend(_duplicate_names(steps))
+    return sorted(steps, key=lambda step: (step.delay, step.name)), problems, failed

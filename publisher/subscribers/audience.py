@@ -1,0 +1,51 @@
+"""An audience expression as SQL: a boolean condition over the subscribers table, so a
+send's snapshot stays one INSERT … SELECT however large the list.
+
+Tag membership is a test on the `tags` JSON list, per dialect: SQLite looks through
+json_each, PostgreSQL asks jsonb's `?`. Tags are always bound parameters, never SQL text.
+The column is NOT NULL (an empty list at worst), so `not x` includes a subscriber without
+tags, as publisher.content.audience.matches says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+
+from publisher.content.audience import And, Expr, Not, Tag
+from publisher.db import subscriber_table
+from publisher.subscribers.store import CONFIRMED
+
+
+def _has_tag(tag: str, dialect_name: str) -> Any:
+    tags = subscriber_table.c.tags
+    if dialect_name == "postgresql":
+        return sa.cast(tags, JSONB).has_key(sa.bindparam(None, tag, type_=sa.String))
+    if dialect_name != "sqlite":
+        raise ValueError(f"audiences need SQLite or PostgreSQL, not {dialect_name}")
+    each = sa.func.json_each(tags).table_valued("value")
+    return sa.exists().where(each.c.value == sa.bindparam(None, tag, type_=sa.String))
+
+
+def condition(expr: Expr, dialect_name: str) -> Any:
+    """The SQL boolean a subscribers row meets when it is in the audience."""
+    if isinstance(expr, Tag):
+        return _has_tag(expr.name, dialect_name)
+    if isinstance(expr, Not):
+        return sa.not_(condition(expr.operand, dialect_name))
+    if isinstance(expr, And):
+        return sa.and_(condition(expr.left, dialect_name), condition(expr.right, dialect_name))
+    return sa.or_(condition(expr.left, dialect_name), condition(expr.right, dialect_name))
+
+
+def count(engine: Engine, expr: Expr | None) -> int:
+    """Confirmed subscribers in the audience (every confirmed one for None)."""
+    where = subscriber_table.c.status == CONFIRMED
+    if expr is not None:
+        where = sa.and_(where, condition(expr, engine.dialect.name))
+    with engine.connect() as conn:
+        return int(conn.execute(
+            sa.select(sa.func.count()).select_from(subscriber_table).where(where)).scalar_one())
