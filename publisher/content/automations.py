@@ -23,10 +23,10 @@ from publisher.content.issues import (
     BCP47,
     FrontMatter,
     Issue,
-    _key_lines,
-    _schema_problems,
-    _UniqueKeyLoader,
+    UniqueKeyLoader,
+    front_matter_lines,
     issue_files,
+    schema_problems,
     slug_from_path,
     split_front_matter,
 )
@@ -133,8 +133,8 @@ def _load(text: str, path: Path) -> tuple[dict[str, Any], Any, str, int]:
         raise IssueFileError([Problem(path, 1, None, "missing front matter: start with '---'")])
     yaml_text, body, body_line = parts
     try:
-        node = yaml.compose(yaml_text, Loader=_UniqueKeyLoader)
-        data = yaml.load(yaml_text, Loader=_UniqueKeyLoader) if node is not None else {}
+        node = yaml.compose(yaml_text, Loader=UniqueKeyLoader)
+        data = yaml.load(yaml_text, Loader=UniqueKeyLoader) if node is not None else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -149,11 +149,11 @@ def parse_step_text(text: str, path: Path) -> Step:
     """Parse one step file's text; raise IssueFileError with every problem found."""
     data, node, body, body_line = _load(text, path)
     problems: list[Problem] = []
-    lines = _key_lines(node, path, problems) if node is not None else {}
+    lines = front_matter_lines(node, path, problems) if node is not None else {}
     try:
         meta = StepMeta.model_validate(data)
     except ValidationError as exc:
-        raise IssueFileError(problems + _schema_problems(exc, path, lines)) from exc
+        raise IssueFileError(problems + schema_problems(exc, path, lines)) from exc
     if meta.send_latest_issue and meta.after:
         problems.append(Problem(path, lines.get("send_latest_issue", 1), "send_latest_issue",
                                 "only a welcome (after: 0) sends the latest issue"))

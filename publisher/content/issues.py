@@ -173,17 +173,17 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
     return None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that keeps timestamps as strings so naive/aware is ours to judge."""
 
 
-_UniqueKeyLoader.yaml_implicit_resolvers = {
+UniqueKeyLoader.yaml_implicit_resolvers = {
     key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
-def _key_lines(node: yaml.Node, path: Path, problems: list[Problem]) -> dict[str, int]:
+def front_matter_lines(node: yaml.Node, path: Path, problems: list[Problem]) -> dict[str, int]:
     """Map top-level keys to their 1-based line in the file; report duplicate keys."""
     lines: dict[str, int] = {}
     if not isinstance(node, yaml.MappingNode):
@@ -212,7 +212,7 @@ def _coerce_datetimes(data: dict[str, Any]) -> dict[str, Any]:
     return coerced
 
 
-def _schema_problems(exc: ValidationError, path: Path, lines: dict[str, int]) -> list[Problem]:
+def schema_problems(exc: ValidationError, path: Path, lines: dict[str, int]) -> list[Problem]:
     problems = []
     for error in exc.errors():
         field_name = ".".join(str(part) for part in error["loc"]) or None
@@ -239,8 +239,8 @@ def parse_issue_text(text: str, path: Path) -> Issue:
     yaml_text, body, body_line = parts
     problems: list[Problem] = []
     try:
-        node = yaml.compose(yaml_text, Loader=_UniqueKeyLoader)
-        data = yaml.load(yaml_text, Loader=_UniqueKeyLoader) if node is not None else {}
+        node = yaml.compose(yaml_text, Loader=UniqueKeyLoader)
+        data = yaml.load(yaml_text, Loader=UniqueKeyLoader) if node is not None else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -248,11 +248,11 @@ def parse_issue_text(text: str, path: Path) -> Issue:
         raise IssueFileError([Problem(path, line, None, f"invalid YAML: {reason}")]) from exc
     if not isinstance(data, dict):
         raise IssueFileError([Problem(path, 2, None, "front matter must be a mapping of keys")])
-    lines = _key_lines(node, path, problems) if node is not None else {}
+    lines = front_matter_lines(node, path, problems) if node is not None else {}
     try:
         meta = FrontMatter.model_validate(_coerce_datetimes(data))
     except ValidationError as exc:
-        problems.extend(_schema_problems(exc, path, lines))
+        problems.extend(schema_problems(exc, path, lines))
         raise IssueFileError(problems) from exc
     problems.extend(_cross_key_problems(meta, path, lines))
     if problems:

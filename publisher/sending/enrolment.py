@@ -104,10 +104,10 @@ def sync_steps(engine: Engine, config: Config, steps: list[Step],
         rendered, row = emails[step.send_slug], found.get(step.send_slug)
         if row is None:
             row = _create(engine, config, rendered, now)
-        elif dict(row.content or {}) != outbox._frozen(rendered):
+        elif dict(row.content or {}) != outbox.stored_form(rendered):
             with engine.begin() as conn:
                 conn.execute(sends.update().where(sends.c.id == row.id).values(
-                    content=outbox._frozen(rendered), subject=rendered.subject[:998]))
+                    content=outbox.stored_form(rendered), subject=rendered.subject[:998]))
         synced.append(StepSend(step, int(row.id), row.created_at, str(row.status)))
     return synced
 
@@ -119,7 +119,7 @@ def _create(engine: Engine, config: Config, rendered: RenderedEmail, now: dateti
             conn.execute(sends.insert().values(
                 issue_slug=rendered.slug, entry_id=entry_id, subject=rendered.subject[:998],
                 status=outbox.SEND_ACTIVE, audience_count=0, created_at=now,
-                content=outbox._frozen(rendered), kind=KIND))
+                content=outbox.stored_form(rendered), kind=KIND))
     except sa.exc.IntegrityError:  # another daemon created it a moment ago: use that one
         pass
     return existing_sends(engine)[rendered.slug]

@@ -151,7 +151,7 @@ def start_or_join(engine: Engine, entry_id: str, rendered: RenderedEmail, now: d
         return found, False
 
 
-def _frozen(rendered: RenderedEmail) -> dict[str, str]:
+def stored_form(rendered: RenderedEmail) -> dict[str, str]:
     """The stored form of a send's email (the `sends.content` JSON)."""
     return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
             "html": rendered.html, "text": rendered.text}
@@ -170,7 +170,7 @@ def _recipients(audience: Audience | None) -> Any:
 
 def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: datetime,
                 audience: Audience | None, window: Window | None) -> tuple[int, bool]:
-    slug, subject, content = rendered.slug, rendered.subject, _frozen(rendered)
+    slug, subject, content = rendered.slug, rendered.subject, stored_form(rendered)
     with engine.begin() as conn:
         existing = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
         if existing is not None:
