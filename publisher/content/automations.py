@@ -25,7 +25,7 @@ from publisher.content.issues import (
     Issue,
     UniqueKeyLoader,
     front_matter_lines,
-    issue_files,
+    read_each,
     schema_problems,
     slug_from_path,
     split_front_matter,
@@ -187,14 +187,6 @@ def _duplicate_names(steps: list[Step]) -> list[Problem]:
 
 def read_steps(paths: list[Path]) -> tuple[list[Step], list[Problem], list[Path]]:
     """Every step file: the good steps (in sending order), all problems, the failed paths."""
-    steps: list[Step] = []
-    problems: list[Problem] = []
-    failed: list[Path] = []
-    for path in issue_files(paths):
-        try:
-            steps.append(read_step(path))
-        except IssueFileError as exc:
-            problems.extend(exc.problems)
-            failed.append(path)
+    steps, problems, failed = read_each(paths, read_step)
     problems.extend(_duplicate_names(steps))
     return sorted(steps, key=lambda step: (step.delay, step.name)), problems, failed

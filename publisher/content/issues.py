@@ -9,10 +9,11 @@ an `id`) are checked here too, so `check` and the build refuse the same things.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +27,7 @@ BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
 TAG_URI = re.compile(r"^(tag:[^\s]+|urn:[^\s]+|https?://[^\s]+)$")
+T = TypeVar("T")
 LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")  # send_local: "HH:MM", 24-hour
 
 
@@ -321,17 +323,25 @@ def duplicate_id_problems(issues: list[Issue]) -> list[Problem]:
     return problems
 
 
-def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Path]]:
-    """Read every issue file: the good issues (by date), all problems, and the failed paths."""
-    issues: list[Issue] = []
+def read_each(paths: list[Path],
+              read: Callable[[Path], T]) -> tuple[list[T], list[Problem], list[Path]]:
+    """Read every Markdown file under `paths` with `read`: what it read, every problem of the
+    files it could not read, and those files (one broken file never hides another's)."""
+    items: list[T] = []
     problems: list[Problem] = []
     failed: list[Path] = []
     for path in issue_files(paths):
         try:
-            issues.append(read_issue(path))
+            items.append(read(path))
         except IssueFileError as exc:
             problems.extend(exc.problems)
             failed.append(path)
+    return items, problems, failed
+
+
+def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Path]]:
+    """Read every issue file: the good issues (by date), all problems, and the failed paths."""
+    issues, problems, failed = read_each(paths, read_issue)
     problems.extend(duplicate_slug_problems(issues))
     problems.extend(duplicate_id_problems(issues))
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
