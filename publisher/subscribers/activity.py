@@ -29,6 +29,7 @@ class SubscriberRow:
     tags: list[str]
     created_at: datetime
     confirmed_at: datetime | None
+    timezone: str | None = None  # the zone the reader chose (send_local windows)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class DayActivity:
 def _row(row: Any) -> SubscriberRow:
     return SubscriberRow(id=int(row.id), email=str(row.email), name=str(row.name),
                          status=str(row.status), tags=list(row.tags or []),
-                         created_at=row.created_at, confirmed_at=row.confirmed_at)
+                         created_at=row.created_at, confirmed_at=row.confirmed_at,
+                         timezone=row.timezone)
 
 
 def search(engine: Engine, query: str = "", status: str = "", after_id: int = 0,

@@ -116,9 +116,12 @@ def test_pause_resume_and_a_cancel_that_asks_first(seed_config: Config) -> None:
 
 def test_erase_asks_first_then_the_persons_page_is_gone(drained: Console) -> None:
     client, engine = drained.client, drained.site.engine
+    with engine.begin() as conn:
+        store.set_timezone(conn, 1, "Europe/Berlin", drained.site.clock())
     person = client.get("/admin/subscribers/1")
     assert person.status_code == 200 and "u0@example.net" in person.text
     assert "550" in person.text  # the delivery it received, with its reply
+    assert '<dd data-field="timezone">Europe/Berlin</dd>' in person.text
     assert client.get("/admin/subscribers/1/erase").status_code == 200
     with engine.connect() as conn:
         assert store.get(conn, 1) is not None
