@@ -14,21 +14,19 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from publisher.content.issues import (
     BCP47,
     FrontMatter,
     Issue,
-    UniqueKeyLoader,
     front_matter_lines,
+    load_front_matter,
     read_each,
+    read_text,
     schema_problems,
     slug_from_path,
-    split_front_matter,
 )
 from publisher.errors import IssueFileError, Problem
 
@@ -126,28 +124,9 @@ class Step:
                      key_lines=self.key_lines)
 
 
-def _load(text: str, path: Path) -> tuple[dict[str, Any], Any, str, int]:
-    """The front matter's data and YAML node, the body, and the body's first line."""
-    parts = split_front_matter(text)
-    if parts is None:
-        raise IssueFileError([Problem(path, 1, None, "missing front matter: start with '---'")])
-    yaml_text, body, body_line = parts
-    try:
-        node = yaml.compose(yaml_text, Loader=UniqueKeyLoader)
-        data = yaml.load(yaml_text, Loader=UniqueKeyLoader) if node is not None else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise IssueFileError([Problem(path, line, None, f"invalid YAML: {reason}")]) from exc
-    if not isinstance(data, dict):
-        raise IssueFileError([Problem(path, 2, None, "front matter must be a mapping of keys")])
-    return data, node, body, body_line
-
-
 def parse_step_text(text: str, path: Path) -> Step:
     """Parse one step file's text; raise IssueFileError with every problem found."""
-    data, node, body, body_line = _load(text, path)
+    data, node, body, body_line = load_front_matter(text, path)
     problems: list[Problem] = []
     lines = front_matter_lines(node, path, problems) if node is not None else {}
     try:
@@ -164,13 +143,7 @@ def parse_step_text(text: str, path: Path) -> Step:
 
 def read_step(path: Path) -> Step:
     """Read and parse one step file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise IssueFileError([Problem(path, None, None, f"not UTF-8: {exc.reason}")]) from exc
-    except OSError as exc:
-        raise IssueFileError([Problem(path, None, None, f"cannot read: {exc.strerror}")]) from exc
-    return parse_step_text(text, path)
+    return parse_step_text(read_text(path), path)
 
 
 def _duplicate_names(steps: list[Step]) -> list[Problem]:

@@ -233,13 +233,13 @@ def schema_problems(exc: ValidationError, path: Path, lines: dict[str, int]) -> 
     return problems
 
 
-def parse_issue_text(text: str, path: Path) -> Issue:
-    """Parse one issue file's text; raise IssueFileError with every problem found."""
+def load_front_matter(text: str, path: Path) -> tuple[dict[str, Any], Any, str, int]:
+    """The front matter's data and YAML node, the body, and the body's first line, for
+    every file with front matter (issues and automation steps); located errors."""
     parts = split_front_matter(text)
     if parts is None:
         raise IssueFileError([Problem(path, 1, None, "missing front matter: start with '---'")])
     yaml_text, body, body_line = parts
-    problems: list[Problem] = []
     try:
         node = yaml.compose(yaml_text, Loader=UniqueKeyLoader)
         data = yaml.load(yaml_text, Loader=UniqueKeyLoader) if node is not None else {}
@@ -250,6 +250,13 @@ def parse_issue_text(text: str, path: Path) -> Issue:
         raise IssueFileError([Problem(path, line, None, f"invalid YAML: {reason}")]) from exc
     if not isinstance(data, dict):
         raise IssueFileError([Problem(path, 2, None, "front matter must be a mapping of keys")])
+    return data, node, body, body_line
+
+
+def parse_issue_text(text: str, path: Path) -> Issue:
+    """Parse one issue file's text; raise IssueFileError with every problem found."""
+    data, node, body, body_line = load_front_matter(text, path)
+    problems: list[Problem] = []
     lines = front_matter_lines(node, path, problems) if node is not None else {}
     try:
         meta = FrontMatter.model_validate(_coerce_datetimes(data))
@@ -271,15 +278,19 @@ def _cross_key_problems(meta: FrontMatter, path: Path, lines: dict[str, int]) ->
     return []
 
 
-def read_issue(path: Path) -> Issue:
-    """Read and parse one issue file."""
+def read_text(path: Path) -> str:
+    """A Markdown file's text; unreadable or not UTF-8 is a problem naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise IssueFileError([Problem(path, None, None, f"not UTF-8: {exc.reason}")]) from exc
     except OSError as exc:
         raise IssueFileError([Problem(path, None, None, f"cannot read: {exc.strerror}")]) from exc
-    return parse_issue_text(text, path)
+
+
+def read_issue(path: Path) -> Issue:
+    """Read and parse one issue file."""
+    return parse_issue_text(read_text(path), path)
 
 
 def issue_files(paths: list[Path]) -> list[Path]:
