@@ -18,12 +18,10 @@ from publisher.config import Config
 from publisher.db import open_configured
 from publisher.sending import control, outbox
 
-OPEN = (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
-
 
 def state_line(slug: str, state: str, counts: dict[str, int]) -> str:
     """What a paused or cancelled send has done and what continues it, in one line."""
-    sent, left = counts[outbox.SENT], sum(counts[s] for s in OPEN)
+    sent, left = counts[outbox.SENT], outbox.remaining(counts)
     if state == outbox.SEND_PAUSED:
         return (f"{slug} is paused: {sent} sent, {left} left; `publisher resume {slug}` "
                 f"continues it")
@@ -60,7 +58,7 @@ def pause_command(config: Config, issue: str) -> None:
     if not control.pause(engine, send_id, utc_now()):
         raise _refused(engine, slug, send_id, "a sending send can be paused")
     counts = outbox.counts(engine, send_id)
-    left = sum(counts[s] for s in OPEN)
+    left = outbox.remaining(counts)
     click.echo(f"paused {slug}: {counts[outbox.SENT]} sent, {left} left; "
                f"`publisher resume {slug}` continues")
 
@@ -75,7 +73,7 @@ def resume_command(config: Config, issue: str) -> None:
     if not control.resume(engine, send_id):
         raise _refused(engine, slug, send_id, "a paused send can be resumed")
     counts = outbox.counts(engine, send_id)
-    left = sum(counts[s] for s in OPEN)
+    left = outbox.remaining(counts)
     click.echo(f"resumed {slug}: {counts[outbox.SENT]} sent, {left} left; a running "
                f"`publisher run` sends them, or `publisher send {slug}`")
 
@@ -90,7 +88,7 @@ def cancel_command(config: Config, issue: str, yes: bool) -> None:
     slug, send_id, state = _send_of(engine, issue)
     if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
         raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
-    left = sum(outbox.counts(engine, send_id)[s] for s in OPEN)
+    left = outbox.remaining(outbox.counts(engine, send_id))
     if not yes and not click.confirm(f"Cancel {slug} for good? {left} deliveries not yet "
                                      "sent will never be sent", default=False):
         raise click.Abort()

@@ -106,7 +106,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
         click.echo(state_line(item.issue.slug, state, counts))
         return
-    left = {state: counts[state] for state in (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
+    left = {state: counts[state] for state in outbox.OPEN_STATES
             if counts[state]}
     waiting = windows.waiting(engine, send_id, utc_now())
     if waiting.rows and waiting.first is not None:  # send_local: never block for hours here

@@ -353,7 +353,7 @@ async def _log_progress(engine: Engine, job: SendJob,
     log_event("send_progress", issue=job.slug, send_id=job.send_id,
               sent=tally[outbox.SENT], failed=tally[outbox.FAILED],
               deferred=tally[outbox.DEFERRED], cancelled=tally[outbox.CANCELLED],
-              remaining=tally[outbox.QUEUED] + tally[outbox.SENDING] + tally[outbox.DEFERRED],
+              remaining=outbox.remaining(tally),
               rate=None if rate is None else round(rate, 1))
     return at, tally
 
@@ -429,7 +429,7 @@ async def _wait_for_rest(engine: Engine, job: SendJob, now: Callable[[], datetim
     if not options.wait_for_deferred or flow.stopping:
         return False
     tally = await flow.db(partial(outbox.counts, engine, job.send_id))
-    if tally[outbox.QUEUED] + tally[outbox.SENDING] + tally[outbox.DEFERRED] == 0:
+    if outbox.remaining(tally) == 0:
         return False
     delay = 0.2 if flow.held else 1.0  # our own results are on their way: look again soon
     if not flow.held and tally[outbox.DEFERRED]:

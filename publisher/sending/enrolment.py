@@ -36,7 +36,6 @@ from publisher.sending.audiences import audience_of
 from publisher.subscribers import store
 
 KIND = "automation"
-UNSETTLED = (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED)
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ def _insert_rows(conn: Connection, send_id: int, who: list[Any], now: datetime) 
 def reopen(conn: Connection, send_id: int) -> None:
     """A done send that has rows to deliver is sending again (paused and cancelled stay)."""
     waiting = sa.exists().where(deliveries.c.send_id == send_id,
-                                deliveries.c.status.in_(UNSETTLED))
+                                deliveries.c.status.in_(outbox.OPEN_STATES))
     conn.execute(sends.update().where(sends.c.id == send_id,
                                       sends.c.status == outbox.SEND_DONE, waiting)
                  .values(status=outbox.SEND_ACTIVE, finished_at=None))
@@ -175,7 +174,7 @@ def enrol(engine: Engine, step_send: StepSend, earlier: list[StepSend], now: dat
         return 0
     s = subscriber_table.c
     waiting_on_earlier = sa.exists().where(
-        deliveries.c.subscriber_id == s.id, deliveries.c.status.in_(UNSETTLED),
+        deliveries.c.subscriber_id == s.id, deliveries.c.status.in_(outbox.OPEN_STATES),
         deliveries.c.send_id.in_([e.send_id for e in earlier]))
     who = [window(step_send, step_send.step, now, catch_up),
            s.confirmed_at <= now - step_send.step.delay,
@@ -246,7 +245,7 @@ def step_statuses(engine: Engine, config: Config, now: datetime) -> list[StepSta
 def _status(engine: Engine, step: Step | None, row: Any, now: datetime,
             catch_up: timedelta) -> StepStatus:
     tally = outbox.counts(engine, int(row.id)) if row is not None else {}
-    due = sum(tally.get(state, 0) for state in UNSETTLED)
+    due = sum(tally.get(state, 0) for state in outbox.OPEN_STATES)
     pending = 0
     if step is not None:
         step_send = StepSend(step, int(row.id), row.created_at, row.status) if row else None

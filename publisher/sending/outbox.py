@@ -44,6 +44,7 @@ from publisher.subscribers import store
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 CANCELLED = "cancelled"
 STATES = (QUEUED, SENDING, SENT, DEFERRED, FAILED, CANCELLED)
+OPEN_STATES = (QUEUED, SENDING, DEFERRED)  # not settled yet: still to be sent (or retried)
 SEND_ACTIVE, SEND_PAUSED, SEND_CANCELLED, SEND_DONE = "sending", "paused", "cancelled", "done"
 
 
@@ -385,15 +386,20 @@ def next_due(engine: Engine, send_id: int) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def remaining(counts: dict[str, int]) -> int:
+    """Rows of a send not settled yet, from its counts per state."""
+    return sum(counts[state] for state in OPEN_STATES)
+
+
 def is_finished(engine: Engine, send_id: int) -> bool:
     tally = counts(engine, send_id)
-    return tally[QUEUED] == tally[SENDING] == tally[DEFERRED] == 0
+    return remaining(tally) == 0
 
 
 def mark_done(engine: Engine, send_id: int, now: datetime) -> None:
     """End a sending send whose rows are all settled (a paused or cancelled one stays so)."""
     open_rows = sa.exists().where(deliveries.c.send_id == send_id,
-                                  deliveries.c.status.in_([QUEUED, SENDING, DEFERRED]))
+                                  deliveries.c.status.in_(OPEN_STATES))
     with engine.begin() as conn:  # rows another process added meanwhile keep it sending
         conn.execute(sends.update().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE,
                                           ~open_rows)

@@ -58,7 +58,7 @@ class SendSummary:
 
     @property
     def remaining(self) -> int:
-        return sum(self.counts[s] for s in ("queued", "sending", "deferred"))
+        return outbox.remaining(self.counts)
 
     @property
     def bounce_rate(self) -> float:
@@ -197,7 +197,7 @@ def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
         tally = _tally(conn, int(row.id), now - RATE_WINDOW)
     sending = row.status == outbox.SEND_ACTIVE  # a current rate only while it is sending
     rate = tally.recent / RATE_WINDOW.total_seconds() if sending else None
-    remaining = sum(tally.counts[s] for s in (outbox.QUEUED, outbox.SENDING, outbox.DEFERRED))
+    remaining = outbox.remaining(tally.counts)
     eta = remaining / rate if rate and remaining else None
     return SendSummary(
         send_id=int(row.id), slug=str(row.issue_slug), subject=str(row.subject),
