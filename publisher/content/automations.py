@@ -18,14 +18,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from publisher.content.issues import (
-    BCP47,
     FrontMatter,
     Issue,
     front_matter_lines,
+    language_tag,
     load_front_matter,
     read_each,
     read_text,
     schema_problems,
+    single_line,
     slug_from_path,
 )
 from publisher.errors import IssueFileError, Problem
@@ -79,16 +80,12 @@ class StepMeta(BaseModel):
     @field_validator("title", "summary")
     @classmethod
     def _single_line(cls, value: str) -> str:
-        if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
-            raise ValueError("must be a single line without control characters")
-        return value.strip()
+        return single_line(value)
 
     @field_validator("language")
     @classmethod
     def _bcp47(cls, value: str | None) -> str | None:
-        if value is not None and not BCP47.match(value):
-            raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
-        return value
+        return None if value is None else language_tag(value)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,19 @@ T = TypeVar("T")
 LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")  # send_local: "HH:MM", 24-hour
 
 
+def single_line(value: str) -> str:
+    """A title or summary: one line, no control characters, trimmed."""
+    if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+        raise ValueError("must be a single line without control characters")
+    return value.strip()
+
+
+def language_tag(value: str) -> str:
+    if not BCP47.match(value):
+        raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
+    return value
+
+
 class FrontMatter(BaseModel):
     """The schema of an issue's front matter: unknown keys are errors."""
 
@@ -54,16 +67,12 @@ class FrontMatter(BaseModel):
     @field_validator("title", "summary")
     @classmethod
     def _single_line(cls, value: str) -> str:
-        if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
-            raise ValueError("must be a single line without control characters")
-        return value.strip()
+        return single_line(value)
 
     @field_validator("language")
     @classmethod
     def _bcp47(cls, value: str) -> str:
-        if not BCP47.match(value):
-            raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
-        return value
+        return language_tag(value)
 
     @field_validator("source")
     @classmethod

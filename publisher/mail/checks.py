@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from publisher import urls
 from publisher.config import GMAIL_CLIP_BYTES, LOOPBACK_HOSTS, Config, Secrets
@@ -27,6 +29,8 @@ from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.render import RenderedEmail, render_email
 
+T = TypeVar("T")
+
 MIN_TEXT_COVERAGE = 0.9
 LARGEST_SECTIONS = 3  # how many sections an over-size error names
 
@@ -36,15 +40,24 @@ def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, Rendere
 
     Returns each issue with its rendered email, so a build renders each email only once.
     """
-    issues, problems, failed = read_issues(paths)
+    return _every_one_checked(*read_issues(paths), lambda issue: check_issue(issue, config))
+
+
+def _every_one_checked(
+        items: list[T], problems: list[Problem], failed: list[Path],
+        check: Callable[[T], tuple[RenderedEmail | None, list[Problem]]],
+) -> list[tuple[T, RenderedEmail]]:
+    """Each file read with its email; every problem of every file (those that could not be
+    read get their raw body checked too) raised together."""
+    problems = list(problems)
     for path in failed:
         problems.extend(raw_body_problems(path))
-    checked: list[tuple[Issue, RenderedEmail]] = []
-    for issue in issues:
-        rendered, found = check_issue(issue, config)
+    checked: list[tuple[T, RenderedEmail]] = []
+    for item in items:
+        rendered, found = check(item)
         problems.extend(found)
         if rendered is not None:
-            checked.append((issue, rendered))
+            checked.append((item, rendered))
     if problems:
         raise IssueFileError(problems)
     return checked
@@ -75,18 +88,7 @@ def check_steps(paths: list[Path], config: Config,
                 date: datetime) -> list[tuple[Step, RenderedEmail]]:
     """Load and fully check automation steps, as `check_issues` does issues; each step's
     email is rendered as dated `date`."""
-    steps, problems, failed = read_steps(paths)
-    for path in failed:
-        problems.extend(raw_body_problems(path))
-    checked: list[tuple[Step, RenderedEmail]] = []
-    for step in steps:
-        rendered, found = check_step(step, config, date)
-        problems.extend(found)
-        if rendered is not None:
-            checked.append((step, rendered))
-    if problems:
-        raise IssueFileError(problems)
-    return checked
+    return _every_one_checked(*read_steps(paths), lambda step: check_step(step, config, date))
 
 
 def check_step(step: Step, config: Config,
