@@ -7,8 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from publisher.config import Config, PathsConfig, load_config
+from publisher.db import metadata, open_database, schema_version
 from tests.servers import free_port, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +58,21 @@ def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback (initdb + pg_ctl in a temp dir)."""
     with postgres_server() as server:
         yield server.url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test twice: on a new SQLite file, and on the test PostgreSQL server emptied
+    (every table but the schema version, ids restarting at 1)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'publisher.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    tables = ", ".join(t.name for t in metadata.sorted_tables if t is not schema_version)
+    engine = open_database(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
 
 
 class LiveServer:

@@ -38,17 +38,6 @@ EXPRESSIONS = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'publisher.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    with open_database(url).begin() as conn:
-        conn.execute(sa.text("TRUNCATE deliveries, sends, subscribers, subscriber_events "
-                             "RESTART IDENTITY CASCADE"))
-    return url
-
-
 @pytest.fixture
 def populated(database_url: str) -> tuple[Engine, dict[int, set[str]]]:
     engine = open_database(database_url)

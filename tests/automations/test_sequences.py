@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from publisher.config import Config
@@ -22,14 +21,8 @@ from tests.automations.helpers import BASE, confirm_at, received, step_text, wit
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, database, smtp_site
-from tests.sending.test_reports import fresh_database
 
 WELCOME, DAY3, SEED = "automation:welcome", "automation:day-3", "2024-06-first-half"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(request, tmp_path)
 
 
 def test_the_welcome_then_the_day_3_step_reach_each_reader_once_and_in_order(

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -38,14 +37,8 @@ from tests.sending.helpers import (
     smtp_site,
     write_config_file,
 )
-from tests.sending.test_reports import fresh_database
 
 SLUG = "2024-06-first-half"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(request, tmp_path)
 
 
 def run_cli(config_file: Path, *args: str) -> str:

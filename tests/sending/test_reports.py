@@ -43,22 +43,6 @@ SCRIPT = {"u0@example.net": "550", "u1@example.net": "550", "u2@example.net": "5
           "u3@example.net": "451", "u4@example.net": "451"}
 
 
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new SQLite file, or the test PostgreSQL server emptied."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'publisher.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    with open_database(url).begin() as conn:
-        conn.execute(sa.text("TRUNCATE deliveries, sends, subscribers, subscriber_events, "
-                             "bounce_reports RESTART IDENTITY CASCADE"))
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(request, tmp_path)
-
-
 def delivery_id(engine: Engine, address: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.select(deliveries.c.id)

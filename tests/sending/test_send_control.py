@@ -112,16 +112,6 @@ def status_cell(table: str, column: str) -> str:
     return [cell.strip() for cell in row.split("│")][names.index(column)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'publisher.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    with open_database(url).begin() as conn:
-        conn.execute(sa.text("TRUNCATE deliveries, sends, subscribers RESTART IDENTITY CASCADE"))
-    return url
-
-
 @contextmanager
 def make_site(tmp_path: Path, url: str, delay: float) -> Iterator[Site]:
     """The repo's site on `url`, sending to a FaultySMTP that takes `delay` per message."""
