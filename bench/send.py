@@ -78,7 +78,7 @@ def sample_message(config: Any) -> bytes:
 
     item = ready(config, SEED)
     job = make_job(1, "tag:bench", item.rendered, config, secrets(), NOW)
-    return job.builder.build((1, 1, "u1@example.net", "读者 1"))
+    return job.builder.build((1, 1, "u1@example.net", "读者 1")).data
 
 
 def one_core_rates(config: Any) -> tuple[float, float, float]:

@@ -123,6 +123,9 @@ class SendingConfig(_Section):
     # Processes that personalise and DKIM-sign: None = one per core when DKIM is on, else 0
     # (build in a thread); N > 1 = a pool of N.
     build_processes: int | None = Field(default=None, ge=0, le=64)
+    # Sender processes (personalise, sign, SMTP), fed by the process that owns the outbox:
+    # None = one per core; 0 = send from the draining process itself.
+    sender_processes: int | None = Field(default=None, ge=0, le=64)
     # The daemon starts an issue whose send_at passed at most this long ago; older ones
     # (back issues of a migrated archive, a daemon stopped for weeks) wait for `send`.
     catch_up_hours: float = Field(default=24.0, ge=0)

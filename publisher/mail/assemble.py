@@ -15,10 +15,11 @@ from functools import lru_cache
 from publisher.clock import utc_now
 from publisher.mail.dkim_signing import DkimKey, Signer, load_key, make_signer
 from publisher.mail.mime import Personaliser, PreparedMessage, Recipient
+from publisher.mail.wire import Outgoing, outgoing_from
 
 KeySpec = tuple[str, str, bytes]  # selector, domain, PEM as read
 Row = tuple[int, int, str, str]  # delivery id, subscriber id, email, name
-Built = tuple[int, bytes | None, str]  # delivery id, message (None on error), error
+Built = tuple[int, Outgoing | None, str]  # delivery id, message (None on error), error
 
 
 def key_specs(keys: Sequence[DkimKey]) -> tuple[KeySpec, ...]:
@@ -43,12 +44,12 @@ class Builder:
     personaliser: Personaliser
     dkim: tuple[KeySpec, ...] = field(default=(), repr=False)  # private keys: keep out of logs
 
-    def build(self, row: Row) -> bytes:
+    def build(self, row: Row) -> Outgoing:
         delivery_id, subscriber_id, email, name = row
         message = self.prepared.personalise(
             self.personaliser.values(Recipient(subscriber_id, email, name)))
         sign = _signer(self.dkim)
-        return sign(message) if sign is not None else message
+        return outgoing_from(sign(message) if sign is not None else message)
 
     def build_batch(self, rows: Sequence[Row]) -> list[Built]:
         """A bad address or name fails its own row, never the batch."""

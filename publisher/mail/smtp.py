@@ -18,6 +18,7 @@ import aiosmtplib
 
 from publisher.config import LOOPBACK_HOSTS, Secrets, SmtpConfig
 from publisher.errors import ConfigError
+from publisher.mail.wire import Outgoing, unstuffed
 from publisher.ratelimit import AsyncRateLimiter, TokenBucket
 
 
@@ -94,18 +95,19 @@ class Connection:
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
 
-    async def send(self, envelope_from: str, recipient: str, message: bytes) -> tuple[int, str]:
+    async def send(self, envelope_from: str, recipient: str,
+                   message: Outgoing) -> tuple[int, str]:
         """One SMTP transaction; returns the reply for this recipient or raises on transport."""
         if self.client is None or not self.client.is_connected:
             self.client = await self._connect()
         options = []
-        if not message.isascii():  # an 8bit body needs the server's 8BITMIME (RFC 6152)
+        if message.eight_bit:  # an 8bit body needs the server's 8BITMIME (RFC 6152)
             if not self.client.supports_extension("8bitmime"):
                 raise aiosmtplib.SMTPResponseException(
                     450, "server does not offer 8BITMIME; set [email] transfer_encoding = "
                          "\"quoted-printable\"")
             options.append("BODY=8BITMIME")
-        errors, reply = await self.client.sendmail(envelope_from, [recipient], message,
+        errors, reply = await self.client.sendmail(envelope_from, [recipient], unstuffed(message),
                                                    mail_options=options)
         self.sent_on_connection += 1
         if self.sent_on_connection >= self.config.max_messages_per_connection:
@@ -117,7 +119,7 @@ class Connection:
 
 
 async def deliver(connection: Connection, envelope_from: str, recipient: str,
-                  message: bytes) -> Reply:
+                  message: Outgoing) -> Reply:
     """Send one message to one recipient over a pooled connection; never raises for what
     the server or the network did: that is the Reply."""
     try:
@@ -135,7 +137,7 @@ async def deliver(connection: Connection, envelope_from: str, recipient: str,
 
 
 async def send_one(config: SmtpConfig, secrets: Secrets, envelope_from: str, recipient: str,
-                   message: bytes) -> Reply:
+                   message: Outgoing) -> Reply:
     """One message on a connection of its own, closed after it (a confirmation, a test copy)."""
     connection = Connection(config, secrets)
     try:

@@ -32,6 +32,7 @@ from publisher.mail.message_ids import MessageIds
 from publisher.mail.mime import Personaliser, SendContext, prepare
 from publisher.mail.render import RenderedEmail
 from publisher.mail.smtp import Connection, deliver, rate_limiter
+from publisher.mail.wire import Outgoing
 from publisher.outage import RetryPolicy, retry_async
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import control, outbox
@@ -109,7 +110,7 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
     return SendJob(send_id, builder, sender.from_address, envelope, rendered.slug)
 
 
-Item = tuple[Delivery, bytes]
+Item = tuple[Delivery, Outgoing]
 BUILD_AHEAD = 64  # messages built ahead of the connections: memory stays flat at any size
 UNWRITTEN_MAX = BUILD_AHEAD  # results not yet written before the connections wait for them
 RECORD_AT = 32  # results: a smaller set is written once RECORD_EVERY seconds have passed

@@ -18,6 +18,7 @@ from publisher.i18n import strings_for
 from publisher.mail.dkim_signing import keys_from_config, make_signer
 from publisher.mail.mime import check_address, clean_text
 from publisher.mail.smtp import Kind, send_one
+from publisher.mail.wire import outgoing_from
 
 Mailer = Callable[[str, bytes], Coroutine[Any, Any, str]]
 
@@ -55,7 +56,8 @@ def smtp_mailer(config: Config, secrets: Secrets, clock: Callable[[], datetime])
         if sign is not None:
             message = sign(message)
         reply = await send_one(config.settings.smtp, secrets,
-                               config.settings.sender.from_address, recipient, message)
+                               config.settings.sender.from_address, recipient,
+                               outgoing_from(message))
         if reply.kind is not Kind.SENT:
             raise ConnectionError(reply.text)
         return reply.text

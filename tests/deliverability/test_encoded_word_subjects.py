@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
+from publisher.mail.wire import unstuffed
 from publisher.sending.drain import make_job
 from publisher.sending.send_issue import ready
 from tests.conftest import SEED_ISSUE
@@ -26,7 +27,7 @@ def wire_bytes(config: Config, issue: Path, encoding: str) -> bytes:
         "email": settings.email.model_copy(update={"transfer_encoding": encoding})}))
     job = make_job(1, "tag:example.org,2024-06-16:x", ready(config, issue).rendered, config,
                    SECRETS, T0)
-    return job.builder.build((1, 7, "reader@example.net", "Reader"))
+    return unstuffed(job.builder.build((1, 7, "reader@example.net", "Reader")))
 
 
 def subject_line(raw: bytes) -> bytes:
