@@ -1,18 +1,22 @@
-"""Sending throughput, one run, against Postfix's smtp-sink on loopback:
+"""Sending throughput against Postfix's smtp-sink on loopback; every ratio is computed
+within this one run, with the seed edition as sent (personalised, DKIM rsa-2048 signed):
 
-  (a) L  smtp-source -s 16 into smtp-sink (the machine's practical limit)
-  (b) R  raw aiosmtplib, prebuilt bytes, 16 connections (aiosmtplib's own ceiling)
-  (c)    publisher's full pipeline: SQLite outbox, personalisation, DKIM rsa-2048,
-         16 connections, N subscribers (default 100,000)
-  (d)    the same on PostgreSQL with 2 worker processes (and with 1, for the scaling)
-  (e)    a naive baseline on 2,000 subscribers: EmailMessage per recipient, dkimpy
-         signing, one commit per row, one connection
+  L   smtp-source -s 16 -d: Postfix's C client, 16 reused connections (as publisher's)
+  R   raw aiosmtplib `sendmail`, prebuilt bytes, 16 connections, one process
+  S   publisher's SMTP client alone (Connection/deliver), prebuilt Outgoing, 16 connections
+  c   publisher's full pipeline: SQLite outbox, personalisation, DKIM, 16 connections,
+      `sender_processes` left at its default (one per core), N subscribers, start + drain
+  c0  the same without DKIM
+  d1, d2  PostgreSQL, 1 and 2 `publisher run --worker --once` processes, each with
+      `sender_processes = 1` and 16 connections: the SMTP side is the limit
+  e   a naive baseline: EmailMessage and dkimpy per recipient, one commit per row
 
-plus concurrency 1/4/16 beside smtp-source, personalisation and signing rates, and the
-peak RSS of (c). `--subscribers 1000000` measures (c) on a million.
+then c/L, c0/L, c/R and d2/d1 against the issue's targets, the per-message CPU split
+(bench/profile_send.py), the peak RSS of c (main process and each sender process, from
+their `sender_stopped` log lines) and 1/4/16 sessions beside smtp-source.
 
     python bench/send.py [--subscribers 100000] [--quick]
-    python bench/send.py --pipeline-only --subscribers 1000000   # (c) and its RSS only
+    python bench/send.py --pipeline-only --subscribers 1000000   # c and its peak RSS only
 """
 
 from __future__ import annotations
@@ -20,85 +24,50 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import platform
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.profile_send import (  # noqa: E402
+    FROM,
+    NOW,
+    SECRET,
+    SEED,
+    ClientRun,
+    Split,
+    builder,
+    cpu_split,
+    raw_aiosmtplib,
+    row,
+    secrets,
+    site,
+    smtp_client,
+    split_table,
+)
+from publisher.mail.wire import unstuffed  # noqa: E402
 from tests.sending.helpers import insert_confirmed, write_config_file  # noqa: E402
-from tests.servers import postgres_server, smtp_sink  # noqa: E402
+from tests.servers import PostgresServer, postgres_server, smtp_sink  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SEED = REPO / "issues" / "2024-06-first-half.md"
-SECRET = "bench-secret-key-0123456789"
-NOW = datetime.now(UTC)
+CORES = os.cpu_count() or 1
 
 
-def site(root: Path, port: int, database_url: str, pool: int = 16, processes: int = 0) -> Any:
-    from publisher.config import load_config
-    from publisher.mail.dkim_signing import generate, write_key
-
-    key = root / "dkim.pem"
-    if not key.exists():
-        write_key(generate("rsa", 2048), key)
-    base = load_config(REPO)
-    s = base.settings
-    return replace(base, settings=s.model_copy(update={
-        "smtp": s.smtp.model_copy(update={"port": port, "pool_size": pool,
-                                          "max_messages_per_connection": 1_000_000}),
-        "database": s.database.model_copy(update={"url": database_url}),
-        "sending": s.sending.model_copy(update={"batch_size": 500,
-                                                "build_processes": processes}),
-        "paths": s.paths.model_copy(update={"output": str(root / "public")}),
-        "dkim": s.dkim.model_copy(update={"selector": "bench", "domain": "example.org",
-                                          "key_path": str(key)}),
-    }))
-
-
-def secrets() -> Any:
-    from publisher.config import Secrets
-
-    return Secrets(secret_keys=(SECRET,))
-
-
-def sample_message(config: Any) -> bytes:
-    from publisher.sending.drain import make_job
-    from publisher.sending.send_issue import ready
-
-    item = ready(config, SEED)
-    job = make_job(1, "tag:bench", item.rendered, config, secrets(), NOW)
-    return job.builder.build((1, 1, "u1@example.net", "读者 1")).data
-
-
-def one_core_rates(config: Any) -> tuple[float, float, float]:
-    """Messages personalised, signed, and built (both) per second on one core."""
-    from publisher.mail.assemble import _signer
-    from publisher.mail.mime import Recipient
-    from publisher.sending.drain import make_job
-    from publisher.sending.send_issue import ready
-
-    job = make_job(1, "tag:bench", ready(config, SEED).rendered, config, secrets(), NOW)
-    prepared, personaliser = job.builder.prepared, job.builder.personaliser
-    personal = timed_rate(lambda i: prepared.personalise(personaliser.values(
-        Recipient(i, f"u{i}@example.net", f"读者 {i}"))), 20_000)
-    plain = prepared.personalise(personaliser.values(Recipient(1, "u1@example.net", "读者")))
-    sign = _signer(job.builder.dkim)
-    assert sign is not None
-    signing = timed_rate(lambda i: sign(plain), 2_000)
-    built = timed_rate(lambda i: job.builder.build((i, i, f"u{i}@example.net", f"读者 {i}")),
-                       2_000)
-    return personal, signing, built
+def command_line() -> str:
+    """This run's command, as the README quotes it."""
+    return shlex.join(["python", os.path.relpath(__file__, REPO), *sys.argv[1:]])
 
 
 def rate(count: float, seconds: float) -> float:
@@ -106,84 +75,129 @@ def rate(count: float, seconds: float) -> float:
 
 
 def smtp_source(port: int, sessions: int, count: int, size: int) -> float:
+    """Postfix's C client, `sessions` connections each reused (-d) for its share."""
     source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-    start = time.perf_counter()
-    subprocess.run([source, "-s", str(sessions), "-m", str(count), "-l", str(size),
-                    "-f", "digest@example.org", "-t", "u1@example.net",
-                    f"127.0.0.1:{port}"], check=True)
-    return rate(count, time.perf_counter() - start)
+    began = time.perf_counter()
+    subprocess.run([source, "-d", "-s", str(sessions), "-m", str(count), "-l", str(size),
+                    "-f", FROM, "-t", "u1@example.net", f"127.0.0.1:{port}"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return rate(count, time.perf_counter() - began)
 
 
-def raw_aiosmtplib(port: int, connections: int, count: int, message: bytes) -> float:
-    import aiosmtplib
+class _Events(logging.Handler):
+    """The `publisher` logger's JSON lines, kept (the sender processes report through it)."""
 
-    async def run() -> float:
-        async def worker(share: int) -> None:
-            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=False,
-                                     start_tls=False)
-            await client.connect()
-            for _ in range(share):
-                await client.sendmail("digest@example.org", ["u1@example.net"], message)
-            await client.quit()
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.events: list[dict[str, Any]] = []
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(count // connections) for _ in range(connections)))
-        return rate(count // connections * connections, time.perf_counter() - start)
-
-    return asyncio.run(run())
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.events.append(json.loads(record.getMessage()))
+        except ValueError:
+            pass
 
 
-def pipeline_child(port: int, count: int, pool: int, processes: int) -> None:
-    """(c) in its own process, so its peak RSS is its own."""
+def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: bool) -> None:
+    """c in a process of its own, so its peak RSS is its own; prints one JSON line."""
+    from publisher.clock import utc_now
     from publisher.db import open_database
     from publisher.sending.drain import options_from
     from publisher.sending.send_issue import ready, run_send, start
 
+    events = _Events()
+    logger = logging.getLogger("publisher")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(events)
+    logger.propagate = False
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = site(root, port, f"sqlite:///{root / 'bench.db'}", pool, processes)
+        config = site(root, port, f"sqlite:///{root / 'bench.db'}", pool, senders, dkim)
         engine = open_database(config.database_url)
         insert_confirmed(engine, count, name="读者 {n}")
+        item = ready(config, SEED)  # rendering the issue is not sending it
         began = time.perf_counter()
-        send_id = start(engine, config, ready(config, SEED), NOW)
-        counts = run_send(engine, config, secrets(), send_id, lambda: datetime.now(UTC),
-                          options_from(config))
+        send_id = start(engine, config, item, NOW)
+        counts = run_send(engine, config, secrets(), send_id, utc_now, options_from(config))
         seconds = time.perf_counter() - began
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"sent": counts["sent"], "seconds": seconds, "peak_mb": peak,
-                      "worker_peak_mb": worker}))
+    stopped = [e for e in events.events if e.get("event") == "sender_stopped"]
+    print(json.dumps({
+        "sent": counts["sent"], "seconds": seconds,
+        "main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "senders": [{k: e.get(k) for k in ("index", "pid", "sent", "peak_rss_mb")}
+                    for e in stopped]}))
 
 
-def run_child(*args: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class Pipeline:
+    count: int
+    sent: int
+    seconds: float
+    main_mb: float
+    children_mb: float
+    senders: list[dict[str, Any]]
+
+    @property
+    def rate(self) -> float:
+        return rate(self.sent, self.seconds)
+
+    def rss_line(self) -> str:
+        parts = [f"main process {self.main_mb:.0f} MB"]
+        parts += [f"sender {s['index']} (pid {s['pid']}, {s['sent']:,} sent) "
+                  f"{s['peak_rss_mb']:.0f} MB" for s in self.senders]
+        if not self.senders:
+            parts.append(f"no sender_stopped lines; largest child process "
+                         f"{self.children_mb:.0f} MB")
+        return "; ".join(parts)
+
+
+def pipeline(port: int, count: int, pool: int = 16, senders: int | None = None,
+             dkim: bool = True) -> Pipeline:
+    args = [str(port), str(count), str(pool), "default" if senders is None else str(senders),
+            "dkim" if dkim else "none"]
     output = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
                             capture_output=True, text=True).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+    result = json.loads(output.strip().splitlines()[-1])
+    run = Pipeline(count, result["sent"], result["seconds"], result["main_mb"],
+                   result["children_mb"], result["senders"])
+    if run.sent != count:
+        print(f"warning: c sent {run.sent:,} of {count:,}", file=sys.stderr)
+    return run
 
 
-def postgres_workers(port: int, count: int, workers: int) -> float:
+def postgres_workers(server: PostgresServer, port: int, count: int, workers: int) -> float:
+    """`workers` processes of `publisher run --worker --once` draining one send together."""
     from publisher.db import open_database
+    from publisher.sending import outbox
     from publisher.sending.send_issue import ready, start
 
-    with postgres_server() as server, tempfile.TemporaryDirectory() as tmp:
-        url = server.url
+    url = server.create_database(f"bench_{workers}_workers")
+    with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = site(root, port, url, pool=16 // workers)
+        config = site(root, port, url, senders=1)
         engine = open_database(url)
         insert_confirmed(engine, count, name="读者 {n}")
-        start(engine, config, ready(config, SEED), NOW)
-        extra = (f'[sending]\nbatch_size = 500\n\n[dkim]\nselector = "bench"\n'
-                 f'domain = "example.org"\nkey_path = "{root / "dkim.pem"}"\n')
-        config_file = write_config_file(root, port, url, extra, pool_size=16 // workers,
+        send_id = start(engine, config, ready(config, SEED), NOW)
+        extra = (f'[sending]\nbatch_size = 500\nsender_processes = 1\n\n'
+                 f'[dkim]\nselector = "bench"\ndomain = "example.org"\n'
+                 f'key_path = "{root / "dkim.pem"}"\n')
+        config_file = write_config_file(root, port, url, extra, pool_size=16,
                                         max_messages_per_connection=1_000_000)
         env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
         began = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
                                    str(config_file), "run", "--worker", "--once"],
-                                  env=env, stderr=subprocess.DEVNULL) for _ in range(workers)]
-        for proc in procs:
-            proc.wait()
-        return rate(count, time.perf_counter() - began)
+                                  env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for _ in range(workers)]
+        codes = [proc.wait() for proc in procs]
+        seconds = time.perf_counter() - began
+        sent = outbox.counts(engine, send_id)[outbox.SENT]
+        engine.dispose()
+    if sent != count or any(codes):
+        print(f"warning: {workers} PostgreSQL worker(s) sent {sent:,} of {count:,}, "
+              f"exit codes {codes}", file=sys.stderr)
+    return rate(sent, seconds)
 
 
 def naive(port: int, count: int) -> float:
@@ -192,8 +206,8 @@ def naive(port: int, count: int) -> float:
     import dkim
     import sqlalchemy as sa
 
-    from publisher.db import deliveries, open_database, sends
-    from publisher.sending.send_issue import ready
+    from publisher.db import deliveries, open_database
+    from publisher.sending.send_issue import ready, start
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -201,32 +215,25 @@ def naive(port: int, count: int) -> float:
         engine = open_database(config.database_url)
         insert_confirmed(engine, count, name="读者 {n}")
         item = ready(config, SEED)
+        start(engine, config, item, NOW)  # the rows only: this loop sends them
         pem = (root / "dkim.pem").read_bytes()
-        with engine.begin() as conn:
-            send_id = conn.execute(sends.insert().values(
-                issue_slug="naive", entry_id="x", subject="x", status="sending",
-                audience_count=count, created_at=NOW).returning(sends.c.id)).scalar_one()
-            conn.execute(sa.text("INSERT INTO deliveries (send_id, subscriber_id, email, name, "
-                                 "status, attempts, updated_at) SELECT :s, id, email, name, "
-                                 "'queued', 0, :t FROM subscribers"),
-                         {"s": send_id, "t": NOW.replace(tzinfo=None)})
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(deliveries.c.id, deliveries.c.email)).all()
 
         async def run() -> None:
             client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=False,
                                      start_tls=False)
             await client.connect()
-            with engine.connect() as conn:
-                rows = conn.execute(sa.select(deliveries.c.id, deliveries.c.email)).all()
             for delivery_id, email in rows:
                 message = EmailMessage()
-                message["From"] = "LLM 论文摘要 <digest@example.org>"
+                message["From"] = f"LLM 论文摘要 <{FROM}>"
                 message["To"] = email
                 message["Subject"] = item.rendered.subject
                 message.set_content(item.rendered.text)
                 message.add_alternative(item.rendered.html, subtype="html")
                 raw = message.as_bytes()
                 signed = dkim.sign(raw, b"bench", b"example.org", pem) + raw
-                await client.sendmail("digest@example.org", [email], signed)
+                await client.sendmail(FROM, [email], signed)
                 with engine.begin() as conn:
                     conn.execute(deliveries.update().where(deliveries.c.id == delivery_id)
                                  .values(status="sent", updated_at=NOW))
@@ -237,74 +244,142 @@ def naive(port: int, count: int) -> float:
         return rate(count, time.perf_counter() - began)
 
 
-def timed_rate(action: Callable[[int], object], count: int) -> float:
-    began = time.perf_counter()
-    for n in range(count):
-        action(n)
-    return rate(count, time.perf_counter() - began)
+def concurrency(port: int, size: int, count: int) -> list[tuple[int, float, float]]:
+    """smtp-source -d and publisher (DKIM on, one sender process per core, at most one
+    per session) at 1, 4 and 16 sessions."""
+    levels = []
+    for level in (1, 4, 16):
+        source = smtp_source(port, level, count, size)
+        ours = pipeline(port, count, level, min(level, CORES))
+        levels.append((level, source, ours.rate))
+    return levels
+
+
+@dataclass(frozen=True)
+class Runs:
+    size: int
+    n: int
+    naive_n: int
+    limit: float
+    raw: ClientRun
+    client: ClientRun
+    split: Split
+    full: Pipeline
+    plain: Pipeline
+    pg1: float
+    pg2: float
+    baseline: float
+    levels: list[tuple[int, float, float]]
+
+
+def measure(n: int, naive_n: int, quick: bool) -> Runs:
+    with tempfile.TemporaryDirectory() as tmp, smtp_sink() as port:
+        root = Path(tmp)
+        config = site(root, port, f"sqlite:///{root / 'sample.db'}")
+        message = builder(config).build(row(1))
+        volume = 4_000 if quick else max(10_000, n // 10)
+        limit = smtp_source(port, 16, volume, len(message.data))
+        raw = raw_aiosmtplib(port, unstuffed(message), volume)
+        client = smtp_client(config, message, volume)
+        split = cpu_split(root, port, quick)
+        full = pipeline(port, n)
+        plain = pipeline(port, n, dkim=False)
+        with postgres_server() as server:
+            pg1 = postgres_workers(server, port, n, 1)
+            pg2 = postgres_workers(server, port, n, 2)
+        baseline = naive(port, naive_n)
+        levels = concurrency(port, len(message.data), 2_000)
+    return Runs(len(message.data), n, naive_n, limit, raw, client, split, full, plain,
+                pg1, pg2, baseline, levels)
+
+
+def verdict(value: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return f">= {target:<4} {'met' if value >= target else 'NOT MET'}"
+
+
+def report(runs: Runs) -> list[str]:
+    n = runs.n
+    senders = len(runs.full.senders) or "no"
+    lines = [f"{'run':<74} {'messages/s':>10}"]
+    for label, value in (
+            ("L   smtp-source -s 16 -d -> smtp-sink", runs.limit),
+            ("R   raw aiosmtplib sendmail, prebuilt bytes, 16 connections", runs.raw.rate),
+            ("S   publisher SMTP client alone, prebuilt Outgoing, 16 connections",
+             runs.client.rate),
+            (f"c   publisher, SQLite, DKIM, 16 connections, {senders} sender processes, "
+             f"{n:,}", runs.full.rate),
+            (f"c0  the same without DKIM, {n:,}", runs.plain.rate),
+            (f"d1  PostgreSQL, 1 worker (1 sender process, 16 connections), {n:,}", runs.pg1),
+            (f"d2  PostgreSQL, 2 workers (1 sender process, 16 connections each), {n:,}",
+             runs.pg2),
+            (f"e   naive baseline, {runs.naive_n:,} subscribers", runs.baseline)):
+        lines.append(f"{label:<74} {value:>10,.0f}")
+    c, limit = runs.full.rate, runs.limit
+    lines += ["", f"{'ratio':<38} {'value':>6}  target"]
+    for label, value, target in (
+            ("c/L   full pipeline, DKIM", c / limit, 0.5),
+            ("c0/L  full pipeline, no DKIM", runs.plain.rate / limit, 0.6),
+            ("c/R   vs raw aiosmtplib", c / runs.raw.rate, None),
+            ("S/L   our SMTP client vs smtp-source", runs.client.rate / limit, None),
+            ("d2/d1 1 -> 2 PostgreSQL workers", runs.pg2 / runs.pg1, 1.3),
+            ("c/e   vs the naive baseline", c / runs.baseline, None)):
+        lines.append(f"{label:<38} {value:>6.2f}  {verdict(value, target)}".rstrip())
+    lines += ["", *split_table(runs.split), "",
+              f"peak RSS of c at {n:,} subscribers (target < 150 MB each): "
+              f"{runs.full.rss_line()}", "",
+              "concurrency, 2,000 messages each (publisher: DKIM, one sender process per "
+              "session up to the cores)",
+              f"{'sessions':>8} {'smtp-source -d msg/s':>21} {'publisher msg/s':>16} "
+              f"{'ratio':>6}"]
+    for level, source, ours in runs.levels:
+        lines.append(f"{level:>8} {source:>21,.0f} {ours:>16,.0f} {ours / source:>6.2f}")
+    return lines
+
+
+def header(size: int | None, n: int) -> str:
+    import aiosmtplib
+
+    message = f"; message {size:,} bytes as sent (seed edition, DKIM)" if size else ""
+    return (f"machine: {CORES} cores, {platform.python_implementation()} "
+            f"{platform.python_version()}, aiosmtplib {aiosmtplib.__version__}; "
+            f"N = {n:,} subscribers{message}")
+
+
+def pipeline_only(n: int) -> None:
+    with smtp_sink() as port:
+        full = pipeline(port, n)
+    print(header(None, n))
+    print(f"c  publisher, SQLite, DKIM, 16 connections, default sender processes, {n:,} "
+          f"subscribers: {full.rate:,.0f} messages/s")
+    print(f"peak RSS (target < 150 MB each): {full.rss_line()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=2_000)
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="small counts: a few minutes")
     parser.add_argument("--pipeline-only", action="store_true",
-                        help="only (c): its rate and peak RSS at --subscribers")
-    parser.add_argument("--child", nargs=4, metavar=("PORT", "COUNT", "POOL", "PROCESSES"))
+                        help="only c: its rate and peak RSS at --subscribers")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        pipeline_child(*(int(v) for v in args.child))
+        port, count, pool, senders, dkim = args.child
+        pipeline_child(int(port), int(count), int(pool),
+                       None if senders == "default" else int(senders), dkim == "dkim")
         return
+    print(f"$ {command_line()}", flush=True)
+    began = time.perf_counter()
     n = 5_000 if args.quick else args.subscribers
-    naive_n = 300 if args.quick else args.naive
     if args.pipeline_only:
-        with smtp_sink() as port:
-            full = run_child(str(port), str(n), "16", str(os.cpu_count() or 2))
-        print(f"(c) publisher, SQLite, DKIM, 16 connections, {n:,} subscribers: "
-              f"{rate(full['sent'], full['seconds']):,.0f} messages/s; peak RSS "
-              f"{full['peak_mb']:.0f} MB (largest build worker {full['worker_peak_mb']:.0f} MB)")
-        return
-    with tempfile.TemporaryDirectory() as tmp, smtp_sink() as port:
-        config = site(Path(tmp), port, f"sqlite:///{Path(tmp) / 'x.db'}")
-        message = sample_message(config)
-        personal, signing, built = one_core_rates(config)
-        limit = smtp_source(port, 16, max(4_000, n // 10), len(message))
-        raw = raw_aiosmtplib(port, 16, max(4_000, n // 10), message)
-        full = run_child(str(port), str(n), "16", str(os.cpu_count() or 2))
-        pg2 = postgres_workers(port, n, 2)
-        pg1 = postgres_workers(port, n, 1)
-        baseline = naive(port, naive_n)
-        levels = []
-        for level in (1, 4, 16):
-            source_rate = smtp_source(port, level, 2_000, len(message))
-            ours = run_child(str(port), "2000", str(level), str(os.cpu_count() or 2))
-            levels.append((level, source_rate, rate(ours["sent"], ours["seconds"])))
-    c = rate(full["sent"], full["seconds"])
-    print(f"message: {len(message):,} bytes (seed edition, personalised, DKIM-signed)")
-    print(f"on one core: personalisation {personal:,.0f} messages/s; rsa-2048 DKIM signing "
-          f"{signing:,.0f}/s; both (a message built) {built:,.0f}/s")
-    print()
-    print(f"{'run':<68} {'messages/s':>11}")
-    rows = [("(a) L: smtp-source -s 16 -> smtp-sink", limit),
-            ("(b) R: raw aiosmtplib, prebuilt bytes, 16 connections", raw),
-            (f"(c) publisher, SQLite, DKIM, 16 connections, {n:,} subscribers", c),
-            (f"(d) publisher, PostgreSQL, 2 worker processes, {n:,}", pg2),
-            (f"(d1) publisher, PostgreSQL, 1 worker process, {n:,}", pg1),
-            (f"(e) naive baseline, {naive_n:,} subscribers", baseline)]
-    for label, value in rows:
-        print(f"{label:<68} {value:>11,.0f}")
-    print()
-    print(f"c/R = {c / raw:.2f} (target >= 0.5)   c/L = {c / limit:.2f}   "
-          f"d/L = {pg2 / limit:.2f}   c/e = {c / baseline:.1f} (target >= 10)")
-    print(f"d/c = {pg2 / c:.2f} (target >= 1)   1 -> 2 PostgreSQL workers: x{pg2 / pg1:.2f}")
-    print(f"peak RSS of (c) at {n:,} subscribers: {full['peak_mb']:.0f} MB (target < 150 MB; "
-          f"largest build worker {full['worker_peak_mb']:.0f} MB)")
-    print()
-    print(f"{'concurrency':>11} {'smtp-source msg/s':>18} {'publisher msg/s':>16} {'ratio':>6}")
-    for level, source_rate, ours_rate in levels:
-        print(f"{level:>11} {source_rate:>18,.0f} {ours_rate:>16,.0f} "
-              f"{ours_rate / source_rate:>6.2f}")
+        pipeline_only(n)
+    else:
+        runs = measure(n, 300 if args.quick else args.naive, args.quick)
+        print(header(runs.size, n))
+        print("\n".join(["", *report(runs)]))
+    print(f"\n(took {time.perf_counter() - began:,.0f} s)")
 
 
 if __name__ == "__main__":
