@@ -1,14 +1,14 @@
-"""The SMTP transport: reused aiosmtplib connections, rate-limited.
+"""The SMTP transport: reused connections opened by aiosmtplib, rate-limited.
 
 It turns (envelope sender, recipient, bytes) into a Reply and knows nothing of the outbox:
 what a reply does to a delivery (retry when, count a bounce) is decided by the sending side.
-Reply kinds: 2xx sent; 4xx (421 included), timeouts and dropped connections temporary;
-anything else permanent.
+aiosmtplib opens each connection; `transaction.Session` runs the transactions on it,
+pipelined when the server offers PIPELINING. Reply kinds: 2xx sent; 4xx (421 included),
+timeouts and dropped connections temporary; anything else permanent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +18,8 @@ import aiosmtplib
 
 from publisher.config import LOOPBACK_HOSTS, Secrets, SmtpConfig
 from publisher.errors import ConfigError
-from publisher.mail.wire import Outgoing, unstuffed
+from publisher.mail.transaction import Session
+from publisher.mail.wire import Outgoing
 from publisher.ratelimit import AsyncRateLimiter, TokenBucket
 
 
@@ -67,55 +68,63 @@ def tls_options(config: SmtpConfig) -> dict[str, object]:
 
 
 class Connection:
-    """One reused SMTP connection: reconnects when dropped or after max messages."""
+    """One reused SMTP connection: reconnects when dropped or after max messages.
+
+    aiosmtplib opens it (connect, EHLO, STARTTLS or implicit TLS, AUTH); the transactions
+    then run on `transaction.Session`, pipelined when the server offers PIPELINING."""
 
     def __init__(self, config: SmtpConfig, secrets: Secrets) -> None:
         self.config = config
         self.secrets = secrets
-        self.client: aiosmtplib.SMTP | None = None
+        self.session: Session | None = None
         self.sent_on_connection = 0
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> Session:
         client = aiosmtplib.SMTP(
             hostname=self.config.host, port=self.config.port,
             timeout=self.config.command_timeout, **tls_options(self.config))  # type: ignore[arg-type]
         await client.connect(timeout=self.config.connect_timeout)
-        if client.is_ehlo_or_helo_needed:  # learn the extensions (8BITMIME) up front
-            await client.ehlo()
-        if self.secrets.smtp_username and self.secrets.smtp_password:
-            await client.login(self.secrets.smtp_username, self.secrets.smtp_password)
+        try:
+            if client.is_ehlo_or_helo_needed:  # learn the extensions (8BITMIME) up front
+                await client.ehlo()
+            if self.secrets.smtp_username and self.secrets.smtp_password:
+                await client.login(self.secrets.smtp_username, self.secrets.smtp_password)
+            session = Session.take_over(client, self.config.command_timeout)
+        except BaseException:
+            client.close()  # refused at EHLO or AUTH: do not leave the socket open
+            raise
         self.sent_on_connection = 0
-        return client
+        return session
 
     async def close(self) -> None:
-        client, self.client = self.client, None
-        if client is not None and client.is_connected:
-            try:
-                await asyncio.wait_for(client.quit(), timeout=5)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+        """QUIT (bounded to 5 s) and close."""
+        session, self.session = self.session, None
+        if session is not None:
+            await session.quit(timeout=5)
+
+    def drop(self) -> None:
+        """Close without QUIT: the server said 421, or the connection failed."""
+        session, self.session = self.session, None
+        if session is not None:
+            session.abort()
 
     async def send(self, envelope_from: str, recipient: str,
                    message: Outgoing) -> tuple[int, str]:
-        """One SMTP transaction; returns the reply for this recipient or raises on transport."""
-        if self.client is None or not self.client.is_connected:
-            self.client = await self._connect()
+        """One SMTP transaction; returns the reply that decided it or raises on transport."""
+        if self.session is None or not self.session.is_open:
+            self.drop()
+            self.session = await self._connect()
         options = []
         if message.eight_bit:  # an 8bit body needs the server's 8BITMIME (RFC 6152)
-            if not self.client.supports_extension("8bitmime"):
-                raise aiosmtplib.SMTPResponseException(
-                    450, "server does not offer 8BITMIME; set [email] transfer_encoding = "
-                         "\"quoted-printable\"")
+            if "8bitmime" not in self.session.extensions:
+                return 450, ("server does not offer 8BITMIME; set [email] transfer_encoding = "
+                             "\"quoted-printable\"")
             options.append("BODY=8BITMIME")
-        errors, reply = await self.client.sendmail(envelope_from, [recipient], unstuffed(message),
-                                                   mail_options=options)
+        reply = await self.session.send(envelope_from, recipient, message, options)
         self.sent_on_connection += 1
         if self.sent_on_connection >= self.config.max_messages_per_connection:
             await self.close()
-        if recipient in errors:  # refused inside an accepted transaction
-            code, text = errors[recipient]
-            return code, text
-        return 250, reply
+        return reply
 
 
 async def deliver(connection: Connection, envelope_from: str, recipient: str,
@@ -124,16 +133,16 @@ async def deliver(connection: Connection, envelope_from: str, recipient: str,
     the server or the network did: that is the Reply."""
     try:
         code, text = await connection.send(envelope_from, recipient, message)
-        return classify(code, text)
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        return classify(exc.recipients[0].code, exc.recipients[0].message)
-    except aiosmtplib.SMTPResponseException as exc:
+    except aiosmtplib.SMTPResponseException as exc:  # refused while connecting (greeting, AUTH)
         if exc.code == 421:
-            await connection.close()
+            connection.drop()
         return classify(exc.code, exc.message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        await connection.close()
+        connection.drop()
         return Reply(None, f"connection: {type(exc).__name__}: {exc}", Kind.TEMPORARY)
+    if code == 421:  # the server is closing the connection (RFC 5321 3.8)
+        connection.drop()
+    return classify(code, text)
 
 
 async def send_one(config: SmtpConfig, secrets: Secrets, envelope_from: str, recipient: str,
