@@ -115,6 +115,7 @@ class Session:
         self.size = "size" in extensions
         self.extensions = extensions
         self.timeout = timeout
+        self._sender: tuple[str | None, bytes] = (None, b"")  # last sender, quoted
 
     @classmethod
     def take_over(cls, client: aiosmtplib.SMTP, timeout: float) -> Session:
@@ -137,7 +138,9 @@ class Session:
         """MAIL FROM exactly as aiosmtplib's sendmail writes it (size= first, then options)."""
         if self.size:
             options = [f"size={message.size}", *options]
-        return _command(b"MAIL", b"FROM:" + quote_address(envelope_from).encode("ascii"),
+        if self._sender[0] != envelope_from:  # the same for a whole send: parse it once
+            self._sender = envelope_from, quote_address(envelope_from).encode("ascii")
+        return _command(b"MAIL", b"FROM:" + self._sender[1],
                         *(option.encode("ascii") for option in options))
 
     async def send(self, envelope_from: str, recipient: str, message: Outgoing,
