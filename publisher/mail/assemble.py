@@ -1,5 +1,9 @@
 """Building a batch of final messages (personalise + DKIM), in this process or a pool.
 
+Each message comes out as it is written after DATA (`wire.Outgoing`): the prepared pieces
+were dot-stuffed once per send, so per recipient only the slot values are stuffed, and the
+DKIM-Signature headers, computed over the unstuffed message, go in front.
+
 A Builder is plain data (picklable), so batches can be built in worker processes on every
 core while the event loop keeps the SMTP connections busy. DKIM keys travel as the PEM
 bytes read from the file or environment (never re-encoded) and each process loads them
@@ -13,9 +17,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from publisher.clock import utc_now
-from publisher.mail.dkim_signing import DkimKey, Signer, load_key, make_signer
+from publisher.mail.dkim_signing import DkimKey, Signer, load_key, make_header_signer
 from publisher.mail.mime import Personaliser, PreparedMessage, Recipient
-from publisher.mail.wire import Outgoing, outgoing_from
+from publisher.mail.wire import Outgoing, with_headers
 
 KeySpec = tuple[str, str, bytes]  # selector, domain, PEM as read
 Row = tuple[int, int, str, str]  # delivery id, subscriber id, email, name
@@ -33,7 +37,7 @@ def _signer(specs: tuple[KeySpec, ...]) -> Signer | None:
         return None
     keys = [load_key(pem, selector, domain, f"{selector}._domainkey.{domain}")
             for selector, domain, pem in specs]
-    return make_signer(keys, utc_now)
+    return make_header_signer(keys, utc_now)
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,10 @@ class Builder:
 
     def build(self, row: Row) -> Outgoing:
         delivery_id, subscriber_id, email, name = row
-        message = self.prepared.personalise(
-            self.personaliser.values(Recipient(subscriber_id, email, name)))
+        values = self.personaliser.values(Recipient(subscriber_id, email, name))
         sign = _signer(self.dkim)
-        return outgoing_from(sign(message) if sign is not None else message)
+        outgoing, message = self.prepared.outgoing(values, with_message=sign is not None)
+        return outgoing if sign is None else with_headers(sign(message), outgoing)
 
     def build_batch(self, rows: Sequence[Row]) -> list[Built]:
         """A bad address or name fails its own row, never the batch."""

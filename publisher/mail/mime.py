@@ -13,6 +13,11 @@
 
 Headers are ASCII (RFC 2047 where needed) with lines of at most 998 octets, and either form
 parses to the same message the stdlib would build.
+
+The wire form (`WireForm`) is settled in `prepare` too: the pieces dot-stuffed once, and for
+each slot whether it starts a line. Per recipient only the slot values are stuffed, on their
+own; a value the precomputed form cannot take as it is (empty, ending a line, with a bare CR
+or LF) sends that recipient down the one-off path (`wire.outgoing_from`), never wrongly.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import binascii
 import hashlib
 import html
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
@@ -39,6 +44,7 @@ from publisher.mail.render import (
     UNSUBSCRIBE_URL,
     RenderedEmail,
 )
+from publisher.mail.wire import Outgoing, canonical, crlf_only, outgoing_from, stuff
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
 
 CRLF = b"\r\n"
@@ -96,26 +102,115 @@ HEADER_SLOTS = frozenset({Slot.TO, Slot.MESSAGE_ID, Slot.LIST_UNSUBSCRIBE})
 
 
 @dataclass(frozen=True)
+class WireForm:
+    """Pieces as written after DATA: byte pieces dot-stuffed once, slots left open.
+
+    Exact as long as every slot value is non-empty and does not end a line, so that a piece
+    after a slot never starts a line and a slot starts one only after a piece ending in LF
+    (`line_start`). `size` counts the byte pieces unstuffed; `counts` says how often each
+    slot occurs, so SIZE needs no second join.
+    """
+
+    pieces: tuple[bytes | Slot, ...]
+    line_start: frozenset[Slot]
+    size: int
+    counts: tuple[tuple[Slot, int], ...]
+    eight_bit: bool
+
+
+def wire_form(pieces: tuple[bytes | Slot, ...]) -> WireForm | None:
+    """The pieces stuffed, or None if they are not CRLF throughout or do not end with CRLF
+    (then every recipient takes the one-off path)."""
+    last = pieces[-1] if pieces else b""
+    if not isinstance(last, bytes) or not last.endswith(CRLF):
+        return None
+    stuffed: list[bytes | Slot] = []
+    line_start: set[Slot] = set()
+    counts: dict[Slot, int] = {}
+    at_line_start = True
+    for piece in pieces:
+        if isinstance(piece, Slot):
+            if at_line_start:
+                line_start.add(piece)
+            counts[piece] = counts.get(piece, 0) + 1
+            stuffed.append(piece)
+            at_line_start = False  # a value never ends a line (else: the one-off path)
+            continue
+        if not crlf_only(piece):
+            return None
+        stuffed.append(stuff(piece, at_line_start))
+        at_line_start = piece.endswith(b"\n")
+    return WireForm(
+        pieces=tuple(stuffed), line_start=frozenset(line_start),
+        size=sum(len(p) for p in pieces if isinstance(p, bytes)),
+        counts=tuple(counts.items()),
+        eight_bit=not all(p.isascii() for p in pieces if isinstance(p, bytes)))
+
+
+@dataclass(frozen=True)
 class PreparedMessage:
-    """A message as bytes and slots; `personalise` fills the slots for one recipient.
+    """A message as bytes and slots; `personalise` fills the slots for one recipient,
+    `outgoing` gives that recipient's message as written after DATA.
 
     Header slots and the slots of 8bit parts (`eight_bit_slots`) take their value as UTF-8
     octets, the others quoted-printable. `fallback` is the all-QP message, for a recipient
-    whose value in an 8bit part is longer than SLOT_BUDGET.
+    whose value in an 8bit part is longer than SLOT_BUDGET; it has its own wire form.
     """
 
     pieces: tuple[bytes | Slot, ...]
     eight_bit_slots: frozenset[Slot] = frozenset()
     fallback: PreparedMessage | None = None
+    wire: WireForm | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Computed here, so `replace` (which `prepare` uses) recomputes it too.
+        object.__setattr__(self, "wire", wire_form(self.pieces))
 
     def personalise(self, values: dict[Slot, str]) -> bytes:
+        """The message for one recipient, unstuffed (what DKIM signs)."""
+        message, encoded = self._chosen(values)
+        return message._join(encoded)
+
+    def outgoing(self, values: dict[Slot, str], *,
+                 with_message: bool = False) -> tuple[Outgoing, bytes]:
+        """The message as written after DATA, and (with_message) the same message unstuffed
+        and canonical, for DKIM; b"" without."""
+        message, encoded = self._chosen(values)
+        wire = message.wire
+        stuffed = None if wire is None else _stuffed_values(wire, encoded)
+        if wire is None or stuffed is None:  # a value the wire form cannot take as it is
+            text = canonical(message._join(encoded))
+            return outgoing_from(text), (text if with_message else b"")
+        data = b"".join([p if isinstance(p, bytes) else stuffed[p] for p in wire.pieces])
+        size = wire.size + sum(len(encoded[slot]) * count for slot, count in wire.counts)
+        eight_bit = wire.eight_bit or not all(v.isascii() for v in stuffed.values())
+        return (Outgoing(data, size, eight_bit),
+                message._join(encoded) if with_message else b"")
+
+    def _chosen(self, values: dict[Slot, str]) -> tuple[PreparedMessage, dict[Slot, bytes]]:
+        """This message or its fallback, with the values encoded for the one chosen."""
         raw = HEADER_SLOTS | self.eight_bit_slots
         encoded = {slot: value.encode() if slot in raw else _qp(value)
                    for slot, value in values.items()}
         if self.fallback is not None and any(
                 len(encoded[slot]) > SLOT_BUDGET for slot in self.eight_bit_slots):
-            return self.fallback.personalise(values)
-        return b"".join(p if isinstance(p, bytes) else encoded[p] for p in self.pieces)
+            return self.fallback._chosen(values)
+        return self, encoded
+
+    def _join(self, encoded: dict[Slot, bytes]) -> bytes:
+        return b"".join([p if isinstance(p, bytes) else encoded[p] for p in self.pieces])
+
+
+def _stuffed_values(wire: WireForm, encoded: dict[Slot, bytes]) -> dict[Slot, bytes] | None:
+    """Each slot's value dot-stuffed on its own, or None if one would change where lines
+    start around it (empty, ending in LF) or holds a bare CR or LF."""
+    stuffed: dict[Slot, bytes] = {}
+    for slot, _ in wire.counts:
+        value = encoded[slot]
+        if not value or value.endswith(b"\n") or not crlf_only(value):
+            return None
+        stuffed[slot] = stuff(value, slot in wire.line_start)
+    return stuffed
 
 
 def clean_text(value: str) -> str:

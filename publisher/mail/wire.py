@@ -2,6 +2,7 @@
 
 The prepared send builds these bytes once per recipient from pieces stuffed once per send
 (see `mime.PreparedMessage.outgoing`), so the SMTP transaction writes them as they are.
+DKIM-Signature headers go in front with `with_headers`, which stuffs only them.
 `outgoing_from` is the one-off path (a confirmation, a test copy): it does to any message
 what an SMTP client does before DATA, once.
 """
@@ -36,6 +37,31 @@ def outgoing_from(message: bytes) -> Outgoing:
     """Any message made ready for DATA, the slow way (one regex pass each)."""
     text = canonical(message)
     return Outgoing(_LINE_START_DOT.sub(b"..", text), len(text), not text.isascii())
+
+
+def crlf_only(data: bytes) -> bool:
+    """Every CR and LF in data belongs to a CRLF pair."""
+    if b"\r" not in data and b"\n" not in data:
+        return True
+    pairs = data.count(b"\r\n")
+    return data.count(b"\r") == pairs == data.count(b"\n")
+
+
+def stuff(data: bytes, at_line_start: bool) -> bytes:
+    """Double each "." that starts a line of CRLF-only data (RFC 5321 4.5.2); its first
+    octet starts a line only if at_line_start."""
+    if b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")
+    return b"." + data if at_line_start and data[:1] == b"." else data
+
+
+def with_headers(headers: bytes, outgoing: Outgoing) -> Outgoing:
+    """The message with header lines (e.g. DKIM-Signature) put in front; only they are
+    stuffed, the rest is not scanned again."""
+    if not (headers.endswith(b"\r\n") and crlf_only(headers)):
+        headers = canonical(headers)
+    return Outgoing(stuff(headers, True) + outgoing.data, len(headers) + outgoing.size,
+                    outgoing.eight_bit or not headers.isascii())
 
 
 def unstuffed(outgoing: Outgoing) -> bytes:
