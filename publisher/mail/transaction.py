@@ -111,8 +111,6 @@ class Session:
                  extensions: set[str], timeout: float) -> None:
         self.transport = transport
         self.reader = reader
-        self.pipelining = "pipelining" in extensions
-        self.size = "size" in extensions
         self.extensions = extensions
         self.timeout = timeout
         self._sender: tuple[str | None, bytes] = (None, b"")  # last sender, quoted
@@ -131,12 +129,19 @@ class Session:
         return cls(transport, reader, extensions, timeout)
 
     @property
+    def pipelining(self) -> bool:
+        return "pipelining" in self.extensions
+
+    @property
     def is_open(self) -> bool:
-        return self.reader.error is None and not self.transport.is_closing()
+        """Usable for a transaction: connected, and nothing said since the last reply (a
+        server closing an idle connection says 421 first)."""
+        return (self.reader.error is None and not self.reader.replies
+                and not self.transport.is_closing())
 
     def _mail_command(self, envelope_from: str, message: Outgoing, options: list[str]) -> bytes:
         """MAIL FROM exactly as aiosmtplib's sendmail writes it (size= first, then options)."""
-        if self.size:
+        if "size" in self.extensions:
             options = [f"size={message.size}", *options]
         if self._sender[0] != envelope_from:  # the same for a whole send: parse it once
             self._sender = envelope_from, quote_address(envelope_from).encode("ascii")
@@ -159,7 +164,7 @@ class Session:
             refused = await self._lock_step(commands)
         if refused is not None:
             return refused
-        self.transport.write(message.data)  # 80 KB written as it is, not copied or joined
+        self.transport.write(message.data)  # as it is: never re-scanned, nor joined to the dot
         self.transport.write(b".\r\n")
         code, text = await self._reply()
         if code not in (250, 421):
@@ -184,7 +189,9 @@ class Session:
         refused: SMTPReply | None = None
         for accepted in _ACCEPTED:
             code, text = await self._reply()
-            if code == 421:
+            if code == 421:  # the server is closing: nothing more will come
+                if refused is not None:
+                    self.abort()
                 return refused or (code, text)
             if refused is None and code not in accepted:
                 refused = code, text
@@ -200,9 +207,11 @@ class Session:
         (the refusal stays the transaction's answer)."""
         try:
             self.transport.write(b"RSET\r\n")
-            await self._reply()
+            code, _ = await self._reply()
         except (OSError, TimeoutError):
-            self.transport.abort()
+            code = None
+        if code != 250:
+            self.abort()
 
     async def _reply(self) -> SMTPReply:
         return await self.reader.next_reply(self.timeout)

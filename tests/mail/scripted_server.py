@@ -84,11 +84,11 @@ class ScriptedServer:
                 await self._write(writer, pending)
                 pending = []
             if reply.startswith("354"):
-                await self._message(reader, writer)
-            if reply.startswith(("421", "221")):
+                reply = await self._message(reader, writer)
+            if reply.startswith(("421", "221")) or "\r\n421 " in reply:
                 return
 
-    async def _message(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _message(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         data = bytearray()
         while (line := await reader.readline()) != b".\r\n":
             if not line:
@@ -102,6 +102,7 @@ class ScriptedServer:
         if reply == DROP:
             raise ConnectionResetError
         await self._write(writer, [reply.encode() + b"\r\n"])
+        return reply
 
     def _answer(self, line: bytes) -> str:
         """The script's reply, else the default; like a real server, DATA without an accepted

@@ -120,6 +120,17 @@ async def test_421_closes_the_connection_and_the_next_message_reconnects(
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
+async def test_a_server_closing_an_idle_connection_costs_the_next_message_nothing(
+        pipelining: bool) -> None:
+    # Postfix says "421 4.4.2 Error: timeout exceeded" to an idle client, then closes.
+    idle = first(b".", "250 2.0.0 Ok\r\n421 4.4.2 Error: timeout exceeded")
+    async with ScriptedServer(pipelining=pipelining, script=idle) as server:
+        replies = await send_two(server)
+    assert [reply.kind for reply in replies] == [Kind.SENT, Kind.SENT]
+    assert server.sessions == 2 and len(server.messages) == 2
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
 @pytest.mark.parametrize("verb", [b"RCPT", b"."])
 async def test_a_dropped_connection_is_temporary_and_the_next_message_reconnects(
         pipelining: bool, verb: bytes) -> None:
