@@ -52,3 +52,6 @@ _.collect
 # pygal reads chart attributes set after construction (web.admin.charts).
 _.uuid
 _.x_labels
+
+# A sender process starts as `python -c "...child_main(fd)"` (sending.senders).
+_.child_main

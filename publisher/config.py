@@ -120,11 +120,9 @@ class SmtpConfig(_Section):
 class SendingConfig(_Section):
     batch_size: int = Field(default=200, ge=1, le=10_000)
     lease_seconds: float = Field(default=600.0, gt=0)
-    # Processes that personalise and DKIM-sign: None = one per core when DKIM is on, else 0
-    # (build in a thread); N > 1 = a pool of N.
-    build_processes: int | None = Field(default=None, ge=0, le=64)
-    # Sender processes (personalise, sign, SMTP), fed by the process that owns the outbox:
-    # None = one per core; 0 = send from the draining process itself.
+    # Sender processes (personalise, sign, SMTP over their share of smtp.pool_size), fed
+    # by the process that owns the outbox: None = one per core; 0 = send from the draining
+    # process itself (building in a thread).
     sender_processes: int | None = Field(default=None, ge=0, le=64)
     # The daemon starts an issue whose send_at passed at most this long ago; older ones
     # (back issues of a migrated archive, a daemon stopped for weeks) wait for `send`.

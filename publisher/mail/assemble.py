@@ -64,18 +64,3 @@ class Builder:
             except Exception as exc:  # noqa: BLE001 - reported per row as "not sent: …"
                 built.append((row[0], None, f"not sent: {exc}"))
         return built
-
-
-_installed: Builder | None = None
-
-
-def install(builder: Builder) -> None:
-    """Pool initializer: each worker process keeps the send's builder, so only rows travel."""
-    global _installed  # noqa: PLW0603 - one builder per worker process, set once
-    _installed = builder
-
-
-def build_installed(rows: Sequence[Row]) -> list[Built]:
-    if _installed is None:
-        raise RuntimeError("build_installed called in a process without install()")
-    return _installed.build_batch(rows)

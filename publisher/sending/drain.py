@@ -3,6 +3,11 @@ of SMTP connections, settle the results; every database call on that path waits 
 outage, and no message is handed to SMTP while a result cannot be written. The database
 is reached only through the outbox's functions; the clock and the secrets come in.
 
+With `sender_processes` N >= 1 this process keeps the outbox (claims, suppression, results,
+state, progress, rate limits) and hands the rows to N sender processes (sending.senders),
+each building and sending over its share of the pool on a core of its own; with N = 0 it
+builds in a thread and sends over the whole pool itself.
+
 The send's state is read before every claim and about twice a second while draining: once
 it is paused or cancelled nothing more is claimed or handed to SMTP, the transactions on
 the wire finish and are written, and the claimed rows never handed over are released. A
@@ -12,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from multiprocessing import get_context
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -26,19 +29,18 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config, Secrets
 from publisher.errors import DatabaseFault
 from publisher.logs import log_event
-from publisher.mail.assemble import Builder, Built, Row, build_installed, install, key_specs
+from publisher.mail.assemble import Builder, key_specs
 from publisher.mail.dkim_signing import keys_from_config
-from publisher.mail.message_ids import MessageIds
-from publisher.mail.mime import Personaliser, SendContext, prepare
+from publisher.mail.mime import SendContext, prepare
 from publisher.mail.render import RenderedEmail
-from publisher.mail.smtp import Connection, deliver, rate_limiter
+from publisher.mail.smtp import Connection, Reply, deliver, rate_limiter
 from publisher.mail.wire import Outgoing
 from publisher.outage import RetryPolicy, retry_async
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import control, outbox
 from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
+from publisher.sending.senders import Sender, Senders, SenderSpec, make_builder, sender_counts
 from publisher.subscribers.bounces import verp_address
-from publisher.tokens import TokenSigner
 
 Progress = Callable[[dict[str, int]], None]
 
@@ -65,7 +67,7 @@ class DrainOptions:
     wait_for_deferred: bool = False
     stop: asyncio.Event | None = None
     progress: Progress | None = None
-    build_processes: int = 0  # 0: build in a thread; N: a pool of N processes (DKIM)
+    sender_processes: int = 0  # 0: build in a thread, send from here; N: N sender processes
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     hard_bounce_threshold: int = 1
     progress_log_seconds: float = 10.0  # 0: no send_progress log lines
@@ -73,13 +75,13 @@ class DrainOptions:
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
     """Drain options from [sending] settings."""
-    sending, dkim = config.settings.sending, config.settings.dkim
-    processes = sending.build_processes
+    sending = config.settings.sending
+    processes = sending.sender_processes
     if processes is None:
-        processes = (os.cpu_count() or 1) if dkim.selector and dkim.domain else 0
+        processes = os.cpu_count() or 1
     options = DrainOptions(batch_size=sending.batch_size,
                            lease=timedelta(seconds=sending.lease_seconds),
-                           build_processes=processes,
+                           sender_processes=processes,
                            policy=RetryPolicy(config.settings.database.outage_seconds),
                            hard_bounce_threshold=config.settings.bounces.hard_bounce_threshold)
     for key, value in overrides.items():
@@ -98,11 +100,9 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         unsubscribe_mailto=sender.unsubscribe_address, site_title=config.site.title,
         date=started)
     domain = sender.from_address.rsplit("@", 1)[1]
-    personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain,
-                                MessageIds(secrets.secret_keys))
     eight_bit = config.settings.email.transfer_encoding == "8bit"
-    builder = Builder(prepare(context, eight_bit), personaliser,
-                      key_specs(keys_from_config(config, secrets)))
+    builder = make_builder(prepare(context, eight_bit), context, domain,
+                           key_specs(keys_from_config(config, secrets)), secrets)
     envelope = None
     if config.settings.bounces.verp:
         key = secrets.signing_key
@@ -110,7 +110,8 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
     return SendJob(send_id, builder, sender.from_address, envelope, rendered.slug)
 
 
-Item = tuple[Delivery, Outgoing]
+Item = tuple[Delivery, Outgoing | None]  # the message; None where a sender process builds it
+Stage = Callable[[SendJob, list[Delivery], "_Flow"], Awaitable[list[Item]]]
 BUILD_AHEAD = 64  # messages built ahead of the connections: memory stays flat at any size
 UNWRITTEN_MAX = BUILD_AHEAD  # results not yet written before the connections wait for them
 RECORD_AT = 32  # results: a smaller set is written once RECORD_EVERY seconds have passed
@@ -130,7 +131,8 @@ class _Flow:
     lock stops the hand-over as surely as one that fails). `held` is every row claimed and
     not yet settled in the database: queued here, in flight, or a result not yet written.
     `halted` is set when the send is seen paused or cancelled: nothing more is claimed or
-    handed over.
+    handed over. `on_change` hears every gate decision and the halt (the sender processes
+    follow them).
     """
 
     policy: RetryPolicy
@@ -144,6 +146,7 @@ class _Flow:
     halted: asyncio.Event = field(default_factory=asyncio.Event)
     error: DatabaseFault | None = None
     recheck_own_rows: bool = True  # at the start and after every fault
+    on_change: Callable[[], None] | None = None
     _failing: int = 0
 
     def __post_init__(self) -> None:
@@ -156,6 +159,8 @@ class _Flow:
             self.open.set()
         else:
             self.open.clear()
+        if self.on_change is not None:
+            self.on_change()
 
     def add(self, result: Result) -> None:
         self.settled.append(result)
@@ -192,8 +197,10 @@ class _Flow:
 
     def see(self, state: str) -> bool:
         """Note the send's state; True while it may be claimed and sent."""
-        if state != outbox.SEND_ACTIVE:
+        if state != outbox.SEND_ACTIVE and not self.halted.is_set():
             self.halted.set()
+            if self.on_change is not None:
+                self.on_change()
         return not self.halted.is_set()
 
     async def pause_for(self, seconds: float) -> None:
@@ -210,12 +217,11 @@ class _Flow:
         return self.error is not None or self.stop.is_set() or self.halted.is_set()
 
 
-async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                           options: DrainOptions, flow: _Flow,
-                           pool: ProcessPoolExecutor | None) -> None:
-    """Producer: claim a batch, build its messages (pool or thread), hand them to the
-    connections; then the next batch, so building overlaps sending."""
-    loop = asyncio.get_running_loop()
+async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
+                 options: DrainOptions, flow: _Flow, stage: Stage) -> None:
+    """Producer: claim a batch, make its items (`stage`: build them, or pass the rows on to
+    the sender processes), queue them for the connections; then the next batch, so that
+    claiming and building overlap sending."""
     try:
         while not flow.stopping:
             if not flow.see(await flow.db(partial(control.send_state, engine, job.send_id))):
@@ -234,34 +240,35 @@ async def _claim_and_build(engine: Engine, job: SendJob, now: Callable[[], datet
             skipped = await flow.db(partial(outbox.suppressed, engine, batch))
             for delivery_id, status in skipped.items():
                 flow.add(Result(delivery_id, FAILED, f"not sent: subscriber {status}"))
-            rows = [(d.id, d.subscriber_id, d.email, d.name) for d in batch
-                    if d.id not in skipped]
-            by_id = {d.id: d for d in batch}
+            rows = [d for d in batch if d.id not in skipped]
             for first in range(0, len(rows), BUILD_AHEAD):
                 if flow.error is not None or flow.halted.is_set():  # the rest stays
                     break  # claimed, unsent (released after a halt)
-                chunk = rows[first:first + BUILD_AHEAD]
-                for delivery_id, message, error in await _build(
-                        loop, job.builder, chunk, pool, options.build_processes):
-                    if message is None:
-                        flow.add(Result(delivery_id, FAILED, error))
-                    elif not flow.halted.is_set():
-                        await flow.queue.put((by_id[delivery_id], message))
+                for item in await stage(job, rows[first:first + BUILD_AHEAD], flow):
+                    if not flow.halted.is_set():
+                        await flow.queue.put(item)
     except DatabaseFault:
         pass  # recorded in flow.error; the drain raises it once the connections are done
     finally:
         await flow.queue.put(None)
 
 
-async def _build(loop: asyncio.AbstractEventLoop, builder: Builder, rows: list[Row],
-                 pool: ProcessPoolExecutor | None, workers: int) -> list[Built]:
-    if pool is None or len(rows) < 2:
-        return await asyncio.to_thread(builder.build_batch, rows)
-    size = max(1, -(-len(rows) // workers))
-    parts = [rows[i:i + size] for i in range(0, len(rows), size)]
-    results = await asyncio.gather(*(loop.run_in_executor(pool, build_installed, part)
-                                     for part in parts))
-    return [item for part in results for item in part]
+async def _built(job: SendJob, chunk: list[Delivery], flow: _Flow) -> list[Item]:
+    """Build in a thread; a row that cannot be built fails on its own."""
+    by_id = {d.id: d for d in chunk}
+    items: list[Item] = []
+    for delivery_id, message, error in await asyncio.to_thread(
+            job.builder.build_batch, [(d.id, d.subscriber_id, d.email, d.name) for d in chunk]):
+        if message is None:
+            flow.add(Result(delivery_id, FAILED, error))
+        else:
+            items.append((by_id[delivery_id], message))
+    return items
+
+
+async def _unbuilt(_job: SendJob, chunk: list[Delivery], _flow: _Flow) -> list[Item]:
+    """The sender processes build: the rows go as they are."""
+    return [(delivery, None) for delivery in chunk]
 
 
 async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
@@ -276,14 +283,119 @@ async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
             await flow.queue.put(None)  # let the other connections see the end too
             return
         await flow.open.wait()
-        if flow.error is not None or flow.halted.is_set():
-            continue
         delivery, message = item
+        if message is None or flow.error is not None or flow.halted.is_set():
+            continue
         await limiter.acquire()
         if flow.halted.is_set():
             continue
         reply = await deliver(connection, job.envelope_from(delivery), delivery.email, message)
         flow.add(result_of(delivery, reply, backoff, now()))
+
+
+async def _send_here(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
+                     now: Callable[[], datetime], options: DrainOptions, flow: _Flow,
+                     limiter: AsyncRateLimiter, backoff: Backoff) -> None:
+    """N = 0: build in a thread, send over the whole pool from this event loop."""
+    connections = [Connection(config.settings.smtp, secrets)
+                   for _ in range(config.settings.smtp.pool_size)]
+    try:
+        await asyncio.gather(
+            _claim(engine, job, now, options, flow, _built),
+            *(_deliver(c, job, flow, limiter, backoff, now) for c in connections))
+    finally:
+        await asyncio.gather(*(c.close() for c in connections))
+
+
+async def _send_with_senders(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
+                             now: Callable[[], datetime], options: DrainOptions,
+                             flow: _Flow, limiter: AsyncRateLimiter,
+                             backoff: Backoff) -> None:
+    """N >= 1: claim here, hand the rows to the sender processes, take their results."""
+    processes, connections = sender_counts(options.sender_processes,
+                                           config.settings.smtp.pool_size)
+    spec = SenderSpec.of(job.builder, config.settings.smtp, secrets, connections)
+
+    def outcome(delivery: Delivery, reply: Reply | None, error: str) -> None:
+        flow.add(Result(delivery.id, FAILED, error) if reply is None
+                 else result_of(delivery, reply, backoff, now()))
+
+    senders = Senders(spec, processes, outcome)
+    flow.on_change = partial(_relay, flow, senders)
+    stopper = asyncio.create_task(_end_on_stop(flow, senders))
+    budget = UNWRITTEN_MAX + config.settings.smtp.pool_size
+    try:
+        await asyncio.gather(_claim(engine, job, now, options, flow, _unbuilt),
+                             _dispatch(job, flow, senders, limiter, budget))
+    finally:
+        stopper.cancel()
+        await senders.close()
+        flow.on_change = None
+
+
+def _relay(flow: _Flow, senders: Senders) -> None:
+    """The senders follow the gate at once; a halt, a stop or a give-up ends them."""
+    if flow.stopping:
+        senders.end()
+    else:
+        senders.gate(flow.open.is_set())
+    senders.wake()  # a write may have made room in the budget
+
+
+async def _end_on_stop(flow: _Flow, senders: Senders) -> None:
+    await flow.stop.wait()
+    senders.end()
+
+
+async def _dispatch(job: SendJob, flow: _Flow, senders: Senders, limiter: AsyncRateLimiter,
+                    budget: int) -> None:
+    """Hand the queued rows to the sender with the most free credit, in chunks up to that
+    credit, while the gate is open and within the rate limits (one row at a time when a
+    limit is set); at the end, wait until every row handed over has come back.
+
+    Rows handed over and not yet written (at the senders, or results waiting for their
+    write) stay within `budget`, UNWRITTEN_MAX + pool_size: the same window as sending
+    from this process, whatever the senders' credit."""
+    ended = False
+    while not ended:
+        item = await flow.queue.get()
+        if item is None:
+            break
+        if flow.stopping or senders.broken:
+            continue  # stays claimed, unsent: released at the end
+        if not senders.started:
+            senders.start()  # only once there is something to send
+        await limiter.acquire()
+        child, room = await _credit(flow, senders, budget)
+        if child is None:
+            continue
+        rows = [(item[0], job.envelope_from(item[0]))]
+        while len(rows) < room and not limiter.buckets and not flow.queue.empty():
+            more = flow.queue.get_nowait()
+            if more is None:
+                ended = True
+                break
+            rows.append((more[0], job.envelope_from(more[0])))
+        senders.hand(child, rows)
+    while senders.outstanding and not senders.broken:
+        await senders.wait_changed()
+    if senders.broken:
+        log_event("senders_failed", issue=job.slug, send_id=job.send_id,
+                  detail="every sender process died; the rows they held are released")
+
+
+async def _credit(flow: _Flow, senders: Senders, budget: int) -> tuple[Sender | None, int]:
+    """Wait for the gate, room in the budget and a sender with free credit: that sender
+    and how many rows it may take now; (None, 0) once stopping."""
+    while True:
+        await flow.open.wait()
+        if flow.stopping or senders.broken:
+            return None, 0
+        child, credit = senders.free()
+        room = min(credit, budget - len(flow.settled) - senders.outstanding)
+        if child is not None and room > 0:
+            return child, room
+        await senders.wait_changed()
 
 
 async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], datetime],
@@ -373,35 +485,30 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
     """Send every due row of the job; returns the final counts per state.
 
     Handed to SMTP and not yet written at any moment: at most UNWRITTEN_MAX results plus
-    one transaction per connection; that is the window a SIGKILL can re-send (the rest of
-    the claimed batch was never handed over, so it is sent once when claimed again). A
-    database fault closes the gate to SMTP: the transactions in flight finish, their
-    results wait in memory, and nothing more is handed over until the write succeeds;
-    after `outage_seconds` the drain gives up with a DatabaseFault that carries the
-    unwritten results. Built messages in memory are at most two BUILD_AHEAD chunks,
-    whatever the audience.
+    one transaction per connection (with sender processes: UNWRITTEN_MAX + pool_size rows
+    at the senders or waiting for their write); that is the window a SIGKILL can re-send
+    (the rest of the claimed batch was never handed over, so it is sent once when claimed
+    again). A sender process that dies is replaced and its rows re-sent: at most its
+    credit of duplicates. A database fault closes the
+    gate to SMTP: the transactions in flight finish, their results wait in memory, and
+    nothing more is handed over until the write succeeds; after `outage_seconds` the drain
+    gives up with a DatabaseFault that carries the unwritten results. Built messages in
+    memory are at most two BUILD_AHEAD chunks (N = 0) or one per connection, whatever the
+    audience.
     """
     smtp = config.settings.smtp
     backoff = Backoff(smtp.backoff_base_seconds, smtp.backoff_max_seconds, smtp.max_attempts)
     limiter = rate_limiter(smtp, asyncio.get_running_loop().time)
-    connections = [Connection(smtp, secrets) for _ in range(smtp.pool_size)]
     flow = _Flow(options.policy, options.stop or asyncio.Event())
-    pool = (ProcessPoolExecutor(options.build_processes, mp_context=get_context("fork"),
-                                initializer=install, initargs=(job.builder,))
-            if options.build_processes > 1 else None)
+    send = _send_with_senders if options.sender_processes > 0 else _send_here
     recorder = asyncio.create_task(_record(engine, job, flow, now, options))
     watcher = asyncio.create_task(_watch_state(engine, job, options, flow))
     try:
-        await asyncio.gather(
-            _claim_and_build(engine, job, now, options, flow, pool),
-            *(_deliver(c, job, flow, limiter, backoff, now) for c in connections))
+        await send(engine, job, config, secrets, now, options, flow, limiter, backoff)
     finally:
         flow.finished.set()
         await recorder
         await watcher
-        await asyncio.gather(*(c.close() for c in connections))
-        if pool is not None:
-            pool.shutdown()
     if flow.error is not None:
         flow.error.unrecorded = list(flow.settled)
         raise flow.error
