@@ -71,6 +71,7 @@ def command_line() -> str:
 
 
 def rate(count: float, seconds: float) -> float:
+    """count / seconds, and 0 for a run that measured nothing (a ratio too)."""
     return count / seconds if seconds else 0.0
 
 
@@ -116,17 +117,25 @@ def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: 
         engine = open_database(config.database_url)
         insert_confirmed(engine, count, name="读者 {n}")
         item = ready(config, SEED)  # rendering the issue is not sending it
+        own, children = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         send_id = start(engine, config, item, NOW)
         counts = run_send(engine, config, secrets(), send_id, utc_now, options_from(config))
         seconds = time.perf_counter() - began
+        own, children = (_cpu(resource.RUSAGE_SELF) - own,
+                         _cpu(resource.RUSAGE_CHILDREN) - children)
     stopped = [e for e in events.events if e.get("event") == "sender_stopped"]
     print(json.dumps({
-        "sent": counts["sent"], "seconds": seconds,
+        "sent": counts["sent"], "seconds": seconds, "main_cpu": own, "children_cpu": children,
         "main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "senders": [{k: e.get(k) for k in ("index", "pid", "sent", "peak_rss_mb")}
                     for e in stopped]}))
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,8 @@ class Pipeline:
     count: int
     sent: int
     seconds: float
+    main_cpu: float  # CPU seconds of the process that owns the outbox
+    children_cpu: float  # and of its sender processes (reaped by the end of the drain)
     main_mb: float
     children_mb: float
     senders: list[dict[str, Any]]
@@ -141,6 +152,15 @@ class Pipeline:
     @property
     def rate(self) -> float:
         return rate(self.sent, self.seconds)
+
+    def cpu_line(self) -> str:
+        def per(seconds: float) -> str:
+            return f"{seconds / max(1, self.sent) * 1e6:,.0f} µs"
+
+        return (f"main process {per(self.main_cpu)}, sender processes "
+                f"{per(self.children_cpu)}, wall {per(self.seconds)} x {CORES} cores = "
+                f"{per(self.seconds * CORES)} of CPU available (the rest: smtp-sink, "
+                f"idle, other load)")
 
     def rss_line(self) -> str:
         parts = [f"main process {self.main_mb:.0f} MB"]
@@ -159,8 +179,9 @@ def pipeline(port: int, count: int, pool: int = 16, senders: int | None = None,
     output = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
                             capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
-    run = Pipeline(count, result["sent"], result["seconds"], result["main_mb"],
-                   result["children_mb"], result["senders"])
+    run = Pipeline(count, result["sent"], result["seconds"], result["main_cpu"],
+                   result["children_cpu"], result["main_mb"], result["children_mb"],
+                   result["senders"])
     if run.sent != count:
         print(f"warning: c sent {run.sent:,} of {count:,}", file=sys.stderr)
     return run
@@ -319,14 +340,16 @@ def report(runs: Runs) -> list[str]:
     c, limit = runs.full.rate, runs.limit
     lines += ["", f"{'ratio':<38} {'value':>6}  target"]
     for label, value, target in (
-            ("c/L   full pipeline, DKIM", c / limit, 0.5),
-            ("c0/L  full pipeline, no DKIM", runs.plain.rate / limit, 0.6),
-            ("c/R   vs raw aiosmtplib", c / runs.raw.rate, None),
-            ("S/L   our SMTP client vs smtp-source", runs.client.rate / limit, None),
-            ("d2/d1 1 -> 2 PostgreSQL workers", runs.pg2 / runs.pg1, 1.3),
-            ("c/e   vs the naive baseline", c / runs.baseline, None)):
+            ("c/L   full pipeline, DKIM", rate(c, limit), 0.5),
+            ("c0/L  full pipeline, no DKIM", rate(runs.plain.rate, limit), 0.6),
+            ("c/R   vs raw aiosmtplib", rate(c, runs.raw.rate), None),
+            ("S/L   our SMTP client vs smtp-source", rate(runs.client.rate, limit), None),
+            ("d2/d1 1 -> 2 PostgreSQL workers", rate(runs.pg2, runs.pg1), 1.3),
+            ("c/e   vs the naive baseline", rate(c, runs.baseline), None)):
         lines.append(f"{label:<38} {value:>6.2f}  {verdict(value, target)}".rstrip())
     lines += ["", *split_table(runs.split), "",
+              f"CPU per message during c: {runs.full.cpu_line()}",
+              f"CPU per message during c0: {runs.plain.cpu_line()}", "",
               f"peak RSS of c at {n:,} subscribers (target < 150 MB each): "
               f"{runs.full.rss_line()}", "",
               "concurrency, 2,000 messages each (publisher: DKIM, one sender process per "
@@ -334,7 +357,7 @@ def report(runs: Runs) -> list[str]:
               f"{'sessions':>8} {'smtp-source -d msg/s':>21} {'publisher msg/s':>16} "
               f"{'ratio':>6}"]
     for level, source, ours in runs.levels:
-        lines.append(f"{level:>8} {source:>21,.0f} {ours:>16,.0f} {ours / source:>6.2f}")
+        lines.append(f"{level:>8} {source:>21,.0f} {ours:>16,.0f} {rate(ours, source):>6.2f}")
     return lines
 
 
@@ -354,6 +377,7 @@ def pipeline_only(n: int) -> None:
     print(f"c  publisher, SQLite, DKIM, 16 connections, default sender processes, {n:,} "
           f"subscribers: {full.rate:,.0f} messages/s")
     print(f"peak RSS (target < 150 MB each): {full.rss_line()}")
+    print(f"CPU per message: {full.cpu_line()}")
 
 
 def main() -> None:
