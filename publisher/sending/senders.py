@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection as PipeEnd
+from typing import TYPE_CHECKING
 
 from publisher.config import Secrets, SmtpConfig
 from publisher.logs import log_event
@@ -38,12 +39,14 @@ from publisher.mail.assemble import Builder, KeySpec
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.mime import Personaliser, PreparedMessage, SendContext
 from publisher.mail.smtp import Connection, Kind, Reply, deliver
-from publisher.sending.outbox import Delivery
 from publisher.tokens import TokenSigner
+
+if TYPE_CHECKING:  # the drain's rows; a sender process never imports the outbox (SQLAlchemy)
+    from publisher.sending.outbox import Delivery
 
 SenderRow = tuple[int, int, str, str, str]  # delivery id, subscriber id, email, name, envelope
 Outcome = tuple[int, Reply | None, str]  # delivery id, reply (None: not built), error
-OnOutcome = Callable[[Delivery, Reply | None, str], None]
+OnOutcome = Callable[["Delivery", Reply | None, str], None]
 
 # parent -> sender: ("rows", [SenderRow]) | ("gate", open) | ("end",)
 # sender -> parent: ("results", [Outcome]) | ("unsent", [delivery id]) | ("stopped", sent, kB)
