@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from publisher.db import deliveries
 from publisher.sending import control
 from publisher.sending.drain import BUILD_AHEAD, UNWRITTEN_MAX, DrainOptions, options_from
 from publisher.sending.send_issue import ready, run_send, start
+from publisher.sending.senders import MAX_RESTARTS
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, T0, bulk_confirmed, database, smtp_site
@@ -52,8 +54,8 @@ class Drain:
     results: list[dict[str, int]]
     thread: threading.Thread | None = None
 
-    def run(self) -> None:
-        options = options_from(self.config, sender_processes=2, batch_size=BATCH)
+    def run(self, processes: int = 2) -> None:
+        options = options_from(self.config, sender_processes=processes, batch_size=BATCH)
         self.thread = threading.Thread(target=lambda: self.results.append(run_send(
             self.engine, self.config, SECRETS, self.send_id, utc_now, options)))
         self.thread.start()
@@ -199,3 +201,40 @@ def test_while_sqlite_is_locked_two_senders_hand_nothing_over_then_finish_each_o
     assert stalled - armed <= UNWRITTEN_MAX + POOL
     assert drain.results[0]["sent"] == 1500
     assert drain.delivered == Counter(dict.fromkeys(drain.addresses, 1))
+
+
+class Killer(logging.Handler):
+    """SIGKILLs every sender process as soon as its `sender_started` line is logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.killed: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = json.loads(record.getMessage())
+        if line["event"] == "sender_started":
+            os.kill(int(line["pid"]), signal.SIGKILL)
+            self.killed.append(int(line["pid"]))
+
+
+def test_senders_that_keep_dying_release_their_rows_and_a_rerun_sends_everyone(
+        seed_config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    killer = Killer()
+    publisher = logging.getLogger("publisher")
+    with draining(seed_config, 300, delay=0.005) as drain, \
+            caplog.at_level(logging.INFO, logger="publisher"):
+        publisher.addHandler(killer)
+        try:
+            drain.run(processes=1)
+            drain.join()
+        finally:
+            publisher.removeHandler(killer)
+        stranded = drain.states()
+        rest = run_send(drain.engine, drain.config, SECRETS, drain.send_id, utc_now,
+                        DrainOptions())
+    assert len(killer.killed) == 1 + MAX_RESTARTS
+    assert len(events(caplog, "sender_lost")) == 1 + MAX_RESTARTS
+    assert events(caplog, "senders_failed")
+    assert "sending" not in stranded, "every claimed row was released"
+    assert rest["sent"] == 300
+    assert set(drain.delivered) == set(drain.addresses)
