@@ -55,6 +55,8 @@ RESULTS, UNSENT, STOPPED = "results", "unsent", "stopped"
 MAX_RESTARTS = 3  # replacements per drain for senders that died; then the rest stay claimed
 CREDIT_PER_CONNECTION = 4  # rows a sender may hold without a result, per connection
 ORPHANED = 3  # a sender's exit status when its drain went away
+RESULTS_AT = 16  # results a sender writes back at once …
+RESULTS_EVERY = 0.005  # … or after this many seconds, whichever comes first
 
 
 def make_builder(prepared: PreparedMessage, context: SendContext, domain: str,
@@ -190,11 +192,14 @@ class _SenderLoop:
         return delivery_id, reply, ""
 
     def _add(self, outcome: Outcome) -> None:
-        """Results that complete in the same turn of the loop travel together."""
+        """Results travel together: RESULTS_AT of them, or what came within RESULTS_EVERY
+        seconds (one pipe write and one wake-up of the drain for many messages)."""
         self.results.append(outcome)
-        if not self.flush_due:
+        if len(self.results) >= RESULTS_AT:
+            self._flush()
+        elif not self.flush_due:
             self.flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_later(RESULTS_EVERY, self._flush)
 
     def _flush(self) -> None:
         self.flush_due = False
