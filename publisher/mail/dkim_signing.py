@@ -5,14 +5,17 @@ dkimpy's own RSA is pure-Python `pow` (about 180 signatures a second a core here
 same signature through OpenSSL is an order of magnitude faster and verifies identically
 with `dkim.verify`. rsa-sha256 always; ed25519-sha256 (RFC 8463) as an optional second
 signature. The `t=` tag comes from an injected clock. A signer parses and canonicalises each
-distinct header field once, so across a send only the fields that differ per recipient cost
-anything; the signatures are byte for byte what dkimpy's own steps give.
+distinct header field once, hashes the body prefix a send's messages share once, and folds
+each key's signature header once per second (a template with bh= and b= open), so across a
+send only what differs per recipient costs anything; the signatures are byte for byte what
+dkimpy's own steps give.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -155,11 +158,15 @@ POLICY = CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZATION))
 
 Field = tuple[bytes, bytes]  # a header field's name and value, as dkimpy parses them
 FIELD_CACHE = 4096  # parsed header fields kept per signer; cleared when full
+SHARED_PREFIX = 4096  # body octets worth hashing once and reusing (see _BodyHashes)
+_FIELD_NAME = re.compile(rb"[\x21-\x7e]+")  # what dkim.rfc822_parse takes as a name
+_WSP = re.compile(rb"[\t ]+")
+BODY_HASH_LENGTH = 44  # base64 of a sha256 digest
 
 
 @dataclass(frozen=True)
 class _Parsed:
-    headers: list[Field]
+    include: tuple[bytes, ...]  # the SIGNED_HEADERS present, in that order
     canonical: dict[bytes, bytes]  # relaxed name -> relaxed value; the last field wins
     body_hash: bytes
 
@@ -168,9 +175,9 @@ class _Fields:
     """Header fields parsed and canonicalised once per distinct field.
 
     Every recipient of a send has the same From, Subject, Date, Content-Type…; only a few
-    fields (To, Message-ID, List-Unsubscribe) differ. dkimpy's parser and its relaxed
-    canonicalisation (two regexes a field) then run for those few only. The cache is
-    cleared when full, so the per-recipient fields never make it grow without bound."""
+    fields (To, Message-ID, List-Unsubscribe) differ, and those take the direct path of
+    `_field`. The cache is cleared when full, so the per-recipient fields never make it
+    grow without bound."""
 
     def __init__(self) -> None:
         self._known: dict[bytes, tuple[list[Field], list[Field]]] = {}
@@ -187,11 +194,27 @@ class _Fields:
             if known is None:
                 if len(self._known) >= FIELD_CACHE:
                     self._known.clear()
-                parsed = [(n, v) for n, v in dkim.rfc822_parse(field_bytes + b"\r\n\r\n")[0]]
-                known = self._known[field_bytes] = (parsed, POLICY.canonicalize_headers(parsed))
+                known = self._known[field_bytes] = _field(field_bytes)
             raw += known[0]
             relaxed += known[1]
         return raw, relaxed
+
+
+def _field(field_bytes: bytes) -> tuple[list[Field], list[Field]]:
+    """One field (no bare LF) as dkim.rfc822_parse and relaxed canonicalisation give it.
+
+    A well-formed field is cut at its first colon without dkimpy's per-call regexes:
+    rfc822_parse's value is the rest plus CRLF, and relaxed unfolds it (drops each CRLF;
+    there is no bare LF), turns runs of WSP into one space and strips it. Anything else
+    (no colon, a name with other octets) goes through dkimpy, errors included."""
+    name, colon, rest = field_bytes.partition(b":")
+    if not colon or _FIELD_NAME.fullmatch(name) is None:
+        parsed = [(n, v) for n, v in dkim.rfc822_parse(field_bytes + b"\r\n\r\n")[0]]
+        return parsed, POLICY.canonicalize_headers(parsed)
+    value = rest.replace(b"\r\n", b"")
+    if b"\t" in value or b"  " in value:
+        value = _WSP.sub(b" ", value)
+    return [(name, rest + b"\r\n")], [(name.lower(), value.strip() + b"\r\n")]
 
 
 def _field_lines(block: bytes) -> list[bytes]:
@@ -205,56 +228,173 @@ def _field_lines(block: bytes) -> list[bytes]:
     return fields
 
 
-def _parse(message: bytes, fields: _Fields | None = None) -> _Parsed:
+class _BodyHashes:
+    """sha256 of bodies that mostly begin alike, the shared beginning hashed once.
+
+    A send's bodies are the same up to the first personal value in the text part (a third
+    of the seed edition); the hash state after that prefix is copied for each body that
+    starts with it. The prefix is learnt from two bodies in a row and relearnt when a body
+    does not start with it; the digest is always sha256 of the whole body."""
+
+    def __init__(self) -> None:
+        self._prefix = b""  # the learnt prefix, or the last body while learning
+        self._state: hashlib._Hash | None = None  # sha256 of _prefix once learnt
+
+    def digest(self, body: bytes, start: int) -> bytes:
+        """sha256 of body[start:]."""
+        prefix, state = self._prefix, self._state
+        if state is not None and body.startswith(prefix, start):
+            hasher = state.copy()
+            hasher.update(memoryview(body)[start + len(prefix):])
+            return hasher.digest()
+        common = _common_length(prefix, body, start)
+        if common >= SHARED_PREFIX:
+            self._prefix = body[start:start + common]
+            self._state = hashlib.sha256(self._prefix)
+            return self.digest(body, start)
+        self._prefix, self._state = body[start:], None
+        return hashlib.sha256(self._prefix).digest()
+
+
+def _common_length(prefix: bytes, body: bytes, start: int) -> int:
+    """How many octets body[start:] shares with the beginning of prefix."""
+    limit = min(len(prefix), len(body) - start)
+    length = 0
+    while length + SHARED_PREFIX <= limit and body.startswith(
+            prefix[length:length + SHARED_PREFIX], start + length):
+        length += SHARED_PREFIX
+    while length < limit and body[start + length] == prefix[length]:
+        length += 1
+    return length
+
+
+def _parse(message: bytes, fields: _Fields | None = None,
+           bodies: _BodyHashes | None = None) -> _Parsed:
     """Headers parsed, body hashed once; only the header block is parsed (splitting a large
     body into lines is what made signing slow), and the body is hashed in place."""
     end = message.find(b"\r\n\r\n")
     if end < 0:
         raise ValueError("message has no header/body separator")
     headers, relaxed = (fields or _Fields()).parse(message[: end + 2])
-    body: bytes | memoryview = memoryview(message)[end + 4 :]
-    if not message.endswith(b"\r\n", end + 4) or message.endswith(b"\r\n\r\n", end + 4):
-        body = POLICY.canonicalize_body(message[end + 4 :])  # else simple is the body as is
-    return _Parsed(headers, dict(relaxed), base64.b64encode(hashlib.sha256(body).digest()))
+    body, start = message, end + 4
+    if not message.endswith(b"\r\n", start) or message.endswith(b"\r\n\r\n", start):
+        body, start = POLICY.canonicalize_body(message[start:]), 0  # else simple is as is
+    present = {name.lower() for name, _ in headers}
+    return _Parsed(include=tuple(h for h in SIGNED_HEADERS if h in present),
+                   canonical=dict(relaxed),
+                   body_hash=base64.b64encode((bodies or _BodyHashes()).digest(body, start)))
 
 
-def signature_header(message: bytes, key: DkimKey, timestamp: int,
-                     parsed: _Parsed | None = None) -> bytes:
-    """One DKIM-Signature header line (folded, CRLF-terminated) for the message."""
-    parsed = parsed or _parse(message)
-    present = {name.lower() for name, _ in parsed.headers}
-    include = [h for h in SIGNED_HEADERS if h in present]
+class _Template:
+    """One key's DKIM-Signature for one `t=` and one list of signed fields, with the body
+    hash (bh=) and the signature (b=) left open.
+
+    dkim.fold breaks lines only at spaces and at fixed lengths, and relaxed
+    canonicalisation changes only whitespace; base64 values of a fixed length have no
+    whitespace, so the folded header and its hashed form are the same around any such
+    values. The template is made with two different fillers and the octets where they
+    differ are the open positions (checked to be exactly the values' lengths), so each
+    signature is a join of fixed pieces with slices of bh and b."""
+
+    def __init__(self, key: DkimKey, timestamp: int, include: tuple[bytes, ...],
+                 signature_length: int) -> None:
+        self.signature_length = signature_length
+        forms = [_filled(key, timestamp, include, filler * BODY_HASH_LENGTH,
+                         filler * signature_length) for filler in (b"A", b"B")]
+        hashed = _open_runs(forms[0][0], forms[1][0], BODY_HASH_LENGTH)
+        if len(hashed) != 1:
+            raise RuntimeError("DKIM template: body hash not in one piece")
+        self.hashed = (forms[0][0][: hashed[0][0]], forms[0][0][hashed[0][1]:])
+        self.folded: list[tuple[bytes, int, int]] = []  # fixed piece, then values[a:b]
+        done = taken = 0
+        for start, end in _open_runs(forms[0][1], forms[1][1],
+                                     BODY_HASH_LENGTH + signature_length):
+            self.folded.append((forms[0][1][done:start], taken, taken + end - start))
+            done, taken = end, taken + end - start
+        self.tail = forms[0][1][done:]
+
+    def header(self, key: DkimKey, canonical: dict[bytes, bytes], include: tuple[bytes, ...],
+               body_hash: bytes) -> bytes:
+        # What dkim.hash_headers hashes: each signed field (the last of its name, relaxed),
+        # then this signature header with b= empty and without its final CRLF.
+        hashed = [name + b":" + canonical[name] for name in include]
+        hashed += (self.hashed[0], body_hash, self.hashed[1])
+        signature = base64.b64encode(
+            _raw_signature(key.key, hashlib.sha256(b"".join(hashed)).digest()))
+        if len(signature) != self.signature_length or len(body_hash) != BODY_HASH_LENGTH:
+            raise RuntimeError("DKIM template: unexpected value length")
+        values = body_hash + signature
+        pieces = [piece for fixed, start, end in self.folded
+                  for piece in (fixed, values[start:end])]
+        return b"".join(pieces) + self.tail
+
+
+def _filled(key: DkimKey, timestamp: int, include: tuple[bytes, ...], body_hash: bytes,
+            signature: bytes) -> tuple[bytes, bytes]:
+    """The signature header as hashed (relaxed, b= empty, no final CRLF) and as written
+    (folded, CRLF-terminated), for these bh= and b= values: dkimpy's own steps."""
     domain = key.domain.encode()
     fields = [(b"v", b"1"), (b"a", key.algorithm), (b"c", b"/".join(CANONICALIZATION)),
               (b"d", domain), (b"i", b"@" + domain), (b"q", b"dns/txt"),
               (b"s", key.selector.encode()), (b"t", str(timestamp).encode()),
-              (b"h", b" : ".join(include)), (b"bh", parsed.body_hash), (b"b", b"0" * 60)]
+              (b"h", b" : ".join(include)), (b"bh", body_hash), (b"b", b"0" * 60)]
     value = dkim.fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(b"DKIM-Signature"),
                       linesep=b"\r\n")
     value = dkim.RE_BTAG.sub(b"\\1", value)
-    # What dkim.hash_headers hashes: each signed field (the last of its name, relaxed),
-    # then this signature header with b= empty and without its final CRLF.
-    hasher = hashlib.sha256()
-    for name in include:
-        hasher.update(name + b":" + parsed.canonical[name])
     ((name, signed_value),) = POLICY.canonicalize_headers(
         [(b"DKIM-Signature", dkim.RE_BTAG.sub(b"\\1", b" " + value))])
-    hasher.update(name + b":" + signed_value.rstrip())
-    fields[-1] = (b"b", base64.b64encode(_raw_signature(key.key, hasher.digest())))
+    fields[-1] = (b"b", signature)
     signed = b"; ".join(b"=".join(f) for f in fields) + b"\r\n"
     folded: bytes = dkim.fold(signed, namelen=len(b"DKIM-Signature"), linesep=b"\r\n")
-    return b"DKIM-Signature: " + folded
+    return name + b":" + signed_value.rstrip(), b"DKIM-Signature: " + folded
+
+
+def _open_runs(first: bytes, second: bytes, expected: int) -> list[tuple[int, int]]:
+    """The [start, end) runs where two fillings differ; they must cover `expected` octets."""
+    if len(first) != len(second):
+        raise RuntimeError("DKIM template: fillers changed the layout")
+    runs: list[tuple[int, int]] = []
+    for index, (a, b) in enumerate(zip(first, second, strict=True)):
+        if a == b:
+            continue
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    if sum(end - start for start, end in runs) != expected:
+        raise RuntimeError("DKIM template: fillers changed the layout")
+    return runs
+
+
+class _Signatures:
+    """One key's signatures, from a template kept for the current `t=` and signed fields."""
+
+    def __init__(self, key: DkimKey) -> None:
+        self.key = key
+        octets = (key.key.key_size + 7) // 8 if isinstance(key.key, rsa.RSAPrivateKey) else 64
+        self._length = (octets + 2) // 3 * 4  # base64 of the raw signature
+        self._template: tuple[int, tuple[bytes, ...], _Template] | None = None
+
+    def header(self, parsed: _Parsed, timestamp: int) -> bytes:
+        kept = self._template
+        if kept is None or kept[0] != timestamp or kept[1] != parsed.include:
+            kept = (timestamp, parsed.include,
+                    _Template(self.key, timestamp, parsed.include, self._length))
+            self._template = kept
+        return kept[2].header(self.key, parsed.canonical, parsed.include, parsed.body_hash)
 
 
 def make_header_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Signer:
     """bytes -> every key's DKIM-Signature header (RSA first, as configured), to go in
-    front of the message. Keeps the header fields it has parsed (see _Fields)."""
-    fields = _Fields()
+    front of the message. Keeps the header fields it has parsed (see _Fields), the body
+    prefix it has hashed (_BodyHashes) and each key's template (_Template)."""
+    fields, bodies = _Fields(), _BodyHashes()
+    signatures = [_Signatures(key) for key in keys]
 
     def sign(message: bytes) -> bytes:
         timestamp = int(clock().timestamp())
-        parsed = _parse(message, fields)
-        return b"".join(signature_header(message, key, timestamp, parsed) for key in keys)
+        parsed = _parse(message, fields, bodies)
+        return b"".join(each.header(parsed, timestamp) for each in signatures)
 
     return sign
 
