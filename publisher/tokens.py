@@ -86,12 +86,33 @@ def _sign_untimed(serializer: URLSafeSerializer) -> Callable[[Any], str]:
     prepared = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
 
     def dumps(payload: Any) -> str:
-        value = serializer.dump_payload(payload)
+        value = _id_payload(payload) or serializer.dump_payload(payload)
         mac = prepared.copy()
         mac.update(value)
         return (value + signer.sep + base64_encode(mac.digest())).decode("ascii")
 
     return dumps
+
+
+SHORT_ID = 10**9  # ids below this make a JSON payload that zlib never shortens
+
+
+def _id_payload(payload: Any) -> bytes | None:
+    """URLSafeSerializer.dump_payload of {"id": n}, for 0 <= n < SHORT_ID, without its
+    JSON encoder and zlib attempt; None for any other payload.
+
+    itsdangerous keeps the zlib form only if it is at least 2 octets shorter. The JSON
+    here is at most 16 octets; zlib's output is at least 6 octets of header and checksum
+    plus a deflate block that spends at least 8 bits on each of the 7 fixed characters
+    and the first digit (they occur once, so no match can stand for them) and 10 bits on
+    block header and end code: 16 octets or more, never shorter.
+    """
+    if type(payload) is not dict or len(payload) != 1:
+        return None
+    number = payload.get("id")
+    if type(number) is not int or not 0 <= number < SHORT_ID:
+        return None
+    return base64_encode(b'{"id":%d}' % number)
 
 
 # The payloads each purpose carries: the shared contract of web, outbox and bounce code.
