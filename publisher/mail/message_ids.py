@@ -13,10 +13,12 @@ import hashlib
 import hmac
 import re
 import struct
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 _OURS = re.compile(r"<([0-9a-f]{32})@[^>\s]+>", re.IGNORECASE)
 
@@ -25,9 +27,26 @@ def _key(secret: str) -> bytes:
     return hmac.new(secret.encode(), b"publisher.message-id.v1", hashlib.sha256).digest()[:16]
 
 
+@lru_cache(maxsize=64)  # a send makes every one of its Message-IDs with one entry id
 def entry_hash(entry_id: str) -> int:
     """The 64-bit issue part of a Message-ID."""
     return int.from_bytes(hashlib.sha256(entry_id.encode()).digest()[:8], "big")
+
+
+_ENCRYPTORS = threading.local()  # per thread: a cipher context is not shared across threads
+ENCRYPTORS_KEPT = 16
+
+
+def _encrypted(key: bytes, block: bytes) -> bytes:
+    """One AES block under key. ECB carries nothing from one block to the next, so one
+    encryptor per key (and thread) serves every Message-ID instead of one each."""
+    kept: dict[bytes, CipherContext] | None = getattr(_ENCRYPTORS, "by_key", None)
+    if kept is None or len(kept) >= ENCRYPTORS_KEPT:
+        kept = _ENCRYPTORS.by_key = {}
+    encryptor = kept.get(key)
+    if encryptor is None:
+        encryptor = kept[key] = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return encryptor.update(block)
 
 
 @dataclass(frozen=True)
@@ -43,8 +62,7 @@ class MessageIds:
     def make(self, entry_id: str, subscriber_id: int, domain: str) -> str:
         """Deterministic: a retried delivery is the same message."""
         block = struct.pack(">QQ", entry_hash(entry_id), subscriber_id)
-        encryptor = Cipher(algorithms.AES(self._keys[0]), modes.ECB()).encryptor()
-        return f"<{(encryptor.update(block) + encryptor.finalize()).hex()}@{domain}>"
+        return f"<{_encrypted(self._keys[0], block).hex()}@{domain}>"
 
     def candidates(self, text: str) -> list[tuple[int, int]]:
         """(issue hash, subscriber id) under each secret, from the first Message-ID of our
