@@ -256,21 +256,39 @@ def find_send(engine: Engine, slug: str) -> int | None:
     return int(value) if value is not None else None
 
 
-def _claimable(send_id: int, now: datetime, lease: timedelta, dead: Sequence[str],
-               mine: tuple[str, Collection[int]] | None) -> Any:
+def _claimable_states(now: datetime, lease: timedelta, dead: Sequence[str],
+                      mine: tuple[str, Collection[int]] | None) -> list[Any]:
+    """Each way a row of a send can be due, one condition per state (each starts with the
+    status, so an index on (send_id, status) serves it)."""
     c = deliveries.c
-    stale = sa.and_(c.status == SENDING, c.claimed_at < now - lease)
-    orphaned = sa.and_(c.status == SENDING, c.claimed_by.in_(list(dead))) if dead else sa.false()
-    due = sa.and_(c.status == DEFERRED, c.next_attempt_at <= now)
-    own: Any = sa.false()
+    states = [sa.and_(c.status == QUEUED, sa.or_(c.not_before.is_(None), c.not_before <= now)),
+              sa.and_(c.status == DEFERRED, c.next_attempt_at <= now),
+              sa.and_(c.status == SENDING, c.claimed_at < now - lease)]
+    if dead:
+        states.append(sa.and_(c.status == SENDING, c.claimed_by.in_(list(dead))))
     if mine is not None:  # rows this process claimed but no longer holds (a lost reply)
         worker, held = mine
-        own = sa.and_(c.status == SENDING, c.claimed_by == worker,
-                      c.id.not_in(list(held)) if held else sa.true())
+        states.append(sa.and_(c.status == SENDING, c.claimed_by == worker,
+                              c.id.not_in(list(held)) if held else sa.true()))
+    return states
+
+
+def _candidates(dialect: str, send_id: int, limit: int, states: list[Any]) -> Any:
+    """The ids of the first `limit` due rows of an active send, in id order.
+
+    PostgreSQL: one statement with FOR UPDATE SKIP LOCKED. SQLite: the first `limit` of
+    each state, each read in id order straight off the (send_id, status) index, then the
+    first `limit` of their union; one OR over the send would scan and sort every row of
+    the send at each claim (quadratic over a large send)."""
+    c = deliveries.c
     active = sa.exists().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
-    queued = sa.and_(c.status == QUEUED, sa.or_(c.not_before.is_(None), c.not_before <= now))
-    return sa.and_(c.send_id == send_id, active,
-                   sa.or_(queued, due, stale, orphaned, own))
+    if dialect == "postgresql":
+        return (sa.select(c.id).where(c.send_id == send_id, active, sa.or_(*states))
+                .order_by(c.id).limit(limit).with_for_update(skip_locked=True))
+    firsts = [sa.select(c.id).where(c.send_id == send_id, active, state)
+              .order_by(c.id).limit(limit).subquery() for state in states]
+    due = sa.union(*(sa.select(first.c.id) for first in firsts)).subquery()
+    return sa.select(due.c.id).order_by(due.c.id).limit(limit)
 
 
 def dead_local_workers(engine: Engine, send_id: int) -> list[str]:
@@ -310,10 +328,8 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
     """
     c = deliveries.c
     mine = (worker, held) if held is not None else None
-    candidates = (sa.select(c.id).where(_claimable(send_id, now, lease, dead_workers, mine))
-                  .order_by(c.id).limit(limit))
-    if engine.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    states = _claimable_states(now, lease, dead_workers, mine)
+    candidates = _candidates(engine.dialect.name, send_id, limit, states)
     statement = (
         deliveries.update().where(c.id.in_(candidates.scalar_subquery()))
         .values(status=SENDING, claimed_by=worker, claimed_at=now, attempts=c.attempts + 1,
