@@ -129,9 +129,9 @@ deliveries = sa.Table(
     sa.Column("not_before", UTCDateTime),  # migration 5: a queued row is not claimed earlier
     sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
     sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
-    # migration 6: a send's rows of one state in id order (SQLite appends the rowid), so a
-    # claim reads its batch off the index instead of scanning the send
-    sa.Index("ix_deliveries_send_state", "send_id", "status"),
+    # migration 6: a send's rows of one state in id order, so a claim reads its batch off
+    # the index instead of reading and sorting the send
+    sa.Index("ix_deliveries_send_state", "send_id", "status", "id"),
 )
 
 leases = sa.Table(
@@ -211,7 +211,7 @@ def _audiences_and_windows(conn: Connection) -> None:
 
 def _claim_index(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_deliveries_send_state "
-                         "ON deliveries (send_id, status)"))
+                         "ON deliveries (send_id, status, id)"))
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -223,7 +223,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _control_and_retention),
     (5, "subscriber time zones, send kinds and audiences, per-delivery not-before times",
      _audiences_and_windows),
-    (6, "an index on deliveries (send_id, status): claims read their batch off it",
+    (6, "an index on deliveries (send_id, status, id): claims read their batch off it",
      _claim_index),
 ]
 

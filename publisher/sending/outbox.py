@@ -274,19 +274,22 @@ def _claimable_states(now: datetime, lease: timedelta, dead: Sequence[str],
 
 
 def _candidates(dialect: str, send_id: int, limit: int, states: list[Any]) -> Any:
-    """The ids of the first `limit` due rows of an active send, in id order.
-
-    PostgreSQL: one statement with FOR UPDATE SKIP LOCKED. SQLite: the first `limit` of
-    each state, each read in id order straight off the (send_id, status) index, then the
-    first `limit` of their union; one OR over the send would scan and sort every row of
-    the send at each claim (quadratic over a large send)."""
+    """The ids of the first `limit` due rows of an active send, in id order: the first
+    `limit` of each state, each read in id order straight off the (send_id, status, id)
+    index, then the first `limit` of their union (on PostgreSQL each state's rows are
+    locked with SKIP LOCKED, so concurrent workers take different rows). One OR over the
+    send would read and sort every due row of the send at each claim: quadratic over a
+    large send."""
     c = deliveries.c
     active = sa.exists().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
-    if dialect == "postgresql":
-        return (sa.select(c.id).where(c.send_id == send_id, active, sa.or_(*states))
-                .order_by(c.id).limit(limit).with_for_update(skip_locked=True))
-    firsts = [sa.select(c.id).where(c.send_id == send_id, active, state)
-              .order_by(c.id).limit(limit).subquery() for state in states]
+    selects = [sa.select(c.id).where(c.send_id == send_id, active, state)
+               .order_by(c.id).limit(limit) for state in states]
+    firsts: list[Any]
+    if dialect == "postgresql":  # locking CTEs: rows another worker holds are skipped
+        firsts = [first.with_for_update(skip_locked=True).cte(f"due_{n}")
+                  for n, first in enumerate(selects)]
+    else:
+        firsts = [first.subquery() for first in selects]
     due = sa.union(*(sa.select(first.c.id) for first in firsts)).subquery()
     return sa.select(due.c.id).order_by(due.c.id).limit(limit)
 
