@@ -6,7 +6,8 @@ is reached only through the outbox's functions; the clock and the secrets come i
 With `sender_processes` N >= 1 this process keeps the outbox (claims, suppression, results,
 state, progress, rate limits) and hands the rows to N sender processes (sending.senders),
 each building and sending over its share of the pool on a core of its own; with N = 0 it
-builds in a thread and sends over the whole pool itself.
+builds in a thread and sends over the whole pool itself. The state these tasks share (the
+gate to SMTP, the rows held, the halt) is a `sending.flow.Flow`.
 
 The send's state is read before every claim and about twice a second while draining: once
 it is paused or cancelled nothing more is claimed or handed to SMTP, the transactions on
@@ -21,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -34,10 +34,10 @@ from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.mime import SendContext, prepare
 from publisher.mail.render import RenderedEmail
 from publisher.mail.smtp import Connection, Reply, deliver, rate_limiter
-from publisher.mail.wire import Outgoing
-from publisher.outage import RetryPolicy, retry_async
+from publisher.outage import RetryPolicy
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import control, outbox
+from publisher.sending.flow import BUILD_AHEAD, UNWRITTEN_MAX, Flow, Item
 from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
 from publisher.sending.senders import Sender, Senders, SenderSpec, make_builder, sender_counts
 from publisher.subscribers.bounces import verp_address
@@ -110,115 +110,15 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
     return SendJob(send_id, builder, sender.from_address, envelope, rendered.slug)
 
 
-Item = tuple[Delivery, Outgoing | None]  # the message; None where a sender process builds it
-Stage = Callable[[SendJob, list[Delivery], "_Flow"], Awaitable[list[Item]]]
-BUILD_AHEAD = 64  # messages built ahead of the connections: memory stays flat at any size
-UNWRITTEN_MAX = BUILD_AHEAD  # results not yet written before the connections wait for them
+Stage = Callable[[SendJob, list[Delivery], Flow], Awaitable[list[Item]]]
 RECORD_AT = 32  # results: a smaller set is written once RECORD_EVERY seconds have passed
 RECORD_EVERY = 0.1
 PROGRESS_EVERY = 0.5  # seconds between two progress counts (a GROUP BY over the send)
 STATE_EVERY = 0.5  # seconds between two reads of the send's state (pause, cancel)
 
-T = TypeVar("T")
-
-
-@dataclass
-class _Flow:
-    """What the producer, the connections and the recorder of one drain share.
-
-    `open` is the gate to SMTP. It is closed while any database call of the drain is
-    failing, and while UNWRITTEN_MAX results wait for their write (a write that hangs on a
-    lock stops the hand-over as surely as one that fails). `held` is every row claimed and
-    not yet settled in the database: queued here, in flight, or a result not yet written.
-    `halted` is set when the send is seen paused or cancelled: nothing more is claimed or
-    handed over. `on_change` hears every gate decision and the halt (the sender processes
-    follow them).
-    """
-
-    policy: RetryPolicy
-    stop: asyncio.Event
-    queue: asyncio.Queue[Item | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=BUILD_AHEAD))
-    settled: list[Result] = field(default_factory=list)
-    held: set[int] = field(default_factory=set)
-    open: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    halted: asyncio.Event = field(default_factory=asyncio.Event)
-    error: DatabaseFault | None = None
-    recheck_own_rows: bool = True  # at the start and after every fault
-    on_change: Callable[[], None] | None = None
-    _failing: int = 0
-
-    def __post_init__(self) -> None:
-        self.open.set()
-
-    def gate(self) -> None:
-        """Open the gate to SMTP only when every result so far can be written."""
-        if self.error is not None or (
-                self._failing == 0 and len(self.settled) < UNWRITTEN_MAX):
-            self.open.set()
-        else:
-            self.open.clear()
-        if self.on_change is not None:
-            self.on_change()
-
-    def add(self, result: Result) -> None:
-        self.settled.append(result)
-        self.gate()
-
-    def written(self, results: list[Result]) -> None:
-        del self.settled[: len(results)]
-        self.held.difference_update(r.delivery_id for r in results)
-        self.gate()
-
-    async def db(self, call: Callable[[], T]) -> T:
-        """One database call (a whole transaction), retried through an outage."""
-        try:
-            return await retry_async(call, self.policy, self.stop,
-                                     on_fault=self._faulted, on_back=self._back)
-        except DatabaseFault as exc:
-            self.fail(exc)
-            raise
-
-    def _faulted(self) -> None:
-        self._failing += 1
-        self.gate()
-
-    def _back(self) -> None:
-        self._failing -= 1
-        self.recheck_own_rows = True
-        self.gate()
-
-    def fail(self, exc: DatabaseFault) -> None:
-        """Give up: nothing more is claimed or handed over; waiters wake and leave."""
-        if self.error is None:
-            self.error = exc
-        self.gate()
-
-    def see(self, state: str) -> bool:
-        """Note the send's state; True while it may be claimed and sent."""
-        if state != outbox.SEND_ACTIVE and not self.halted.is_set():
-            self.halted.set()
-            if self.on_change is not None:
-                self.on_change()
-        return not self.halted.is_set()
-
-    async def pause_for(self, seconds: float) -> None:
-        """Sleep, waking early on a stop or a halt."""
-        waits = [asyncio.ensure_future(e.wait()) for e in (self.stop, self.halted)]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-
-    @property
-    def stopping(self) -> bool:
-        return self.error is not None or self.stop.is_set() or self.halted.is_set()
-
 
 async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                 options: DrainOptions, flow: _Flow, stage: Stage) -> None:
+                 options: DrainOptions, flow: Flow, stage: Stage) -> None:
     """Producer: claim a batch, make its items (`stage`: build them, or pass the rows on to
     the sender processes), queue them for the connections; then the next batch, so that
     claiming and building overlap sending."""
@@ -253,7 +153,7 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
         await flow.queue.put(None)
 
 
-async def _built(job: SendJob, chunk: list[Delivery], flow: _Flow) -> list[Item]:
+async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:
     """Build in a thread; a row that cannot be built fails on its own."""
     by_id = {d.id: d for d in chunk}
     items: list[Item] = []
@@ -266,12 +166,12 @@ async def _built(job: SendJob, chunk: list[Delivery], flow: _Flow) -> list[Item]
     return items
 
 
-async def _unbuilt(_job: SendJob, chunk: list[Delivery], _flow: _Flow) -> list[Item]:
+async def _unbuilt(_job: SendJob, chunk: list[Delivery], _flow: Flow) -> list[Item]:
     """The sender processes build: the rows go as they are."""
     return [(delivery, None) for delivery in chunk]
 
 
-async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
+async def _deliver(connection: Connection, job: SendJob, flow: Flow,
                    limiter: AsyncRateLimiter, backoff: Backoff,
                    now: Callable[[], datetime]) -> None:
     """Consumer: one SMTP connection sending whatever the producer built, while the gate
@@ -294,7 +194,7 @@ async def _deliver(connection: Connection, job: SendJob, flow: _Flow,
 
 
 async def _send_here(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
-                     now: Callable[[], datetime], options: DrainOptions, flow: _Flow,
+                     now: Callable[[], datetime], options: DrainOptions, flow: Flow,
                      limiter: AsyncRateLimiter, backoff: Backoff) -> None:
     """N = 0: build in a thread, send over the whole pool from this event loop."""
     connections = [Connection(config.settings.smtp, secrets)
@@ -309,7 +209,7 @@ async def _send_here(engine: Engine, job: SendJob, config: Config, secrets: Secr
 
 async def _send_with_senders(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
                              now: Callable[[], datetime], options: DrainOptions,
-                             flow: _Flow, limiter: AsyncRateLimiter,
+                             flow: Flow, limiter: AsyncRateLimiter,
                              backoff: Backoff) -> None:
     """N >= 1: claim here, hand the rows to the sender processes, take their results."""
     processes, connections = sender_counts(options.sender_processes,
@@ -333,7 +233,7 @@ async def _send_with_senders(engine: Engine, job: SendJob, config: Config, secre
         flow.on_change = None
 
 
-def _relay(flow: _Flow, senders: Senders) -> None:
+def _relay(flow: Flow, senders: Senders) -> None:
     """The senders follow the gate at once; a halt, a stop or a give-up ends them."""
     if flow.stopping:
         senders.end()
@@ -342,12 +242,12 @@ def _relay(flow: _Flow, senders: Senders) -> None:
     senders.wake()  # a write may have made room in the budget
 
 
-async def _end_on_stop(flow: _Flow, senders: Senders) -> None:
+async def _end_on_stop(flow: Flow, senders: Senders) -> None:
     await flow.stop.wait()
     senders.end()
 
 
-async def _dispatch(job: SendJob, flow: _Flow, senders: Senders, limiter: AsyncRateLimiter,
+async def _dispatch(job: SendJob, flow: Flow, senders: Senders, limiter: AsyncRateLimiter,
                     budget: int) -> None:
     """Hand the queued rows to the sender with the most free credit, in chunks up to that
     credit, while the gate is open and within the rate limits (one row at a time when a
@@ -384,7 +284,7 @@ async def _dispatch(job: SendJob, flow: _Flow, senders: Senders, limiter: AsyncR
                   detail="every sender process died; the rows they held are released")
 
 
-async def _credit(flow: _Flow, senders: Senders, budget: int) -> tuple[Sender | None, int]:
+async def _credit(flow: Flow, senders: Senders, budget: int) -> tuple[Sender | None, int]:
     """Wait for the gate, room in the budget and a sender with free credit: that sender
     and how many rows it may take now; (None, 0) once stopping."""
     while True:
@@ -398,7 +298,7 @@ async def _credit(flow: _Flow, senders: Senders, budget: int) -> tuple[Sender | 
         await senders.wait_changed()
 
 
-async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], datetime],
+async def _record(engine: Engine, job: SendJob, flow: Flow, now: Callable[[], datetime],
                   options: DrainOptions) -> None:
     """Write results in small batches, one transaction each, until the senders are done.
     A failed write keeps its results in memory (the gate stays shut) until it succeeds."""
@@ -426,7 +326,7 @@ async def _record(engine: Engine, job: SendJob, flow: _Flow, now: Callable[[], d
 
 
 async def _watch_state(engine: Engine, job: SendJob, options: DrainOptions,
-                       flow: _Flow) -> None:
+                       flow: Flow) -> None:
     """Read the send's state every STATE_EVERY seconds until the drain ends; a pause or a
     cancel halts the drain. Log `send_progress` every `progress_log_seconds`."""
     loop = asyncio.get_running_loop()
@@ -499,7 +399,7 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
     smtp = config.settings.smtp
     backoff = Backoff(smtp.backoff_base_seconds, smtp.backoff_max_seconds, smtp.max_attempts)
     limiter = rate_limiter(smtp, asyncio.get_running_loop().time)
-    flow = _Flow(options.policy, options.stop or asyncio.Event())
+    flow = Flow(options.policy, options.stop or asyncio.Event())
     send = _send_with_senders if options.sender_processes > 0 else _send_here
     recorder = asyncio.create_task(_record(engine, job, flow, now, options))
     watcher = asyncio.create_task(_watch_state(engine, job, options, flow))
@@ -516,7 +416,7 @@ async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
 
 
 async def _finish(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                  options: DrainOptions, flow: _Flow) -> dict[str, int]:
+                  options: DrainOptions, flow: Flow) -> dict[str, int]:
     """Release what a halt left claimed and never handed over (and, on a cancelled send,
     cancel a deferred result written after the cancel); end the send when all is settled."""
     state = await flow.db(partial(control.send_state, engine, job.send_id))
@@ -530,7 +430,7 @@ async def _finish(engine: Engine, job: SendJob, now: Callable[[], datetime],
 
 
 async def _wait_for_rest(engine: Engine, job: SendJob, now: Callable[[], datetime],
-                         options: DrainOptions, flow: _Flow) -> bool:
+                         options: DrainOptions, flow: Flow) -> bool:
     """With wait_for_deferred (`send --wait`), stay while any row of the send is queued,
     sending (ours in flight, or another process's) or deferred: sleep until the next one
     is due and claim again. False when nothing is left (or without the option)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,3 +95,11 @@ def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: st
     path = folder / "publisher.toml"
     path.write_text(text + "\n" + extra, encoding="utf-8")
     return path
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Poll `condition` every 20 ms; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)

@@ -26,7 +26,8 @@ from publisher.config import Config
 from publisher.db import open_database
 from publisher.dev.catcher import Catcher
 from publisher.sending import outbox
-from publisher.sending.drain import UNWRITTEN_MAX, options_from
+from publisher.sending.drain import options_from
+from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp

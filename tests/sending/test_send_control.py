@@ -36,6 +36,7 @@ from tests.sending.helpers import (
     cli_command,
     database,
     smtp_site,
+    wait_until,
     write_config_file,
 )
 
@@ -84,10 +85,7 @@ class Site:
         return sum(self.delivered.values())
 
     def wait_for(self, condition: Callable[[], bool], seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            assert time.monotonic() < deadline, "timed out waiting"
-            time.sleep(0.02)
+        wait_until(condition, seconds)
 
     def states(self) -> dict[str, int]:
         with self.engine.connect() as conn:

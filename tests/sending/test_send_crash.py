@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database
-from publisher.sending.drain import UNWRITTEN_MAX
+from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.senders import CREDIT_PER_CONNECTION, sender_counts
 from tests.conftest import REPO
 from tests.sending.faulty_smtp import FaultySMTP

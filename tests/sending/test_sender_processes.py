@@ -24,12 +24,13 @@ from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.db import deliveries
 from publisher.sending import control
-from publisher.sending.drain import BUILD_AHEAD, UNWRITTEN_MAX, DrainOptions, options_from
+from publisher.sending.drain import DrainOptions, options_from
+from publisher.sending.flow import BUILD_AHEAD, UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.sending.senders import MAX_RESTARTS
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import SECRETS, T0, bulk_confirmed, database, smtp_site
+from tests.sending.helpers import SECRETS, T0, bulk_confirmed, database, smtp_site, wait_until
 from tests.sending.test_database_faults import hold_sqlite_write_lock
 from tests.sending.test_send_control import TimedCounter
 
@@ -64,10 +65,7 @@ class Drain:
         return sum(self.delivered.values())
 
     def wait_for(self, condition: Callable[[], bool], seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            assert time.monotonic() < deadline, "timed out waiting"
-            time.sleep(0.02)
+        wait_until(condition, seconds)
 
     def join(self) -> float:
         """Wait for the drain to return; how long that took."""
