@@ -12,7 +12,7 @@ from publisher.clock import utc_now
 
 log = logging.getLogger("publisher")
 
-WARNINGS = {"database_unavailable", "database_error"}
+WARNINGS = {"database_unavailable", "database_error", "sender_lost", "senders_failed"}
 
 
 def log_event(event: str, **fields: object) -> None:
