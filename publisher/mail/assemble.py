@@ -1,13 +1,12 @@
-"""Building a batch of final messages (personalise + DKIM), in this process or a pool.
+"""Building final messages (personalise + DKIM), one recipient at a time.
 
 Each message comes out as it is written after DATA (`wire.Outgoing`): the prepared pieces
 were dot-stuffed once per send, so per recipient only the slot values are stuffed, and the
 DKIM-Signature headers, computed over the unstuffed message, go in front.
 
-A Builder is plain data (picklable), so batches can be built in worker processes on every
-core while the event loop keeps the SMTP connections busy. DKIM keys travel as the PEM
-bytes read from the file or environment (never re-encoded) and each process loads them
-once to sign.
+A Builder holds a token signer that does not pickle, so each sender process makes its own
+with `make_builder` from the same plain parts. DKIM keys travel as the PEM bytes read from
+the file or environment (never re-encoded) and each process loads them once to sign.
 """
 
 from __future__ import annotations
@@ -17,9 +16,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from publisher.clock import utc_now
+from publisher.config import Secrets
 from publisher.mail.dkim_signing import DkimKey, Signer, load_key, make_header_signer
-from publisher.mail.mime import Personaliser, PreparedMessage, Recipient
+from publisher.mail.message_ids import MessageIds
+from publisher.mail.mime import Personaliser, PreparedMessage, Recipient, SendContext
 from publisher.mail.wire import Outgoing, with_headers
+from publisher.tokens import TokenSigner
 
 KeySpec = tuple[str, str, bytes]  # selector, domain, PEM as read
 Row = tuple[int, int, str, str]  # delivery id, subscriber id, email, name
@@ -55,12 +57,22 @@ class Builder:
         outgoing, message = self.prepared.outgoing(values, with_message=sign is not None)
         return outgoing if sign is None else with_headers(sign(message), outgoing)
 
+    def attempt(self, row: Row) -> Built:
+        """The row's message, or None and why: a bad address or name fails its own row."""
+        try:
+            return row[0], self.build(row), ""
+        except Exception as exc:  # noqa: BLE001 - reported per row as "not sent: …"
+            return row[0], None, f"not sent: {exc}"
+
     def build_batch(self, rows: Sequence[Row]) -> list[Built]:
         """A bad address or name fails its own row, never the batch."""
-        built: list[Built] = []
-        for row in rows:
-            try:
-                built.append((row[0], self.build(row), ""))
-            except Exception as exc:  # noqa: BLE001 - reported per row as "not sent: …"
-                built.append((row[0], None, f"not sent: {exc}"))
-        return built
+        return [self.attempt(row) for row in rows]
+
+
+def make_builder(prepared: PreparedMessage, context: SendContext, domain: str,
+                 dkim: tuple[KeySpec, ...], secrets: Secrets) -> Builder:
+    """The send's Builder from plain data (a sender process makes its own from the same
+    parts, since the token signer inside a Personaliser does not pickle)."""
+    personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain,
+                                MessageIds(secrets.secret_keys))
+    return Builder(prepared, personaliser, dkim)

@@ -342,7 +342,7 @@ def _filled(key: DkimKey, timestamp: int, include: tuple[bytes, ...], body_hash:
                       linesep=b"\r\n")
     value = dkim.RE_BTAG.sub(b"\\1", value)
     ((name, signed_value),) = POLICY.canonicalize_headers(
-        [(b"DKIM-Signature", dkim.RE_BTAG.sub(b"\\1", b" " + value))])
+        [(b"DKIM-Signature", b" " + value)])
     fields[-1] = (b"b", signature)
     signed = b"; ".join(b"=".join(f) for f in fields) + b"\r\n"
     folded: bytes = dkim.fold(signed, namelen=len(b"DKIM-Signature"), linesep=b"\r\n")

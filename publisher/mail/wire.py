@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
-_LINE_START_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,9 @@ def canonical(message: bytes) -> bytes:
 
 
 def outgoing_from(message: bytes) -> Outgoing:
-    """Any message made ready for DATA, the slow way (one regex pass each)."""
+    """Any message made ready for DATA, the slow way (line ends normalised by a regex pass)."""
     text = canonical(message)
-    return Outgoing(_LINE_START_DOT.sub(b"..", text), len(text), not text.isascii())
+    return Outgoing(stuff(text, True), len(text), not text.isascii())
 
 
 def crlf_only(data: bytes) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config, Secrets
 from publisher.errors import DatabaseFault
 from publisher.logs import log_event
-from publisher.mail.assemble import Builder, key_specs
+from publisher.mail.assemble import Builder, key_specs, make_builder
 from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.mime import SendContext, prepare
 from publisher.mail.render import RenderedEmail
@@ -39,7 +39,7 @@ from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import control, outbox
 from publisher.sending.flow import BUILD_AHEAD, UNWRITTEN_MAX, Flow, Item
 from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
-from publisher.sending.senders import Sender, Senders, SenderSpec, make_builder, sender_counts
+from publisher.sending.senders import Sender, Senders, SenderSpec, sender_counts
 from publisher.subscribers.bounces import verp_address
 
 Progress = Callable[[dict[str, int]], None]

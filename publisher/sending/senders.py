@@ -35,11 +35,9 @@ from typing import TYPE_CHECKING
 
 from publisher.config import Secrets, SmtpConfig
 from publisher.logs import log_event
-from publisher.mail.assemble import Builder, KeySpec
-from publisher.mail.message_ids import MessageIds
-from publisher.mail.mime import Personaliser, PreparedMessage, SendContext
+from publisher.mail.assemble import Builder, KeySpec, make_builder
+from publisher.mail.mime import PreparedMessage, SendContext
 from publisher.mail.smtp import Connection, Kind, Reply, deliver
-from publisher.tokens import TokenSigner
 
 if TYPE_CHECKING:  # the drain's rows; a sender process never imports the outbox (SQLAlchemy)
     from publisher.sending.outbox import Delivery
@@ -57,15 +55,6 @@ CREDIT_PER_CONNECTION = 4  # rows a sender may hold without a result, per connec
 ORPHANED = 3  # a sender's exit status when its drain went away
 RESULTS_AT = 16  # results a sender writes back at once …
 RESULTS_EVERY = 0.005  # … or after this many seconds, whichever comes first
-
-
-def make_builder(prepared: PreparedMessage, context: SendContext, domain: str,
-                 dkim: tuple[KeySpec, ...], secrets: Secrets) -> Builder:
-    """The send's Builder from plain data: a sender process makes its own from the same
-    parts, since the token signer inside a Personaliser does not pickle."""
-    personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain,
-                                MessageIds(secrets.secret_keys))
-    return Builder(prepared, personaliser, dkim)
 
 
 @dataclass(frozen=True)
@@ -182,10 +171,9 @@ class _SenderLoop:
 
     async def _send_row(self, connection: Connection, row: SenderRow) -> Outcome:
         delivery_id, subscriber_id, email, name, envelope = row
-        try:
-            message = self.builder.build((delivery_id, subscriber_id, email, name))
-        except Exception as exc:  # noqa: BLE001 - a bad address or name fails its own row
-            return delivery_id, None, f"not sent: {exc}"
+        _, message, error = self.builder.attempt((delivery_id, subscriber_id, email, name))
+        if message is None:
+            return delivery_id, None, error
         reply = await deliver(connection, envelope, email, message)
         if reply.kind is Kind.SENT:
             self.sent += 1
