@@ -22,6 +22,7 @@ from publisher.commands import (
     control,
     dkim,
     issues,
+    secret,
     sending,
     serve,
     subscribers,
@@ -62,7 +63,7 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (issues, serve, subscribers, sending, control, dkim, bounces, admin,
+for module in (issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
                automations):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -302,6 +302,13 @@ class Config:
         return url
 
 
+# One line for every command that cannot work without the key: what is missing, how to make it.
+MISSING_SECRET_KEY = (
+    "PUBLISHER_SECRET_KEY is not set: tokens and console cookies are signed with it. "
+    "Make one with `publisher secret-key`, then `export PUBLISHER_SECRET_KEY=<that key>`"
+)
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Everything secret, read from the environment only."""
@@ -312,12 +319,14 @@ class Secrets:
     dkim_private_key: str | None = None
     imap_password: str | None = None  # for `bounces process imaps://…`
 
+    def require_signing_key(self) -> None:
+        """Refuse (one line naming the variable and how to make it) when no key is set."""
+        if not self.secret_keys:
+            raise ConfigError(MISSING_SECRET_KEY)
+
     @property
     def signing_key(self) -> str:
-        if not self.secret_keys:
-            raise ConfigError(
-                "PUBLISHER_SECRET_KEY: not set; tokens need a secret from the environment"
-            )
+        self.require_signing_key()
         return self.secret_keys[0]
 
 

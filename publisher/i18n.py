@@ -153,8 +153,10 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_setup_text": "The console has no account, and none exists by default. On the "
                             "server, create one (the command asks for the password twice):",
         "admin_setup_then": "Then reload this page and sign in.",
+        "admin_no_secret_title": "The console is not set up",
         "admin_no_secret": "The console signs its cookies with PUBLISHER_SECRET_KEY, which is "
-                           "not set: set it in the environment of publisher serve and restart.",
+                           "not set: make one with publisher secret-key, set it in the "
+                           "environment of publisher serve and restart.",
         "admin_signed_out_title": "Signed out",
         "admin_signed_out": "Your session has ended or expired. Sign in again.",
         "admin_forbidden": "This request did not come from the console's own page, or the page is "
@@ -394,8 +396,10 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_setup_text": "控制台没有账号，也没有默认账号。请在服务器上创建一个（命令会要求输入"
                             "两次密码）：",
         "admin_setup_then": "然后刷新本页并登录。",
+        "admin_no_secret_title": "控制台尚未配置",
         "admin_no_secret": "控制台用 PUBLISHER_SECRET_KEY 签名 Cookie，但它尚未设置："
-                           "请在 publisher serve 的环境中设置后重启。",
+                           "请用 publisher secret-key 生成一个，"
+                           "在 publisher serve 的环境中设置后重启。",
         "admin_signed_out_title": "已退出",
         "admin_signed_out": "会话已结束或已过期，请重新登录。",
         "admin_forbidden": "此请求并非来自控制台自身的页面，或页面已过期。请刷新后重试。",

@@ -79,7 +79,7 @@ class _Handlers:
     async def login_form(self, request: Request) -> Response:
         console = self.console
         if not console.secrets.secret_keys:
-            return console.message("admin_setup_title", console.t["admin_no_secret"], None, 503)
+            return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
         if not auth.has_accounts(console.engine):
             return console.render("setup.html.j2", None)
         return self._form(request)  # also when signed in: signing in again replaces it
@@ -89,7 +89,7 @@ class _Handlers:
         form = await form_of(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not console.secrets.secret_keys:
-            return console.message("admin_setup_title", console.t["admin_no_secret"], None, 503)
+            return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
         if console.foreign(request) or not nonce or not auth.same_token(
                 console.keys.login_csrf(nonce), form.get("csrf", "")):
             return console.message("forbidden_title", console.t["admin_forbidden"], None, 403)
