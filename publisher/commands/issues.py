@@ -14,6 +14,7 @@ from rich.console import Console
 from publisher.clock import utc_now
 from publisher.config import Config, load_secrets
 from publisher.content.issues import read_issue, read_issues
+from publisher.content.lint import literal_emphasis_warnings
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
 from publisher.errors import IssueFileError, Problem, PublisherError
 from publisher.mail import checks
@@ -111,7 +112,10 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
     if problems:
         raise IssueFileError(problems)
     for path, _slug, rendered in checked:
-        console.print(f"[green]ok[/green] {path} ({rendered.html_bytes:,} bytes of email HTML)")
+        # One plain line per file, never wrapped: scripts read these.
+        click.echo(f"ok {path} ({rendered.html_bytes:,} bytes of email HTML)")
+        for warning in literal_emphasis_warnings(path):
+            click.echo(f"warning: {warning}", err=True)
     if deliverability:
         _report_deliverability(config, [(slug, rendered) for _path, slug, rendered in checked])
 

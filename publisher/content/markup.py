@@ -21,6 +21,8 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from publisher.content.cjk_emphasis import use_cjk_friendly_emphasis
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5",
     "h6", "hr", "i", "img", "kbd", "li", "mark", "ol", "p", "pre", "s", "small", "strong",
@@ -71,17 +73,32 @@ EMAIL_STYLES: Mapping[str, str] = {
 }
 
 
+def _new_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+    return use_cjk_friendly_emphasis(md.enable(["table", "strikethrough"]))
+
+
 @lru_cache(maxsize=1)
 def parser() -> MarkdownIt:
-    """CommonMark with tables and strikethrough; raw HTML is parsed (and later sanitised)."""
-    return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
-        ["table", "strikethrough"]
-    )
+    """CommonMark with tables and strikethrough, emphasis as CJK readers expect it; raw HTML
+    is parsed (and later sanitised)."""
+    return _new_parser()
 
 
 def parse(markdown: str) -> list[Token]:
     """The block token stream (the AST in markdown-it's flat form)."""
     return parser().parse(markdown)
+
+
+@lru_cache(maxsize=1)
+def _escape_keeping_parser() -> MarkdownIt:
+    return _new_parser().disable("text_join")
+
+
+def parse_keeping_escapes(markdown: str) -> list[Token]:
+    """As `parse`, with backslash escapes left as their own `text_special` tokens, so a check
+    can tell an escaped `\\*` from an asterisk that emphasis left behind."""
+    return _escape_keeping_parser().parse(markdown)
 
 
 class _StyledRenderer(RendererHTML):
