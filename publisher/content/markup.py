@@ -63,12 +63,18 @@ EMAIL_STYLES: Mapping[str, str] = {
     "ul": "margin:0 0 12px;padding-left:22px;line-height:1.7;",
     "ol": "margin:0 0 12px;padding-left:22px;line-height:1.7;",
     "blockquote": "margin:0 0 12px;padding-left:12px;border-left:3px solid #d0d7de;",
-    "code": "font-family:Menlo,Consolas,monospace;font-size:90%;",
-    "pre": "margin:0 0 12px;white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere;",
+    # Code is set off by a tinted background, inline and as a block (the block's own <code>
+    # takes "pre code", without the inline padding).
+    "code": "font-family:Menlo,Consolas,monospace;font-size:90%;background-color:#f3f4f6;"
+            "padding:1px 4px;border-radius:3px;",
+    "pre code": "font-family:Menlo,Consolas,monospace;font-size:90%;",
+    "pre": "margin:0 0 12px;padding:10px 12px;background-color:#f3f4f6;border-radius:4px;"
+           "white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere;line-height:1.5;",
     "img": "max-width:100%;height:auto;",
     # Words in a table stay whole (mjml's cells break words anywhere); the table scrolls.
     "table": "border-collapse:collapse;word-break:normal;overflow-wrap:normal;",
-    "th": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;",
+    "th": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;"
+          "background-color:#f3f4f6;",
     "td": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;",
 }
 
@@ -133,7 +139,7 @@ class _StyledRenderer(RendererHTML):
         return self._style_pre(str(super().code_block(tokens, idx, options, env)))
 
     def _style_pre(self, html: str) -> str:
-        pre, code = self.styles.get("pre"), self.styles.get("code")
+        pre, code = self.styles.get("pre"), self.styles.get("pre code")
         if pre and code and html.startswith("<pre><code"):
             return f'<pre style="{pre}"><code style="{code}"' + html[len("<pre><code"):]
         return html
