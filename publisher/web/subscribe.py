@@ -34,7 +34,7 @@ from publisher.config import Config, Secrets
 from publisher.db import open_database
 from publisher.errors import BadToken, InvalidAddress
 from publisher.i18n import strings_for
-from publisher.ratelimit import KeyedLimiter
+from publisher.ratelimit import KeyedLimiter, client_key
 from publisher.subscribers import store
 from publisher.subscribers.addresses import (
     MAX_ADDRESS,
@@ -54,12 +54,12 @@ from publisher.tokens import (
     preferences_token,
     subscriber_id_from,
 )
-from publisher.web import choices
+from publisher.web import choices, forms
 
 log = logging.getLogger("publisher.web")
 RESEND_AFTER = timedelta(minutes=10)
 CSRF_COOKIE = "publisher_csrf"
-MAX_FORM_BYTES = 4096
+MAX_FIELDS = 40
 SENT_PATH = "/subscribe/sent"
 # Verifying a confirmation link with this age limit tells "expired" from "forged".
 _SIGNED_EVER = timedelta(days=365 * 100)
@@ -141,18 +141,12 @@ def _same_site(request: Request, base_url: str) -> bool:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return {}
-    form = await request.form(max_files=0, max_fields=40)
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return await forms.form_fields(request, MAX_FIELDS)  # its size: forms.BodyLimit
 
 
 async def _topics(request: Request) -> list[str]:
     """Every ticked topic checkbox (a field that repeats, which `_form` keeps once)."""
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return []
-    form = await request.form(max_files=0, max_fields=40)  # parsed once, by `_form`
-    return [value for value in form.getlist(choices.TOPIC_FIELD) if isinstance(value, str)]
+    return await forms.repeated_field(request, choices.TOPIC_FIELD, MAX_FIELDS)
 
 
 def _as_typed(value: str, limit: int) -> str:
@@ -227,7 +221,7 @@ class _Handlers:
         form = await _form(request)
         if not self._csrf_ok(request, form):
             return app.page("forbidden_title", [app.text("forbidden")], 403)
-        if not app.ip_limiter.allow(_client_ip(request)):
+        if not app.ip_limiter.allow(client_key(_client_ip(request))):
             return app.page("too_many_title", [app.text("too_many")], 429)
         if form.get("website"):  # honeypot filled: a bot; answer as if all went well
             return _see(SENT_PATH)
