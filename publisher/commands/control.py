@@ -31,6 +31,13 @@ def state_line(slug: str, state: str, counts: dict[str, int]) -> str:
     return f"{slug} is {state}: {sent} sent, {left} left"
 
 
+def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
+    """What a cancel left: the same count the console's notice gives."""
+    return (f"cancelled {slug}: {done.sent} sent, {done.cancelled} cancelled (final)"
+            + (f"; {done.in_flight} in flight are settled by their process"
+               if done.in_flight else ""))
+
+
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     """(slug, send id, state) of ISSUE, a slug or an issue file's path."""
     slug = Path(issue).stem if issue.endswith(".md") else issue
@@ -92,15 +99,10 @@ def cancel_command(config: Config, issue: str, yes: bool) -> None:
     if not yes and not click.confirm(f"Cancel {slug} for good? {left} deliveries not yet "
                                      "sent will never be sent", default=False):
         raise click.Abort()
-    now = utc_now()
-    if control.cancel(engine, send_id, now) is None:  # it ended meanwhile
+    done = control.cancel_and_settle(engine, send_id, utc_now(), timedelta(
+        seconds=config.settings.sending.lease_seconds))
+    if done is None:  # it ended meanwhile
         raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
-    control.settle_cancelled(engine, now, timedelta(seconds=config.settings.sending.lease_seconds))
-    counts = outbox.counts(engine, send_id)
-    in_flight = counts[outbox.SENDING]
-    click.echo(f"cancelled {slug}: {counts[outbox.SENT]} sent, {counts[outbox.CANCELLED]} "
-               f"cancelled (final)" + (f"; {in_flight} in flight are settled by their process"
-                                       if in_flight else ""))
-
+    click.echo(cancelled_line(slug, done))
 
 COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

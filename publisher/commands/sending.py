@@ -1,11 +1,17 @@
-"""Verbs for sending: send, status, retry, run, demo."""
+"""Verbs for sending: send, status, retry, run, demo.
+
+A foreground `send` draws its progress bar on a terminal only, counting delivered mail;
+its log lines go to stderr, printed above the bar while it is drawn, never through it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -42,19 +48,37 @@ console = Console(stderr=True)
 
 
 def _progress_printer(total: int) -> tuple[Progress, Callable[[dict[str, int]], None]]:
+    """The send's bar, drawn on a terminal only; it advances with delivered mail."""
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total}"),
-                        TextColumn("sent {task.fields[sent]} · deferred {task.fields[deferred]}"
-                                   " · failed {task.fields[failed]}"),
-                        TimeRemainingColumn(), console=console, transient=False)
-    task = progress.add_task("sending", total=total, sent=0, deferred=0, failed=0)
+                        TextColumn("{task.completed}/{task.total} sent"),
+                        TextColumn("deferred {task.fields[deferred]} · failed "
+                                   "{task.fields[failed]}"),
+                        TimeRemainingColumn(), console=console, transient=False,
+                        disable=not console.is_terminal)
+    task = progress.add_task("sending", total=total, deferred=0, failed=0)
 
     def update(counts: dict[str, int]) -> None:
-        settled = counts["sent"] + counts["failed"]
-        progress.update(task, completed=settled, sent=counts["sent"],
-                        deferred=counts["deferred"], failed=counts["failed"])
+        progress.update(task, completed=counts["sent"], deferred=counts["deferred"],
+                        failed=counts["failed"])
 
     return progress, update
+
+
+@contextmanager
+def _drawn(progress: Progress) -> Iterator[None]:
+    """Draw the bar; while it is drawn, log handlers writing to stderr write to rich's
+    stand-in for it, which prints each line above the bar."""
+    before = sys.stderr
+    with progress:
+        moved = [handler for handler in logging.getLogger().handlers
+                 if isinstance(handler, logging.StreamHandler) and handler.stream is before]
+        for handler in moved:
+            handler.setStream(sys.stderr)  # rich's proxy while the bar is live
+        try:
+            yield
+        finally:
+            for handler in moved:
+                handler.setStream(before)
 
 
 @click.command("send")
@@ -98,7 +122,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     progress, update = _progress_printer(sum(outbox.counts(engine, send_id).values()))
     quiet = {"progress_log_seconds": 0.0} if console.is_terminal else {}  # the bar shows it
     options = options_from(config, progress=update, wait_for_deferred=wait, **quiet)
-    with progress:
+    with _drawn(progress):
         counts = run_send(engine, config, secrets, send_id, utc_now, options,
                           handle_signals=True)
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))

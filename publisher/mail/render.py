@@ -136,14 +136,14 @@ def render_text(issue: Issue, config: Config) -> str:
         f"{site.title} · {_date_label(issue, config)}",
     ]
     if issue.meta.authors:
-        header.append(f"{t['by']} {', '.join(issue.meta.authors)}".replace(": ", ":"))
-    header.append(f"{t['view_in_browser']}: {urls.issue_url(site.base_url, issue.slug)}")
+        header.append(t["by"].format(authors=", ".join(issue.meta.authors)))
+    header.append(f"{t['view_in_browser']}{t['colon']}{urls.issue_url(site.base_url, issue.slug)}")
     body = to_text(issue.body, links_heading=t["links"], base_url=site.base_url)
     footer = ["-- ", wrap(t["why"].format(email=EMAIL, site=site.title))]
     if issue.meta.source:
-        footer.append(f"{t['source']}: {issue.meta.source}")
-    footer.append(f"{t['unsubscribe']}: {UNSUBSCRIBE_URL}")
-    footer.append(f"{t['preferences']}: {PREFERENCES_URL}")
+        footer.append(f"{t['source']}{t['colon']}{issue.meta.source}")
+    footer.append(f"{t['unsubscribe']}{t['colon']}{UNSUBSCRIBE_URL}")
+    footer.append(f"{t['preferences']}{t['colon']}{PREFERENCES_URL}")
     if site.contact_line:
         footer.append(wrap(site.contact_line))
     return "\n".join(header) + "\n\n" + body + "\n" + "\n".join(footer) + "\n"

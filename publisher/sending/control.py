@@ -13,11 +13,18 @@ hand-over and the write); a live worker's are left to it. Queued or deferred row
 wrote after the cancel are cancelled by the same sweep. `done` and `cancelled` are never
 overwritten: the outbox's mark_done only ends a sending send, retry_failed never reopens a
 cancelled or pruned one.
+
+A cancel is told with one count, the same on the console's question and notice and in the
+CLI: deliveries not sent yet (`outbox.remaining`) before it, and after it the rows it
+cancelled once the rows in flight are recorded (`cancel_and_settle` waits up to
+SETTLE_SECONDS for them; what a process still holds is said as in flight).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -34,8 +41,14 @@ from publisher.sending.outbox import (
     SEND_CANCELLED,
     SEND_PAUSED,
     SENDING,
+    SENT,
+    counts,
     dead_local_workers,
 )
+
+# How long a cancel waits for the rows on the wire to be recorded: a draining process sees
+# the cancel within half a second and writes what its transactions return.
+SETTLE_SECONDS = 10.0
 
 
 def send_state(engine: Engine, send_id: int) -> str:
@@ -161,3 +174,35 @@ def settle_cancelled(engine: Engine, now: datetime, lease: timedelta) -> int:
                                         .values(status=CANCELLED, claimed_by=None,
                                                 last_reply=LOST_REPLY, updated_at=now)).rowcount)
     return settled
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What a cancel left, as the console and the CLI both say it."""
+
+    sent: int
+    cancelled: int  # never sent, never will be
+    in_flight: int  # still held by a live process, which records each as sent or cancelled
+
+
+def outcome(tally: dict[str, int]) -> CancelOutcome:
+    """A cancelled send's outcome from its counts per state."""
+    return CancelOutcome(sent=tally[SENT], cancelled=tally[CANCELLED],
+                         in_flight=tally[SENDING] + tally[QUEUED] + tally[DEFERRED])
+
+
+def cancel_and_settle(engine: Engine, send_id: int, now: datetime, lease: timedelta,
+                      wait: float = SETTLE_SECONDS, sleep: Callable[[float], None] = time.sleep,
+                      monotonic: Callable[[], float] = time.monotonic) -> CancelOutcome | None:
+    """Cancel a sending or paused send, then wait (up to `wait` seconds) until the rows in
+    flight are recorded, so the count it returns is final; None when the send was already
+    done or cancelled."""
+    if cancel(engine, send_id, now) is None:
+        return None
+    deadline = monotonic() + wait
+    while True:
+        settle_cancelled(engine, now, lease)
+        result = outcome(counts(engine, send_id))
+        if not result.in_flight or monotonic() >= deadline:
+            return result
+        sleep(0.1)

@@ -1,4 +1,4 @@
-"""The static web archive: index, one page per issue, tag pages, sitemap, stylesheet.
+"""The static web archive: index, one page per issue, tag pages, sitemap, stylesheet, icon.
 
 A page speaks one language, chrome and dates alike: an issue page its issue's language, the
 index and tag pages the site's (every date on a list is formatted in the list's language).
@@ -24,6 +24,9 @@ from publisher.site.feeds import Entry, Tag
 from publisher.templating import date_label, environment
 
 STYLESHEET = "archive/style.css"
+# The site's icon: shipped in the templates folder, copied to the root of the built site and
+# served there by `publisher serve` even before a build; pages and the console link it.
+FAVICON = "favicon.ico"
 
 
 @dataclass(frozen=True)
@@ -140,3 +143,7 @@ def sitemap(items: Iterable[PageItem], config: Config) -> str:
 
 def stylesheet(config: Config) -> str:
     return (config.templates_dir / STYLESHEET).read_text(encoding="utf-8")
+
+
+def favicon(config: Config) -> bytes:
+    return (config.templates_dir / FAVICON).read_bytes()

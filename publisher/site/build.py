@@ -43,7 +43,16 @@ from publisher.content.markup import to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.checks import check_issue
 from publisher.mail.render import RenderedEmail
-from publisher.site.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
+from publisher.site.archive import (
+    FAVICON,
+    favicon,
+    index_page,
+    issue_page,
+    page_item,
+    sitemap,
+    stylesheet,
+    tag_pages,
+)
 from publisher.site.feeds import Entry, absolutize, render_feeds, site_tags
 
 CACHE_DIR = ".cache"
@@ -338,6 +347,7 @@ def _write_site(entries: list[Entry], sources: list[str | None], config: Config,
         out.write(out.root / path.strip("/"), html)
     out.write(out.root / "sitemap.xml", sitemap(newest_first, config))
     out.write(out.root / "style.css", stylesheet(config))
+    out.write(out.root / FAVICON, favicon(config))
     for path, data in render_feeds(entries, tags, config, EPOCH).items():
         if out.write(out.root / path.strip("/"), data):
             out.report.feeds_changed = True

@@ -5,7 +5,8 @@ not inside a private folder (issue sources, previews) should the output director
 The build keeps drafts and future issues out of that tree. A path no file can have (a NUL
 or control character, a segment over NAME_MAX, a path over PATH_MAX) is simply not found.
 Redirects (a folder without its slash, a path with empty segments such as `//issues`) go
-to the single-slash path of the same file on this site, never to `//host`.
+to the single-slash path of the same file on this site, never to `//host`. /favicon.ico is
+the icon shipped with the templates, so it is there before the first build too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.config import Config
+from publisher.site.archive import FAVICON
 from publisher.site.build import private_dirs
 
 CONTENT_TYPES = {
@@ -163,4 +165,13 @@ def routes(config: Config) -> list[BaseRoute]:
         stat = target.stat()
         return _respond(request, _load(target, stat.st_mtime_ns, stat.st_size))
 
-    return [Route("/{path:path}", serve, methods=["GET", "HEAD"])]
+    async def icon(request: Request) -> Response:
+        """The shipped icon, built or not: browsers ask every site for /favicon.ico."""
+        shipped = config.templates_dir / FAVICON
+        if not shipped.is_file():
+            return PlainTextResponse("Not found", status_code=404)
+        stat = shipped.stat()
+        return _respond(request, _load(shipped, stat.st_mtime_ns, stat.st_size))
+
+    return [Route("/" + FAVICON, icon, methods=["GET", "HEAD"]),
+            Route("/{path:path}", serve, methods=["GET", "HEAD"])]

@@ -310,8 +310,10 @@ class _Handlers:
             return None
         return subscriber, expired
 
-    def _bad_link(self) -> HTMLResponse:
-        return self.app.page("bad_link_title", [self.app.text("bad_link")], 400)
+    def _bad_link(self, text: str = "bad_link") -> HTMLResponse:
+        """A link that is not ours or not whole; `text` says what to do for its kind (an
+        unsubscribe link's reader wants out, not to subscribe again)."""
+        return self.app.page("bad_link_title", [self.app.text(text)], 400)
 
     def _text(self, key: str, subscriber: store.Subscriber) -> str:
         t = strings_for(self.app.config.site.language)
@@ -383,7 +385,8 @@ class _Handlers:
     async def unsubscribe_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._gone_page() if self._already_gone(request) else self._bad_link()
+            return (self._gone_page() if self._already_gone(request)
+                    else self._bad_link("bad_unsubscribe_link"))
         if subscriber.status == store.UNSUBSCRIBED:
             return self._unsubscribed_page(subscriber)
         return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
@@ -403,7 +406,8 @@ class _Handlers:
         page's button (`via=page`) gets 303 to the GET page instead."""
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._gone_page() if self._already_gone(request) else self._bad_link()
+            return (self._gone_page() if self._already_gone(request)
+                    else self._bad_link("bad_unsubscribe_link"))
         form = await _form(request)
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         with self.app.engine.begin() as conn:
@@ -415,7 +419,7 @@ class _Handlers:
     async def preferences_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
-            return self._bad_link()
+            return self._bad_link("bad_preferences_link")
         saved = request.query_params.get("saved") == "1"
         return self._preferences_form(request, subscriber, saved)
 
@@ -444,7 +448,7 @@ class _Handlers:
     async def preferences(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
-            return self._bad_link()
+            return self._bad_link("bad_preferences_link")
         form = await _form(request)
         action, now = form.get("action"), self.app.clock()
         try:

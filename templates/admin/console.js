@@ -16,7 +16,7 @@
   function apply(send) {
     var root = document.querySelector('[data-send="' + send.id + '"]');
     if (!root || root.getAttribute("data-state") !== send.state) { return false; }
-    ["state_label", "settled", "total", "percent", "rate", "average_rate", "eta", "started",
+    ["state_label", "sent", "total", "percent", "rate", "average_rate", "eta", "started",
      "finished", "bounce_rate", "complaint_rate"].forEach(function (field) {
       put(root, '[data-field="' + field + '"]', send[field]);
     });
@@ -24,7 +24,7 @@
       put(root, '[data-count="' + state + '"]', send.counts[state]);
     });
     var bar = root.querySelector("progress");
-    if (bar) { bar.max = send.total || 1; bar.value = send.settled; }
+    if (bar) { bar.max = send.total || 1; bar.value = send.sent; }
     return true;
   }
 

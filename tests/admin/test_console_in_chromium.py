@@ -130,7 +130,7 @@ def watch_pause_and_resume(page: Page, site: Served, smtp: FaultySMTP,
         page.click('[data-send] button[data-action="resume"]')
     assert page.text_content('[data-send] [data-field="state_label"]') == "发送中"
     page.wait_for_function("""() => document.querySelector(
-        '[data-send] [data-field="settled"]')?.textContent === '2000'""", timeout=120_000)
+        '[data-send] [data-field="sent"]')?.textContent === '1999'""", timeout=120_000)
     assert sent_figure(page) == AUDIENCE - 1
     assert page.text_content('[data-send] [data-count="failed"]') == "1"
     assert len(smtp.delivered) == AUDIENCE - 1 and set(smtp.delivered.values()) == {1}

@@ -8,9 +8,16 @@ background, text and axes in `currentColor` (the page's colour), series in the O
 palette, and a font stack with CJK fallbacks so Chinese labels render. Every point carries a
 native `<title>` tooltip, which works without JavaScript.
 
+Each chart is drawn at two sizes (`SIZES`): WIDE for a desktop page and NARROW for a phone,
+where the wide one scaled down to 375 px would have 4 px labels. The page holds both and
+its stylesheet shows one; the narrow one has a one-column legend and fewer, shorter axis
+labels. Time labels fall on round steps (seconds, minutes, hours, days) chosen so that no
+two read the same.
+
 What a test (or the console's browser test) can count, for every chart:
 - the root: `svg.publisher-chart` with id `chart-subscribers`, `chart-progress` or
-  `chart-rates`, `role="img"` and an `aria-label` (its localised title);
+  `chart-rates` (`-narrow` appended at the narrow size), `role="img"` and an `aria-label`
+  (its localised title);
 - one plotted point: one `circle.dot` inside `g.series-<key>`, where the keys are
   subscribers: `confirmed`, `unsubscribed`, `bounced`, `complained` (daily counts) and
   `total-confirmed` (right axis), one point per day;
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -57,16 +65,41 @@ RATES_STYLE = Style(**{**STYLE.to_dict(), "colors": ("#0072B2", "#E69F00") * 2})
 DASHED = {"width": 2, "dasharray": "6,4"}
 
 
+@dataclass(frozen=True)
+class Size:
+    """A size a chart is drawn at (SVG units, about CSS pixels where it is shown)."""
+
+    name: str  # "wide" | "narrow"; the page's stylesheet shows `.chart-<name>` by width
+    width: int
+    height: int
+    legend_columns: int
+    x_labels: int  # at most this many labels on the x axis
+    label_chars: int  # an axis label (a send's slug) is cut to this, with "…" (-1: never)
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.name == "wide" else f"-{self.name}"
+
+
+WIDE = Size("wide", 800, 360, 3, 7, -1)
+NARROW = Size("narrow", 360, 420, 1, 4, 14)
+SIZES = (WIDE, NARROW)
+# Round steps for a time axis, in seconds: a label every 1 s … 30 days.
+TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+              43200, 86400, 172800, 604800, 2592000)
+
+
 def _chart(kind: Callable[..., Any], name: str, title: str, keys: list[str],
-           language: str, style: Style = STYLE, **options: Any) -> Any:
+           language: str, size: Size, style: Style = STYLE, **options: Any) -> Any:
     """A pygal chart with the console's look; `keys` name its series in add order."""
     strings = strings_for(language)
     chart = kind(style=style, js=[], disable_xml_declaration=True, no_prefix=False,
-                 classes=["pygal-chart", "publisher-chart"], width=800, height=360,
-                 legend_at_bottom=True, legend_at_bottom_columns=3, dots_size=3,
+                 classes=["pygal-chart", "publisher-chart"], width=size.width,
+                 height=size.height, legend_at_bottom=True,
+                 legend_at_bottom_columns=size.legend_columns, dots_size=3,
                  no_data_text=strings["chart_no_data"], truncate_legend=-1,
-                 truncate_label=-1, **options)
-    chart.uuid = name  # the id is `chart-<name>`: stable output, scoped CSS
+                 truncate_label=size.label_chars, **options)
+    chart.uuid = name + size.suffix  # the id is `chart-<name>[-narrow]`: stable, scoped CSS
     chart.add_xml_filter(_sanitised(title, keys))
     return chart
 
@@ -95,10 +128,26 @@ def _render(chart: Any) -> str:
     return str(chart.render(is_unicode=True))
 
 
-def _empty(name: str, title: str, language: str) -> str:
+def _empty(name: str, title: str, language: str, size: Size) -> str:
     """The chart's frame with "No data yet" in the middle and no meaningless axes."""
-    return _render(_chart(pygal.XY, name, title, [], language, show_x_labels=False,
+    return _render(_chart(pygal.XY, name, title, [], language, size, show_x_labels=False,
                           show_y_labels=False, show_y_guides=False, show_x_guides=False))
+
+
+def time_ticks(first: float, last: float, most: int) -> tuple[list[float], str]:
+    """Label positions on round steps between two epoch times, at most `most` of them, and
+    the strftime pattern that tells every one of them apart."""
+    span = max(last - first, 1.0)
+    step = next((s for s in TIME_STEPS if span / s <= most - 1), TIME_STEPS[-1])
+    start = math.ceil(first / step) * step
+    ticks = [float(start + step * i) for i in range(int((last - start) // step) + 1)]
+    if step < 60:
+        pattern = "%H:%M:%S"
+    elif step < 86400:
+        pattern = "%H:%M" if span < 86400 else "%m-%d %H:%M"
+    else:
+        pattern = "%m-%d"
+    return ticks or [first], pattern
 
 
 def _count(value: float) -> str:
@@ -109,18 +158,19 @@ def _point(value: Any, tooltip: str, **extra: Any) -> dict[str, Any]:
     return {"value": value, "tooltip": tooltip, **extra}
 
 
-def subscribers_chart(days: Sequence[DayActivity], language: str) -> str:
+def subscribers_chart(days: Sequence[DayActivity], language: str,
+                      size: Size = WIDE) -> str:
     """Daily confirmations, unsubscribes, bounces and complaints, and the confirmed total
     (right axis), one point per day."""
     s = strings_for(language)
     daily = [("confirmed", "chart_confirmed"), ("unsubscribed", "chart_unsubscribed"),
              ("bounced", "chart_bounced"), ("complained", "chart_complained")]
     keys = [key for key, _ in daily] + ["total-confirmed"]
-    every = max(1, math.ceil(len(days) / 6))
+    every = max(1, math.ceil(len(days) / (size.x_labels - 1)))
     if not days:
-        return _empty("subscribers", s["chart_subscribers_title"], language)
+        return _empty("subscribers", s["chart_subscribers_title"], language, size)
     chart = _chart(pygal.Line, "subscribers", s["chart_subscribers_title"], keys, language,
-                   x_labels_major_every=every, show_minor_x_labels=False,
+                   size, x_labels_major_every=every, show_minor_x_labels=False,
                    min_scale=1, max_scale=6, include_x_axis=True, value_formatter=_count)
     chart.x_labels = [day.day.strftime("%m-%d") for day in days]
     for key, label in daily:
@@ -135,53 +185,53 @@ def subscribers_chart(days: Sequence[DayActivity], language: str) -> str:
 
 
 def progress_chart(points: Sequence[tuple[datetime, int]], total: int, language: str,
-                   zone: tzinfo = UTC) -> str:
+                   zone: tzinfo = UTC, size: Size = WIDE) -> str:
     """Messages sent so far over a send's life, with its audience as a dashed line; times
-    on the axis in `zone` (UTC unless told)."""
+    on the axis in `zone` (UTC unless told), on round steps that read differently."""
     s = strings_for(language)
     if not points:
-        return _empty("progress", s["chart_progress_title"], language)
+        return _empty("progress", s["chart_progress_title"], language, size)
     first, last = points[0][0].timestamp(), points[-1][0].timestamp()
     if last - first < 60:  # a single sample still gets an axis a minute wide
         last = first + 60
-    span = last - first
-    pattern = "%H:%M" if span < 86_400 else "%m-%d %H:%M"
+    ticks, pattern = time_ticks(first, last, size.x_labels)
 
     def when(x: float) -> str:
         return datetime.fromtimestamp(x, zone).strftime(pattern)
 
     top = max(total, max(count for _, count in points), 1)
     chart = _chart(pygal.XY, "progress", s["chart_progress_title"], ["sent", "total"],
-                   language, x_value_formatter=when, range=(0, top * 1.05),
+                   language, size, x_value_formatter=when, range=(0, top * 1.05),
                    xrange=(first, last), x_title=f"{s['chart_time']} ({zone})",
                    value_formatter=_count)
-    chart.x_labels = [first + span * i / 5 for i in range(6)]
+    chart.x_labels = ticks
     sent = s["chart_sent"]
     chart.add(sent, [_point((at.timestamp(), count), f"{when(at.timestamp())} {sent}: {count:,}")
                      for at, count in points])
-    chart.add(f"{s['chart_total']}: {total:,}", [(first, total), (last, total)],
+    chart.add(f"{s['chart_total']}{s['colon']}{total:,}", [(first, total), (last, total)],
               show_dots=False, stroke_style=DASHED)
     return _render(chart)
 
 
-def rates_chart(sends: Sequence[SendSummary], language: str) -> str:
+def rates_chart(sends: Sequence[SendSummary], language: str, size: Size = WIDE) -> str:
     """Bounce and complaint rate (percent) per send, oldest first, with the limits large
     mailbox providers enforce as dashed lines in the rate's colour; a send over a limit is
     marked."""
     s = strings_for(language)
     keys = ["bounce-rate", "complaint-rate", "bounce-limit", "complaint-limit"]
     if not sends:
-        return _empty("rates", s["chart_rates_title"], language)
+        return _empty("rates", s["chart_rates_title"], language, size)
     ordered = sorted(sends, key=lambda send: (send.created_at, send.send_id))
     labels = [("⚠ " if send.over_limits else "") + send.slug for send in ordered]
     highest = max(max(send.bounce_rate, send.complaint_rate) for send in ordered)
     top = max(BOUNCE_RATE_LIMIT * 1.25, highest * 1.1) * 100
     left, right = 0.5, len(ordered) + 0.5  # sends at x = 1…n
-    chart = _chart(pygal.XY, "rates", s["chart_rates_title"], keys, language,
+    chart = _chart(pygal.XY, "rates", s["chart_rates_title"], keys, language, size,
                    style=RATES_STYLE, range=(0, top), xrange=(left, right),
                    x_value_formatter=lambda x: labels[round(x) - 1] if left < x < right else "",
-                   x_label_rotation=20, value_formatter=lambda y: f"{y:.2f} %")
-    step = max(1, math.ceil(len(ordered) / 12))
+                   x_label_rotation=20 if size is WIDE else 45,
+                   value_formatter=lambda y: f"{y:.2f} %")
+    step = max(1, math.ceil(len(ordered) / (2 * size.x_labels - 2)))
     chart.x_labels = list(range(1, len(ordered) + 1, step))
     for name, rate, limit in (("chart_bounce_rate", "bounce_rate", BOUNCE_RATE_LIMIT),
                               ("chart_complaint_rate", "complaint_rate", COMPLAINT_RATE_LIMIT)):

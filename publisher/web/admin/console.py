@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -100,10 +100,8 @@ class Console:
         return timedelta(hours=self.config.settings.admin.session_hours)
 
     def local(self, moment: datetime | None) -> str:
-        """A moment in the site's zone, as operators read logs: 2024-06-16 09:00."""
-        if moment is None:
-            return "—"
-        return moment.astimezone(self.config.site.zone).strftime("%Y-%m-%d %H:%M:%S")
+        """A moment in the site's zone, saying which: 2024-06-16 09:00:00 UTC+08:00."""
+        return zoned(moment, self.config.site.zone)
 
     def render(self, template: str, operator: Operator | None, http_status: int = 200,
                **values: Any) -> HTMLResponse:
@@ -140,6 +138,20 @@ class Console:
             return _origin(origin) not in ours
         referer = request.headers.get("referer")
         return referer is None or _origin(referer) not in ours
+
+
+def zoned(moment: datetime | None, zone: tzinfo) -> str:
+    """A moment in `zone` with its UTC offset (UTC itself when there is none); a dash for
+    no moment."""
+    if moment is None:
+        return "—"
+    local = moment.astimezone(zone)
+    offset = local.utcoffset() or timedelta(0)
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    name = f"UTC{sign}{hours:02d}:{rest:02d}" if minutes else "UTC"
+    return f"{local:%Y-%m-%d %H:%M:%S} {name}"
 
 
 def _origin(url: str) -> str:

@@ -1,7 +1,8 @@
 """The console's charts page: subscribers over time, bounce and complaint rate per send.
 
 Rule: the charts are SVG drawn on the server (publisher.web.admin.charts) and inlined, so
-the page needs no script and renders the same with JavaScript off.
+the page needs no script and renders the same with JavaScript off; each at both sizes, of
+which the stylesheet shows the one that fits.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def routes(console: Console) -> list[BaseRoute]:
         sends = reports.send_summaries(console.engine, now)
         return console.render(
             "charts.html.j2", operator, days=CHART_DAYS,
-            subscribers_chart=charts.subscribers_chart(days, console.language),
-            rates_chart=charts.rates_chart(sends, console.language))
+            subscribers_chart=[(size.name, charts.subscribers_chart(days, console.language, size))
+                               for size in charts.SIZES],
+            rates_chart=[(size.name, charts.rates_chart(sends, console.language, size))
+                         for size in charts.SIZES])
 
     return [Route(PREFIX + "/charts", page(console, charts_page), methods=["GET"])]

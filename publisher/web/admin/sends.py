@@ -8,10 +8,12 @@ first asks on a page of its own. Listings are keyset-paged (after=<id>), never O
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,8 +37,8 @@ from publisher.web.admin.console import (
 
 PAGE_SIZE = 50
 DEFAULT_STATES = (outbox.FAILED, outbox.DEFERRED)
-SETTLED = (outbox.SENT, outbox.FAILED, outbox.CANCELLED)
 NOTICES = ("paused", "resumed", "cancelled", "retried", "unchanged")
+NOTICE_FIGURES = ("n", "sent", "flight")  # the counts a notice may carry in its URL
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -73,13 +75,14 @@ def duration_label(seconds: float | None) -> str:
 
 
 def view(console: Console, summary: SendSummary) -> dict[str, Any]:
-    """What the page and the live JSON show of a send: the same figures, the same words."""
-    settled = sum(summary.counts[state] for state in SETTLED)
+    """What the page and the live JSON show of a send: the same figures, the same words.
+    Progress counts delivered mail only: failed and cancelled rows are not progress."""
+    sent = summary.counts[outbox.SENT]
     return {
         "id": summary.send_id, "slug": summary.slug, "subject": summary.subject,
         "state": summary.state, "state_label": console.t[f"admin_send_{summary.state}"],
-        "counts": summary.counts, "total": summary.total, "settled": settled,
-        "percent": round(100 * settled / summary.total, 1) if summary.total else 100.0,
+        "counts": summary.counts, "total": summary.total, "sent": sent,
+        "percent": round(100 * sent / summary.total, 1) if summary.total else 100.0,
         "rate": rate_label(summary.rate_per_second),
         "average_rate": rate_label(summary.average_rate),
         "eta": duration_label(summary.eta_seconds),
@@ -100,12 +103,20 @@ def delivery_filters(request: Request) -> tuple[list[str], str, int]:
 
 
 def notice(console: Console, request: Request) -> str:
+    """The line a control leaves on the page it redirects to, with its counts."""
     key = request.query_params.get("notice", "")
-    count = request.query_params.get("n", "0")
     if key not in NOTICES:
         return ""
-    shown = count if count.isascii() and count.isdigit() else "0"
-    return console.t[f"admin_notice_{key}"].format(n=shown)
+    figures = {name: _figure(request.query_params.get(name, "0"))
+               for name in NOTICE_FIGURES}
+    text = console.t[f"admin_notice_{key}"].format(**figures)
+    if key == "cancelled" and figures["flight"] != "0":
+        text += console.t["admin_notice_in_flight"].format(**figures)
+    return text
+
+
+def _figure(value: str) -> str:
+    return value if value.isascii() and value.isdigit() and len(value) < 20 else "0"
 
 
 class _Handlers:
@@ -147,9 +158,10 @@ class _Handlers:
         next_page = (f"{request.url.path}?" + urlencode(
             [*(("state", s) for s in states), ("reply", reply), ("after", rows[-1].id)])
             if more else "")
-        chart = charts.progress_chart(reports.progress_series(console.engine, send_id),
-                                      summary.total, console.language,
-                                      console.config.site.zone)
+        series = reports.progress_series(console.engine, send_id)
+        chart = [(size.name, charts.progress_chart(series, summary.total, console.language,
+                                                   console.config.site.zone, size))
+                 for size in charts.SIZES]
         return console.render(
             "send.html.j2", operator, send=view(console, summary), rows=rows, states=states,
             all_states=outbox.STATES, reply=reply, next_page=next_page, chart=chart,
@@ -158,11 +170,11 @@ class _Handlers:
             bounce_limit=f"{reports.BOUNCE_RATE_LIMIT:.0%}",
             complaint_limit=f"{reports.COMPLAINT_RATE_LIMIT:.1%}")
 
-    def _back(self, request: Request, send_id: int, key: str, count: int = 0) -> Response:
+    def _back(self, request: Request, send_id: int, key: str, **figures: int) -> Response:
         where = f"{PREFIX}/sends/{send_id}"
         if request.state.form.get("back") == "list":
             where = PREFIX + "/sends"
-        return see(f"{where}?" + urlencode({"notice": key, "n": count}))
+        return see(f"{where}?" + urlencode({"notice": key, **figures}))
 
     async def pause(self, request: Request, operator: Operator) -> Response:
         send_id = self._summary(path_id(request, "send_id")).send_id
@@ -180,7 +192,7 @@ class _Handlers:
             count = control.retry_failed(self.console.engine, send_id, self.console.clock())
         except SendError:  # pruned: nothing can be sent again
             return self._back(request, send_id, "unchanged")
-        return self._back(request, send_id, "retried", count)
+        return self._back(request, send_id, "retried", n=count)
 
     async def cancel_page(self, request: Request, operator: Operator) -> Response:
         console = self.console
@@ -194,7 +206,12 @@ class _Handlers:
             back=f"{PREFIX}/sends/{summary.send_id}", back_label=console.t["admin_keep"])
 
     async def cancel(self, request: Request, operator: Operator) -> Response:
+        console = self.console
         send_id = self._summary(path_id(request, "send_id")).send_id
-        count = control.cancel(self.console.engine, send_id, self.console.clock())
-        return self._back(request, send_id, "unchanged" if count is None else "cancelled",
-                          count or 0)
+        lease = timedelta(seconds=console.config.settings.sending.lease_seconds)
+        done = await run_in_threadpool(control.cancel_and_settle, console.engine, send_id,
+                                       console.clock(), lease)
+        if done is None:
+            return self._back(request, send_id, "unchanged")
+        return self._back(request, send_id, "cancelled", n=done.cancelled, sent=done.sent,
+                          flight=done.in_flight)
