@@ -81,8 +81,11 @@ class Size:
         return "" if self.name == "wide" else f"-{self.name}"
 
 
-WIDE = Size("wide", 800, 360, 3, 7, -1)
-NARROW = Size("narrow", 360, 420, 1, 4, 14)
+# pygal sizes a bottom legend by floor(series / columns) rows: with fewer series than
+# columns that is no row at all, and the legend is cut off. Two columns keep every chart
+# here (2, 4 or 5 series) within what it reserves.
+WIDE = Size("wide", 800, 360, 2, 7, -1)
+NARROW = Size("narrow", 360, 420, 1, 5, 14)
 SIZES = (WIDE, NARROW)
 # Round steps for a time axis, in seconds: a label every 1 s … 30 days.
 TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -138,9 +141,13 @@ def time_ticks(first: float, last: float, most: int) -> tuple[list[float], str]:
     """Label positions on round steps between two epoch times, at most `most` of them, and
     the strftime pattern that tells every one of them apart."""
     span = max(last - first, 1.0)
-    step = next((s for s in TIME_STEPS if span / s <= most - 1), TIME_STEPS[-1])
-    start = math.ceil(first / step) * step
-    ticks = [float(start + step * i) for i in range(int((last - start) // step) + 1)]
+
+    def on(step: int) -> list[float]:
+        return [float(n * step) for n in range(math.ceil(first / step),
+                                                math.floor(last / step) + 1)]
+
+    step = next((s for s in TIME_STEPS if len(on(s)) <= most), TIME_STEPS[-1])
+    ticks = on(step)
     if step < 60:
         pattern = "%H:%M:%S"
     elif step < 86400:
@@ -202,7 +209,7 @@ def progress_chart(points: Sequence[tuple[datetime, int]], total: int, language:
     top = max(total, max(count for _, count in points), 1)
     chart = _chart(pygal.XY, "progress", s["chart_progress_title"], ["sent", "total"],
                    language, size, x_value_formatter=when, range=(0, top * 1.05),
-                   xrange=(first, last), x_title=f"{s['chart_time']} ({zone})",
+                   xrange=(first, last), x_title=s["chart_time"].format(zone=zone),
                    value_formatter=_count)
     chart.x_labels = ticks
     sent = s["chart_sent"]

@@ -8,6 +8,7 @@ first asks on a page of its own. Listings are keyset-paged (after=<id>), never O
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -58,20 +59,23 @@ def routes(console: Console) -> list[BaseRoute]:
     ]
 
 
-def rate_label(per_second: float | None) -> str:
-    return "—" if per_second is None else f"{per_second:.1f}/s"
+def rate_label(per_second: float | None, t: Mapping[str, str]) -> str:
+    """12.5/s (12.5 封/秒); a dash when unknown."""
+    return "—" if per_second is None else t["rate_per_second"].format(rate=f"{per_second:.1f}")
 
 
-def duration_label(seconds: float | None) -> str:
-    """3 h 05 min, 4 min 20 s, 12 s; a dash when unknown."""
+def duration_label(seconds: float | None, t: Mapping[str, str]) -> str:
+    """3 h 05 min, 4 min 20 s, 12 s in the console's language; a dash when unknown."""
     if seconds is None:
         return "—"
     whole = max(0, round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+        return t["duration_hours"].format(h=hours, m=minutes)
+    if minutes:
+        return t["duration_minutes"].format(m=minutes, s=secs)
+    return t["duration_seconds"].format(s=secs)
 
 
 def view(console: Console, summary: SendSummary) -> dict[str, Any]:
@@ -83,9 +87,9 @@ def view(console: Console, summary: SendSummary) -> dict[str, Any]:
         "state": summary.state, "state_label": console.t[f"admin_send_{summary.state}"],
         "counts": summary.counts, "total": summary.total, "sent": sent,
         "percent": round(100 * sent / summary.total, 1) if summary.total else 100.0,
-        "rate": rate_label(summary.rate_per_second),
-        "average_rate": rate_label(summary.average_rate),
-        "eta": duration_label(summary.eta_seconds),
+        "rate": rate_label(summary.rate_per_second, console.t),
+        "average_rate": rate_label(summary.average_rate, console.t),
+        "eta": duration_label(summary.eta_seconds, console.t),
         "started": console.local(summary.first_sent_at or summary.created_at),
         "finished": console.local(summary.finished_at),
         "bounce_rate": f"{summary.bounce_rate:.2%}",
