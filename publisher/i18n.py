@@ -410,7 +410,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "confirm_mail_subject": "请确认订阅《{site}》",
         "confirm_mail_body": "有人（希望是你）申请用 {email} 订阅《{site}》。\n\n"
                              "请打开以下链接确认（7 天内有效）：\n{url}\n\n"
-                             "如果不是你本人操作，请忽略本邮件,我们不会再发送任何内容。",
+                             "如果不是你本人操作，请忽略本邮件，我们不会再发送任何内容。",
         "status_pending": "等待确认",
         "status_confirmed": "已订阅",
         "status_unsubscribed": "已退订",

@@ -13,7 +13,14 @@ from publisher.i18n import STRINGS
 from publisher.sending.outbox import STATES
 from publisher.sending.reports import SendSummary
 from publisher.subscribers.activity import DayActivity
-from publisher.web.admin.charts import progress_chart, rates_chart, subscribers_chart
+from publisher.web.admin.charts import (
+    NARROW,
+    SIZES,
+    Size,
+    progress_chart,
+    rates_chart,
+    subscribers_chart,
+)
 
 T0 = datetime(2024, 6, 16, 1, 0, tzinfo=UTC)
 DAILY = ("confirmed", "unsubscribed", "bounced", "complained")
@@ -153,3 +160,37 @@ def test_every_language_has_the_same_strings() -> None:
     assert any(key.startswith("chart_") for key in english)
     for language, strings in STRINGS.items():
         assert set(strings) == english, (language, sorted(set(strings) ^ english))
+
+
+def x_labels(root: etree._Element) -> list[str]:
+    return [str(text) for text in root.xpath(
+        "//*[local-name()='g'][contains(concat(' ', @class, ' '), ' axis ')]"
+        "[contains(concat(' ', @class, ' '), ' x ')]//*[local-name()='text']/text()")]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: size.name)
+@pytest.mark.parametrize("seconds", [1, 20, 50, 130, 3 * 3600, 3 * 86400])
+def test_time_labels_all_differ_however_long_the_send(seconds: int, size: Size) -> None:
+    samples = [(T0 + timedelta(seconds=seconds * n / 10), 10 * n) for n in range(11)]
+    labels = x_labels(parse(progress_chart(samples, 100, "en", size=size)))
+    assert 2 <= len(labels) <= size.x_labels, labels
+    assert len(set(labels)) == len(labels), labels
+
+
+def test_a_twenty_second_send_is_labelled_in_seconds() -> None:
+    samples = [(T0 + timedelta(seconds=2 * n), n) for n in range(11)]
+    assert x_labels(parse(progress_chart(samples, 10, "en"))) == [
+        "01:00:00", "01:00:10", "01:00:20", "01:00:30", "01:00:40", "01:00:50", "01:01:00"]
+
+
+def test_each_chart_is_drawn_narrow_too_with_its_own_id_and_a_one_column_legend() -> None:
+    for name, svg in (("subscribers", subscribers_chart(thirty_days(), "zh", NARROW)),
+                      ("progress", progress_chart([(T0, 1), (T0 + timedelta(hours=1), 5)], 9,
+                                                  "zh", size=NARROW)),
+                      ("rates", rates_chart(FIVE_SENDS, "zh", NARROW))):
+        root = parse(svg)
+        assert root.get("id") == f"chart-{name}-narrow"
+        assert root.get("viewBox") == "0 0 360 420"
+        legend_x = {rect.get("x") for rect in root.xpath(
+            "//*[local-name()='g'][@class='legends']//*[local-name()='rect']")}
+        assert legend_x == {"0.0"}, (name, legend_x)
