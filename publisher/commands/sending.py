@@ -64,21 +64,36 @@ def _progress_printer(total: int) -> tuple[Progress, Callable[[dict[str, int]], 
     return progress, update
 
 
+class _AboveTheBar(logging.Handler):
+    """Prints each log line through the bar's console: above the bar, whole (not wrapped
+    at the terminal's width, so it stays one JSON line)."""
+
+    def __init__(self, replaced: logging.Handler) -> None:
+        super().__init__(replaced.level)
+        self.setFormatter(replaced.formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(self.format(record), markup=False, highlight=False, emoji=False,
+                      soft_wrap=True)
+
+
 @contextmanager
 def _drawn(progress: Progress) -> Iterator[None]:
-    """Draw the bar; while it is drawn, log handlers writing to stderr write to rich's
-    stand-in for it, which prints each line above the bar."""
-    before = sys.stderr
+    """Draw the bar; while it is drawn, log lines meant for stderr are printed above it."""
+    root = logging.getLogger()
+    moved = [handler for handler in root.handlers if console.is_terminal
+             and isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr]
+    above = [_AboveTheBar(handler) for handler in moved]
     with progress:
-        moved = [handler for handler in logging.getLogger().handlers
-                 if isinstance(handler, logging.StreamHandler) and handler.stream is before]
-        for handler in moved:
-            handler.setStream(sys.stderr)  # rich's proxy while the bar is live
+        for old, new in zip(moved, above, strict=True):
+            root.removeHandler(old)
+            root.addHandler(new)
         try:
             yield
         finally:
-            for handler in moved:
-                handler.setStream(before)
+            for old, new in zip(moved, above, strict=True):
+                root.removeHandler(new)
+                root.addHandler(old)
 
 
 @click.command("send")
@@ -125,6 +140,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     with _drawn(progress):
         counts = run_send(engine, config, secrets, send_id, utc_now, options,
                           handle_signals=True)
+        update(counts)  # the bar ends on the final figures
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
     state = control.send_state(engine, send_id)
     if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
