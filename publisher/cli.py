@@ -20,6 +20,7 @@ from publisher.commands import (
     automations,
     bounces,
     control,
+    dev,
     dkim,
     issues,
     secret,
@@ -64,7 +65,7 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
 
 
 for module in (issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
-               automations):
+               automations, dev):
     for command in module.COMMANDS:
         main.add_command(command)
 
