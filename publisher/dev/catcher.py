@@ -13,9 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer  # noqa: N811
@@ -90,7 +89,7 @@ class Arrival:
 
 def arrival(stored: bytes) -> Arrival:
     """The recipient, decoded subject and links of a message as the catcher stored it."""
-    message = cast(EmailMessage, message_from_bytes(stored, policy=policy.default))
+    message = message_from_bytes(stored, policy=policy.default)
     body = message.get_body(preferencelist=("plain", "html"))
     text = body.get_content() if body is not None else ""
     links = list(dict.fromkeys(_URL.findall(text)))
