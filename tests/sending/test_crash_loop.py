@@ -8,15 +8,28 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database
+from publisher.mail.render import RenderedEmail
+from publisher.mail.smtp import Kind, Reply
+from publisher.sending import control, outbox
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import CLI_ENV, add_confirmed, cli_command, wait_until, write_config_file
+from tests.sending.helpers import (
+    CLI_ENV,
+    T0,
+    add_confirmed,
+    cli_command,
+    wait_until,
+    write_config_file,
+)
 
 ISSUES = Path(__file__).resolve().parents[1] / "data" / "sending" / "issues"
 SLUG = "2024-07-crash-loop"
@@ -68,7 +81,7 @@ def crash_loop(config: Path, engine: sa.Engine, kills: int) -> None:
         process.wait(timeout=30)
 
 
-def rows(engine: sa.Engine) -> list[sa.Row[tuple[str, str, int, int, str | None]]]:
+def rows(engine: sa.Engine) -> list[Any]:
     c = deliveries.c
     with engine.connect() as conn:
         return list(conn.execute(sa.select(c.email, c.status, c.attempts, c.lost_claims,
@@ -133,3 +146,64 @@ def test_a_row_that_keeps_coming_back_from_dead_processes_is_set_aside_and_named
                                  check=False)
         assert retried.returncode == 0, retried.stderr[-2000:]
     assert set(server.delivered) == set(addresses), "`publisher retry` sends them after all"
+
+
+def dead_worker() -> str:
+    """The worker name of a process on this host that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}"
+
+
+def test_claims_taken_back_from_dead_processes_count_lost_claims_not_attempts(
+        database_url: str) -> None:
+    engine = open_database(database_url)
+    add_confirmed(engine, 3)
+    rendered = RenderedEmail(slug="c", subject="s", language="en", html="<p>h</p>", text="t")
+    send_id = outbox.start_send(engine, "tag:c", rendered, T0)
+    backoff = outbox.Backoff(60, 600, max_attempts=2)
+    for _ in range(3):  # three processes die holding every row
+        assert len(outbox.claim_batch(engine, send_id, dead_worker(), T0, 10,
+                                      dead_workers=outbox.dead_local_workers(
+                                          engine, send_id))) == 3
+    live = outbox.worker_id()
+    dead = outbox.dead_local_workers(engine, send_id)
+    assert control.set_aside_lost(engine, send_id, T0, 5, timedelta(hours=1), dead) == []
+    batch = outbox.claim_batch(engine, send_id, live, T0, 10, timedelta(hours=1), dead)
+    assert [d.attempts for d in batch] == [0, 0, 0], "no claim spent an attempt"
+    refused = Reply(451, "451 4.3.0 Try again later", Kind.TEMPORARY)
+    results = [outbox.result_of(d, refused, backoff, T0) for d in batch]
+    assert [r.status for r in results] == ["deferred"] * 3
+    outbox.record_results(engine, results, T0, live)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(deliveries.c.attempts, deliveries.c.lost_claims)
+                              .order_by(deliveries.c.id)).all()
+    assert [tuple(row) for row in stored] == [(1, 3)] * 3
+
+
+def test_the_guard_sets_aside_only_rows_lost_by_max_lost_claims_processes(
+        database_url: str) -> None:
+    engine = open_database(database_url)
+    add_confirmed(engine, 4)
+    rendered = RenderedEmail(slug="g", subject="s", language="en", html="<p>h</p>", text="t")
+    send_id = outbox.start_send(engine, "tag:g", rendered, T0)
+    first = dead_worker()
+    outbox.claim_batch(engine, send_id, first, T0, 2)  # rows 1-2: lost once
+    second = dead_worker()
+    claimed = outbox.claim_batch(engine, send_id, second, T0, 2,
+                                 dead_workers=outbox.dead_local_workers(engine, send_id))
+    assert len(claimed) == 2  # the same two rows: lost twice once this process is dead
+    dead = outbox.dead_local_workers(engine, send_id)
+    aside = control.set_aside_lost(engine, send_id, T0, 2, timedelta(hours=1), dead)
+    assert [(a.lost_claims, a.holder) for a in aside] == [(2, second), (2, second)]
+    assert {a.delivery_id for a in aside} == {d.id for d in claimed}
+    assert outbox.counts(engine, send_id)["failed"] == 2
+    rest = outbox.claim_batch(engine, send_id, outbox.worker_id(), T0, 10,
+                              timedelta(hours=1), dead)
+    assert {d.id for d in rest}.isdisjoint(a.delivery_id for a in aside)
+    assert len(rest) == 2
+    assert control.retry_failed(engine, send_id, T0) == 2
+    with engine.connect() as conn:
+        requeued = conn.execute(sa.select(deliveries.c.lost_claims).where(
+            deliveries.c.status == "queued")).scalars().all()
+    assert requeued == [0, 0], "a retry gives a set-aside row a fresh count"
