@@ -165,8 +165,8 @@ async def _set_aside_lost(engine: Engine, job: SendJob, now: datetime,
                                      options.max_lost_claims, options.lease, dead)):
         log_event("delivery_set_aside", issue=job.slug, send_id=job.send_id,
                   delivery_id=row.delivery_id, subscriber_id=row.subscriber_id,
-                  lost_claims=row.lost_claims, last_holder=row.holder,
-                  reason="processes stopped while holding it; its server never refused it")
+                  lost_claims=row.lost_claims,
+                  reason=control.set_aside_reply(row.lost_claims, row.holder))
 
 
 async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:

@@ -140,7 +140,8 @@ def test_a_row_that_keeps_coming_back_from_dead_processes_is_set_aside_and_named
         with engine.connect() as conn:
             ids = set(conn.execute(sa.select(deliveries.c.id)).scalars())
         assert {w["delivery_id"] for w in warnings} == ids, "each row set aside is named"
-        assert all(w["lost_claims"] == 2 and w["issue"] == SLUG for w in warnings)
+        assert all(w["lost_claims"] == 2 and w["issue"] == SLUG and "set aside after 2 lost"
+                   in w["reason"] for w in warnings)
         retried = subprocess.run(cli_command(config.parent / "publisher.toml", "retry", SLUG),
                                  env=CLI_ENV, capture_output=True, text=True, timeout=180,
                                  check=False)
