@@ -26,7 +26,7 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher.config import Config, Secrets
+from publisher.config import Config, Secrets, SendingConfig
 from publisher.errors import DatabaseFault
 from publisher.logs import log_event
 from publisher.mail.assemble import Builder, key_specs, make_builder
@@ -71,7 +71,8 @@ class DrainOptions:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     hard_bounce_threshold: int = 1
     progress_log_seconds: float = 10.0  # 0: no send_progress log lines
-    max_lost_claims: int = 20  # the poison-message guard (control.set_aside_lost)
+    # the poison-message guard (control.set_aside_lost); the default is [sending]'s
+    max_lost_claims: int = SendingConfig().max_lost_claims
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
