@@ -127,6 +127,9 @@ class SendingConfig(_Section):
     # The daemon starts an issue whose send_at passed at most this long ago; older ones
     # (back issues of a migrated archive, a daemon stopped for weeks) wait for `send`.
     catch_up_hours: float = Field(default=24.0, ge=0)
+    # The poison-message guard: a row lost by this many processes that stopped while
+    # holding it (killed, crashed) is set aside as failed, with a reply saying so.
+    max_lost_claims: int = Field(default=20, ge=1)
 
 
 class DatabaseConfig(_Section):

@@ -127,6 +127,8 @@ deliveries = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("not_before", UTCDateTime),  # migration 5: a queued row is not claimed earlier
+    # migration 8: claims taken back from a process that stopped before settling the row
+    sa.Column("lost_claims", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
     sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
     # migration 6: a send's rows of one state in id order, so a claim reads its batch off
@@ -214,6 +216,10 @@ def _claim_index(conn: Connection) -> None:
                          "ON deliveries (send_id, status, id)"))
 
 
+def _lost_claims(conn: Connection) -> None:
+    _add_column(conn, "deliveries", "lost_claims", "INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -225,6 +231,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _audiences_and_windows),
     (6, "an index on deliveries (send_id, status, id): claims read their batch off it",
      _claim_index),
+    (8, "deliveries.lost_claims: claims of a row whose process stopped before settling it",
+     _lost_claims),
 ]
 
 
