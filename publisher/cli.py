@@ -22,6 +22,7 @@ from publisher.commands import (
     control,
     dev,
     dkim,
+    init,
     issues,
     secret,
     sending,
@@ -64,7 +65,7 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
+for module in (init, issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
                automations, dev):
     for command in module.COMMANDS:
         main.add_command(command)
