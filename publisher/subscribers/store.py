@@ -5,7 +5,6 @@ transaction with its event-log row, and so is each claim of a confirmation mail 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from publisher.db import (
 )
 from publisher.errors import InvalidAddress, StoreError
 from publisher.subscribers.addresses import Address, normalise_address, normalise_name
+from publisher.tokens import Reader, address_hash
 
 PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
     "pending", "confirmed", "unsubscribed", "bounced", "complained")
@@ -56,7 +56,7 @@ class Subscriber:
 
 
 def email_hash(address: Address) -> str:
-    return hashlib.sha256(address.key.encode("utf-8")).hexdigest()
+    return address_hash(address.email)
 
 
 def _row(row: Any) -> Subscriber:
@@ -87,6 +87,21 @@ def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
     row = conn.execute(sa.select(subscriber_table)
                        .where(subscriber_table.c.id == subscriber_id)).first()
     return _row(row) if row is not None else None
+
+
+def token_holder(conn: Connection, reader: Reader) -> Subscriber | None:
+    """The subscriber a verified unsubscribe or preferences token names; None if they are
+    no longer on the list: erased, or the id is someone else's. An old token without the
+    address's hash names an id only if no one with that id was ever erased (before
+    migration 7 SQLite gave an erased reader's id to the next new subscriber)."""
+    subscriber = get(conn, reader.id)
+    if subscriber is None or not reader.made_for(subscriber.email):
+        return None
+    if reader.binding is None and conn.execute(sa.select(subscriber_events.c.id).where(
+            subscriber_events.c.subscriber_id == reader.id,
+            subscriber_events.c.event == "erased").limit(1)).first() is not None:
+        return None
+    return subscriber
 
 
 def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
