@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher.config import tag_name
 from publisher.db import (
     bounce_reports,
     subscriber_events,
@@ -112,7 +113,14 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
     Someone who unsubscribed, bounced or complained is returned unchanged (`departure` says
     why) unless `own_request`: they asked again themselves, through the subscribe form, and
     become pending, to confirm again. A `timezone` is set (with its event) on anyone else.
+    A tag no audience could name (`config.tag_name`: spaces, parentheses) is refused.
     """
+    tags = tuple(tags)
+    for tag in tags:
+        try:
+            tag_name(tag)
+        except ValueError as exc:
+            raise StoreError(f"tag: {exc}") from exc
     subscriber, created = _add(conn, normalise_address(raw_email), normalise_name(raw_name),
                                status, consent, now, tags, own_request=own_request)
     if timezone is not None and subscriber.status not in LEFT:

@@ -299,3 +299,16 @@ def test_tags_separated_by_spaces_are_separate_tags_and_unnameable_ones_refuse_t
     assert audience.count(engine, parse("llm")) == 2
     assert audience.count(engine, parse("not llm")) == 1  # plain only
     assert audience.count(engine, parse("llm and not weekly-off")) == 0
+
+
+def test_cli_add_refuses_a_tag_with_a_space_and_stores_nobody(tmp_path: Path) -> None:
+    config = site_config(tmp_path / "site")
+    done = cli(config, "add", "spaced@example.org", "--tag", "llm weekly-off", "--confirmed")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("Error: tag: 'llm weekly-off': a tag is one word without "
+                                   "spaces or parentheses, and not and/or/not")
+    assert listed(config) == {}
+    assert cli(config, "add", "two@example.org", "--tag", "llm", "--tag", "weekly-off",
+               "--confirmed").returncode == 0
+    assert rows_by_email(open_database(url_of(config)))["two@example.org"].tags == [
+        "llm", "weekly-off"]
