@@ -67,10 +67,11 @@ class TokenSigner:
     def sign_reader(self, subscriber_id: int, email: str) -> tuple[str, str]:
         """A reader's unsubscribe and preferences tokens: one payload (one address hash,
         one encoding) under the two purposes' MACs; what `sign` makes of each."""
-        payload = _reader(subscriber_id, email)
-        value = _reader_payload(payload)
-        if value is None:
+        binding = address_hash(email)[:BINDING_LENGTH]
+        if type(subscriber_id) is not int or not 0 <= subscriber_id < SHORT_ID:
+            payload = {"id": subscriber_id, "a": binding}
             return self.sign(Purpose.UNSUBSCRIBE, payload), self.sign(Purpose.PREFERENCES, payload)
+        value = _encoded_reader(subscriber_id, binding)
         return self._seals[Purpose.UNSUBSCRIBE](value), self._seals[Purpose.PREFERENCES](value)
 
     def verify(self, purpose: Purpose, token: str, *, max_age: timedelta | None = None) -> Any:
@@ -132,6 +133,10 @@ def _reader_payload(payload: Any) -> bytes | None:
             or len(binding) != BINDING_LENGTH or not _HEX.issuperset(binding)
             or next(iter(payload)) != "id"):
         return None
+    return _encoded_reader(number, binding)
+
+
+def _encoded_reader(number: int, binding: str) -> bytes:
     return base64_encode(b'{"id":%d,"a":"%s"}' % (number, binding.encode("ascii")))
 
 
