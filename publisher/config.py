@@ -215,7 +215,8 @@ TAG_NAME = re.compile(r"^[^\s()]+$")
 AUDIENCE_WORDS = frozenset({"and", "or", "not"})
 
 
-def _tag_name(tag: str) -> str:
+def tag_name(tag: str) -> str:
+    """The tag, if an audience expression can name it; else ValueError saying why."""
     if not TAG_NAME.match(tag) or tag.lower() in AUDIENCE_WORDS:
         raise ValueError(f"{tag!r}: a tag is one word without spaces or parentheses, "
                          "and not and/or/not")
@@ -229,7 +230,7 @@ class AudienceConfig(_Section):
     @field_validator("tags")
     @classmethod
     def _names(cls, values: list[str]) -> list[str]:
-        return [_tag_name(v) for v in values]
+        return [tag_name(v) for v in values]
 
 
 class Settings(_Section):
@@ -253,7 +254,7 @@ class Settings(_Section):
     @classmethod
     def _topics(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         for tag, labels in value.items():
-            _tag_name(tag)
+            tag_name(tag)
             if not labels or not all(label.strip() for label in labels.values()):
                 raise ValueError(f"topics.{tag}: give a label per language, e.g. en = \"…\"")
         return value

@@ -52,7 +52,7 @@ from publisher.tokens import (
     TokenSigner,
     confirm_token,
     preferences_token,
-    subscriber_id_from,
+    reader_from,
 )
 from publisher.web import choices, forms
 
@@ -280,14 +280,24 @@ class _Handlers:
                 store.release_confirmation_mail(conn, subscriber.id)
 
     def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
-        """The subscriber an unsubscribe or preferences link names (links without expiry)."""
+        """The subscriber an unsubscribe or preferences link names (links without expiry);
+        None for a bad link, and for one whose reader is no longer on the list."""
         try:
-            subscriber_id = subscriber_id_from(self.app.signer, purpose,
-                                               request.path_params["token"])
+            reader = reader_from(self.app.signer, purpose, request.path_params["token"])
         except BadToken:
             return None
         with self.app.engine.connect() as conn:
-            return store.get(conn, subscriber_id)
+            return store.token_holder(conn, reader)
+
+    def _not_named(self, request: Request, purpose: Purpose) -> HTMLResponse:
+        """The answer to a link that names nobody on the list: a validly signed one is of
+        someone erased since (or of an id now someone else's), and says only that this
+        address is no longer on the list; anything else is a bad link."""
+        try:
+            reader_from(self.app.signer, purpose, request.path_params["token"])
+        except BadToken:
+            return self._bad_link()
+        return self.app.page("unsubscribed_title", [self.app.text("unsubscribed_gone")])
 
     def _confirm_link(self, request: Request) -> tuple[store.Subscriber, bool] | None:
         """The subscriber a confirmation link names and whether it is past its 7 days;
@@ -369,21 +379,10 @@ class _Handlers:
                 store.confirm(conn, subscriber.id, now)
         return _see(request.url.path)
 
-    def _already_gone(self, request: Request) -> bool:
-        """A validly signed unsubscribe link for someone no longer stored (erased)."""
-        try:
-            subscriber_id_from(self.app.signer, Purpose.UNSUBSCRIBE, request.path_params["token"])
-        except BadToken:
-            return False
-        return True
-
-    def _gone_page(self) -> HTMLResponse:
-        return self.app.page("unsubscribed_title", [self.app.text("unsubscribed_gone")])
-
     async def unsubscribe_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._gone_page() if self._already_gone(request) else self._bad_link()
+            return self._not_named(request, Purpose.UNSUBSCRIBE)
         if subscriber.status == store.UNSUBSCRIBED:
             return self._unsubscribed_page(subscriber)
         return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
@@ -392,7 +391,8 @@ class _Handlers:
     def _unsubscribed_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         """Done, with the way back: the preferences page offers to subscribe again."""
         t = strings_for(self.app.config.site.language)
-        back = f"/preferences/{preferences_token(self.app.signer, subscriber.id)}"
+        token = preferences_token(self.app.signer, subscriber.id, subscriber.email)
+        back = f"/preferences/{token}"
         return self.app.page("unsubscribed_title",
                              [self._text("unsubscribed_text", subscriber)],
                              links=[(back, t["come_back"])])
@@ -403,7 +403,7 @@ class _Handlers:
         page's button (`via=page`) gets 303 to the GET page instead."""
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._gone_page() if self._already_gone(request) else self._bad_link()
+            return self._not_named(request, Purpose.UNSUBSCRIBE)
         form = await _form(request)
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         with self.app.engine.begin() as conn:
@@ -415,7 +415,7 @@ class _Handlers:
     async def preferences_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
-            return self._bad_link()
+            return self._not_named(request, Purpose.PREFERENCES)
         saved = request.query_params.get("saved") == "1"
         return self._preferences_form(request, subscriber, saved)
 
@@ -444,7 +444,7 @@ class _Handlers:
     async def preferences(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
-            return self._bad_link()
+            return self._not_named(request, Purpose.PREFERENCES)
         form = await _form(request)
         action, now = form.get("action"), self.app.clock()
         try:
