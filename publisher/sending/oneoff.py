@@ -6,8 +6,10 @@ standing send `oneoff:confirm` (kind "oneoff": made on first use and never done,
 pruned), or queues their settled row again, in the caller's transaction.
 
 Whatever drains the outbox sends it: every tick of `publisher run` (workers too), and in
-`publisher serve` a `Courier` task on the server's event loop, woken by each request that
-wrote a row and at start-up, which stays while rows are deferred. Rows are claimed, built at
+`publisher serve` a `Courier` task on the server's event loop, started at start-up (or by
+the first request), woken by each request that wrote a row, and looking again when a
+deferred row is due and at least every minute (rows resumed or released from the console).
+Rows are claimed, built at
 send time (the link's 7 days start then), sent on one SMTP connection per round and settled
 as every delivery is (publisher.sending.outbox): deferred on the [smtp] backoff, failed
 after max_attempts or on a 5xx, counted in `status`, `report` and the console. A row whose
@@ -51,7 +53,7 @@ from publisher.tokens import TokenSigner, confirm_token
 KIND = "oneoff"
 CONFIRM = f"{KIND}:confirm"  # the standing send of confirmation mails
 BATCH = 20  # rows claimed at once
-LOOK_AGAIN_SECONDS = 60.0  # a courier with deferred rows looks at least this often
+LOOK_AGAIN_SECONDS = 60.0  # a courier looks at least this often
 AFTER_ERROR_SECONDS = 5.0  # a courier whose round failed (the database away) tries again
 
 
@@ -178,8 +180,8 @@ class OneOffs:
 
 class Courier:
     """`publisher serve`'s sender of one-off mails: a task on the server's event loop that
-    drains when woken and stays while rows are deferred, looking again when the first is due
-    (at least every LOOK_AGAIN_SECONDS); every database call runs in a thread."""
+    drains when woken, when the first deferred row is due and at least every
+    LOOK_AGAIN_SECONDS; every database call runs in a thread."""
 
     def __init__(self, oneoffs: Callable[[], OneOffs]) -> None:
         self._make = oneoffs
@@ -207,13 +209,11 @@ class Courier:
         while True:
             self._wanted.clear()
             wait = await self._round()
-            if wait is None and not self._wanted.is_set():
-                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wanted.wait(), wait or 0)
+                await asyncio.wait_for(self._wanted.wait(), wait)
 
-    async def _round(self) -> float | None:
-        """One drain; seconds until the next look, None when nothing is deferred."""
+    async def _round(self) -> float:
+        """One drain; the seconds until the next look."""
         try:
             settled = await self.oneoffs.drain()
             due = await asyncio.to_thread(self.oneoffs.next_due)
@@ -223,5 +223,5 @@ class Courier:
         if settled:
             log_event("oneoff_drained", send=CONFIRM, **settled)
         if due is None:
-            return None
+            return LOOK_AGAIN_SECONDS
         return min(max(0.0, (due - self.oneoffs.clock()).total_seconds()), LOOK_AGAIN_SECONDS)
