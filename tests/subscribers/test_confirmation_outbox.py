@@ -30,6 +30,7 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
+from tests.admin.helpers import console_served, log_in
 from tests.conftest import LiveServer
 from tests.sending.helpers import (
     CLI_ENV,
@@ -108,7 +109,7 @@ def test_answers_for_confirmed_and_unknown_addresses_take_the_same_time(
                   f"unknown address {unknown_ms:.1f} ms (difference "
                   f"{unknown_ms - known_ms:+.1f} ms)")
     assert mails == rounds + 5  # every unknown address got its mail, the known ones none
-    assert abs(unknown_ms - known_ms) < 3.0, (known_ms, unknown_ms)
+    assert abs(unknown_ms - known_ms) < 5.0, (known_ms, unknown_ms)  # it was 18 to 28 ms
 
 
 # newcomer (3): a confirmation mail that could not be sent is lost, silently
@@ -157,6 +158,23 @@ def test_status_shows_a_deferred_confirmation_mail(seed_config: Config, tmp_path
     queued, sending, sent, deferred, failed = row.split("│")[3:8]
     assert [int(n) for n in (queued, sending, sent, deferred, failed)] == [0, 0, 0, 1, 0], row
     assert "reader@example.org" in shown.stdout  # the last errors name the row
+
+
+def test_the_console_shows_a_deferred_confirmation_mail_with_its_reply(
+    seed_config: Config
+) -> None:
+    smtp_port = free_port()  # down
+    config = smtp_site(seed_config, smtp_port)
+    with console_served(config) as served, served.client() as client:
+        subscribe(client, served.url, "reader@example.org")
+        wait_until(lambda: confirmation_rows(served.engine)[0][0] == outbox.DEFERRED, 30)
+        assert log_in(client).status_code == 303
+        listing = client.get("/admin/sends")
+        send_id = outbox.require_send(served.engine, oneoff.CONFIRM)
+        page = client.get(f"/admin/sends/{send_id}")
+    assert listing.status_code == 200 and oneoff.CONFIRM in listing.text
+    assert page.status_code == 200
+    assert "reader@example.org" in page.text and "SMTPConnectError" in page.text
 
 
 def test_publisher_run_sends_confirmations_and_never_one_to_who_confirmed_meanwhile(
