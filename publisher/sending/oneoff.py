@@ -9,13 +9,12 @@ Whatever drains the outbox sends it: every tick of `publisher run` (workers too)
 `publisher serve` a `Courier` task on the server's event loop, started at start-up (or by
 the first request), woken by each request that wrote a row, and looking again when a
 deferred row is due and at least every minute (rows resumed or released from the console).
-Rows are claimed, built at
-send time (the link's 7 days start then), sent on one SMTP connection per round and settled
-as every delivery is (publisher.sending.outbox): deferred on the [smtp] backoff, failed
-after max_attempts or on a 5xx, counted in `status`, `report` and the console. A row whose
-subscriber is no longer pending (confirmed meanwhile, left, erased) fails as
-"not sent: subscriber <status>". This module is one of the outbox's writers (its send row
-and its delivery rows).
+Rows are claimed, built at send time (the link's 7 days start then), sent on one SMTP
+connection per round and settled as every delivery is (publisher.sending.outbox): deferred
+on the [smtp] backoff, failed after max_attempts or on a 5xx, counted in `status`, `report`
+and the console. A row whose subscriber is no longer pending (confirmed meanwhile, left,
+erased) fails as "not sent: subscriber <status>". This module is one of the outbox's
+writers (its send row and its delivery rows).
 """
 
 from __future__ import annotations
