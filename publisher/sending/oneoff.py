@@ -98,13 +98,15 @@ def enqueue_confirmation(conn: Connection, config: Config, subscriber: store.Sub
 @dataclass
 class OneOffs:
     """Sending the due one-off rows: what that needs is made once per process (the token
-    signer, the DKIM keys)."""
+    signer, the DKIM keys). Results that could not be written (the database away) are kept
+    and written before the next claim, so a sent mail is not sent again when its lease ends."""
 
     engine: Engine
     config: Config
     secrets: Secrets
     clock: Callable[[], datetime]
     worker: str = field(default_factory=outbox.worker_id)
+    unrecorded: list[Result] = field(default_factory=list)
 
     @cached_property
     def wire(self) -> WireForm:
@@ -121,22 +123,28 @@ class OneOffs:
                        config.max_attempts)
 
     async def drain(self) -> dict[str, int]:
-        """Send every due row, a batch at a time; the rows settled, by state."""
-        send_id = await asyncio.to_thread(outbox.find_send, self.engine, CONFIRM)
+        """Send every due row, a batch at a time; the rows settled, by state. A database
+        error ends the drain (raised), keeping the results it could not write."""
         settled: Counter[str] = Counter()
+        if self.unrecorded:
+            settled.update(await self._record(self.unrecorded[:]))
+        send_id = await asyncio.to_thread(outbox.find_send, self.engine, CONFIRM)
         if send_id is None:
-            return {}
+            return dict(settled)
         connection = smtp.Connection(self.config.settings.smtp, self.secrets)
         try:
             while batch := await asyncio.to_thread(self._claim, send_id):
-                results = await self._send(connection, batch)
-                await asyncio.to_thread(
-                    outbox.record_results, self.engine, results, self.clock(), self.worker,
-                    self.config.settings.bounces.hard_bounce_threshold)
-                settled.update(result.status for result in results)
+                self.unrecorded = await self._send(connection, batch)
+                settled.update(await self._record(self.unrecorded))
         finally:
             await connection.close()
         return dict(settled)
+
+    async def _record(self, results: list[Result]) -> Counter[str]:
+        await asyncio.to_thread(outbox.record_results, self.engine, results, self.clock(),
+                                self.worker, self.config.settings.bounces.hard_bounce_threshold)
+        self.unrecorded = []
+        return Counter(result.status for result in results)
 
     def next_due(self) -> datetime | None:
         """When the earliest deferred row is due (None: nothing deferred)."""

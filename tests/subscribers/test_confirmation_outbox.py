@@ -5,6 +5,8 @@ PostgreSQL, and the real `publisher serve` and `publisher status` in subprocesse
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import statistics
 import subprocess
 import time
@@ -17,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config
@@ -231,3 +235,47 @@ def test_a_lone_serve_sends_the_confirmations_left_in_the_outbox_when_it_starts(
     assert b"Application shutdown complete" in err, err.decode()[-2000:]  # the courier stopped
     assert b'"event": "oneoff_drained", "send": "oneoff:confirm", "sent": 1' in err
     assert [row[0] for row in confirmation_rows(engine)] == [outbox.SENT]
+
+
+class LockingHandler:
+    """Takes each message, and on the first one takes SQLite's write lock from another
+    connection (a backup, a stuck script) before answering 250."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.received: list[bytes] = []
+        self.lock: sqlite3.Connection | None = None
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        self.received.append(envelope.original_content)
+        if self.lock is None:
+            self.lock = sqlite3.connect(self.database, isolation_level=None,
+                                        check_same_thread=False)
+            self.lock.execute("BEGIN EXCLUSIVE")
+        return "250 2.0.0 OK"
+
+
+def test_a_sent_confirmation_whose_result_could_not_be_written_is_not_sent_again(
+    seed_config: Config, tmp_path: Path
+) -> None:
+    database = tmp_path / "publisher.db"
+    handler = LockingHandler(database)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        config = smtp_site(seed_config, controller.port, f"sqlite:///{database}")
+        engine = open_database(config.database_url)
+        asked = store.request_subscription(engine, normalise_address("asked@example.org"), "",
+                                           store.Consent("form", NOW), NOW)
+        with engine.begin() as conn:
+            oneoff.enqueue_confirmation(conn, config, asked, NOW)
+        oneoffs = oneoff.OneOffs(engine, config, SECRETS, lambda: datetime.now(UTC))
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            asyncio.run(oneoffs.drain())  # sent; its result waits 5 s for the lock, then gives up
+        assert handler.lock is not None
+        handler.lock.rollback()  # the lock is gone
+        settled = asyncio.run(oneoffs.drain())
+    finally:
+        controller.stop()
+    assert settled == {outbox.SENT: 1} and len(handler.received) == 1
+    assert confirmation_rows(engine) == [(outbox.SENT, 1, "250 2.0.0 OK")]
