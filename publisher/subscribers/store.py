@@ -248,12 +248,6 @@ def claim_confirmation_mail(conn: Connection, subscriber_id: int, now: datetime,
     return claimed
 
 
-def release_confirmation_mail(conn: Connection, subscriber_id: int) -> None:
-    """The claimed mail could not be sent: the next request may send one at once."""
-    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
-                 .values(confirmation_sent_at=None))
-
-
 def departure(conn: Connection, subscriber_id: int) -> str | None:
     """Why an import or add leaves this subscriber as they are, or None if it does not."""
     row = conn.execute(sa.select(subscriber_table)

@@ -1,8 +1,11 @@
 """Subscribe (double opt-in), confirm, one-click unsubscribe (RFC 8058) and preferences.
 
 GET never changes state. Responses to /subscribe are the same whether or not the address is
-known. Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so
-Back and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
+known, and take the same time: the confirmation mail is only written to the outbox (the
+app's Courier, publisher.sending.oneoff, sends it after the answer), and every "check your
+inbox" answer waits out STEADY_ANSWER_SECONDS, so the database work left does not show.
+Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so Back
+and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
 A refused address, name, topic or time zone re-renders the form with what was typed, naming
 the field at fault in the site's language. Readers pick topics and (optionally) a time zone
 on the subscribe form and change them on the preferences page (publisher.web.choices); the
@@ -12,11 +15,11 @@ one is a 400 page, never a 500; an expired confirmation link says so and how to 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -35,6 +38,7 @@ from publisher.db import open_database
 from publisher.errors import BadToken, InvalidAddress
 from publisher.i18n import strings_for
 from publisher.ratelimit import KeyedLimiter, client_key
+from publisher.sending import oneoff
 from publisher.subscribers import store
 from publisher.subscribers.addresses import (
     MAX_ADDRESS,
@@ -44,35 +48,34 @@ from publisher.subscribers.addresses import (
     normalise_address,
     normalise_name,
 )
-from publisher.subscribers.confirmation import Mailer, confirmation_message, smtp_mailer
 from publisher.subscribers.store import Consent
 from publisher.templating import environment
 from publisher.tokens import (
     Purpose,
     TokenSigner,
-    confirm_token,
     preferences_token,
     reader_from,
 )
 from publisher.web import choices, forms
 
-log = logging.getLogger("publisher.web")
 RESEND_AFTER = timedelta(minutes=10)
 CSRF_COOKIE = "publisher_csrf"
 MAX_FIELDS = 40
 SENT_PATH = "/subscribe/sent"
+# Every "check your inbox" answer takes at least this long, whoever asked: the database work
+# (a new row or none, a mail queued or not) stays well inside it.
+STEADY_ANSWER_SECONDS = 0.1
 # Verifying a confirmation link with this age limit tells "expired" from "forged".
 _SIGNED_EVER = timedelta(days=365 * 100)
 
 
 @dataclass
 class SubscribeApp:
-    """The state the subscriber routes share; clock, mailer and limits are injectable."""
+    """The state the subscriber routes share; clock and limits are injectable."""
 
     config: Config
     secrets: Secrets
     clock: Callable[[], datetime] = utc_now
-    mailer: Mailer | None = None
     ip_limiter: KeyedLimiter = field(
         default_factory=lambda: KeyedLimiter(rate=5, per=60, burst=5, clock=time.monotonic))
     address_limiter: KeyedLimiter = field(
@@ -91,11 +94,10 @@ class SubscribeApp:
         return environment(self.config.templates_dir)
 
     @cached_property
-    def smtp(self) -> Mailer:
-        return smtp_mailer(self.config, self.secrets, self.clock)  # DKIM keys loaded once
-
-    def send_mail(self) -> Mailer:
-        return self.mailer or self.smtp
+    def courier(self) -> oneoff.Courier:
+        """Sends the one-off mails the routes write to the outbox (DKIM keys loaded once)."""
+        return oneoff.Courier(lambda: oneoff.OneOffs(self.engine, self.config, self.secrets,
+                                                     self.clock))
 
     def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
              form: dict[str, object] | None = None,
@@ -159,13 +161,29 @@ def _see(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
+def _steady(endpoint: Callable[[Request], Awaitable[Response]]
+            ) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint, its "check your inbox" answers held back to STEADY_ANSWER_SECONDS after
+    the request came in: new, pending, confirmed, rate-limited or a bot, it takes as long."""
+
+    async def answer(request: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        steady = loop.time() + STEADY_ANSWER_SECONDS
+        response = await endpoint(request)
+        if response.headers.get("location") == SENT_PATH:
+            await asyncio.sleep(max(0.0, steady - loop.time()))
+        return response
+
+    return answer
+
+
 def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) -> list[BaseRoute]:
-    """The subscriber routes; `state` lets tests inject a clock, mailer or limits."""
+    """The subscriber routes; `state` lets tests inject a clock or limits."""
     app = state or SubscribeApp(config, secrets)
     handlers = _Handlers(app)
     return [
         Route("/subscribe", handlers.subscribe_form, methods=["GET"]),
-        Route("/subscribe", handlers.subscribe, methods=["POST"]),
+        Route("/subscribe", _steady(handlers.subscribe), methods=["POST"]),
         Route(SENT_PATH, handlers.sent_page, methods=["GET"]),
         Route("/confirm/{token}", handlers.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", handlers.confirm, methods=["POST"]),
@@ -267,17 +285,11 @@ class _Handlers:
             return  # suppressed (erased) addresses get the same answer and no mail
         if subscriber.status != store.PENDING:
             return
-        with app.engine.begin() as conn:
+        with app.engine.begin() as conn:  # the claim and the outbox row, or neither
             if not store.claim_confirmation_mail(conn, subscriber.id, now, RESEND_AFTER):
                 return
-        token = confirm_token(app.signer, subscriber.id, subscriber.email)
-        message = confirmation_message(app.config, subscriber.email, subscriber.name, token, now)
-        try:
-            await app.send_mail()(subscriber.email, message.as_bytes())
-        except (ConnectionError, OSError) as exc:
-            log.warning("confirmation mail to subscriber %s not sent: %s", subscriber.id, exc)
-            with app.engine.begin() as conn:
-                store.release_confirmation_mail(conn, subscriber.id)
+            oneoff.enqueue_confirmation(conn, app.config, subscriber, now)
+        app.courier.wake()  # sent after the answer, retried with backoff if it fails
 
     def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
         """The subscriber an unsubscribe or preferences link names (links without expiry);
