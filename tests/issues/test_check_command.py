@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, SITE
 
 BROKEN = DATA / "issues"
 
@@ -28,7 +28,7 @@ def run_check(*args: str, cwd: Path) -> tuple[int, str]:
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        config = ["--config", str(REPO / "publisher.toml")]
+        config = ["--config", str(SITE / "publisher.toml")]
         result = CliRunner().invoke(main, [*config, "check", *args])
     finally:
         os.chdir(old)
@@ -36,7 +36,7 @@ def run_check(*args: str, cwd: Path) -> tuple[int, str]:
 
 
 def test_check_accepts_the_seed_edition() -> None:
-    code, output = run_check("issues/", cwd=REPO)
+    code, output = run_check("issues/", cwd=SITE)
     assert code == 0, output
     assert "2024-06-first-half.md" in output
 
