@@ -7,6 +7,7 @@ everything else gets what it needs from here (Secrets, `chromium_path`) or as a 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -271,6 +272,14 @@ class Config:
     @property
     def site(self) -> SiteConfig:
         return self.settings.site
+
+    def missing_folder(self, key: str) -> str:
+        """Why the folder of `paths.<key>` is not there, saying where relative paths start."""
+        value = getattr(self.settings.paths, key)
+        folder = self.path(value)
+        source = f" in {self.file}" if self.file else " (the default)"
+        return (f"{folder}: no such folder (paths.{key} = {json.dumps(value)}{source}; paths "
+                f"are relative to the config file's folder, {self.root})")
 
     def path(self, relative: str) -> Path:
         candidate = Path(relative)

@@ -352,6 +352,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     `ping` (WebSub) is called when a feed changed and a hub is set.
     """
     check_output_is_public_only(config)
+    if not config.issues_dir.is_dir():
+        raise ConfigError(config.missing_folder("issues"))
     report = BuildReport()
     issues, problems, failed = read_issues([config.issues_dir])
     for path in failed:

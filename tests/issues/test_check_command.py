@@ -66,3 +66,21 @@ def test_check_names_a_missing_path() -> None:
     code, output = run_check("no-such-issue.md", cwd=BROKEN)
     assert code != 0
     assert "no-such-issue.md: no such file or directory" in output
+
+
+def test_a_missing_issues_folder_says_paths_are_relative_to_the_config_file(
+        tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "publisher.toml").write_text(
+        (SITE / "publisher.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    for verb in ("check", "build"):
+        old = Path.cwd()
+        os.chdir(tmp_path)
+        try:
+            result = CliRunner().invoke(main, ["--config", "conf/publisher.toml", verb])
+        finally:
+            os.chdir(old)
+        assert result.exit_code == 1
+        assert (f"{tmp_path / 'conf' / 'issues'}: no such folder (paths.issues = \"issues\" in "
+                f"conf/publisher.toml; paths are relative to the config file's folder, "
+                f"{tmp_path / 'conf'})") in result.output
