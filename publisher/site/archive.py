@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from markupsafe import Markup
@@ -21,7 +22,7 @@ from publisher import urls
 from publisher.config import Config
 from publisher.i18n import strings_for, topic_label
 from publisher.site.feeds import Entry, Tag
-from publisher.templating import date_label, environment
+from publisher.templating import date_label, environment, template_file
 
 STYLESHEET = "archive/style.css"
 # The site's icon: shipped in the templates folder, copied to the root of the built site and
@@ -142,8 +143,9 @@ def sitemap(items: Iterable[PageItem], config: Config) -> str:
 
 
 def stylesheet(config: Config) -> str:
-    return (config.templates_dir / STYLESHEET).read_text(encoding="utf-8")
+    return template_file(config.templates_dir, STYLESHEET).read_text(encoding="utf-8")
 
 
-def favicon(config: Config) -> bytes:
-    return (config.templates_dir / FAVICON).read_bytes()
+def favicon_file(config: Config) -> Path:
+    """The site's icon: its templates folder's, else the one publisher ships."""
+    return template_file(config.templates_dir, FAVICON)

@@ -45,7 +45,7 @@ from publisher.mail.checks import check_issue
 from publisher.mail.render import RenderedEmail
 from publisher.site.archive import (
     FAVICON,
-    favicon,
+    favicon_file,
     index_page,
     issue_page,
     page_item,
@@ -54,6 +54,7 @@ from publisher.site.archive import (
     tag_pages,
 )
 from publisher.site.feeds import Entry, absolutize, render_feeds, site_tags
+from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
 PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory
@@ -123,10 +124,9 @@ def site_fingerprint(config: Config) -> str:
     """Changes whenever templates, settings or the code version change: then all re-render."""
     digest = hashlib.sha256(__version__.encode())
     digest.update(config.settings.model_dump_json().encode())
-    for path in sorted(config.templates_dir.rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for name, path in template_files(config.templates_dir).items():
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -347,7 +347,7 @@ def _write_site(entries: list[Entry], sources: list[str | None], config: Config,
         out.write(out.root / path.strip("/"), html)
     out.write(out.root / "sitemap.xml", sitemap(newest_first, config))
     out.write(out.root / "style.css", stylesheet(config))
-    out.write(out.root / FAVICON, favicon(config))
+    out.write(out.root / FAVICON, favicon_file(config).read_bytes())
     for path, data in render_feeds(entries, tags, config, EPOCH).items():
         if out.write(out.root / path.strip("/"), data):
             out.report.feeds_changed = True
@@ -362,6 +362,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     `ping` (WebSub) is called when a feed changed and a hub is set.
     """
     check_output_is_public_only(config)
+    if not config.issues_dir.is_dir():
+        raise ConfigError(config.missing_folder("issues"))
     report = BuildReport()
     issues, problems, failed = read_issues([config.issues_dir])
     for path in failed:

@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.config import Config
-from publisher.site.archive import FAVICON
+from publisher.site.archive import FAVICON, favicon_file
 from publisher.site.build import private_dirs
 
 CONTENT_TYPES = {
@@ -167,8 +167,9 @@ def routes(config: Config) -> list[BaseRoute]:
 
     async def icon(request: Request) -> Response:
         """The shipped icon, built or not: browsers ask every site for /favicon.ico."""
-        shipped = config.templates_dir / FAVICON
-        if not shipped.is_file():
+        try:
+            shipped = favicon_file(config)
+        except FileNotFoundError:
             return PlainTextResponse("Not found", status_code=404)
         stat = shipped.stat()
         return _respond(request, _load(shipped, stat.st_mtime_ns, stat.st_size))
