@@ -167,9 +167,12 @@ def test_a_pause_stops_a_running_send_and_resume_sends_each_rest_exactly_once(
 def test_a_cancel_is_final_and_shown_and_nothing_restarts_it(
         site: Site, report_figure: Callable[[str], None]) -> None:
     addresses = bulk_confirmed(site.engine, 2000)
-    site.server.delay = 0.03  # about 15 s in all: the cancel lands mid-send
+    site.server.delay = 0.03
     sender = site.start("send", SLUG, "--yes")
     site.wait_for(lambda: site.total() >= 200)
+    # From here each message takes a second, so the rest of the send outlasts the two cancel
+    # commands however slow the machine is: the cancel always lands mid-send.
+    site.server.delay = 1.0
     declined = site.run("cancel", SLUG, stdin="n\n")
     cancelled = site.run("cancel", SLUG, "--yes")
     acknowledged = time.monotonic()
