@@ -40,11 +40,12 @@ def with_steps(config: Config, folder: Path, catch_up_hours: float | None = None
 
 
 def confirm_at(engine: Engine, count: int, at: datetime, start: int = 0) -> list[str]:
-    """Confirmed subscribers r<n>@example.net, confirmed at `at`."""
+    """Confirmed subscribers r<n>@example.net, confirmed at `at` (and so in the automations)."""
     addresses = [f"r{n}@example.net" for n in range(start, start + count)]
     with engine.begin() as conn:
         for address in addresses:
-            store.add(conn, address, "", store.CONFIRMED, Consent("import", at), at)
+            store.add(conn, address, "", store.CONFIRMED, Consent("import", at), at,
+                      welcome=True)
     return addresses
 
 
