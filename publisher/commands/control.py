@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.clock import utc_now
 from publisher.config import Config
+from publisher.content.automations import SEND_PREFIX
 from publisher.db import open_configured
 from publisher.sending import control, outbox
 
@@ -27,8 +28,16 @@ def state_line(slug: str, state: str, counts: dict[str, int]) -> str:
                 f"continues it")
     if state == outbox.SEND_CANCELLED:
         return (f"{slug} was cancelled (final): {sent} sent, {counts[outbox.CANCELLED]} "
-                f"cancelled, never sent")
+                f"cancelled, never sent{step_note(slug)}")
     return f"{slug} is {state}: {sent} sent, {left} left"
+
+
+def step_note(slug: str) -> str:
+    """A step's cancel ends the rows it had, not the step: say how to switch it off."""
+    if not slug.startswith(SEND_PREFIX):
+        return ""
+    return (f"; the step still enrols new readers (`publisher automations disable "
+            f"{slug.removeprefix(SEND_PREFIX)}` switches it off)")
 
 
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
@@ -36,7 +45,9 @@ def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     slug = Path(issue).stem if issue.endswith(".md") else issue
     send_id = outbox.find_send(engine, slug)
     if send_id is None:
-        raise click.ClickException(f"{slug}: this issue has not been sent (no send to control)")
+        what = "this step has no send yet" if slug.startswith(SEND_PREFIX) else (
+            "this issue has not been sent")
+        raise click.ClickException(f"{slug}: {what} (no send to control)")
     return slug, send_id, control.send_state(engine, send_id)
 
 
@@ -100,7 +111,7 @@ def cancel_command(config: Config, issue: str, yes: bool) -> None:
     in_flight = counts[outbox.SENDING]
     click.echo(f"cancelled {slug}: {counts[outbox.SENT]} sent, {counts[outbox.CANCELLED]} "
                f"cancelled (final)" + (f"; {in_flight} in flight are settled by their process"
-                                       if in_flight else ""))
+                                       if in_flight else "") + step_note(slug))
 
 
 COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from publisher.clock import utc_now
+from publisher.commands.automations import print_rename_warnings
 from publisher.config import Config, load_secrets
 from publisher.content.issues import read_issue, read_issues
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
@@ -103,15 +104,17 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
                     checks.check_issues([t for t in targets if t not in steps], config)]
     except IssueFileError as exc:
         problems += exc.problems
+    good_steps = []
     try:
-        checked += [(step.path, step.send_slug, rendered) for step, rendered in
-                    checks.check_steps(steps, config, utc_now())]
+        good_steps = checks.check_steps(steps, config, utc_now())
+        checked += [(step.path, step.send_slug, rendered) for step, rendered in good_steps]
     except IssueFileError as exc:
         problems += exc.problems
     if problems:
         raise IssueFileError(problems)
     for path, _slug, rendered in checked:
         console.print(f"[green]ok[/green] {path} ({rendered.html_bytes:,} bytes of email HTML)")
+    print_rename_warnings(config, [step for step, _rendered in good_steps])
     if deliverability:
         _report_deliverability(config, [(slug, rendered) for _path, slug, rendered in checked])
 

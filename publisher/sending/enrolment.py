@@ -120,6 +120,21 @@ def existing_sends(engine: Engine) -> dict[str, Any]:
     return {str(row.issue_slug): row for row in rows}
 
 
+def require_step_send(engine: Engine, config: Config, slug: str) -> int:
+    """The id of a step's send (`automation:<name>`); SendError naming what to do when the
+    step has none yet, or no such step exists."""
+    row = existing_sends(engine).get(slug)
+    if row is not None:
+        return int(row.id)
+    name = slug.removeprefix(SEND_PREFIX)
+    if (config.automations_dir / f"{name}.md").is_file():
+        raise SendError(f"{slug}: not started yet; the daemon's next round (`publisher run`, "
+                        "or `publisher run --once`) starts it with the readers due")
+    known = ", ".join(sorted(existing_sends(engine))) or "none"
+    raise SendError(f"{slug}: no such step (no file {name}.md in {config.automations_dir}; "
+                    f"steps with a send: {known})")
+
+
 def _render(step: Step, config: Config, date: datetime) -> RenderedEmail:
     rendered, problems = check_step(step, config, date)
     if problems or rendered is None:
