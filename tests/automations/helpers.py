@@ -72,11 +72,11 @@ def steps_folder(folder: Path, *steps: tuple[str, str, str]) -> Path:
 
 
 def site_file(tmp_path: Path, smtp_port: int, database_url: str, steps: Path,
-              catch_up_hours: float = 48) -> tuple[Path, Config]:
-    """A publisher.toml for the real CLI (SMTP on loopback, these steps) and its Config,
-    which the daemon under test reads too."""
+              catch_up_hours: float = 48, extra: str = "") -> tuple[Path, Config]:
+    """A publisher.toml for the real CLI (SMTP on loopback, these steps, `extra` TOML) and
+    its Config, which the daemon under test reads too."""
     path = write_config_file(tmp_path / "site", smtp_port, database_url,
-                             extra=f"[sending]\ncatch_up_hours = {catch_up_hours}\n")
+                             extra=f"[sending]\ncatch_up_hours = {catch_up_hours}\n{extra}")
     text = path.read_text(encoding="utf-8").replace(f'issues = "{REPO / "issues"}"',
                                                     f'issues = "{LATEST.parent}"')
     text = text.replace("[paths]\n", f'[paths]\nautomations = "{steps}"\n', 1)
