@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+import sqlalchemy as sa
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.engine import Engine
 
 from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.content.automations import SEND_PREFIX, Step, delay_label, read_steps, step_slug
 from publisher.content.plaintext import display_width
 from publisher.db import open_configured, open_existing
-from publisher.errors import IssueFileError
+from publisher.errors import DatabaseFault, IssueFileError
+from publisher.outage import reason
 from publisher.sending import enrolment, outbox
 from publisher.sending.enrolment import step_statuses
 
@@ -29,11 +33,27 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
-def print_rename_warnings(config: Config, steps: list[Step]) -> None:
+def _stored(config: Config) -> Engine | None:
+    """The database to compare step files with: None when there is none yet, or when it
+    cannot be reached (said in one line: the files themselves are still fine)."""
+    try:
+        return open_existing(config)
+    except (sa.exc.SQLAlchemyError, DatabaseFault) as exc:
+        _warn(f"switches and renamed steps not looked up: the database is unreachable "
+              f"({reason(exc)})")
+        return None
+
+
+def _warn(line: str) -> None:
+    console.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
+
+
+def print_rename_warnings(config: Config, steps: list[Step],
+                          engine: Engine | None = None) -> None:
     """Warn (stderr) about step files that repeat a step already sent under another name."""
-    engine = open_existing(config) if steps else None
+    engine = engine or (_stored(config) if steps else None)
     for line in enrolment.rename_warnings(engine, steps) if engine is not None else []:
-        console.print(f"[yellow]warning[/yellow] {line}", soft_wrap=True, highlight=False)
+        _warn(line)
 
 
 @click.group("automations")
@@ -51,7 +71,7 @@ def list_command(config: Config) -> None:
     steps, problems, _failed = read_steps([config.automations_dir])
     if problems:
         raise IssueFileError(problems)
-    engine = open_existing(config)
+    engine = _stored(config)
     disabled = enrolment.disabled_steps(engine) if engine is not None else set()
     rows = [("step", "after", "subject", "flags", "file")]
     for step in steps:
@@ -61,7 +81,7 @@ def list_command(config: Config) -> None:
         rows.append((step.name, delay_label(step.delay), step.meta.title,
                      ",".join(flags) or "-", str(step.path)))
     _table(rows)
-    print_rename_warnings(config, steps)
+    print_rename_warnings(config, steps, engine)
 
 
 @automations_group.command("status")
