@@ -45,6 +45,13 @@ def _status(confirmed: bool, welcome: bool) -> str:
     return store.CONFIRMED if confirmed else store.PENDING
 
 
+def _note_no_welcome(config: Config, applies: bool) -> None:
+    """Say that readers added as confirmed are outside the automations, and how to enrol."""
+    if applies and config.automations_dir.is_dir():
+        click.echo("they get issues, but no welcome nor other automation step: run the "
+                   "same command with --welcome to enrol them")
+
+
 @subscribers_group.command("add")
 @click.argument("email")
 @click.option("--name", default="")
@@ -65,6 +72,7 @@ def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
     if reason is not None:
         raise PublisherError(f"{subscriber.email}: {reason}")
     click.echo(f"{'added' if created else 'exists'} {subscriber.email} ({subscriber.status})")
+    _note_no_welcome(config, confirmed and not welcome and subscriber.status == store.CONFIRMED)
 
 
 @subscribers_group.command("remove")
@@ -121,6 +129,7 @@ def import_command(config: Config, csv_file: Path, confirmed: bool, welcome: boo
         console.print(f"{csv_file}:{line}: {reason}", markup=False, soft_wrap=True)
     click.echo(f"added {report.added}, updated {report.updated}, "
                f"rejected {len(report.rejected)}, skipped {len(report.skipped)}")
+    _note_no_welcome(config, confirmed and not welcome and bool(report.added + report.updated))
     if report.rejected:
         sys.exit(1)
 

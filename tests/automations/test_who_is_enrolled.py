@@ -42,7 +42,9 @@ def test_an_import_or_add_of_confirmed_readers_enrols_them_only_with_welcome(
         config_file, config = site_file(tmp_path, server.port, database_url, steps)
         engine = database(config)
         start(engine, config, ready(config, LATEST), utc_now() - timedelta(days=1))
-        assert cli(config_file, "subscribers", "import", str(MOVED), "--confirmed").exit_code == 0
+        imported = cli(config_file, "subscribers", "import", str(MOVED), "--confirmed")
+        assert imported.exit_code == 0, imported.output
+        assert "no welcome nor other automation step" in imported.output
         assert cli(config_file, "subscribers", "add", "quiet@example.org",
                    "--confirmed").exit_code == 0
         clock = [utc_now()]
@@ -55,6 +57,9 @@ def test_an_import_or_add_of_confirmed_readers_enrols_them_only_with_welcome(
         assert result.exit_code == 0, result.output
         assert cli(config_file, "subscribers", "add", "asked@example.org", "--confirmed",
                    "--welcome").exit_code == 0
+        again = cli(config_file, "subscribers", "add", "quiet@example.org", "--confirmed",
+                    "--welcome")  # what the note after the first add says to run
+        assert again.exit_code == 0 and "no welcome" not in again.output, again.output
         refused = cli(config_file, "subscribers", "add", "p@example.org", "--welcome")
         assert refused.exit_code != 0 and "--welcome needs --confirmed" in refused.output
         clock[0] = utc_now()
@@ -63,7 +68,8 @@ def test_an_import_or_add_of_confirmed_readers_enrols_them_only_with_welcome(
         clock[0] = utc_now() + timedelta(days=3, minutes=1)
         for _ in range(3):
             daemon.tick()
-    asked = ["asked.one@example.org", "asked.two@example.org", "asked@example.org"]
+    asked = ["asked.one@example.org", "asked.two@example.org", "asked@example.org",
+             "quiet@example.org"]
     assert received(engine) == Counter({(slug, r): 1 for r in asked
                                         for slug in (WELCOME, SEED, DAY3)})
     assert server.delivered == Counter({r: 3 for r in asked})
