@@ -55,3 +55,6 @@ _.x_labels
 
 # A sender process starts as `python -c "...child_main(fd)"` (sending.senders).
 _.child_main
+
+# markdown-it calls StateInline.scanDelims from its emphasis rules (content.cjk_emphasis).
+_.scanDelims

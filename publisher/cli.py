@@ -20,8 +20,11 @@ from publisher.commands import (
     automations,
     bounces,
     control,
+    dev,
     dkim,
+    init,
     issues,
+    secret,
     sending,
     serve,
     subscribers,
@@ -62,8 +65,8 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (issues, serve, subscribers, sending, control, dkim, bounces, admin,
-               automations):
+for module in (init, issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
+               automations, dev):
     for command in module.COMMANDS:
         main.add_command(command)
 

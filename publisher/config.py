@@ -127,6 +127,9 @@ class SendingConfig(_Section):
     # The daemon starts an issue whose send_at passed at most this long ago; older ones
     # (back issues of a migrated archive, a daemon stopped for weeks) wait for `send`.
     catch_up_hours: float = Field(default=24.0, ge=0)
+    # The poison-message guard: a row lost by this many processes that stopped while
+    # holding it (killed, crashed) is set aside as failed, with a reply saying so.
+    max_lost_claims: int = Field(default=20, ge=1)
 
 
 class DatabaseConfig(_Section):
@@ -212,7 +215,8 @@ TAG_NAME = re.compile(r"^[^\s()]+$")
 AUDIENCE_WORDS = frozenset({"and", "or", "not"})
 
 
-def _tag_name(tag: str) -> str:
+def tag_name(tag: str) -> str:
+    """The tag, if an audience expression can name it; else ValueError saying why."""
     if not TAG_NAME.match(tag) or tag.lower() in AUDIENCE_WORDS:
         raise ValueError(f"{tag!r}: a tag is one word without spaces or parentheses, "
                          "and not and/or/not")
@@ -226,7 +230,7 @@ class AudienceConfig(_Section):
     @field_validator("tags")
     @classmethod
     def _names(cls, values: list[str]) -> list[str]:
-        return [_tag_name(v) for v in values]
+        return [tag_name(v) for v in values]
 
 
 class Settings(_Section):
@@ -250,7 +254,7 @@ class Settings(_Section):
     @classmethod
     def _topics(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         for tag, labels in value.items():
-            _tag_name(tag)
+            tag_name(tag)
             if not labels or not all(label.strip() for label in labels.values()):
                 raise ValueError(f"topics.{tag}: give a label per language, e.g. en = \"…\"")
         return value
@@ -302,6 +306,13 @@ class Config:
         return url
 
 
+# One line for every command that cannot work without the key: what is missing, how to make it.
+MISSING_SECRET_KEY = (
+    "PUBLISHER_SECRET_KEY is not set: tokens and console cookies are signed with it. "
+    "Make one with `publisher secret-key`, then `export PUBLISHER_SECRET_KEY=<that key>`"
+)
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Everything secret, read from the environment only."""
@@ -312,12 +323,14 @@ class Secrets:
     dkim_private_key: str | None = None
     imap_password: str | None = None  # for `bounces process imaps://…`
 
+    def require_signing_key(self) -> None:
+        """Refuse (one line naming the variable and how to make it) when no key is set."""
+        if not self.secret_keys:
+            raise ConfigError(MISSING_SECRET_KEY)
+
     @property
     def signing_key(self) -> str:
-        if not self.secret_keys:
-            raise ConfigError(
-                "PUBLISHER_SECRET_KEY: not set; tokens need a secret from the environment"
-            )
+        self.require_signing_key()
         return self.secret_keys[0]
 
 

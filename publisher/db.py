@@ -72,6 +72,9 @@ subscriber_table = sa.Table(
     # migration 9: when the reader entered the automations (their steps' delays count from
     # it): set by their own confirmation, or by an add/import with --welcome; NULL: never
     sa.Column("automations_at", UTCDateTime),
+    # migration 7: SQLite's AUTOINCREMENT, so an erased reader's id is never given again
+    # (without it the next row takes the highest id + 1); PostgreSQL's sequence never does
+    sqlite_autoincrement=True,
 )
 
 subscriber_events = sa.Table(
@@ -130,6 +133,8 @@ deliveries = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("not_before", UTCDateTime),  # migration 5: a queued row is not claimed earlier
+    # migration 8: claims taken back from a process that stopped before settling the row
+    sa.Column("lost_claims", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
     sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
     # migration 6: a send's rows of one state in id order, so a claim reads its batch off
@@ -236,6 +241,33 @@ def _automation_switches(conn: Connection) -> None:
     conn.execute(sa.text("INSERT INTO automation_steps (slug, live_since) SELECT issue_slug, "
                          "created_at FROM sends WHERE kind = 'automation' AND issue_slug NOT IN "
                          "(SELECT slug FROM automation_steps)"))
+def _lost_claims(conn: Connection) -> None:
+    _add_column(conn, "deliveries", "lost_claims", "INTEGER NOT NULL DEFAULT 0")
+
+
+def _ids_never_reused(conn: Connection) -> None:
+    """SQLite: rebuild `subscribers` with AUTOINCREMENT and start its sequence above every
+    id ever given (events and deliveries keep those of erased readers)."""
+    if conn.dialect.name != "sqlite":
+        return
+    create = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'subscribers'")).scalar_one()
+    if "AUTOINCREMENT" not in str(create).upper():
+        columns = ", ".join(c["name"] for c in sa.inspect(conn).get_columns("subscribers"))
+        conn.execute(sa.text("ALTER TABLE subscribers RENAME TO subscribers_before_7"))
+        for index in sa.inspect(conn).get_indexes("subscribers_before_7"):
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {index['name']}"))
+        metadata.create_all(conn, tables=[subscriber_table])
+        conn.execute(sa.text(f"INSERT INTO subscribers ({columns}) "
+                             f"SELECT {columns} FROM subscribers_before_7"))
+        conn.execute(sa.text("DROP TABLE subscribers_before_7"))
+    highest = conn.execute(sa.text(
+        "SELECT max(coalesce((SELECT max(id) FROM subscribers), 0), "
+        "coalesce((SELECT max(subscriber_id) FROM subscriber_events), 0), "
+        "coalesce((SELECT max(subscriber_id) FROM deliveries), 0))")).scalar_one()
+    conn.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'subscribers'"))
+    conn.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('subscribers', :seq)"),
+                 {"seq": int(highest)})
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -249,6 +281,9 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _audiences_and_windows),
     (6, "an index on deliveries (send_id, status, id): claims read their batch off it",
      _claim_index),
+    (7, "subscriber ids are never reused: AUTOINCREMENT on SQLite", _ids_never_reused),
+    (8, "deliveries.lost_claims: claims of a row whose process stopped before settling it",
+     _lost_claims),
     (9, "subscribers.automations_at and automation_steps: who is enrolled, steps switched off",
      _automation_switches),
 ]

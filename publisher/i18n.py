@@ -106,6 +106,12 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
                      "mistyped.",
         "method_not_allowed_title": "This request is not possible here",
         "method_not_allowed": "This address does not accept that kind of request.",
+        "bad_request_title": "This request cannot be read",
+        "bad_request": "The form sent is not one of ours (too many fields, a file, or a "
+                       "damaged form). Go back, reload the page and send it again.",
+        "too_large_title": "Too much to send",
+        "too_large": "What was sent is larger than any of our forms ({limit} bytes at "
+                     "most). Nothing was saved.",
         "home_link": "Go to the home page",
         "unsubscribed_gone": "This address is no longer on the list of {site}: no more email "
                              "will be sent to it.",
@@ -153,8 +159,10 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_setup_text": "The console has no account, and none exists by default. On the "
                             "server, create one (the command asks for the password twice):",
         "admin_setup_then": "Then reload this page and sign in.",
+        "admin_no_secret_title": "The console is not set up",
         "admin_no_secret": "The console signs its cookies with PUBLISHER_SECRET_KEY, which is "
-                           "not set: set it in the environment of publisher serve and restart.",
+                           "not set: make one with publisher secret-key, set it in the "
+                           "environment of publisher serve and restart.",
         "admin_signed_out_title": "Signed out",
         "admin_signed_out": "Your session has ended or expired. Sign in again.",
         "admin_forbidden": "This request did not come from the console's own page, or the page is "
@@ -242,6 +250,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_search_button": "Search",
         "admin_any_status": "any status",
         "admin_no_subscribers": "No subscriber matches.",
+        "admin_total_bounce_events": "bounces ever",
+        "admin_total_complaint_events": "spam reports ever",
         "admin_tags": "Tags",
         "admin_timezone": "Time zone",
         "admin_bounce_count": "Hard bounces",
@@ -354,6 +364,11 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "not_found": "这个地址没有页面。它可能已被移走，也可能是链接输错了。",
         "method_not_allowed_title": "无法处理这个请求",
         "method_not_allowed": "这个地址不接受这种请求。",
+        "bad_request_title": "无法读取这个请求",
+        "bad_request": "提交的内容不是本站的表单（字段过多、带有文件或表单已损坏）。"
+                       "请返回、刷新页面后重新提交。",
+        "too_large_title": "提交的内容过大",
+        "too_large": "提交的内容超过了本站任何表单的大小（最多 {limit} 字节），没有保存任何内容。",
         "home_link": "返回首页",
         "unsubscribed_gone": "该邮箱已不在《{site}》的订阅名单中，不会再收到任何邮件。",
         "unavailable_title": "暂时无法处理",
@@ -399,8 +414,10 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_setup_text": "控制台没有账号，也没有默认账号。请在服务器上创建一个（命令会要求输入"
                             "两次密码）：",
         "admin_setup_then": "然后刷新本页并登录。",
+        "admin_no_secret_title": "控制台尚未配置",
         "admin_no_secret": "控制台用 PUBLISHER_SECRET_KEY 签名 Cookie，但它尚未设置："
-                           "请在 publisher serve 的环境中设置后重启。",
+                           "请用 publisher secret-key 生成一个，"
+                           "在 publisher serve 的环境中设置后重启。",
         "admin_signed_out_title": "已退出",
         "admin_signed_out": "会话已结束或已过期，请重新登录。",
         "admin_forbidden": "此请求并非来自控制台自身的页面，或页面已过期。请刷新后重试。",
@@ -483,6 +500,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_search_button": "搜索",
         "admin_any_status": "任意状态",
         "admin_no_subscribers": "没有匹配的订阅者。",
+        "admin_total_bounce_events": "累计退信",
+        "admin_total_complaint_events": "累计垃圾邮件举报",
         "admin_tags": "标签",
         "admin_timezone": "时区",
         "admin_bounce_count": "硬退信次数",

@@ -12,7 +12,8 @@ from publisher.clock import utc_now
 
 log = logging.getLogger("publisher")
 
-WARNINGS = {"database_unavailable", "database_error", "sender_lost", "senders_failed"}
+WARNINGS = {"database_unavailable", "database_error", "sender_lost", "senders_failed",
+            "delivery_set_aside"}
 
 
 def log_event(event: str, **fields: object) -> None:

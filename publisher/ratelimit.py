@@ -1,8 +1,14 @@
-"""Token buckets: the sender's global message rate and the web app's per-key form limits."""
+"""Token buckets (the sender's global message rate, the web app's per-key form limits), the
+login's growing delays, and the key a client address is limited by.
+
+Rule: a limit keys a client by `client_key` (an IPv6 address by its /64, the block one
+subscriber line is given), never by the full IPv6 address.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -87,3 +93,88 @@ class KeyedLimiter:
         full = [k for k, b in self.buckets.items() if b.wait_time(self.burst) == 0]
         for key in full or list(self.buckets)[: self.max_keys // 2]:
             del self.buckets[key]
+
+
+IPV6_PREFIX = 64  # one home or server line gets a whole /64
+
+
+def client_key(host: str) -> str:
+    """The key a client address is limited by: an IPv4 address as it is (also written as
+    IPv4-mapped IPv6), an IPv6 address by its /64; anything else (no address) as given."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+@dataclass
+class FailureDelay:
+    """Per key, a delay that grows with each failure and never becomes a block: `free`
+    failures cost nothing, then each next attempt waits `first` seconds after the last
+    failure, doubling per failure up to `longest`. A key quiet for `forget` seconds starts
+    afresh; `forgive` clears it (a success); `refund` takes back one failure."""
+
+    free: int
+    first: float
+    longest: float
+    clock: Callable[[], float]
+    forget: float = 3600.0
+    max_keys: int = 100_000
+    failures: dict[str, _Failures] = field(default_factory=dict)
+
+    def delay(self, count: int) -> float:
+        """Seconds an attempt waits after the `count`th failure in a row."""
+        if count < self.free:
+            return 0.0
+        return float(min(self.longest, self.first * 2 ** min(count - self.free, 62)))
+
+    def wait(self, key: str) -> float:
+        """Seconds before `key` may try again (0 now)."""
+        record = self._current(key)
+        if record is None:
+            return 0.0
+        return max(0.0, record.last + self.delay(record.count) - self.clock())
+
+    def fail(self, key: str) -> None:
+        record = self._current(key)
+        if record is None:
+            if len(self.failures) >= self.max_keys:
+                self._prune()
+            self.failures[key] = _Failures(1, self.clock())
+            return
+        record.count += 1
+        record.last = self.clock()
+
+    def refund(self, key: str) -> None:
+        record = self.failures.get(key)
+        if record is not None:
+            record.count -= 1
+            if record.count <= 0:
+                del self.failures[key]
+
+    def forgive(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+    def _current(self, key: str) -> _Failures | None:
+        record = self.failures.get(key)
+        if record is not None and self.clock() - record.last >= self.forget:
+            del self.failures[key]
+            return None
+        return record
+
+    def _prune(self) -> None:
+        now = self.clock()
+        stale = [k for k, r in self.failures.items() if now - r.last >= self.forget]
+        for key in stale or list(self.failures)[: self.max_keys // 2]:
+            del self.failures[key]

@@ -14,6 +14,23 @@ _PLAIN_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TAG_SLUG_BASE_MAX = 48
 
 
+_LOCAL_HOSTS = re.compile(r"^(localhost|.*\.localhost|127(\.\d{1,3}){3}|0\.0\.0\.0|\[?::1?\]?)$")
+# The host in an entry id: `tag:HOST,DATE:…` or `http(s)://HOST[:port]/…`.
+_ID_HOST = re.compile(r"^(?:tag:([^,]+),|https?://(\[[^\]]*\]|[^/:]+))", re.IGNORECASE)
+
+
+def is_local_host(host: str) -> bool:
+    """Whether a host name is this machine (loopback, localhost): no public site lives there."""
+    return bool(_LOCAL_HOSTS.match(host.strip().lower()))
+
+
+def local_host_in_id(entry_id: str) -> str | None:
+    """The loopback host an entry id was made from (`tag:127.0.0.1,…`), else None."""
+    found = _ID_HOST.match(entry_id)
+    host = (found.group(1) or found.group(2)) if found else None
+    return host if host and is_local_host(host) else None
+
+
 def issue_path(slug: str) -> str:
     return f"/issues/{slug}/"
 

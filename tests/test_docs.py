@@ -173,3 +173,12 @@ def test_every_module_path_the_readme_names_exists() -> None:
     assert paths, "the README names no module (the code layout section is gone?)"
     missing = sorted(path for path in paths if not (REPO / path).is_file())
     assert not missing, f"README names modules that do not exist: {missing}"
+
+
+def test_every_script_the_readme_runs_exists_and_runs_with_the_venvs_python() -> None:
+    """`python bench/x.py` fails on a fresh machine (the packages live in .venv)."""
+    runs = re.findall(r"([^\s`(]*python3?) ((?:bench|tests)/[\w/]+\.py)", README)
+    assert runs, "the README runs no script (the performance section is gone?)"
+    assert sorted({python for python, _ in runs}) == [".venv/bin/python"], runs
+    missing = sorted({path for _, path in runs if not (REPO / path).is_file()})
+    assert not missing, f"README runs scripts that do not exist: {missing}"

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 
 import click
 import sqlalchemy as sa
-from rich.console import Console
-from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from publisher.clock import utc_now
@@ -20,8 +18,6 @@ from publisher.errors import DatabaseFault, IssueFileError
 from publisher.outage import reason
 from publisher.sending import enrolment, outbox
 from publisher.sending.enrolment import step_statuses
-
-console = Console(stderr=True)
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> None:
@@ -45,7 +41,7 @@ def _stored(config: Config) -> Engine | None:
 
 
 def _warn(line: str) -> None:
-    console.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
+    click.echo(f"warning: {line}", err=True)
 
 
 def print_rename_warnings(config: Config, steps: list[Step],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from publisher.clock import utc_now
 from publisher.commands.automations import print_rename_warnings
 from publisher.config import Config, load_secrets
 from publisher.content.issues import read_issue, read_issues
+from publisher.content.lint import literal_emphasis_warnings
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
 from publisher.errors import IssueFileError, Problem, PublisherError
 from publisher.mail import checks
@@ -31,6 +33,7 @@ from publisher.site.build import (
     preview_dir,
     write_if_changed,
 )
+from publisher.urls import is_local_host
 
 console = Console(stderr=True)
 
@@ -39,13 +42,17 @@ console = Console(stderr=True)
 @click.argument("title")
 @click.option("--slug", default=None, help="File name stem (default: date + title).")
 @click.option("--language", default=None, help="BCP 47 tag (default: the site's language).")
+@click.option("--domain", default=None,
+              help="The site's public domain for the permanent id (default: site.base_url's).")
 @click.pass_obj
-def new_command(config: Config, title: str, slug: str | None, language: str | None) -> None:
+def new_command(config: Config, title: str, slug: str | None, language: str | None,
+                domain: str | None) -> None:
     """Scaffold a new issue file dated now in the configured timezone."""
+    domain = _id_domain(config, domain)
     now = utc_now().astimezone(config.site.zone)
     if slug is not None and not re.match(r"^[a-z0-9][a-z0-9-]*$", slug):
         raise click.BadParameter("use lower-case letters, digits and hyphens", param_hint="--slug")
-    taken = _taken_by(config, now)
+    taken = _taken_by(config, now, domain)
     if slug is not None:
         if reason := taken(slug):
             raise PublisherError(f"{config.issues_dir / slug}.md: {reason}")
@@ -57,13 +64,31 @@ def new_command(config: Config, title: str, slug: str | None, language: str | No
             click.echo(f"{config.issues_dir / wanted}.md: {taken(wanted)}; "
                        f"numbered this one {stem}", err=True)
     path = config.issues_dir / f"{stem}.md"
-    text = new_issue_text(title, now, language or config.site.language, config.site.domain, stem)
+    text = new_issue_text(title, now, language or config.site.language, domain, stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     click.echo(str(path))
 
 
-def _taken_by(config: Config, now: datetime) -> Callable[[str], str]:
+def _id_domain(config: Config, given: str | None) -> str:
+    """The domain a new issue's permanent id is made from: --domain, else base_url's, never a
+    loopback address (asked for on a terminal, refused in one line otherwise)."""
+    domain = (given or config.site.domain).strip().lower()
+    if not is_local_host(domain):
+        return domain
+    if given is None and sys.stdin.isatty():
+        click.echo(f"site.base_url is {config.site.base_url}, a local address; an issue's id "
+                   "never changes once published, so it needs your site's public domain.",
+                   err=True)
+        return _id_domain(config, click.prompt("Your site's domain (e.g. digest.example.org)"))
+    source = config.file or "publisher.toml"
+    raise PublisherError(
+        f"{source}: site.base_url: {config.site.base_url} is a local address, and an issue's "
+        "id never changes once published: set base_url to your site's public address, or pass "
+        "--domain digest.example.org")
+
+
+def _taken_by(config: Config, now: datetime, domain: str) -> Callable[[str], str]:
     """Why a file stem cannot be used ('' when it can): its file exists, or an existing
     issue already has it as its slug or holds the id it would get."""
     issues, _, _ = read_issues([config.issues_dir]) if config.issues_dir.is_dir() else ([], [], [])
@@ -75,7 +100,7 @@ def _taken_by(config: Config, now: datetime) -> Callable[[str], str]:
             return "already exists"
         if stem in slugs:
             return f"slug already used by {slugs[stem]}"
-        entry_id = new_entry_id(config.site.domain, now, stem)
+        entry_id = new_entry_id(domain, now, stem)
         if entry_id in ids:
             return f"id {entry_id} already used by {ids[entry_id]}"
         return ""
@@ -113,7 +138,10 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
     if problems:
         raise IssueFileError(problems)
     for path, _slug, rendered in checked:
-        console.print(f"[green]ok[/green] {path} ({rendered.html_bytes:,} bytes of email HTML)")
+        # One plain line per file, never wrapped: scripts read these.
+        click.echo(f"ok {path} ({rendered.html_bytes:,} bytes of email HTML)")
+        for warning in literal_emphasis_warnings(path):
+            click.echo(f"warning: {warning}", err=True)
     print_rename_warnings(config, [step for step, _rendered in good_steps])
     if deliverability:
         _report_deliverability(config, [(slug, rendered) for _path, slug, rendered in checked])

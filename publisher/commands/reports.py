@@ -66,6 +66,7 @@ def watch(out: Console, render: Callable[[], RenderableType], busy: Callable[[],
         while True:
             more = busy()
             out.print(render())
+            out.file.flush()  # a pipe is block-buffered: each snapshot shows as it is taken
             if not more:
                 return
             time.sleep(interval)

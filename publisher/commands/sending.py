@@ -80,7 +80,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         return
     item = ready(config, resolve_issue_path(config, issue))
     secrets = load_secrets(os.environ)
-    _ = secrets.signing_key
+    secrets.require_signing_key()
     engine = open_configured(config)
     if test_address:
         _send_test_copy(config, item, test_address)
@@ -287,10 +287,9 @@ def _console_hint(config_file: Path) -> list[str]:
     program = Path(sys.argv[0])
     command = _shown(program) if program.name == "publisher" and program.is_file() else "publisher"
     prefix = f"{command} --config {_shown(config_file)}"
-    return [f"console:  {prefix} admin set-password admin",
-            f"          {prefix} serve   then open http://127.0.0.1:8000/admin",
-            "          (serve needs PUBLISHER_SECRET_KEY set, for example "
-            "export PUBLISHER_SECRET_KEY=$(openssl rand -hex 32))"]
+    return [f"console:  export PUBLISHER_SECRET_KEY=$({command} secret-key)",
+            f"          {prefix} admin set-password admin",
+            f"          {prefix} serve   then open http://127.0.0.1:8000/admin"]
 
 
 def _shown(path: Path) -> str:
@@ -318,7 +317,7 @@ def run_command(config: Config, worker: bool, once: bool, interval: float,
     from publisher.sending.daemon import Daemon
 
     secrets = load_secrets(os.environ)
-    _ = secrets.signing_key
+    secrets.require_signing_key()
     # The schema is brought up to date at the first tick that reaches the database, so a
     # daemon started while the database is down waits for it instead of exiting.
     engine = make_engine(config.database_url)

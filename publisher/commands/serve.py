@@ -17,7 +17,9 @@ from publisher.web.app import create_app
 @click.pass_obj
 def serve_command(config: Config, host: str, port: int) -> None:
     """Serve the built output directory and the subscriber routes."""
-    app = create_app(config, load_secrets(os.environ))
+    secrets = load_secrets(os.environ)
+    secrets.require_signing_key()  # one line now rather than 500s later
+    app = create_app(config, secrets)
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
 

@@ -16,10 +16,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from publisher.content.audience import parse as parse_audience
 from publisher.errors import IssueFileError, Problem
+from publisher.urls import local_host_in_id
 
 FRONT_MATTER_FENCE = "---"
 BOM = "\ufeff"  # editors on Windows save UTF-8 with one; it is not content
@@ -93,6 +102,10 @@ class FrontMatter(BaseModel):
     def _entry_id(cls, value: str | None) -> str | None:
         if value is not None and not TAG_URI.match(value):
             raise ValueError("must be a tag:, urn: or http(s) URI")
+        if value is not None and (host := local_host_in_id(value)):
+            raise ValueError(f"names the local address {host}: an id never changes once "
+                             "published, so it must carry the site's public domain "
+                             "(set site.base_url, then publisher new writes one)")
         return value
 
     @field_validator("send_local", mode="before")
@@ -113,6 +126,14 @@ class FrontMatter(BaseModel):
     def _audience(cls, value: str | None) -> str | None:
         if value is not None:
             parse_audience(value)  # AudienceSyntaxError is a ValueError: located like the rest
+        return value
+
+    @field_validator("tags", "authors", mode="before")
+    @classmethod
+    def _a_list(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            raise ValueError(f"{info.field_name} is a list: write {info.field_name}: "
+                             f"[{value.strip()}]")
         return value
 
     @field_validator("tags", "authors")

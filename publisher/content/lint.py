@@ -22,6 +22,7 @@ from publisher.content.markup import (
     RawTag,
     attr,
     parse,
+    parse_keeping_escapes,
     raw_html,
 )
 from publisher.errors import Problem
@@ -36,6 +37,11 @@ ALLOWED_SCHEMES_TEXT = f"{', '.join(_FIRST_SCHEMES)} or {_LAST_SCHEME}"  # http,
 RAW_IMAGE_PREFIXES = tuple(f"{scheme}://" for scheme in RAW_IMAGE_SCHEMES)
 LOCAL_IMAGE = "local files are not supported; put the image on the web and use its https:// URL"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Asterisks that emphasis left in the text: a run touching a non-space on either side
+# (`5 * 3` is arithmetic, `**粗体。**这` or `**word.**next` is emphasis that did not apply).
+LITERAL_EMPHASIS = re.compile(r"\S\*+|\*+\S")
+LITERAL_EMPHASIS_HINT = ("is shown as literal asterisks: the emphasis did not apply here; "
+                         "move the asterisks or a space, or write \\* for an asterisk")
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,29 @@ def _empty_section_problems(issue: _Body, tokens: list[Token]) -> list[Problem]:
             problems.append(Problem(issue.path, _line(issue, token), "body",
                                     f"section {title!r} is empty"))
     return problems
+
+
+def literal_emphasis_warnings(path: Path) -> list[Problem]:
+    """Asterisks left as text in the rendered body (not escaped, not in code), each at its
+    file line: `check` warns about them, since they usually mean emphasis that did not apply."""
+    try:
+        parts = split_front_matter(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    if parts is None:
+        return []
+    _, body, body_line = parts
+    issue = _Body(path, body, body_line)
+    warnings = []
+    for block in parse_keeping_escapes(body):
+        line = _line(issue, block)
+        for child in block.children or []:
+            match = LITERAL_EMPHASIS.search(child.content) if child.type == "text" else None
+            if match:
+                shown = child.content[max(0, match.start() - 8):match.end() + 8].strip()
+                warnings.append(Problem(path, line, "body", f"{shown!r} {LITERAL_EMPHASIS_HINT}"))
+            line += child.content.count("\n") + (child.type in ("softbreak", "hardbreak"))
+    return warnings
 
 
 def body_problems(issue: Issue) -> list[Problem]:

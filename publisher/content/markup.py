@@ -21,6 +21,8 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from publisher.content.cjk_emphasis import use_cjk_friendly_emphasis
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5",
     "h6", "hr", "i", "img", "kbd", "li", "mark", "ol", "p", "pre", "s", "small", "strong",
@@ -61,27 +63,48 @@ EMAIL_STYLES: Mapping[str, str] = {
     "ul": "margin:0 0 12px;padding-left:22px;line-height:1.7;",
     "ol": "margin:0 0 12px;padding-left:22px;line-height:1.7;",
     "blockquote": "margin:0 0 12px;padding-left:12px;border-left:3px solid #d0d7de;",
-    "code": "font-family:Menlo,Consolas,monospace;font-size:90%;",
-    "pre": "margin:0 0 12px;white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere;",
+    # Code is set off by a tinted background, inline and as a block (the block's own <code>
+    # takes "pre code", without the inline padding).
+    "code": "font-family:Menlo,Consolas,monospace;font-size:90%;background-color:#f3f4f6;"
+            "padding:1px 4px;border-radius:3px;",
+    "pre code": "font-family:Menlo,Consolas,monospace;font-size:90%;",
+    "pre": "margin:0 0 12px;padding:10px 12px;background-color:#f3f4f6;border-radius:4px;"
+           "white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere;line-height:1.5;",
     "img": "max-width:100%;height:auto;",
     # Words in a table stay whole (mjml's cells break words anywhere); the table scrolls.
     "table": "border-collapse:collapse;word-break:normal;overflow-wrap:normal;",
-    "th": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;",
+    "th": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;"
+          "background-color:#f3f4f6;",
     "td": "padding:4px 8px;border:1px solid #d0d7de;vertical-align:top;",
 }
 
 
+def _new_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+    return use_cjk_friendly_emphasis(md.enable(["table", "strikethrough"]))
+
+
 @lru_cache(maxsize=1)
 def parser() -> MarkdownIt:
-    """CommonMark with tables and strikethrough; raw HTML is parsed (and later sanitised)."""
-    return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
-        ["table", "strikethrough"]
-    )
+    """CommonMark with tables and strikethrough, emphasis as CJK readers expect it; raw HTML
+    is parsed (and later sanitised)."""
+    return _new_parser()
 
 
 def parse(markdown: str) -> list[Token]:
     """The block token stream (the AST in markdown-it's flat form)."""
     return parser().parse(markdown)
+
+
+@lru_cache(maxsize=1)
+def _escape_keeping_parser() -> MarkdownIt:
+    return _new_parser().disable("text_join")
+
+
+def parse_keeping_escapes(markdown: str) -> list[Token]:
+    """As `parse`, with backslash escapes left as their own `text_special` tokens, so a check
+    can tell an escaped `\\*` from an asterisk that emphasis left behind."""
+    return _escape_keeping_parser().parse(markdown)
 
 
 class _StyledRenderer(RendererHTML):
@@ -116,7 +139,7 @@ class _StyledRenderer(RendererHTML):
         return self._style_pre(str(super().code_block(tokens, idx, options, env)))
 
     def _style_pre(self, html: str) -> str:
-        pre, code = self.styles.get("pre"), self.styles.get("code")
+        pre, code = self.styles.get("pre"), self.styles.get("pre code")
         if pre and code and html.startswith("<pre><code"):
             return f'<pre style="{pre}"><code style="{code}"' + html[len("<pre><code"):]
         return html

@@ -5,6 +5,8 @@ between any two of them, but never before closing punctuation or after opening p
 Labelled links become `label [n]` with `[n] url` listed at the end; bare URLs stay inline.
 Root-relative URLs are listed absolute (a mail client has no site to resolve them against),
 and raw HTML keeps its words: `<br>` becomes a space, `<img>` its alt text and a reference.
+A table becomes aligned columns (padded by display width, so CJK cells line up) when it fits
+WIDTH, else one `header: value` line per cell, a blank line between rows.
 """
 
 from __future__ import annotations
@@ -121,6 +123,74 @@ def _heading(text: str, level: int) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class _Cell:
+    text: str
+    align: str  # left | right | center
+
+
+def _table_rows(tokens: list[Token], links: _Links) -> list[list[_Cell]]:
+    """The rows of one table (its header first), each cell's text and alignment."""
+    rows: list[list[_Cell]] = []
+    align = "left"
+    for token in tokens:
+        if token.type == "tr_open":
+            rows.append([])
+        elif token.type in ("th_open", "td_open"):
+            style = str(token.attrs.get("style", ""))
+            align = style.removeprefix("text-align:") if style.startswith("text-align:") else "left"
+        elif token.type == "inline" and rows:
+            rows[-1].append(_Cell(" ".join(_inline_text(token.children or [], links).split()),
+                                  align))
+    return rows
+
+
+def _pad(cell: _Cell, width: int) -> str:
+    room = width - display_width(cell.text)
+    if cell.align == "right":
+        return " " * room + cell.text
+    if cell.align == "center":
+        return " " * (room // 2) + cell.text + " " * (room - room // 2)
+    return cell.text + " " * room
+
+
+def table_text(rows: list[list[_Cell]], width: int = WIDTH) -> str:
+    """A table as aligned columns under a rule, or as `header: value` lines if too wide."""
+    if not rows:
+        return ""
+    columns = max(len(row) for row in rows)
+    rows = [row + [_Cell("", "left")] * (columns - len(row)) for row in rows]
+    widths = [max(display_width(row[i].text) for row in rows) for i in range(columns)]
+    if sum(widths) + 2 * (columns - 1) <= width:
+        lines = ["  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip()
+                 for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+    header, body = rows[0], rows[1:]
+    return "\n\n".join(
+        "\n".join(wrap(f"{label.text}: {cell.text}" if label.text else cell.text, width,
+                        indent="  ", first_indent="")
+                   for label, cell in zip(header, row, strict=True) if cell.text)
+        for row in body)
+
+
+def _tables_grouped(tokens: list[Token]) -> list[Token | list[Token]]:
+    """The token stream with each table's tokens gathered into one list."""
+    grouped: list[Token | list[Token]] = []
+    table: list[Token] | None = None
+    for token in tokens:
+        if token.type == "table_open":
+            table = []
+        if table is None:
+            grouped.append(token)
+            continue
+        table.append(token)
+        if token.type == "table_close":
+            grouped.append(table)
+            table = None
+    return grouped
+
+
 def render_blocks(tokens: list[Token], links: _Links) -> list[str]:
     """Turn the block token stream into text blocks separated by blank lines."""
     blocks: list[str] = []
@@ -129,7 +199,10 @@ def render_blocks(tokens: list[Token], links: _Links) -> list[str]:
     quote_depth = 0
     heading_level = 0
     tight = False
-    for token in tokens:
+    for token in _tables_grouped(tokens):
+        if isinstance(token, list):
+            blocks.append(table_text(_table_rows(token, links)))
+            continue
         kind = token.type
         if kind == "paragraph_open":
             tight = token.hidden

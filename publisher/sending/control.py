@@ -15,12 +15,19 @@ overwritten here: the outbox's mark_done only ends a sending send, retry_failed 
 reopens a cancelled or pruned one. Only enrolment reopens a cancelled send, and only an
 automation step's: its cancel ends the rows it had, and the next reader enrolled (once none
 of those rows is in flight) makes it sending again (publisher.sending.enrolment).
+
+The poison-message guard (`set_aside_lost`, before each claim): a row that `max_lost_claims`
+processes have lost (each stopped while holding it: killed, crashed, out of memory) is not
+taken back once more but failed with a reply that says so and that its server never refused
+it; `retry_failed` gives it a fresh count. Lost claims never spend a reader's attempts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -101,8 +108,8 @@ def retry_failed(engine: Engine, send_id: int, now: datetime) -> int:
             return 0
         result = conn.execute(deliveries.update()
                               .where(c.send_id == send_id, c.status == FAILED)
-                              .values(status=QUEUED, attempts=0, next_attempt_at=None,
-                                      updated_at=now))
+                              .values(status=QUEUED, attempts=0, lost_claims=0,
+                                      next_attempt_at=None, updated_at=now))
     return int(result.rowcount)
 
 
@@ -113,9 +120,9 @@ LOST_REPLY = ("cancelled by the operator; its process stopped before recording a
 
 def release(engine: Engine, send_id: int, ids: Collection[int], worker: str,
             now: datetime) -> int:
-    """Give back rows this worker claimed and never handed to SMTP: queued again (the
-    claim's attempt undone) while the send is paused or sending, cancelled when it was
-    cancelled, together with any row of it still queued or deferred. Returns how many."""
+    """Give back rows this worker claimed and never handed to SMTP: queued again while the
+    send is paused or sending (a claim spent no attempt), cancelled when it was cancelled,
+    together with any row of it still queued or deferred. Returns how many."""
     c = deliveries.c
     with engine.begin() as conn:
         state = conn.execute(sa.select(sends.c.status).where(sends.c.id == send_id)).scalar_one()
@@ -123,13 +130,53 @@ def release(engine: Engine, send_id: int, ids: Collection[int], worker: str,
                        c.id.in_(list(ids)))
         if state != SEND_CANCELLED:
             return int(conn.execute(deliveries.update().where(mine).values(
-                status=QUEUED, attempts=c.attempts - 1, claimed_by=None, claimed_at=None,
-                updated_at=now)).rowcount)
+                status=QUEUED, claimed_by=None, claimed_at=None, updated_at=now)).rowcount)
         released = conn.execute(deliveries.update().where(mine).values(
-            status=CANCELLED, attempts=c.attempts - 1, claimed_by=None,
-            last_reply=CANCELLED_REPLY, updated_at=now)).rowcount
+            status=CANCELLED, claimed_by=None, last_reply=CANCELLED_REPLY,
+            updated_at=now)).rowcount
         _cancel_open(conn, send_id, now)
     return int(released)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A row the poison-message guard set aside: `lost_claims` processes stopped while
+    holding it, the last of them `holder`."""
+
+    delivery_id: int
+    subscriber_id: int
+    lost_claims: int
+    holder: str
+
+
+def set_aside_reply(lost: int, holder: str) -> str:
+    """The reply a set-aside row keeps: why it was not sent, and that its server never
+    refused it."""
+    return (f"not sent: set aside after {lost} lost claims (processes that stopped while "
+            f"holding it, the last {holder}); its server never refused it: `publisher "
+            "retry` sends it again")
+
+
+def set_aside_lost(engine: Engine, send_id: int, now: datetime, max_lost_claims: int,
+                   lease: timedelta = timedelta(minutes=10),
+                   dead_workers: Sequence[str] = ()) -> list[SetAside]:
+    """Fail the rows of a send that a dead process (or one past its lease) holds and that
+    `max_lost_claims` processes have now lost, with a reply naming the guard; commit.
+    Run before a claim, so that such a row is never taken back once more."""
+    c = deliveries.c
+    where = sa.and_(c.send_id == send_id, c.status == SENDING, _lost(now, lease, dead_workers),
+                    c.lost_claims + 1 >= max_lost_claims)
+    with engine.begin() as conn:
+        rows = conn.execute(sa.select(c.id, c.subscriber_id, c.lost_claims, c.claimed_by)
+                            .where(where)).all()
+        found = []
+        for row in (SetAside(int(i), int(s), int(n) + 1, str(by)) for i, s, n, by in rows):
+            if conn.execute(deliveries.update().where(c.id == row.delivery_id, where).values(
+                    status=FAILED, lost_claims=row.lost_claims, claimed_by=None,
+                    updated_at=now, last_reply=set_aside_reply(row.lost_claims, row.holder))
+                            ).rowcount:  # not taken over by another worker meanwhile
+                found.append(row)
+    return found
 
 
 def _cancel_open(conn: Connection, send_id: int, now: datetime) -> int:
@@ -153,9 +200,7 @@ def settle_cancelled(engine: Engine, now: datetime, lease: timedelta) -> int:
             sends.c.status == SEND_CANCELLED, open_rows)).scalars()]
     settled = 0
     for send_id in ids:
-        dead = dead_local_workers(engine, send_id)
-        lost = sa.or_(c.claimed_at < now - lease,
-                      c.claimed_by.in_(dead) if dead else sa.false())
+        lost = _lost(now, lease, dead_local_workers(engine, send_id))
         with engine.begin() as conn:
             settled += _cancel_open(conn, send_id, now)
             settled += int(conn.execute(deliveries.update()
@@ -163,3 +208,9 @@ def settle_cancelled(engine: Engine, now: datetime, lease: timedelta) -> int:
                                         .values(status=CANCELLED, claimed_by=None,
                                                 last_reply=LOST_REPLY, updated_at=now)).rowcount)
     return settled
+
+
+def _lost(now: datetime, lease: timedelta, dead: Sequence[str]) -> Any:
+    """Rows whose claim is lost: held by a dead process on this host, or past their lease."""
+    c = deliveries.c
+    return sa.or_(c.claimed_at < now - lease, c.claimed_by.in_(list(dead)) if dead else sa.false())

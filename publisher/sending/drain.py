@@ -26,7 +26,7 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher.config import Config, Secrets
+from publisher.config import Config, Secrets, SendingConfig
 from publisher.errors import DatabaseFault
 from publisher.logs import log_event
 from publisher.mail.assemble import Builder, key_specs, make_builder
@@ -71,6 +71,8 @@ class DrainOptions:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     hard_bounce_threshold: int = 1
     progress_log_seconds: float = 10.0  # 0: no send_progress log lines
+    # the poison-message guard (control.set_aside_lost); the default is [sending]'s
+    max_lost_claims: int = SendingConfig().max_lost_claims
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -83,7 +85,8 @@ def options_from(config: Config, **overrides: object) -> DrainOptions:
                            lease=timedelta(seconds=sending.lease_seconds),
                            sender_processes=processes,
                            policy=RetryPolicy(config.settings.database.outage_seconds),
-                           hard_bounce_threshold=config.settings.bounces.hard_bounce_threshold)
+                           hard_bounce_threshold=config.settings.bounces.hard_bounce_threshold,
+                           max_lost_claims=sending.max_lost_claims)
     for key, value in overrides.items():
         setattr(options, key, value)
     return options
@@ -129,6 +132,7 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
             held = flow.held if flow.recheck_own_rows else None
             flow.recheck_own_rows = False
             dead = await flow.db(partial(outbox.dead_local_workers, engine, job.send_id))
+            await _set_aside_lost(engine, job, now(), options, flow, dead)
             batch = await flow.db(partial(
                 outbox.claim_batch, engine, job.send_id, options.worker, now(),
                 options.batch_size, options.lease, dead, held))
@@ -139,7 +143,8 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
                 break
             skipped = await flow.db(partial(outbox.suppressed, engine, batch))
             for delivery_id, status in skipped.items():
-                flow.add(Result(delivery_id, FAILED, f"not sent: subscriber {status}"))
+                flow.add(Result(delivery_id, FAILED, f"not sent: subscriber {status}",
+                                attempted=False))
             rows = [d for d in batch if d.id not in skipped]
             for first in range(0, len(rows), BUILD_AHEAD):
                 if flow.error is not None or flow.halted.is_set():  # the rest stays
@@ -153,6 +158,18 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
         await flow.queue.put(None)
 
 
+async def _set_aside_lost(engine: Engine, job: SendJob, now: datetime,
+                          options: DrainOptions, flow: Flow, dead: list[str]) -> None:
+    """The poison-message guard before each claim: each row set aside is named in a
+    `delivery_set_aside` warning."""
+    for row in await flow.db(partial(control.set_aside_lost, engine, job.send_id, now,
+                                     options.max_lost_claims, options.lease, dead)):
+        log_event("delivery_set_aside", issue=job.slug, send_id=job.send_id,
+                  delivery_id=row.delivery_id, subscriber_id=row.subscriber_id,
+                  lost_claims=row.lost_claims,
+                  reason=control.set_aside_reply(row.lost_claims, row.holder))
+
+
 async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:
     """Build in a thread; a row that cannot be built fails on its own."""
     by_id = {d.id: d for d in chunk}
@@ -160,7 +177,7 @@ async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:
     for delivery_id, message, error in await asyncio.to_thread(
             job.builder.build_batch, [(d.id, d.subscriber_id, d.email, d.name) for d in chunk]):
         if message is None:
-            flow.add(Result(delivery_id, FAILED, error))
+            flow.add(Result(delivery_id, FAILED, error, attempted=False))
         else:
             items.append((by_id[delivery_id], message))
     return items
@@ -217,7 +234,7 @@ async def _send_with_senders(engine: Engine, job: SendJob, config: Config, secre
     spec = SenderSpec.of(job.builder, config.settings.smtp, secrets, connections)
 
     def outcome(delivery: Delivery, reply: Reply | None, error: str) -> None:
-        flow.add(Result(delivery.id, FAILED, error) if reply is None
+        flow.add(Result(delivery.id, FAILED, error, attempted=False) if reply is None
                  else result_of(delivery, reply, backoff, now()))
 
     senders = Senders(spec, processes, outcome)

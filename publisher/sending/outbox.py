@@ -9,12 +9,17 @@ every process (publisher.sending.control changes a send's state).
 A claim is committed before any SMTP traffic and a result after it, so a process killed at
 any moment loses nothing: rows it had claimed but not settled ("in flight") are claimed
 again, and only those can reach a recipient twice (with the same Message-ID).
+A row's `attempts` count SMTP transactions that got an answer (or a connection that
+failed), written with their result; a claim taken back from a process that stopped before
+settling it is a lost claim, counted apart (`lost_claims`), and never spends the reader's
+attempts (publisher.sending.control sets aside a row that too many processes lost).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
 
-Delivery and send rows are written by four modules of one concern and nowhere else: this
+Delivery and send rows are written by five modules of one concern and nowhere else: this
 one (start, claim, settle), publisher.sending.control (pause, resume, cancel, retry, release),
-publisher.sending.retention (prune) and publisher.sending.enrolment (automation steps).
+publisher.sending.retention (prune), publisher.sending.enrolment (automation steps) and
+publisher.sending.oneoff (one-off mails: confirmations).
 This module also owns what a transport reply does to a delivery (`result_of`: sent,
 deferred on the Backoff schedule, failed, hard bounce) and stores the email frozen at a
 send's start, handing it back as the same RenderedEmail.
@@ -50,7 +55,8 @@ SEND_ACTIVE, SEND_PAUSED, SEND_CANCELLED, SEND_DONE = "sending", "paused", "canc
 
 @dataclass(frozen=True)
 class Delivery:
-    """A claimed row: who gets which send, and how many tries it has had."""
+    """A claimed row: who gets which send, and how many SMTP transactions it has had
+    before this claim."""
 
     id: int
     send_id: int
@@ -62,13 +68,15 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Result:
-    """The outcome of one SMTP attempt for a delivery."""
+    """The outcome of one SMTP attempt for a delivery (or of a row never handed to SMTP:
+    `attempted` False, and the row's attempts stay as they were)."""
 
     delivery_id: int
     status: str  # sent | deferred | failed
     reply: str
     next_attempt_at: datetime | None = None
     hard_bounce: bool = False
+    attempted: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,14 +98,15 @@ class Backoff:
 
 def result_of(delivery: Delivery, reply: Reply, backoff: Backoff, now: datetime) -> Result:
     """What the transport's reply makes of a delivery: sent; deferred until the backoff's
-    next attempt (failed once it has had them all); failed, and a hard bounce for a 5xx."""
+    next attempt (failed once it has had them all, this one included); failed, and a hard
+    bounce for a 5xx."""
     if reply.kind is Kind.SENT:
         return Result(delivery.id, SENT, reply.text)
     if reply.kind is Kind.TEMPORARY:
-        when = backoff.next_attempt(delivery.attempts, now)
+        made = delivery.attempts + 1
+        when = backoff.next_attempt(made, now)
         if when is None:
-            return Result(delivery.id, FAILED,
-                          f"{reply.text} (gave up after {delivery.attempts} attempts)")
+            return Result(delivery.id, FAILED, f"{reply.text} (gave up after {made} attempts)")
         return Result(delivery.id, DEFERRED, reply.text, next_attempt_at=when)
     hard_bounce = reply.code is not None and 500 <= reply.code < 600
     return Result(delivery.id, FAILED, reply.text, hard_bounce=hard_bounce)
@@ -327,16 +336,19 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
 
     With `held` (the ids this process has claimed and not yet settled), rows left
     `sending` under this worker's own name and not held are claimed again at once: a claim
-    whose commit reply was lost, or a drain that gave up during an outage.
+    whose commit reply was lost, or a drain that gave up during an outage. A claim spends
+    no attempt; taking a row back from another process (dead, or past its lease) counts
+    one lost claim.
     """
     c = deliveries.c
     mine = (worker, held) if held is not None else None
     states = _claimable_states(now, lease, dead_workers, mine)
     candidates = _candidates(engine.dialect.name, send_id, limit, states)
+    taken_back = sa.and_(c.status == SENDING, c.claimed_by != worker)
     statement = (
         deliveries.update().where(c.id.in_(candidates.scalar_subquery()))
-        .values(status=SENDING, claimed_by=worker, claimed_at=now, attempts=c.attempts + 1,
-                updated_at=now)
+        .values(status=SENDING, claimed_by=worker, claimed_at=now, updated_at=now,
+                lost_claims=c.lost_claims + sa.case((taken_back, 1), else_=0))
         .returning(c.id, c.send_id, c.subscriber_id, c.email, c.name, c.attempts)
     )
     with engine.begin() as conn:
@@ -358,7 +370,8 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
 
     Only rows still `sending` (under `worker`, when given) change, so a retry after a commit
     whose reply was lost changes nothing, and a row another worker took over is left to it.
-    A 5xx reply counts as a hard bounce by the same rule as a DSN that says so.
+    Each attempted result adds one to its row's attempts. A 5xx reply counts as a hard
+    bounce by the same rule as a DSN that says so.
     """
     if not results:
         return
@@ -380,10 +393,11 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
             deliveries.update().where(c.id == sa.bindparam("rid")).where(still_mine)
             .values(status=sa.bindparam("new_status"), last_reply=sa.bindparam("reply"),
                     next_attempt_at=sa.bindparam("next_at"), sent_at=sa.bindparam("sent_at"),
+                    attempts=c.attempts + sa.bindparam("attempted"),
                     claimed_by=None, updated_at=now),
             [{"rid": r.delivery_id, "new_status": r.status, "reply": r.reply[:1000],
-              "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None}
-             for r in results],
+              "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None,
+              "attempted": int(r.attempted)} for r in results],
         )
 
 

@@ -28,6 +28,9 @@ from publisher.sending import outbox
 # Limits large mailbox providers enforce (Gmail / Yahoo bulk-sender rules).
 COMPLAINT_RATE_LIMIT = 0.003
 BOUNCE_RATE_LIMIT = 0.02
+# A send whose rows are all settled is marked done by its drain right after; a watch waits
+# this long for that before it stops (a drain that died leaves it to the next daemon tick).
+SETTLE_WINDOW = timedelta(seconds=15)
 RATE_WINDOW = timedelta(seconds=60)  # `rate_per_second` counts the sends of the last minute
 HARD_PREFIX, COMPLAINT_PREFIX = "hard:", "complaint:"  # written by subscribers.bounces
 
@@ -187,6 +190,15 @@ def _average(sent: int, first: datetime | None, last: datetime | None) -> float 
     return sent / (last - first).total_seconds()
 
 
+def _rate_seconds(first_sent_at: datetime | None, now: datetime) -> float:
+    """The time the current rate is measured over: the last minute, or the time the send
+    has actually been sending when that is shorter (at least a second)."""
+    window = RATE_WINDOW.total_seconds()
+    if first_sent_at is None:
+        return window
+    return max(1.0, min(window, (now - first_sent_at).total_seconds()))
+
+
 def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
     stored = row.summary or None  # stored by prune before its first delete
     if stored is not None:
@@ -196,7 +208,7 @@ def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
     else:
         tally = _tally(conn, int(row.id), now - RATE_WINDOW)
     sending = row.status == outbox.SEND_ACTIVE  # a current rate only while it is sending
-    rate = tally.recent / RATE_WINDOW.total_seconds() if sending else None
+    rate = tally.recent / _rate_seconds(tally.first_sent_at, now) if sending else None
     remaining = outbox.remaining(tally.counts)
     eta = remaining / rate if rate and remaining else None
     return SendSummary(
@@ -407,11 +419,23 @@ def limit_warnings(summary: SendSummary) -> list[str]:
 
 
 def sends_in_progress(engine: Engine, now: datetime) -> bool:
-    """Whether any sending send has rows queued, in flight, or deferred and due: what
-    `publisher status --watch` waits for."""
+    """Whether any sending send has rows queued, in flight, or deferred and due, or has just
+    settled its last row and is about to be marked done: what `publisher status --watch`
+    waits for, so its last snapshot shows the end."""
     for send_id, _slug in outbox.active_sends(engine):
         tally = outbox.counts(engine, send_id)
         due = outbox.next_due(engine, send_id)
         if tally[outbox.QUEUED] or tally[outbox.SENDING] or (due is not None and due <= now):
             return True
+        if not outbox.remaining(tally) and _settled_within(engine, send_id, now, SETTLE_WINDOW):
+            return True
     return False
+
+
+def _settled_within(engine: Engine, send_id: int, now: datetime, window: timedelta) -> bool:
+    """Whether a row of the send changed in the last `window` (its drain is finishing)."""
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(deliveries.c.updated_at))
+                            .where(deliveries.c.send_id == send_id)).scalar()
+    moment = _aware(last)
+    return moment is not None and now - moment < window

@@ -45,6 +45,7 @@ from publisher.mail.checks import check_issue
 from publisher.mail.render import RenderedEmail
 from publisher.site.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
 from publisher.site.feeds import Entry, absolutize, render_feeds, site_tags
+from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
 PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory
@@ -114,10 +115,9 @@ def site_fingerprint(config: Config) -> str:
     """Changes whenever templates, settings or the code version change: then all re-render."""
     digest = hashlib.sha256(__version__.encode())
     digest.update(config.settings.model_dump_json().encode())
-    for path in sorted(config.templates_dir.rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for name, path in template_files(config.templates_dir).items():
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -1,12 +1,17 @@
 """Compose the ASGI app from the route modules of each feature, with security headers.
 
-Errors are pages in the site's language with a way home, never bare text: 404 (unknown
-routes and files missing from the archive), 405, and 503 while the database is away.
+Errors are pages in the site's language with a way home, never bare text: 400 (a form the
+parser refuses), 404 (unknown routes and files missing from the archive), 405, 413 (a body
+over publisher.web.forms.MAX_FORM_BYTES, counted as it is read), and 503 while the database
+is away.
+At start-up the subscriber state's Courier sends the one-off mails left in the outbox (a
+lone `serve` delivers them); at shutdown it stops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -22,7 +27,7 @@ from publisher.errors import DatabaseFault
 from publisher.i18n import strings_for
 from publisher.logs import log_event
 from publisher.outage import as_error
-from publisher.web import admin, static, subscribe
+from publisher.web import admin, forms, static, subscribe
 from publisher.web.admin.console import Console
 
 SECURITY_HEADERS = {
@@ -99,6 +104,13 @@ def create_app(config: Config, secrets: Secrets,
     async def not_found(request: Request, exc: Exception) -> Response:
         return state.page("not_found_title", [state.text("not_found")], 404, links=home)
 
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return state.page("bad_request_title", [state.text("bad_request")], 400, links=home)
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        text = state.text("too_large", limit=str(forms.MAX_FORM_BYTES))
+        return state.page("too_large_title", [text], 413, links=home)
+
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
         response = state.page("method_not_allowed_title", [state.text("method_not_allowed")],
                               405, links=home)
@@ -118,6 +130,15 @@ def create_app(config: Config, secrets: Secrets,
     handlers: dict[int | type[Exception], Callable[[Request, Exception], Awaitable[Response]]]
     handlers = {error: database_fault
                 for error in (sa.exc.DBAPIError, sa.exc.TimeoutError, DatabaseFault)}
-    handlers.update({404: not_found, 405: method_not_allowed})
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                     exception_handlers=handlers)
+    handlers.update({400: bad_request, 404: not_found, 405: method_not_allowed,
+                     413: too_large})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        state.courier.wake()
+        yield
+        await state.courier.close()
+
+    return Starlette(routes=routes,
+                     middleware=[Middleware(SecurityHeaders), Middleware(forms.BodyLimit)],
+                     exception_handlers=handlers, lifespan=lifespan)

@@ -2,7 +2,10 @@
 
 Only files of the published tree are served: under the output directory, not hidden, and
 not inside a private folder (issue sources, previews) should the output directory hold one.
-The build keeps drafts and future issues out of that tree.
+The build keeps drafts and future issues out of that tree. A path no file can have (a NUL
+or control character, a segment over NAME_MAX, a path over PATH_MAX) is simply not found.
+Redirects (a folder without its slash, a path with empty segments such as `//issues`) go
+to the single-slash path of the same file on this site, never to `//host`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -37,6 +41,8 @@ CONTENT_TYPES = {
 MAX_AGE = {".css": 86400, ".png": 86400, ".svg": 86400, ".ico": 86400}
 DEFAULT_MAX_AGE = 300
 COMPRESSIBLE = {".atom", ".rss", ".json", ".html", ".txt", ".css", ".xml", ".svg"}
+NAME_MAX = 255  # bytes in one file name (Linux, macOS)
+PATH_MAX = 4096  # bytes in a whole path
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,23 @@ def _load(path: Path, mtime_ns: int, size: int) -> StaticFile:
                       MAX_AGE.get(suffix, DEFAULT_MAX_AGE))
 
 
+def segments(url_path: str) -> list[str]:
+    """The non-empty segments of a URL path (`//a///b/` is a, b)."""
+    return [p for p in url_path.split("/") if p]
+
+
+def _nameable(parts: list[str]) -> bool:
+    """Every segment could be a file name of the tree, and the whole a path."""
+    sizes = [len(p.encode("utf-8", "surrogateescape")) for p in parts]
+    return (all(size <= NAME_MAX for size in sizes) and sum(sizes) + len(sizes) <= PATH_MAX
+            and not any(ord(c) < 0x20 or c == "\x7f" for p in parts for c in p))
+
+
 def resolve(root: Path, url_path: str, private: tuple[Path, ...] = ()) -> Path | None:
-    """Map a URL path to a file under root; None for hidden or escaping paths and for
-    paths inside a `private` folder (given resolved)."""
-    parts = [p for p in url_path.split("/") if p]
-    if any(p.startswith(".") or "\\" in p for p in parts):
+    """Map a URL path to a file under root; None for hidden or escaping paths, paths inside
+    a `private` folder (given resolved) and paths no file can have."""
+    parts = segments(url_path)
+    if any(p.startswith(".") or "\\" in p for p in parts) or not _nameable(parts):
         return None
     candidate = root.joinpath(*parts) if parts else root
     real = candidate.resolve()
@@ -114,6 +132,14 @@ def _respond(request: Request, file: StaticFile) -> Response:
     return Response(body, headers=headers, media_type=file.content_type)
 
 
+def canonical_path(url_path: str, folder: bool) -> str:
+    """The one (decoded) path a file or folder is served at: single slashes, a folder's
+    ending in one."""
+    parts = segments(url_path)
+    path = "/" + "/".join(parts)
+    return path + "/" if folder and parts else path
+
+
 def routes(config: Config) -> list[BaseRoute]:
     """One catch-all route serving the output directory."""
     root = config.output_dir
@@ -125,9 +151,12 @@ def routes(config: Config) -> list[BaseRoute]:
         target = resolve(root, url_path, private)
         if target is None or not target.exists():
             return PlainTextResponse("Not found", status_code=404)
-        if target.is_dir():
-            if url_path and not url_path.endswith("/"):
-                return RedirectResponse(f"/{url_path}/", status_code=301)
+        folder = target.is_dir()
+        canonical = canonical_path(url_path, folder)
+        if request.scope["path"] != canonical:
+            parts = canonical.split("/")  # quoted, so no segment can become a host or query
+            return RedirectResponse("/".join(quote(p, safe="") for p in parts), 301)
+        if folder:
             target = target / "index.html"
             if not target.is_file():
                 return PlainTextResponse("Not found", status_code=404)

@@ -83,7 +83,7 @@ def test_the_imap_password_is_a_secret_from_the_environment() -> None:
 def test_a_short_or_missing_secret_is_refused() -> None:
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY: must be at least 16"):
         load_secrets({"PUBLISHER_SECRET_KEY": "short"})
-    with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY: not set"):
+    with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY is not set"):
         _ = load_secrets({}).signing_key
 
 

@@ -21,7 +21,10 @@ DATED = r"\d{4}-\d{2}-\d{2}-"
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
     """An empty project (the repo's configuration and templates) as the working directory."""
-    shutil.copy(REPO / "publisher.toml", tmp_path / "publisher.toml")
+    text = (REPO / "publisher.toml").read_text(encoding="utf-8")
+    (tmp_path / "publisher.toml").write_text(
+        text.replace('base_url = "http://127.0.0.1:8000"',
+                     'base_url = "https://digest.example.org"'), encoding="utf-8")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     old = Path.cwd()
     os.chdir(tmp_path)

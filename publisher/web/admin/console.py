@@ -2,22 +2,27 @@
 
 Rule: no handler runs without a live session. A page asked for without one answers 303 to
 /admin/login?next=…; JSON and every POST answer 401; a POST also needs this session's CSRF
-token and an Origin of our own (else 403). Every answer carries no-store and the console's
-CSP, which differs from the public pages' only in allowing the console's own script file.
+token and an Origin of our own, or when the browser sends none a Referer of our own (else
+403). Ids and keyset positions outside 1..MAX_ROW_ID are not found (404) or ignored, never
+handed to the database. Every answer carries no-store and the console's CSP, which differs
+from the public pages' only in allowing the console's own script file.
 """
 
 from __future__ import annotations
 
+import posixpath
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import jinja2
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -25,15 +30,18 @@ from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
 from publisher.db import open_database
 from publisher.i18n import strings_for
-from publisher.ratelimit import KeyedLimiter
+from publisher.ratelimit import FailureDelay
 from publisher.templating import environment
+from publisher.web import forms
 from publisher.web.admin import auth
 
 SESSION_COOKIE = "publisher_admin"
 LOGIN_COOKIE = "publisher_admin_login"  # the login form's CSRF nonce, before any session
 PREFIX = "/admin"
 LOGIN_PATH = PREFIX + "/login"
-MAX_FORM_BYTES = 4096
+MAX_FIELDS = 20
+MAX_ROW_ID = 2**63 - 1  # the largest id a BIGINT (or SQLite INTEGER) column holds
+_ROW_ID = re.compile(r"[0-9]{1,19}")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
@@ -50,15 +58,22 @@ class Operator:
 
 @dataclass
 class Console:
-    """State the console routes share; tests inject the clock and the login limits."""
+    """State the console routes share; tests inject the clock and the login delays.
+
+    Failed logins slow down their own (address, account) pair: 5 free, then 5 s doubling up
+    to 5 min; and their address across accounts: 10 free, then 5 s doubling up to a minute.
+    Nobody else's failures delay an operator's address, and a login that succeeds costs
+    nothing."""
 
     config: Config
     secrets: Secrets
     clock: Clock = utc_now
-    ip_limiter: KeyedLimiter = field(
-        default_factory=lambda: KeyedLimiter(rate=10, per=60, burst=10, clock=time.monotonic))
-    account_limiter: KeyedLimiter = field(
-        default_factory=lambda: KeyedLimiter(rate=5, per=300, burst=5, clock=time.monotonic))
+    address_delays: FailureDelay = field(
+        default_factory=lambda: FailureDelay(free=10, first=5, longest=60,
+                                             clock=time.monotonic))
+    login_delays: FailureDelay = field(
+        default_factory=lambda: FailureDelay(free=5, first=5, longest=300,
+                                             clock=time.monotonic))
 
     @cached_property
     def engine(self) -> Engine:
@@ -115,12 +130,22 @@ class Console:
         return Operator(username, session_id, self.keys.csrf(session_id))
 
     def foreign(self, request: Request) -> bool:
-        """The browser says the request comes from a page that is not ours."""
+        """The request does not show that it comes from a page of ours: its Origin (or,
+        when the browser sends none, its Referer) is another site's, or missing."""
         if request.headers.get("sec-fetch-site") == "cross-site":
             return True
+        ours = {_origin(str(request.url)), _origin(self.config.site.base_url)}
         origin = request.headers.get("origin")
-        ours = {request.url.netloc, urlsplit(self.config.site.base_url).netloc}
-        return origin is not None and urlsplit(origin).netloc not in ours
+        if origin is not None:
+            return _origin(origin) not in ours
+        referer = request.headers.get("referer")
+        return referer is None or _origin(referer) not in ours
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased; empty for `null` or a path."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -140,10 +165,40 @@ def with_console_headers(endpoint: Endpoint) -> Endpoint:
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after login: a console path of ours, never another site."""
-    if not value or not value.startswith(PREFIX) or value.startswith("//") or "\\" in value:
+    """Where to go after login: the console path `value` names once its dot segments are
+    resolved as a browser would (`/admin/..//x` is `//x`, another site); PREFIX for
+    anything that leaves /admin, names a host, or holds a backslash or control character."""
+    if not value or "\\" in value or any(ord(char) < 0x20 or char == "\x7f" for char in value):
         return PREFIX
-    return value
+    parts = urlsplit(value)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or not path.startswith("/") or "\\" in path:
+        return PREFIX
+    normal = posixpath.normpath(path)
+    if normal != PREFIX and not normal.startswith(PREFIX + "/"):
+        return PREFIX
+    return quote(normal) + (f"?{parts.query}" if parts.query else "")
+
+
+def row_id(value: object) -> int | None:
+    """An id of a row from a URL (path or query), or None when it cannot be one."""
+    text = str(value)
+    if not _ROW_ID.fullmatch(text) or not 0 < int(text) <= MAX_ROW_ID:
+        return None
+    return int(text)
+
+
+def path_id(request: Request, name: str) -> int:
+    """The id a path names; 404 when no row can have it."""
+    found = row_id(request.path_params[name])
+    if found is None:
+        raise HTTPException(404)
+    return found
+
+
+def keyset_after(request: Request) -> int:
+    """The keyset position `after=<id>` of a listing; 0 (the start) when it is no id."""
+    return row_id(request.query_params.get("after", "0")) or 0
 
 
 def page(console: Console, handler: Handler) -> Endpoint:
@@ -173,10 +228,7 @@ def data(console: Console, handler: Handler) -> Endpoint:
 
 
 async def form_of(request: Request) -> dict[str, str]:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return {}
-    form = await request.form(max_files=0, max_fields=20)
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return await forms.form_fields(request, MAX_FIELDS)  # its size: forms.BodyLimit
 
 
 def action(console: Console, handler: Handler) -> Endpoint:

@@ -1,16 +1,18 @@
 """Signing in and out of the console, and its two static files.
 
-Rule: the login form carries a CSRF token bound to a nonce cookie of its own; attempts are
-limited per IP address and per account (429 with Retry-After) before any password is
-checked; each login makes a new session id and ends the one the browser held, so a session
-id planted before login is worth nothing after it. Logout deletes the server-side session.
+Rule: the login form carries a CSRF token bound to a nonce cookie of its own; failed
+attempts slow down their (address, account) pair and their address (429 with Retry-After
+before any password is checked, a delay that grows, never a block that another address can
+hold); an attempt counts as failed until its password proves right, so concurrent guesses
+cannot slip past the delay, and a login that succeeds costs nothing. Each login makes a new
+session id and ends the one the browser held, so a session id planted before login is
+worth nothing after it. Logout deletes the server-side session.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from secrets import token_urlsafe
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from publisher.ratelimit import KeyedLimiter
+from publisher.ratelimit import client_key
+from publisher.templating import template_file
 from publisher.web.admin import auth
 from publisher.web.admin.console import (
     LOGIN_COOKIE,
@@ -49,13 +52,10 @@ def routes(console: Console) -> list[BaseRoute]:
     ]
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _retry_after(limiter: KeyedLimiter, key: str) -> int:
-    bucket = limiter.buckets.get(key)
-    return max(1, math.ceil(bucket.wait_time())) if bucket else 1
+def _keys(request: Request, username: str) -> tuple[str, str]:
+    """The keys a login attempt is delayed by: its address, and (address, account)."""
+    address = client_key(request.client.host if request.client else "unknown")
+    return address, f"{address} {username.lower()}"
 
 
 class _Handlers:
@@ -79,7 +79,7 @@ class _Handlers:
     async def login_form(self, request: Request) -> Response:
         console = self.console
         if not console.secrets.secret_keys:
-            return console.message("admin_setup_title", console.t["admin_no_secret"], None, 503)
+            return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
         if not auth.has_accounts(console.engine):
             return console.render("setup.html.j2", None)
         return self._form(request)  # also when signed in: signing in again replaces it
@@ -89,22 +89,24 @@ class _Handlers:
         form = await form_of(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not console.secrets.secret_keys:
-            return console.message("admin_setup_title", console.t["admin_no_secret"], None, 503)
+            return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
         if console.foreign(request) or not nonce or not auth.same_token(
                 console.keys.login_csrf(nonce), form.get("csrf", "")):
             return console.message("forbidden_title", console.t["admin_forbidden"], None, 403)
         username = form.get("username", "").strip()
-        for limiter, key in ((console.ip_limiter, _client_ip(request)),
-                             (console.account_limiter, username.lower())):
-            if not limiter.allow(key):
-                response = console.message("too_many_title", console.t["admin_too_many"],
-                                           None, 429)
-                response.headers["Retry-After"] = str(_retry_after(limiter, key))
-                return response
-        password = form.get("password", "")
+        address, pair = _keys(request, username)
+        wait = max(console.address_delays.wait(address), console.login_delays.wait(pair))
+        if wait > 0:
+            response = console.message("too_many_title", console.t["admin_too_many"], None, 429)
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
+        console.address_delays.fail(address)  # until the password proves right
+        console.login_delays.fail(pair)
         if not await run_in_threadpool(auth.check_password, console.engine, username,
-                                       password, console.clock()):
+                                       form.get("password", ""), console.clock()):
             return self._form(request, console.t["admin_login_failed"], username)
+        console.address_delays.refund(address)
+        console.login_delays.forgive(pair)
         return self._signed_in(request, username, form.get("next"))
 
     def _signed_in(self, request: Request, username: str, next_path: str | None) -> Response:
@@ -134,6 +136,6 @@ class _Handlers:
         name = request.path_params["name"]
         if name not in ASSETS:
             raise HTTPException(404)
-        path = Path(self.console.config.templates_dir) / "admin" / name
+        path = template_file(self.console.config.templates_dir, f"admin/{name}")
         return Response(path.read_bytes(), media_type=ASSETS[name],
                         headers={"Cache-Control": "no-cache"})

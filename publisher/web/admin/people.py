@@ -20,7 +20,16 @@ from publisher.sending.erasure import erase_person
 from publisher.subscribers import activity, store
 from publisher.subscribers.activity import Person
 from publisher.subscribers.addresses import normalise_address
-from publisher.web.admin.console import PREFIX, Console, Operator, action, page, see
+from publisher.web.admin.console import (
+    PREFIX,
+    Console,
+    Operator,
+    action,
+    keyset_after,
+    page,
+    path_id,
+    see,
+)
 
 PAGE_SIZE = 50
 NOTICES = ("unsubscribed", "erased", "unchanged")
@@ -48,7 +57,7 @@ class _Handlers:
         self.console = console
 
     def _person(self, request: Request) -> Person:
-        found = activity.person(self.console.engine, request.path_params["subscriber_id"])
+        found = activity.person(self.console.engine, path_id(request, "subscriber_id"))
         if found is None:
             raise HTTPException(404)
         return found
@@ -58,9 +67,8 @@ class _Handlers:
         query = request.query_params.get("q", "").strip()[:254]
         status = request.query_params.get("status", "")
         status = status if status in store.STATUSES else ""
-        after = request.query_params.get("after", "0")
-        rows = activity.search(console.engine, query, status,
-                               int(after) if after.isdigit() else 0, PAGE_SIZE + 1)
+        rows = activity.search(console.engine, query, status, keyset_after(request),
+                               PAGE_SIZE + 1)
         next_page = (f"{request.url.path}?" + urlencode(
             {"q": query, "status": status, "after": rows[PAGE_SIZE - 1].id})
             if len(rows) > PAGE_SIZE else "")

@@ -21,7 +21,17 @@ from publisher.errors import PublisherError, SendError
 from publisher.sending import control, enrolment, outbox, reports
 from publisher.sending.reports import SendSummary
 from publisher.web.admin import charts
-from publisher.web.admin.console import PREFIX, Console, Operator, action, data, page, see
+from publisher.web.admin.console import (
+    PREFIX,
+    Console,
+    Operator,
+    action,
+    data,
+    keyset_after,
+    page,
+    path_id,
+    see,
+)
 
 PAGE_SIZE = 50
 DEFAULT_STATES = (outbox.FAILED, outbox.DEFERRED)
@@ -86,8 +96,7 @@ def delivery_filters(request: Request) -> tuple[list[str], str, int]:
     """The states, reply text and keyset position a listing asks for (defaults: failures)."""
     states = [s for s in request.query_params.getlist("state") if s in outbox.STATES]
     reply = request.query_params.get("reply", "").strip()[:200]
-    after = request.query_params.get("after", "0")
-    return states or list(DEFAULT_STATES), reply, int(after) if after.isdigit() else 0
+    return states or list(DEFAULT_STATES), reply, keyset_after(request)
 
 
 def notice(console: Console, request: Request) -> str:
@@ -95,7 +104,8 @@ def notice(console: Console, request: Request) -> str:
     count = request.query_params.get("n", "0")
     if key not in NOTICES:
         return ""
-    return console.t[f"admin_notice_{key}"].format(n=count if count.isdigit() else "0")
+    shown = count if count.isascii() and count.isdigit() else "0"
+    return console.t[f"admin_notice_{key}"].format(n=shown)
 
 
 class _Handlers:
@@ -133,12 +143,12 @@ class _Handlers:
         return JSONResponse({"sends": [view(self.console, s) for s in summaries]})
 
     async def live_one(self, request: Request, operator: Operator) -> Response:
-        summary = self._summary(request.path_params["send_id"])
+        summary = self._summary(path_id(request, "send_id"))
         return JSONResponse({"sends": [view(self.console, summary)]})
 
     async def send_page(self, request: Request, operator: Operator) -> Response:
         console = self.console
-        send_id = request.path_params["send_id"]
+        send_id = path_id(request, "send_id")
         summary = self._summary(send_id)
         states, reply, after = delivery_filters(request)
         rows = reports.deliveries_page(console.engine, send_id, states, reply, after,
@@ -166,17 +176,17 @@ class _Handlers:
         return see(f"{where}?" + urlencode({"notice": key, "n": count}))
 
     async def pause(self, request: Request, operator: Operator) -> Response:
-        send_id = self._summary(request.path_params["send_id"]).send_id
+        send_id = self._summary(path_id(request, "send_id")).send_id
         done = control.pause(self.console.engine, send_id, self.console.clock())
         return self._back(request, send_id, "paused" if done else "unchanged")
 
     async def resume(self, request: Request, operator: Operator) -> Response:
-        send_id = self._summary(request.path_params["send_id"]).send_id
+        send_id = self._summary(path_id(request, "send_id")).send_id
         done = control.resume(self.console.engine, send_id)
         return self._back(request, send_id, "resumed" if done else "unchanged")
 
     async def retry(self, request: Request, operator: Operator) -> Response:
-        send_id = self._summary(request.path_params["send_id"]).send_id
+        send_id = self._summary(path_id(request, "send_id")).send_id
         try:
             count = control.retry_failed(self.console.engine, send_id, self.console.clock())
         except SendError:  # pruned: nothing can be sent again
@@ -185,7 +195,7 @@ class _Handlers:
 
     async def cancel_page(self, request: Request, operator: Operator) -> Response:
         console = self.console
-        summary = self._summary(request.path_params["send_id"])
+        summary = self._summary(path_id(request, "send_id"))
         return console.render(
             "confirm.html.j2", operator, heading=console.t["admin_cancel_title"],
             text=console.t["admin_cancel_text"].format(slug=summary.slug,
@@ -195,7 +205,7 @@ class _Handlers:
             back=f"{PREFIX}/sends/{summary.send_id}", back_label=console.t["admin_keep"])
 
     async def cancel(self, request: Request, operator: Operator) -> Response:
-        send_id = self._summary(request.path_params["send_id"]).send_id
+        send_id = self._summary(path_id(request, "send_id")).send_id
         count = control.cancel(self.console.engine, send_id, self.console.clock())
         return self._back(request, send_id, "unchanged" if count is None else "cancelled",
                           count or 0)
