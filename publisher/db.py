@@ -69,6 +69,9 @@ subscriber_table = sa.Table(
     sa.Column("consent_user_agent", sa.String(512)),
     sa.Column("bounce_count", sa.Integer, nullable=False, default=0),
     sa.Column("timezone", sa.String(64)),  # migration 5: IANA zone the reader chose at signup
+    # migration 9: when the reader entered the automations (their steps' delays count from
+    # it): set by their own confirmation, or by an add/import with --welcome; NULL: never
+    sa.Column("automations_at", UTCDateTime),
     # migration 7: SQLite's AUTOINCREMENT, so an erased reader's id is never given again
     # (without it the next row takes the highest id + 1); PostgreSQL's sequence never does
     sqlite_autoincrement=True,
@@ -174,6 +177,14 @@ admin_sessions = sa.Table(  # migration 4: server-side console sessions
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
 
+automation_steps = sa.Table(  # migration 9: each step's switch and the anchor of its window
+    "automation_steps", metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),  # its send's slug, automation:<name>
+    sa.Column("disabled_at", UTCDateTime),  # `publisher automations disable`; NULL: enabled
+    sa.Column("live_since", UTCDateTime),  # switched (back) on at; NULL: off at the last round
+    sa.Column("body_hash", sa.String(64)),  # sha256 of its Markdown body, to spot a rename
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -181,7 +192,7 @@ def _initial_schema(conn: Connection) -> None:
     # A new database gets today's tables; later migrations then find nothing to add.
     metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
                                       deliveries, leases, bounce_reports, admin_users,
-                                      admin_sessions])
+                                      admin_sessions, automation_steps])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -219,6 +230,17 @@ def _claim_index(conn: Connection) -> None:
                          "ON deliveries (send_id, status, id)"))
 
 
+def _automation_switches(conn: Connection) -> None:
+    moment = str(sa.DateTime(timezone=True).compile(dialect=conn.dialect))
+    _add_column(conn, "subscribers", "automations_at", moment)
+    # Everyone confirmed so far entered the automations when they confirmed, as before.
+    conn.execute(sa.text("UPDATE subscribers SET automations_at = confirmed_at "
+                         "WHERE automations_at IS NULL"))
+    metadata.create_all(conn, tables=[automation_steps])
+    # Existing steps keep the window they had: anchored where their send began.
+    conn.execute(sa.text("INSERT INTO automation_steps (slug, live_since) SELECT issue_slug, "
+                         "created_at FROM sends WHERE kind = 'automation' AND issue_slug NOT IN "
+                         "(SELECT slug FROM automation_steps)"))
 def _lost_claims(conn: Connection) -> None:
     _add_column(conn, "deliveries", "lost_claims", "INTEGER NOT NULL DEFAULT 0")
 
@@ -262,6 +284,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (7, "subscriber ids are never reused: AUTOINCREMENT on SQLite", _ids_never_reused),
     (8, "deliveries.lost_claims: claims of a row whose process stopped before settling it",
      _lost_claims),
+    (9, "subscribers.automations_at and automation_steps: who is enrolled, steps switched off",
+     _automation_switches),
 ]
 
 
@@ -329,3 +353,12 @@ def open_database(url: str, outage_seconds: float = 0.0) -> Engine:
 def open_configured(config: Config) -> Engine:
     """The configured database, as the commands open it."""
     return open_database(config.database_url, config.settings.database.outage_seconds)
+
+
+def open_existing(config: Config) -> Engine | None:
+    """The configured database when there is one (PostgreSQL, or a SQLite file that
+    exists), for commands that only compare with what was stored; None: nothing was."""
+    url = sa.engine.make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return None
+    return open_configured(config)

@@ -179,6 +179,11 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_send_sending": "sending",
         "admin_send_paused": "paused",
         "admin_send_cancelled": "cancelled",
+        "admin_step_off_draft": "Step off: its file is a draft; nobody new is enrolled",
+        "admin_step_off_disabled": "Step off: disabled (publisher automations enable turns "
+                                   "it back on); nobody new is enrolled",
+        "admin_step_off_file_removed": "Step off: its file was removed; nobody new is "
+                                       "enrolled",
         "admin_send_done": "done",
         "admin_row_queued": "queued",
         "admin_row_sending": "sending",
@@ -459,6 +464,10 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "admin_send_sending": "发送中",
         "admin_send_paused": "已暂停",
         "admin_send_cancelled": "已取消",
+        "admin_step_off_draft": "步骤已关闭：文件是草稿，不再加入新读者",
+        "admin_step_off_disabled": "步骤已关闭：已停用（publisher automations enable 可重新启用），"
+                                   "不再加入新读者",
+        "admin_step_off_file_removed": "步骤已关闭：文件已删除，不再加入新读者",
         "admin_send_done": "已完成",
         "admin_row_queued": "排队中",
         "admin_row_sending": "发送中",

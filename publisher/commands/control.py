@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.clock import utc_now
 from publisher.config import Config
+from publisher.content.automations import SEND_PREFIX
 from publisher.db import open_configured
 from publisher.sending import control, outbox
 
@@ -27,7 +28,7 @@ def state_line(slug: str, state: str, counts: dict[str, int]) -> str:
                 f"continues it")
     if state == outbox.SEND_CANCELLED:
         return (f"{slug} was cancelled (final): {sent} sent, {counts[outbox.CANCELLED]} "
-                f"cancelled, never sent")
+                f"cancelled, never sent{step_note(slug)}")
     return f"{slug} is {state}: {sent} sent, {left} left"
 
 
@@ -38,12 +39,22 @@ def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
                if done.in_flight else ""))
 
 
+def step_note(slug: str) -> str:
+    """A step's cancel ends the rows it had, not the step: say how to switch it off."""
+    if not slug.startswith(SEND_PREFIX):
+        return ""
+    return (f"; the step still enrols new readers (`publisher automations disable "
+            f"{slug.removeprefix(SEND_PREFIX)}` switches it off)")
+
+
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     """(slug, send id, state) of ISSUE, a slug or an issue file's path."""
     slug = Path(issue).stem if issue.endswith(".md") else issue
     send_id = outbox.find_send(engine, slug)
     if send_id is None:
-        raise click.ClickException(f"{slug}: this issue has not been sent (no send to control)")
+        what = "this step has no send yet" if slug.startswith(SEND_PREFIX) else (
+            "this issue has not been sent")
+        raise click.ClickException(f"{slug}: {what} (no send to control)")
     return slug, send_id, control.send_state(engine, send_id)
 
 
@@ -103,6 +114,6 @@ def cancel_command(config: Config, issue: str, yes: bool) -> None:
         seconds=config.settings.sending.lease_seconds))
     if done is None:  # it ended meanwhile
         raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
-    click.echo(cancelled_line(slug, done))
+    click.echo(cancelled_line(slug, done) + step_note(slug))
 
 COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

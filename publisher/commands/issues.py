@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from publisher.clock import utc_now
+from publisher.commands.automations import print_rename_warnings
 from publisher.config import Config, load_secrets
 from publisher.content.issues import read_issue, read_issues
 from publisher.content.lint import literal_emphasis_warnings
@@ -130,9 +131,10 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
                     checks.check_issues([t for t in targets if t not in steps], config)]
     except IssueFileError as exc:
         problems += exc.problems
+    good_steps = []
     try:
-        checked += [(step.path, step.send_slug, rendered) for step, rendered in
-                    checks.check_steps(steps, config, utc_now())]
+        good_steps = checks.check_steps(steps, config, utc_now())
+        checked += [(step.path, step.send_slug, rendered) for step, rendered in good_steps]
     except IssueFileError as exc:
         problems += exc.problems
     if problems:
@@ -142,6 +144,7 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
         click.echo(f"ok {path} ({rendered.html_bytes:,} bytes of email HTML)")
         for warning in literal_emphasis_warnings(path):
             click.echo(f"warning: {warning}", err=True)
+    print_rename_warnings(config, [step for step, _rendered in good_steps])
     if deliverability:
         _report_deliverability(config, [(slug, rendered) for _path, slug, rendered in checked])
 

@@ -26,13 +26,14 @@ from sqlalchemy.engine import Engine
 from publisher.clock import utc_now
 from publisher.commands import reports as report_views
 from publisher.commands.control import state_line
-from publisher.config import Config, load_secrets, metrics_address
+from publisher.config import Config, Secrets, load_secrets, metrics_address
+from publisher.content.automations import SEND_PREFIX
 from publisher.content.issues import read_issues
 from publisher.db import make_engine, open_configured
 from publisher.logs import log_event
 from publisher.mail.smtp import Kind, send_one
 from publisher.outage import RetryPolicy, retry
-from publisher.sending import audiences, control, outbox, reports, windows
+from publisher.sending import audiences, control, enrolment, outbox, reports, windows
 from publisher.sending.drain import make_job, options_from
 from publisher.sending.send_issue import (
     Ready,
@@ -109,7 +110,13 @@ def _drawn(progress: Progress) -> Iterator[None]:
 def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
                  test_address: str | None, wait: bool, audience_text: str | None) -> None:
     """Send ISSUE (a slug or a path) to its audience (every confirmed subscriber unless it
-    names one), exactly once each."""
+    names one), exactly once each; `automation:<step>` sends what that step has queued."""
+    if issue.startswith(SEND_PREFIX):
+        if test_address or audience_text:
+            raise click.UsageError("--to and --audience are for issues: a step goes to the "
+                                   "readers enrolled in it")
+        _send_step(config, issue, yes, dry_run, wait)
+        return
     item = ready(config, resolve_issue_path(config, issue))
     secrets = load_secrets(os.environ)
     secrets.require_signing_key()
@@ -134,6 +141,30 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
         raise click.Abort()
     policy = RetryPolicy(config.settings.database.outage_seconds)
     send_id = retry(partial(start, engine, config, item, utc_now(), audience_text), policy)
+    _drain(config, secrets, engine, item.issue.slug, send_id, wait)
+
+
+def _send_step(config: Config, slug: str, yes: bool, dry_run: bool, wait: bool) -> None:
+    """A step's send delivers the rows enrolled in it (the daemon enrols them)."""
+    secrets = load_secrets(os.environ)
+    _ = secrets.signing_key
+    engine = open_configured(config)
+    send_id = enrolment.require_step_send(engine, config, slug)
+    _refuse_if_halted(engine, slug, send_id)
+    left = outbox.remaining(outbox.counts(engine, send_id))
+    summary = (f"Send the {left} deliveries of {slug} left in the outbox via "
+               f"{config.settings.smtp.host}:{config.settings.smtp.port}")
+    if dry_run:
+        click.echo(f"dry run: {summary}")
+        return
+    if not yes and not click.confirm(summary + "?", default=False):
+        raise click.Abort()
+    _drain(config, secrets, engine, slug, send_id, wait)
+
+
+def _drain(config: Config, secrets: Secrets, engine: Engine, slug: str, send_id: int,
+           wait: bool) -> None:
+    """Drain a started send in the foreground with a progress bar; say what is left."""
     progress, update = _progress_printer(sum(outbox.counts(engine, send_id).values()))
     quiet = {"progress_log_seconds": 0.0} if console.is_terminal else {}  # the bar shows it
     options = options_from(config, progress=update, wait_for_deferred=wait, **quiet)
@@ -144,7 +175,7 @@ def send_command(config: Config, issue: str, yes: bool, dry_run: bool,
     click.echo(" ".join(f"{state}={n}" for state, n in counts.items()))
     state = control.send_state(engine, send_id)
     if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
-        click.echo(state_line(item.issue.slug, state, counts))
+        click.echo(state_line(slug, state, counts))
         return
     left = {state: counts[state] for state in outbox.OPEN_STATES
             if counts[state]}
@@ -250,14 +281,17 @@ def _status_now(engine: Engine, issue: str | None) -> Table:
 @click.argument("issue")
 @click.pass_obj
 def retry_command(config: Config, issue: str) -> None:
-    """Queue the failed deliveries of ISSUE again and send them."""
-    item = ready(config, resolve_issue_path(config, issue))
+    """Queue the failed deliveries of ISSUE (or `automation:<step>`) again and send them."""
     secrets = load_secrets(os.environ)
     engine = open_configured(config)
-    send_id = outbox.require_send(engine, item.issue.slug)
-    _refuse_if_halted(engine, item.issue.slug, send_id)
+    if issue.startswith(SEND_PREFIX):
+        slug, send_id = issue, enrolment.require_step_send(engine, config, issue)
+    else:
+        slug = ready(config, resolve_issue_path(config, issue)).issue.slug
+        send_id = outbox.require_send(engine, slug)
+    _refuse_if_halted(engine, slug, send_id)
     requeued = control.retry_failed(engine, send_id, utc_now())
-    _refuse_if_halted(engine, item.issue.slug, send_id)  # cancelled meanwhile: nothing queued
+    _refuse_if_halted(engine, slug, send_id)  # cancelled meanwhile: nothing queued
     click.echo(f"{requeued} failed deliveries queued again")
     counts = run_send(engine, config, secrets, send_id, utc_now, options_from(config),
                       handle_signals=True)

@@ -34,25 +34,45 @@ def subscribers_group() -> None:
     """Manage subscribers."""
 
 
+WELCOME_HELP = ("With --confirmed: enrol them in the automations (the welcome, then each "
+                "step) as if they had just confirmed; without it they get issues only.")
+
+
+def _status(confirmed: bool, welcome: bool) -> str:
+    if welcome and not confirmed:
+        raise click.UsageError("--welcome needs --confirmed (a pending reader gets the "
+                               "welcome when they confirm)")
+    return store.CONFIRMED if confirmed else store.PENDING
+
+
+def _note_no_welcome(config: Config, applies: bool) -> None:
+    """Say that readers added as confirmed are outside the automations, and how to enrol."""
+    if applies and config.automations_dir.is_dir():
+        click.echo("they get issues, but no welcome nor other automation step: run the "
+                   "same command with --welcome to enrol them")
+
+
 @subscribers_group.command("add")
 @click.argument("email")
 @click.option("--name", default="")
 @click.option("--tag", "tags", multiple=True)
 @click.option("--confirmed", is_flag=True,
               help="Skip double opt-in: only when you hold the person's consent.")
+@click.option("--welcome", is_flag=True, help=WELCOME_HELP)
 @click.pass_obj
 def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
-                confirmed: bool) -> None:
+                confirmed: bool, welcome: bool) -> None:
     """Add one subscriber (pending unless --confirmed); one who left is left alone."""
     now = utc_now()
-    status = store.CONFIRMED if confirmed else store.PENDING
+    status = _status(confirmed, welcome)
     with open_configured(config).begin() as conn:
         subscriber, created = store.add(conn, email, name, status,
-                                              Consent("cli", now), now, tags)
+                                              Consent("cli", now), now, tags, welcome=welcome)
         reason = None if created else store.departure(conn, subscriber.id)
     if reason is not None:
         raise PublisherError(f"{subscriber.email}: {reason}")
     click.echo(f"{'added' if created else 'exists'} {subscriber.email} ({subscriber.status})")
+    _note_no_welcome(config, confirmed and not welcome and subscriber.status == store.CONFIRMED)
 
 
 @subscribers_group.command("remove")
@@ -90,23 +110,26 @@ def _known_encoding(ctx: click.Context, param: click.Parameter, value: str) -> s
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--confirmed", is_flag=True,
               help="Import as confirmed: only for lists whose consent you can vouch for.")
+@click.option("--welcome", is_flag=True, help=WELCOME_HELP)
 @click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
               help="The file's encoding, e.g. gbk or cp1252 for a spreadsheet's CSV.")
 @click.pass_obj
-def import_command(config: Config, csv_file: Path, confirmed: bool, encoding: str) -> None:
+def import_command(config: Config, csv_file: Path, confirmed: bool, welcome: bool,
+                   encoding: str) -> None:
     """Import email,name,tags rows (or an export); idempotent; rows rejected or left alone
     (people who unsubscribed, bounced or complained) are reported by line number."""
     now = utc_now()
-    status = store.CONFIRMED if confirmed else store.PENDING
+    status = _status(confirmed, welcome)
     engine = open_configured(config)
     with open_csv(csv_file, encoding) as stream:
         report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}",
                             policy=RetryPolicy(config.settings.database.outage_seconds),
-                            name=str(csv_file))
+                            name=str(csv_file), welcome=welcome)
     for line, reason in sorted(report.rejected + report.skipped):
         console.print(f"{csv_file}:{line}: {reason}", markup=False, soft_wrap=True)
     click.echo(f"added {report.added}, updated {report.updated}, "
                f"rejected {len(report.rejected)}, skipped {len(report.skipped)}")
+    _note_no_welcome(config, confirmed and not welcome and bool(report.added + report.updated))
     if report.rejected:
         sys.exit(1)
 

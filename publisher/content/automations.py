@@ -38,6 +38,11 @@ UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days
 DELAY_HINT = "write 0, or a number and a unit: 30m, 12h, 3d, 2w"
 
 
+def step_slug(name: str) -> str:
+    """The send slug a step is named by on the command line: `day-3` or `automation:day-3`."""
+    return name if name.startswith(SEND_PREFIX) else SEND_PREFIX + name
+
+
 def parse_delay(value: object) -> timedelta:
     """`0`, `30m`, `12h`, `3d`, `2w` -> a timedelta; anything else is a ValueError."""
     text = str(value).strip() if isinstance(value, str | int) else ""

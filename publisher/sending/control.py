@@ -11,8 +11,10 @@ daemon tick): those of a dead process on this host, or whose lease has run out, 
 cancelled with a reply saying they may have been delivered (the process died between the
 hand-over and the write); a live worker's are left to it. Queued or deferred rows a worker
 wrote after the cancel are cancelled by the same sweep. `done` and `cancelled` are never
-overwritten: the outbox's mark_done only ends a sending send, retry_failed never reopens a
-cancelled or pruned one.
+overwritten here: the outbox's mark_done only ends a sending send, retry_failed never
+reopens a cancelled or pruned one. Only enrolment reopens a cancelled send, and only an
+automation step's: its cancel ends the rows it had, and the next reader enrolled (once none
+of those rows is in flight) makes it sending again (publisher.sending.enrolment).
 
 The poison-message guard (`set_aside_lost`, before each claim): a row that `max_lost_claims`
 processes have lost (each stopped while holding it: killed, crashed, out of memory) is not

@@ -3,19 +3,27 @@
 Each step file (publisher.content.automations) has a send of its own (kind "automation",
 slug `automation:<name>`), with its email frozen like an issue's; when the file changes,
 the frozen email is replaced, so later deliveries use it and sent ones are never repeated.
-Enrolment is one INSERT … SELECT per step of the confirmed subscribers whose delay has
-passed, guarded by the outbox's unique (send, subscriber): a daemon restarted after days
-catches up, two daemons enrol each person once. A step reaches a subscriber only inside its
-window (their due time is at most `[sending] catch_up_hours` before the step's send began,
-so a step added later skips the back catalogue) and only when no earlier step of theirs is
-still unsettled (steps go out in order). The welcome's `send_latest_issue` adds a new
-subscriber, once their welcome is sent, to the send of the latest issue that was mailed.
-Whoever left, bounced or complained is never enrolled; rows already enrolled are
-suppressed by the drain. This module is one of the outbox's writers (send and delivery rows).
+Enrolment is one INSERT … SELECT per step of the confirmed subscribers who entered the
+automations (`subscribers.automations_at`: their own confirmation, or an import with
+--welcome) and whose delay has passed, guarded by the outbox's unique (send, subscriber):
+a daemon restarted after days catches up, two daemons enrol each person once. A step is
+on unless its file is a draft, removed, or switched off (`disable`); `automation_steps`
+records when each step was last switched (back) on, and a step reaches a subscriber only
+inside its window (their due time is at most `[sending] catch_up_hours` before that), so
+a step added or switched back on later skips the back catalogue. Steps go out in order: a
+step waits while an earlier step of theirs is unsettled. A reader who comes back (confirms
+again) after a step's row failed or was cancelled gets that row queued again, once; one
+who received it does not. Cancelling a step's send ends the rows it had; new readers are
+still enrolled (the send is sending again once nothing of the old rows is in flight). The
+welcome's `send_latest_issue` adds a new subscriber, once their welcome is sent, to the
+send of the latest issue that was mailed. Whoever left, bounced or complained is never
+enrolled; rows already enrolled are suppressed by the drain. This module is one of the
+outbox's writers (send and delivery rows) and the only writer of `automation_steps`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,10 +33,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from publisher.config import Config
-from publisher.content.automations import Step, read_steps
+from publisher.content.automations import SEND_PREFIX, Step, read_steps, step_slug
 from publisher.content.issues import Issue, read_issues
-from publisher.db import deliveries, sends, subscriber_table
-from publisher.errors import IssueFileError, Problem
+from publisher.db import automation_steps, deliveries, sends, subscriber_table
+from publisher.errors import IssueFileError, Problem, SendError
 from publisher.mail.checks import check_step
 from publisher.mail.render import RenderedEmail
 from publisher.sending import outbox
@@ -38,33 +46,61 @@ from publisher.subscribers import store
 KIND = "automation"
 
 
+OFF_DRAFT, OFF_DISABLED, OFF_REMOVED = "draft", "disabled", "file removed"
+
+
 @dataclass(frozen=True)
 class StepSend:
-    """A step and its send: the send's id, when it began (its window's anchor), its state."""
+    """A step and its send: the send's id, when it began (the date its email is drawn
+    with), its state, and when the step was last switched on (its window's anchor)."""
 
     step: Step
     send_id: int
     created_at: datetime
     status: str
+    since: datetime
 
 
-def read_live_steps(config: Config) -> list[Step]:
-    """The non-draft steps in sending order; IssueFileError when any file is broken (then
-    nothing is enrolled: a broken step must not let later steps overtake it)."""
+def read_all_steps(config: Config) -> list[Step]:
+    """Every step file, drafts included, in sending order; IssueFileError when any file is
+    broken (then nothing is enrolled: a broken step must not let later steps overtake it)."""
     if not config.automations_dir.is_dir():
         return []
     steps, problems, _failed = read_steps([config.automations_dir])
     if problems:
         raise IssueFileError(problems)
-    return [step for step in steps if not step.meta.draft]
+    return steps
+
+
+def disabled_steps(engine: Engine) -> set[str]:
+    """Slugs of the steps the operator switched off (`publisher automations disable`)."""
+    with engine.connect() as conn:
+        return {str(slug) for slug in conn.execute(sa.select(automation_steps.c.slug).where(
+            automation_steps.c.disabled_at.is_not(None))).scalars()}
+
+
+def off_reason(step: Step, disabled: set[str]) -> str | None:
+    """Why a step file is switched off (draft, disabled), or None when it is on."""
+    if step.meta.draft:
+        return OFF_DRAFT
+    return OFF_DISABLED if step.send_slug in disabled else None
+
+
+def body_hash(step: Step) -> str:
+    """What a step says, to recognise it under another file name."""
+    return hashlib.sha256(step.body.strip().encode("utf-8")).hexdigest()
 
 
 def run_automations(engine: Engine, config: Config, now: datetime) -> dict[str, int]:
-    """One round: sync step files to their sends, enrol who is due; rows added per send."""
-    steps = read_live_steps(config)
-    if not steps:
+    """One round: record which steps are on, sync their files to their sends, enrol who is
+    due; rows added (or queued again) per send."""
+    steps = read_all_steps(config)
+    disabled = disabled_steps(engine)
+    live = [step for step in steps if off_reason(step, disabled) is None]
+    since = record_live(engine, live, now)
+    if not live:
         return {}
-    step_sends = sync_steps(engine, config, steps, now)
+    step_sends = sync_steps(engine, config, live, since, now)
     catch_up = timedelta(hours=config.settings.sending.catch_up_hours)
     added = {s.step.send_slug: enrol(engine, s, step_sends[:i], now, catch_up)
              for i, s in enumerate(step_sends)}
@@ -84,6 +120,21 @@ def existing_sends(engine: Engine) -> dict[str, Any]:
     return {str(row.issue_slug): row for row in rows}
 
 
+def require_step_send(engine: Engine, config: Config, slug: str) -> int:
+    """The id of a step's send (`automation:<name>`); SendError naming what to do when the
+    step has none yet, or no such step exists."""
+    row = existing_sends(engine).get(slug)
+    if row is not None:
+        return int(row.id)
+    name = slug.removeprefix(SEND_PREFIX)
+    if (config.automations_dir / f"{name}.md").is_file():
+        raise SendError(f"{slug}: not started yet; the daemon's next round (`publisher run`, "
+                        "or `publisher run --once`) starts it with the readers due")
+    known = ", ".join(sorted(existing_sends(engine))) or "none"
+    raise SendError(f"{slug}: no such step (no file {name}.md in {config.automations_dir}; "
+                    f"steps with a send: {known})")
+
+
 def _render(step: Step, config: Config, date: datetime) -> RenderedEmail:
     rendered, problems = check_step(step, config, date)
     if problems or rendered is None:
@@ -91,7 +142,46 @@ def _render(step: Step, config: Config, date: datetime) -> RenderedEmail:
     return rendered
 
 
-def sync_steps(engine: Engine, config: Config, steps: list[Step],
+def _upsert(conn: Connection) -> Any:
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(automation_steps)
+
+
+def record_live(engine: Engine, live: list[Step], now: datetime) -> dict[str, datetime]:
+    """Steps that are on keep the moment they were switched on (now, for one that was off
+    at the last round); every other step is marked off. Returns each live step's moment."""
+    t = automation_steps.c
+    slugs = [step.send_slug for step in live]
+    with engine.begin() as conn:
+        conn.execute(automation_steps.update().where(t.slug.not_in(slugs), t.live_since.is_not(
+            None)).values(live_since=None))
+        for step in live:
+            statement = _upsert(conn).values(slug=step.send_slug, live_since=now,
+                                             body_hash=body_hash(step))
+            conn.execute(statement.on_conflict_do_update(index_elements=["slug"], set_={
+                "live_since": sa.func.coalesce(t.live_since, now),
+                "body_hash": statement.excluded.body_hash}))
+        rows = conn.execute(sa.select(t.slug, t.live_since).where(t.slug.in_(slugs))).all()
+    return {str(slug): since for slug, since in rows}
+
+
+def switch(engine: Engine, config: Config, name: str, on: bool, now: datetime) -> Step | None:
+    """Switch a step off (`publisher automations disable`) or back on (`enable`); NAME is
+    its file name or `automation:<name>`. Returns its file's step (None: only its send is
+    left). Rows already in the outbox are not touched: `publisher cancel` ends those."""
+    slug = step_slug(name)
+    step = next((s for s in read_all_steps(config) if s.send_slug == slug), None)
+    if step is None and slug not in existing_sends(engine):
+        raise SendError(f"{name}: no such step (no file {slug.removeprefix(SEND_PREFIX)}.md "
+                        f"in {config.automations_dir}, and no send {slug})")
+    with engine.begin() as conn:
+        statement = _upsert(conn).values(slug=slug, disabled_at=None if on else now)
+        conn.execute(statement.on_conflict_do_update(index_elements=["slug"], set_={
+            "disabled_at": statement.excluded.disabled_at,
+            **({} if on else {"live_since": None})}))
+    return step
+
+
+def sync_steps(engine: Engine, config: Config, steps: list[Step], since: dict[str, datetime],
                now: datetime) -> list[StepSend]:
     """Give each step a send (begun now) or bring its frozen email up to date."""
     found = existing_sends(engine)
@@ -107,7 +197,8 @@ def sync_steps(engine: Engine, config: Config, steps: list[Step],
             with engine.begin() as conn:
                 conn.execute(sends.update().where(sends.c.id == row.id).values(
                     content=outbox.stored_form(rendered), subject=rendered.subject[:998]))
-        synced.append(StepSend(step, int(row.id), row.created_at, str(row.status)))
+        synced.append(StepSend(step, int(row.id), row.created_at, str(row.status),
+                              since.get(step.send_slug, now)))
     return synced
 
 
@@ -144,12 +235,15 @@ def _insert_rows(conn: Connection, send_id: int, who: list[Any], now: datetime) 
 
 
 def reopen(conn: Connection, send_id: int) -> None:
-    """A done send that has rows to deliver is sending again (paused and cancelled stay)."""
+    """A done send that has rows to deliver is sending again, and so is a cancelled step's
+    (its cancel ended the rows it had, not the step); a paused one stays paused, and a
+    cancelled issue stays cancelled."""
     waiting = sa.exists().where(deliveries.c.send_id == send_id,
                                 deliveries.c.status.in_(outbox.OPEN_STATES))
-    conn.execute(sends.update().where(sends.c.id == send_id,
-                                      sends.c.status == outbox.SEND_DONE, waiting)
-                 .values(status=outbox.SEND_ACTIVE, finished_at=None))
+    ended = sa.or_(sends.c.status == outbox.SEND_DONE,
+                   sa.and_(sends.c.status == outbox.SEND_CANCELLED, sends.c.kind == KIND))
+    conn.execute(sends.update().where(sends.c.id == send_id, ended, waiting)
+                 .values(status=outbox.SEND_ACTIVE, finished_at=None, cancelled_at=None))
 
 
 def _not_enrolled(send_id: int) -> Any:
@@ -157,30 +251,49 @@ def _not_enrolled(send_id: int) -> Any:
                               deliveries.c.subscriber_id == subscriber_table.c.id)
 
 
-def window(step_send: StepSend | None, step: Step, now: datetime,
-           catch_up: timedelta) -> Any:
-    """Confirmed subscribers whose due time falls inside the step's window (not yet due
-    ones included); a step with no send yet is anchored at `now`."""
-    begun = step_send.created_at if step_send is not None else now
+def window(since: datetime, step: Step, catch_up: timedelta) -> Any:
+    """Confirmed subscribers in the automations whose due time falls inside the step's
+    window (not yet due ones included): `since` is when the step was switched on."""
     s = subscriber_table.c
-    return sa.and_(s.status == store.CONFIRMED, s.confirmed_at.is_not(None),
-                   s.confirmed_at >= begun - catch_up - step.delay)
+    return sa.and_(s.status == store.CONFIRMED, s.automations_at.is_not(None),
+                   s.automations_at >= since - catch_up - step.delay)
+
+
+def _in_flight(conn: Connection, send_id: int) -> bool:
+    return bool(conn.execute(sa.select(sa.exists().where(
+        deliveries.c.send_id == send_id, deliveries.c.status == outbox.SENDING))).scalar())
 
 
 def enrol(engine: Engine, step_send: StepSend, earlier: list[StepSend], now: datetime,
           catch_up: timedelta) -> int:
-    """Add the subscribers due for this step (and not waiting on an earlier one)."""
-    if step_send.status == outbox.SEND_CANCELLED:
-        return 0
+    """Add the subscribers due for this step (and not waiting on an earlier one), and
+    queue again the rows of those who came back since theirs failed or was cancelled.
+    A cancelled send takes new rows once none of its old ones is in flight (a drain that
+    claimed them before the cancel would otherwise put them back in the queue)."""
     s = subscriber_table.c
+    earlier_rows = deliveries.alias("earlier")
     waiting_on_earlier = sa.exists().where(
-        deliveries.c.subscriber_id == s.id, deliveries.c.status.in_(outbox.OPEN_STATES),
-        deliveries.c.send_id.in_([e.send_id for e in earlier]))
-    who = [window(step_send, step_send.step, now, catch_up),
-           s.confirmed_at <= now - step_send.step.delay,
-           _not_enrolled(step_send.send_id), ~waiting_on_earlier]
+        earlier_rows.c.subscriber_id == s.id, earlier_rows.c.status.in_(outbox.OPEN_STATES),
+        earlier_rows.c.send_id.in_([e.send_id for e in earlier]))
+    who = [window(step_send.since, step_send.step, catch_up),
+           s.automations_at <= now - step_send.step.delay, ~waiting_on_earlier]
     with engine.begin() as conn:
-        return _insert_rows(conn, step_send.send_id, who, now)
+        if step_send.status == outbox.SEND_CANCELLED and _in_flight(conn, step_send.send_id):
+            return 0
+        back = _requeue_returning(conn, step_send.send_id, who, now)
+        return back + _insert_rows(conn, step_send.send_id,
+                                   [*who, _not_enrolled(step_send.send_id)], now)
+
+
+def _requeue_returning(conn: Connection, send_id: int, who: list[Any], now: datetime) -> int:
+    """Rows never delivered (failed, cancelled) of readers who entered the automations again
+    after the row was settled: queued again, as if new."""
+    c, s = deliveries.c, subscriber_table.c
+    returned = sa.exists().where(s.id == c.subscriber_id, s.automations_at > c.updated_at, *who)
+    return int(conn.execute(deliveries.update().where(
+        c.send_id == send_id, c.status.in_([outbox.FAILED, outbox.CANCELLED]), returned)
+        .values(status=outbox.QUEUED, attempts=0, next_attempt_at=None, claimed_by=None,
+                claimed_at=None, last_reply=None, sent_at=None, updated_at=now)).rowcount)
 
 
 def latest_mailed_issue(engine: Engine, config: Config,
@@ -200,8 +313,9 @@ def latest_mailed_issue(engine: Engine, config: Config,
 
 def enrol_latest_issue(engine: Engine, config: Config, welcome: StepSend,
                        now: datetime) -> tuple[str | None, int]:
-    """Add subscribers whose welcome was sent and who confirmed after the latest mailed
-    issue's send began (so were not in it) to that send; its audience still applies."""
+    """Add subscribers whose welcome was sent and who entered the automations after the
+    latest mailed issue's send began (so were not in it) to that send; its audience still
+    applies."""
     found = latest_mailed_issue(engine, config, now)
     if found is None or found[1].status in (outbox.SEND_CANCELLED, outbox.SEND_PAUSED):
         return None, 0
@@ -211,7 +325,7 @@ def enrol_latest_issue(engine: Engine, config: Config, welcome: StepSend,
                                  deliveries.c.subscriber_id == s.id,
                                  deliveries.c.status == outbox.SENT)
     audience = audience_of(issue, config, row.audience) if row.audience else None
-    who = [s.status == store.CONFIRMED, s.confirmed_at > row.created_at, welcomed,
+    who = [s.status == store.CONFIRMED, s.automations_at > row.created_at, welcomed,
            _not_enrolled(int(row.id)), audience.condition if audience else sa.true()]
     with engine.begin() as conn:
         return str(row.issue_slug), _insert_rows(conn, int(row.id), who, now)
@@ -219,11 +333,13 @@ def enrol_latest_issue(engine: Engine, config: Config, welcome: StepSend,
 
 @dataclass(frozen=True)
 class StepStatus:
-    """Where one step stands: rows by outcome, and subscribers due now or later."""
+    """Where one step stands: on or off (and why), rows by outcome, and subscribers due
+    now or later."""
 
     step: Step | None  # None: the file was removed; its send remains
     slug: str
     state: str  # the send's state, or "new" before its first daemon round
+    off: str | None  # None: on; else draft, disabled or file removed
     sent: int
     failed: int
     due: int  # in the outbox, or due and enrolled at the next round
@@ -234,32 +350,65 @@ def step_statuses(engine: Engine, config: Config, now: datetime) -> list[StepSta
     """Each step file's status, then sends of step files since removed (read only)."""
     found = existing_sends(engine)
     catch_up = timedelta(hours=config.settings.sending.catch_up_hours)
-    steps = read_live_steps(config)
-    result = [_status(engine, step, found.get(step.send_slug), now, catch_up) for step in steps]
-    live = {step.send_slug for step in steps}
-    result += [_status(engine, None, row, now, catch_up) for slug, row in sorted(found.items())
-               if slug not in live]
+    steps = read_all_steps(config)
+    disabled = disabled_steps(engine)
+    with engine.connect() as conn:
+        since = {str(slug): at for slug, at in conn.execute(
+            sa.select(automation_steps.c.slug, automation_steps.c.live_since)).all()}
+    result = [_status(engine, step, found.get(step.send_slug), off_reason(step, disabled),
+                      since.get(step.send_slug) or now, now, catch_up) for step in steps]
+    files = {step.send_slug for step in steps}
+    result += [_status(engine, None, row, OFF_REMOVED, now, now, catch_up)
+               for slug, row in sorted(found.items()) if slug not in files]
     return result
 
 
-def _status(engine: Engine, step: Step | None, row: Any, now: datetime,
-            catch_up: timedelta) -> StepStatus:
+def _status(engine: Engine, step: Step | None, row: Any, off: str | None, since: datetime,
+            now: datetime, catch_up: timedelta) -> StepStatus:
     tally = outbox.counts(engine, int(row.id)) if row is not None else {}
     due = sum(tally.get(state, 0) for state in outbox.OPEN_STATES)
     pending = 0
-    if step is not None:
-        step_send = StepSend(step, int(row.id), row.created_at, row.status) if row else None
-        base = [window(step_send, step, now, catch_up)]
-        if step_send is not None:
-            base.append(_not_enrolled(step_send.send_id))
+    if step is not None and off is None:
+        base = [window(since, step, catch_up)]
+        if row is not None:
+            base.append(_not_enrolled(int(row.id)))
         s = subscriber_table.c
         with engine.connect() as conn:
             count = sa.select(sa.func.count()).select_from(subscriber_table)
-            due += int(conn.execute(count.where(*base, s.confirmed_at <= now - step.delay))
+            due += int(conn.execute(count.where(*base, s.automations_at <= now - step.delay))
                        .scalar_one())
-            pending = int(conn.execute(count.where(*base, s.confirmed_at > now - step.delay))
+            pending = int(conn.execute(count.where(*base, s.automations_at > now - step.delay))
                           .scalar_one())
     slug = step.send_slug if step is not None else str(row.issue_slug)
-    return StepStatus(step, slug, str(row.status) if row is not None else "new",
+    return StepStatus(step, slug, str(row.status) if row is not None else "new", off,
                       tally.get(outbox.SENT, 0), tally.get(outbox.FAILED, 0), due, pending)
 
+
+def sent_elsewhere(engine: Engine, steps: list[Step]) -> list[tuple[Step, str, int]]:
+    """Step files that have no send yet but say what another step, already sent, said
+    (a file renamed): (step, the other step's slug, readers who had it). As a new step
+    it would be mailed again to everyone inside its window."""
+    t, c = automation_steps.c, deliveries.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.slug, t.body_hash, sa.func.count(c.id))
+                            .join(sends, sends.c.issue_slug == t.slug)
+                            .join(deliveries, c.send_id == sends.c.id)
+                            .where(c.status == outbox.SENT, t.body_hash.is_not(None))
+                            .group_by(t.slug, t.body_hash)).all()
+    started = set(existing_sends(engine))
+    found = []
+    for step in steps:
+        if step.send_slug in started:
+            continue
+        digest = body_hash(step)
+        found += [(step, str(slug), int(n)) for slug, other, n in rows
+                  if other == digest and slug != step.send_slug]
+    return found
+
+
+def rename_warnings(engine: Engine, steps: list[Step]) -> list[str]:
+    """`sent_elsewhere`, as the lines `check` and `automations list` print."""
+    return [f"{step.path}: same text as {other}, already sent to {readers} reader(s); as a "
+            f"new step, {step.send_slug} goes again to every reader inside its window. To "
+            f"keep it one step, name the file {other.removeprefix(SEND_PREFIX)}.md again"
+            for step, other, readers in sent_elsewhere(engine, steps)]

@@ -60,13 +60,14 @@ def open_csv(path: Path, encoding: str = "utf-8") -> IO[str]:
 
 def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
                source: str = "import", policy: RetryPolicy | None = None,
-               name: str = "CSV") -> ImportReport:
+               name: str = "CSV", welcome: bool = False) -> ImportReport:
     """Idempotent: a known address is refreshed, not duplicated; bad rows are reported by line.
 
     Rows are committed in batches; a bad row never rolls back the good ones around it, and
     a batch whose transaction meets a database outage is tried again (within `policy`).
     `status` is pending or confirmed; an exported `confirmed` row stays confirmed only when
     `status` is confirmed too. `name` (the file's) starts the errors that stop the import.
+    Confirmed rows enter the automations (welcome and later steps) only with `welcome`.
     """
     policy = policy or RetryPolicy()
     report = ImportReport()
@@ -76,10 +77,12 @@ def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
     for numbered in _rows(stream, name, encoding):
         batch.append(numbered)
         if len(batch) >= BATCH:
-            _import_batch(engine, batch, status, consent, now, report, policy, encoding)
+            _import_batch(engine, batch, status, consent, now, report, policy, encoding,
+                          welcome)
             batch = []
     if batch:
-        _import_batch(engine, batch, status, consent, now, report, policy, encoding)
+        _import_batch(engine, batch, status, consent, now, report, policy, encoding,
+                          welcome)
     return report
 
 
@@ -118,7 +121,7 @@ def _delimiter(header: str) -> str:
 
 def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], status: str,
                   consent: Consent, now: datetime, report: ImportReport,
-                  policy: RetryPolicy, encoding: str) -> None:
+                  policy: RetryPolicy, encoding: str, welcome: bool) -> None:
     """Validate in Python (a bad row is reported, never written), then add the rest in bulk."""
     valid: list[store.NewRow] = []
     for line, row in batch:
@@ -129,7 +132,7 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
 
     def write() -> store.Added:
         with engine.begin() as conn:
-            return store.add_many(conn, valid, status, consent, now)
+            return store.add_many(conn, valid, status, consent, now, welcome)
 
     added = retry(write, policy)
     report.added += added.added

@@ -1,7 +1,12 @@
 """The subscriber store: the only writer of subscriber rows. Every status change is one
 transaction with its event-log row, and so is each claim of a confirmation mail (a
 `confirmation_sent` event), and each change of a reader's topics or time zone
-(`topics_changed`, `timezone_changed`, with from/to in the detail)."""
+(`topics_changed`, `timezone_changed`, with from/to in the detail).
+
+A reader enters the automations (`automations_at`, from which their steps' delays count)
+when they confirm or come back themselves; someone the operator adds or imports as
+confirmed enters them only when the operator asks (`welcome`): an import is not a
+confirmation."""
 
 from __future__ import annotations
 
@@ -107,12 +112,13 @@ def token_holder(conn: Connection, reader: Reader) -> Subscriber | None:
 
 def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
         now: datetime, tags: Iterable[str] = (), *, own_request: bool = False,
-        timezone: str | None = None) -> tuple[Subscriber, bool]:
+        timezone: str | None = None, welcome: bool = False) -> tuple[Subscriber, bool]:
     """Insert or refresh a subscriber; returns (subscriber, created). Suppressed: refused.
 
     Someone who unsubscribed, bounced or complained is returned unchanged (`departure` says
     why) unless `own_request`: they asked again themselves, through the subscribe form, and
     become pending, to confirm again. A `timezone` is set (with its event) on anyone else.
+    Added as confirmed, they enter the automations only with `welcome`.
     A tag no audience could name (`config.tag_name`: spaces, parentheses) is refused.
     """
     tags = tuple(tags)
@@ -122,15 +128,16 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
         except ValueError as exc:
             raise StoreError(f"tag: {exc}") from exc
     subscriber, created = _add(conn, normalise_address(raw_email), normalise_name(raw_name),
-                               status, consent, now, tags, own_request=own_request)
+                               status, consent, now, tags, own_request=own_request,
+                               welcome=welcome)
     if timezone is not None and subscriber.status not in LEFT:
         subscriber = set_timezone(conn, subscriber.id, timezone, now) or subscriber
     return subscriber, created
 
 
 def _add(conn: Connection, address: Address, name: str, status: str, consent: Consent,
-         now: datetime, tags: Iterable[str] = (), *,
-         own_request: bool = False) -> tuple[Subscriber, bool]:
+         now: datetime, tags: Iterable[str] = (), *, own_request: bool = False,
+         welcome: bool = False) -> tuple[Subscriber, bool]:
     """`add` for an address and a name already normalised."""
     if status not in (PENDING, CONFIRMED):
         raise StoreError(f"status: new subscribers are pending or confirmed, not {status!r}")
@@ -138,9 +145,10 @@ def _add(conn: Connection, address: Address, name: str, status: str, consent: Co
         raise InvalidAddress("email: this address asked to be erased and cannot be added")
     existing = find(conn, address)
     if existing is not None:
-        return _refresh(conn, existing, name, status, consent, now, tags, own_request), False
+        return _refresh(conn, existing, name, status, consent, now, tags, own_request,
+                        welcome), False
     (new_id,) = _insert_many(conn, [NewRow(0, address, name, tuple(tags))], status, consent,
-                             now)
+                             now, welcome)
     created = get(conn, new_id)
     assert created is not None
     return created, True
@@ -285,9 +293,10 @@ class Added:
 
 
 def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent,
-             now: datetime) -> Added:
+             now: datetime, welcome: bool = False) -> Added:
     """Bulk add of validated rows, as `add` would one by one (never undoing an opt-out,
-    a bounce or a complaint: those rows are skipped, with the reason).
+    a bounce or a complaint: those rows are skipped, with the reason; entering the
+    automations only with `welcome`).
 
     Three queries and two multi-row inserts per batch instead of several queries a row.
     """
@@ -309,7 +318,7 @@ def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent
         else:
             fresh[row.address.key] = row
     if fresh:
-        _insert_many(conn, list(fresh.values()), status, consent, now)
+        _insert_many(conn, list(fresh.values()), status, consent, now, welcome)
     result.added = len(fresh)
     for row in known:  # after the insert, so a repeat within the batch refreshes its twin
         current = find(conn, row.address)
@@ -319,15 +328,15 @@ def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent
             result.skipped.append((row.line, f"email: {reason}"))
             continue
         _refresh(conn, current, row.name, row.status or status, row.consent or consent, now,
-                 row.tags)
+                 row.tags, welcome=welcome)
         result.refreshed += 1
     return result
 
 
 def _insert_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent,
-                 now: datetime) -> list[int]:
+                 now: datetime, welcome: bool = False) -> list[int]:
     """Insert new subscribers with a `created` event each; returns their ids in order."""
-    values = [_new_values(row, status, consent, now) for row in rows]
+    values = [_new_values(row, status, consent, now, welcome) for row in rows]
     ids = [int(i) for i in conn.execute(
         subscriber_table.insert().returning(subscriber_table.c.id, sort_by_parameter_order=True),
         values).scalars().all()]
@@ -338,7 +347,8 @@ def _insert_many(conn: Connection, rows: list[NewRow], status: str, consent: Con
     return ids
 
 
-def _new_values(row: NewRow, status: str, consent: Consent, now: datetime) -> dict[str, Any]:
+def _new_values(row: NewRow, status: str, consent: Consent, now: datetime,
+                welcome: bool = False) -> dict[str, Any]:
     """A new row's columns: the batch's status and consent unless the row brings its own."""
     status = row.status or status
     consent = row.consent or consent
@@ -351,14 +361,17 @@ def _new_values(row: NewRow, status: str, consent: Consent, now: datetime) -> di
     values.update(row.restored)
     if status in _STAMP and values[_STAMP[status]] is None:
         values[_STAMP[status]] = now
+    values["automations_at"] = now if status == CONFIRMED and welcome else None
     return values
 
 
 def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, consent: Consent,
-             now: datetime, tags: Iterable[str], own_request: bool = False) -> Subscriber:
+             now: datetime, tags: Iterable[str], own_request: bool = False,
+             welcome: bool = False) -> Subscriber:
     """A known address is added again: a confirmed one keeps its status, a pending one takes
     `status` and the new consent; one who left is changed only by `own_request`, and then
-    becomes pending, with a fresh resend window for its confirmation mail."""
+    becomes pending, with a fresh resend window for its confirmation mail. With `welcome`,
+    a confirmed one not yet in the automations enters them now."""
     if existing.status in LEFT and not own_request:
         return existing
     updates: dict[str, Any] = {"updated_at": now}
@@ -374,6 +387,8 @@ def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, con
                        consent_user_agent=(consent.user_agent or "")[:512] or None)
         if target == CONFIRMED:
             updates["confirmed_at"] = now
+            if welcome:
+                updates["automations_at"] = now
         if target == PENDING:  # a new pending episode: an older mail must not hold back its own
             updates["confirmation_sent_at"] = sa.case(  # read in the UPDATE: safe when racing
                 (subscriber_table.c.status == PENDING, subscriber_table.c.confirmation_sent_at),
@@ -381,6 +396,8 @@ def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, con
         if target != existing.status:
             _log(conn, existing.id, "resubscribed", existing.status, target, now,
                  {"source": consent.source})
+    elif existing.status == CONFIRMED and welcome:
+        updates["automations_at"] = sa.func.coalesce(subscriber_table.c.automations_at, now)
     conn.execute(subscriber_table.update().where(subscriber_table.c.id == existing.id)
                  .values(**updates))
     refreshed = get(conn, existing.id)
@@ -399,6 +416,8 @@ def set_status(conn: Connection, subscriber_id: int, status: str, now: datetime,
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if status in _STAMP:
         values[_STAMP[status]] = now
+    if status == CONFIRMED:  # the person's own confirmation (or return) starts their steps
+        values["automations_at"] = now
     conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
                  .values(**values))
     _log(conn, subscriber_id, event, current.status, status, now, detail)

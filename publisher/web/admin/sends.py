@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from publisher.errors import SendError
-from publisher.sending import control, outbox, reports
+from publisher.errors import PublisherError, SendError
+from publisher.sending import control, enrolment, outbox, reports
 from publisher.sending.reports import SendSummary
 from publisher.web.admin import charts
 from publisher.web.admin.console import (
@@ -140,7 +140,18 @@ class _Handlers:
         summaries = reports.send_summaries(console.engine, console.clock())
         return console.render("sends.html.j2", operator, sends=[view(console, s)
                                                                for s in summaries],
-                              live=PREFIX + "/live.json", notice=notice(console, request))
+                              steps_off=self._steps_off(), live=PREFIX + "/live.json",
+                              notice=notice(console, request))
+
+    def _steps_off(self) -> dict[str, str]:
+        """Send slug -> why that automation step is switched off, in the console's words."""
+        t, console = self.console.t, self.console
+        try:
+            statuses = enrolment.step_statuses(console.engine, console.config, console.clock())
+        except PublisherError:  # a broken step file: `publisher check` says which
+            return {}
+        return {status.slug: t["admin_step_off_" + status.off.replace(" ", "_")]
+                for status in statuses if status.off is not None}
 
     async def live_all(self, request: Request, operator: Operator) -> Response:
         summaries = reports.send_summaries(self.console.engine, self.console.clock())
