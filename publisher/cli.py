@@ -22,6 +22,7 @@ from publisher.commands import (
     control,
     dev,
     dkim,
+    imports,
     issues,
     secret,
     sending,
@@ -64,8 +65,8 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
-               automations, dev):
+for module in (issues, serve, secret, subscribers, imports, sending, control, dkim, bounces,
+               admin, automations, dev):
     for command in module.COMMANDS:
         main.add_command(command)
 
