@@ -41,7 +41,7 @@ def write_mailchimp(path: Path, rows: int) -> None:
             with archive.open(f"{kind}_members_export_bench.csv", "w") as raw, \
                     io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
                 writer = csv.writer(text, lineterminator="\r\n")
-                writer.writerow(HEADER[:-3] + extra + HEADER[-3:])
+                writer.writerow(HEADER[:-4] + extra + HEADER[-4:])
                 for n in numbers:
                     writer.writerow(_mailchimp_row(n) + (["2023-04-01 12:00:00"] if extra else [])
                                     + [str(n), f"e{n}", "", '"weekly","llm, ai"'])
@@ -70,6 +70,8 @@ def measure(mode: str, source: Path, db_path: Path) -> dict[str, float]:
     start = time.perf_counter()
     if mode == "tool":
         found = plan(list_files(source))
+        if found.errors:
+            raise SystemExit(f"bench file in error: {found.errors[:3]}")
         written = write(engine, found.found, NOW)
         rows = written.added + written.suppressed
     else:

@@ -17,8 +17,9 @@ import csv
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from publisher.content.foreign_posts import tool_time
 from publisher.errors import PublisherError
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address, normalise_name
@@ -99,16 +100,6 @@ def _mailchimp_columns(columns: list[str]) -> tuple[str, ...]:
     return tuple(renamed)
 
 
-def when(column: str, text: str) -> datetime:
-    """A tool's time: ISO 8601 or `YYYY-MM-DD HH:MM:SS` (` UTC`, `Z`); without a zone, UTC."""
-    cleaned = text.strip().removesuffix(" UTC").removesuffix("Z")
-    try:
-        value = datetime.fromisoformat(cleaned)
-    except ValueError as exc:
-        raise PublisherError(f"{column}: {text!r} is not a date and time") from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _flag(row: Row, column: str) -> bool:
     return row.get(column, "").strip().lower() in TRUE
 
@@ -121,7 +112,7 @@ def tag_list(text: str) -> tuple[str, ...]:
 
 def _optional(row: Row, column: str) -> datetime | None:
     text = row.get(column, "").strip()
-    return when(column, text) if text else None
+    return tool_time(column, text) if text else None
 
 
 def reader_row(line: int, row: Row, email_column: str, name: str, status: str, source: str,
