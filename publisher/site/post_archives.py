@@ -22,7 +22,7 @@ from publisher.errors import PublisherError
 from publisher.urls import issue_path
 
 REDIRECTS = "nginx-redirects.map"
-Members = dict[str, Callable[[], str]]  # file name in the archive -> its text
+Members = dict[str, Callable[[], bytes]]  # file name in the archive -> its bytes
 
 
 @dataclass
@@ -36,14 +36,14 @@ class Archive:
 
 def _members(path: Path) -> Members:
     if not zipfile.is_zipfile(path):
-        return {path.name: lambda: path.read_text(encoding="utf-8-sig")}
+        return {path.name: path.read_bytes}
     with zipfile.ZipFile(path) as archive:
         names = [n for n in archive.namelist() if not n.startswith("__MACOSX/")]
 
-    def reader(name: str) -> Callable[[], str]:
-        def read() -> str:
+    def reader(name: str) -> Callable[[], bytes]:
+        def read() -> bytes:
             with zipfile.ZipFile(path) as archive:
-                return archive.read(name).decode("utf-8-sig")
+                return archive.read(name)
         return read
     return {name: reader(name) for name in names}
 
@@ -65,13 +65,18 @@ def read_archive(path: Path, old_url: str | None = None) -> Archive:
     found = Archive()
     base = (old_url or _substack_home(members) or "").rstrip("/")
     for name in sorted(n for n in members if n.lower().endswith(".csv")):
-        text = members[name]()
-        header = {h.strip().lower() for h in next(csv.reader(io.StringIO(text)), [])}
-        read = _reader(header)
+        raw = members[name]()
+        first = raw.decode("utf-8-sig", errors="replace").split("\n", 1)[0]
+        read = _reader({h.strip().lower() for h in next(csv.reader([first]), [])})
         if read is None:
-            continue
+            continue  # not a list of posts: perhaps a list of readers
         found.lists.add(name)
         where = f"{path}:{name}" if len(members) > 1 else str(path)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            found.problems.append((where, 1, f"not UTF-8 ({exc.reason}); save it as UTF-8"))
+            continue
         for line, row in _rows(text):
             try:
                 found.posts.append(read(f"{where}:{line}", row, members, base))
@@ -105,7 +110,10 @@ def _reader(header: set[str]) -> Reader | None:
 def _member_text(members: Members, name: str) -> str:
     if name not in members:
         raise PublisherError(f"{name} is not in the archive")
-    return members[name]()
+    try:
+        return members[name]().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PublisherError(f"{name}: not UTF-8 ({exc.reason})") from exc
 
 
 def _substack(where: str, row: dict[str, str], members: Members, base: str) -> Post:

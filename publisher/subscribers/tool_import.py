@@ -12,8 +12,8 @@ nothing that the first run wrote.
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,11 +29,11 @@ from sqlalchemy.engine import Engine
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy, retry
 from publisher.subscribers import store
-from publisher.subscribers.csv_files import BATCH, delimiter_of, open_csv
+from publisher.subscribers.csv_files import BATCH, delimiter_of
 from publisher.subscribers.store import LEFT, PENDING, STATUSES, Consent
 from publisher.subscribers.tool_formats import FORMATS, Recognised, recognise
 
-Opener = Callable[[], AbstractContextManager[IO[str]]]
+Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 CsvReader = Any  # csv.reader's object: iterates rows, counts `line_num`
 
 
@@ -80,7 +80,7 @@ class Written:
 def list_files(path: Path) -> list[ListFile]:
     """The CSVs of a zip (in name order), or the file itself."""
     if not zipfile.is_zipfile(path):
-        return [ListFile(str(path), path.name, lambda: open_csv(path))]
+        return [ListFile(str(path), path.name, lambda: path.open("rb"))]
     with zipfile.ZipFile(path) as archive:
         names = sorted(n for n in archive.namelist()
                        if n.lower().endswith(".csv") and not n.startswith("__MACOSX/"))
@@ -89,16 +89,27 @@ def list_files(path: Path) -> list[ListFile]:
 
 def _member(path: Path, name: str) -> Opener:
     @contextmanager
-    def opener() -> Iterator[IO[str]]:
+    def opener() -> Iterator[IO[bytes]]:
         with zipfile.ZipFile(path) as archive, archive.open(name) as raw:
-            yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            yield raw
     return opener
 
 
-def _header(stream: IO[str], name: str) -> tuple[list[str], CsvReader]:
+def _decoded(raw: IO[bytes]) -> Iterator[str]:
+    """The file's lines as UTF-8 text (a byte order mark dropped), decoded one by one so
+    that a line that is not UTF-8 is reported by its number."""
+    for number, line in enumerate(raw):
+        yield (line.removeprefix(codecs.BOM_UTF8) if number == 0 else line).decode("utf-8")
+
+
+def _header(raw: IO[bytes], name: str) -> tuple[list[str], CsvReader]:
     """The header row, and a reader positioned after it (separator read from the header)."""
-    first = stream.readline()
-    reader = csv.reader(chain([first], stream), delimiter=delimiter_of(first))
+    lines = _decoded(raw)
+    try:
+        first = next(lines, "")
+    except UnicodeDecodeError as exc:
+        raise PublisherError(f"{name}:1: not UTF-8 ({exc.reason}); save it as UTF-8") from exc
+    reader = csv.reader(chain([first], lines), delimiter=delimiter_of(first))
     try:
         header = next(reader, [])
     except csv.Error as exc:
@@ -116,6 +127,10 @@ def _rows(reader: CsvReader, columns: tuple[str, ...], name: str,
             return
         except csv.Error as exc:
             errors.append((name, start, str(exc)))
+            return
+        except UnicodeDecodeError as exc:  # the rest of the file cannot be read either
+            errors.append((name, start, f"not UTF-8 near this line ({exc.reason}); "
+                                        "save the file as UTF-8"))
             return
         if any(cell.strip() for cell in cells):
             yield start, dict(zip(columns, cells, strict=False))

@@ -260,3 +260,14 @@ def test_an_imported_opt_out_is_lifted_only_by_the_persons_own_request(engine: E
     assert asked.status == "pending"
     with engine.connect() as conn:
         assert not store.is_suppressed(conn, left.address)
+
+
+def test_a_file_not_in_utf8_is_reported_at_the_line_that_cannot_be_read(
+        tmp_path: Path) -> None:
+    config = site_config(tmp_path)
+    latin1 = DATA / "broken" / "ghost_members_latin1.csv"
+    done = publisher_import(config, str(latin1), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert (f"{latin1}:3: not UTF-8 near this line (invalid start byte); "
+            "save the file as UTF-8") in done.stderr
+    assert "rows in error: 1" in done.stdout
