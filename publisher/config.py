@@ -7,6 +7,7 @@ everything else gets what it needs from here (Secrets, `chromium_path`) or as a 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -215,7 +216,8 @@ TAG_NAME = re.compile(r"^[^\s()]+$")
 AUDIENCE_WORDS = frozenset({"and", "or", "not"})
 
 
-def _tag_name(tag: str) -> str:
+def tag_name(tag: str) -> str:
+    """The tag, if an audience expression can name it; else ValueError saying why."""
     if not TAG_NAME.match(tag) or tag.lower() in AUDIENCE_WORDS:
         raise ValueError(f"{tag!r}: a tag is one word without spaces or parentheses, "
                          "and not and/or/not")
@@ -229,7 +231,7 @@ class AudienceConfig(_Section):
     @field_validator("tags")
     @classmethod
     def _names(cls, values: list[str]) -> list[str]:
-        return [_tag_name(v) for v in values]
+        return [tag_name(v) for v in values]
 
 
 class Settings(_Section):
@@ -253,7 +255,7 @@ class Settings(_Section):
     @classmethod
     def _topics(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         for tag, labels in value.items():
-            _tag_name(tag)
+            tag_name(tag)
             if not labels or not all(label.strip() for label in labels.values()):
                 raise ValueError(f"topics.{tag}: give a label per language, e.g. en = \"…\"")
         return value
@@ -270,6 +272,14 @@ class Config:
     @property
     def site(self) -> SiteConfig:
         return self.settings.site
+
+    def missing_folder(self, key: str) -> str:
+        """Why the folder of `paths.<key>` is not there, saying where relative paths start."""
+        value = getattr(self.settings.paths, key)
+        folder = self.path(value)
+        source = f" in {self.file}" if self.file else " (the default)"
+        return (f"{folder}: no such folder (paths.{key} = {json.dumps(value)}{source}; paths "
+                f"are relative to the config file's folder, {self.root})")
 
     def path(self, relative: str) -> Path:
         candidate = Path(relative)

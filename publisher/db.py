@@ -69,6 +69,9 @@ subscriber_table = sa.Table(
     sa.Column("consent_user_agent", sa.String(512)),
     sa.Column("bounce_count", sa.Integer, nullable=False, default=0),
     sa.Column("timezone", sa.String(64)),  # migration 5: IANA zone the reader chose at signup
+    # migration 7: SQLite's AUTOINCREMENT, so an erased reader's id is never given again
+    # (without it the next row takes the highest id + 1); PostgreSQL's sequence never does
+    sqlite_autoincrement=True,
 )
 
 subscriber_events = sa.Table(
@@ -220,6 +223,31 @@ def _lost_claims(conn: Connection) -> None:
     _add_column(conn, "deliveries", "lost_claims", "INTEGER NOT NULL DEFAULT 0")
 
 
+def _ids_never_reused(conn: Connection) -> None:
+    """SQLite: rebuild `subscribers` with AUTOINCREMENT and start its sequence above every
+    id ever given (events and deliveries keep those of erased readers)."""
+    if conn.dialect.name != "sqlite":
+        return
+    create = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'subscribers'")).scalar_one()
+    if "AUTOINCREMENT" not in str(create).upper():
+        columns = ", ".join(c["name"] for c in sa.inspect(conn).get_columns("subscribers"))
+        conn.execute(sa.text("ALTER TABLE subscribers RENAME TO subscribers_before_7"))
+        for index in sa.inspect(conn).get_indexes("subscribers_before_7"):
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {index['name']}"))
+        metadata.create_all(conn, tables=[subscriber_table])
+        conn.execute(sa.text(f"INSERT INTO subscribers ({columns}) "
+                             f"SELECT {columns} FROM subscribers_before_7"))
+        conn.execute(sa.text("DROP TABLE subscribers_before_7"))
+    highest = conn.execute(sa.text(
+        "SELECT max(coalesce((SELECT max(id) FROM subscribers), 0), "
+        "coalesce((SELECT max(subscriber_id) FROM subscriber_events), 0), "
+        "coalesce((SELECT max(subscriber_id) FROM deliveries), 0))")).scalar_one()
+    conn.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'subscribers'"))
+    conn.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('subscribers', :seq)"),
+                 {"seq": int(highest)})
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -231,6 +259,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _audiences_and_windows),
     (6, "an index on deliveries (send_id, status, id): claims read their batch off it",
      _claim_index),
+    (7, "subscriber ids are never reused: AUTOINCREMENT on SQLite", _ids_never_reused),
     (8, "deliveries.lost_claims: claims of a row whose process stopped before settling it",
      _lost_claims),
 ]

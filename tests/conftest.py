@@ -1,4 +1,5 @@
-"""Shared fixtures: the repo's seed edition, and real servers started on loopback."""
+"""Shared fixtures: the seed edition (a copy under tests/data, never the author's issues/),
+and real servers started on loopback."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from tests.servers import free_port, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-SEED_TEXT = REPO.parent / "shared" / "seeds" / "2024-06-first-half-digest.txt"
-SEED_ISSUE = REPO / "issues" / "2024-06-first-half.md"
+# The seed site as shipped (settings, the seed issue, automation steps), copied here so that
+# the tests never read the author's issues/ or automations/, nor anything outside the repo.
+SITE = DATA / "site"
+SEED_TEXT = DATA / "seed" / "2024-06-first-half-digest.txt"
+SEED_ISSUE = SITE / "issues" / "2024-06-first-half.md"
 
 
 FIGURES: list[str] = []
@@ -37,14 +41,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture
 def seed_config(tmp_path: Path) -> Config:
-    """The repo's publisher.toml and issues, with output and database under tmp_path."""
+    """The seed site's publisher.toml and issues, with output and database under tmp_path."""
     return make_seed_config(tmp_path)
 
 
 def make_seed_config(root: Path) -> Config:
-    """The repo's publisher.toml and issues, with output and database under root."""
-    config = load_config(REPO)
-    paths = PathsConfig(issues=str(REPO / "issues"), output=str(root / "public"),
+    """The seed site's publisher.toml and issues, with output and database under root."""
+    config = load_config(SITE)
+    paths = PathsConfig(issues=str(SITE / "issues"), output=str(root / "public"),
                         templates=str(REPO / "templates"),
                         automations=str(root / "automations"))  # none unless a test adds them
     database = config.settings.database.model_copy(

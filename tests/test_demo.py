@@ -16,12 +16,13 @@ from tests.admin.helpers import log_in
 from tests.servers import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
+SITE = REPO / "tests" / "data" / "site"  # the seed site, never the author's issues/
 
 
 def _fresh_site(folder: Path) -> None:
-    shutil.copy(REPO / "publisher.toml", folder / "publisher.toml")
-    for name in ("issues", "templates"):
-        shutil.copytree(REPO / name, folder / name)
+    shutil.copy(SITE / "publisher.toml", folder / "publisher.toml")
+    shutil.copytree(SITE / "issues", folder / "issues")
+    shutil.copytree(REPO / "templates", folder / "templates")
 
 
 def test_demo_sends_the_seed_to_five_readers_and_says_how_to_open_the_console(

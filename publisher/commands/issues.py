@@ -117,6 +117,8 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
     file:line: field: message."""
     targets = list(paths) or [config.issues_dir, *(
         [config.automations_dir] if config.automations_dir.is_dir() else [])]
+    if not paths and not config.issues_dir.is_dir():
+        raise PublisherError(config.missing_folder("issues"))
     for target in targets:
         if not target.exists():
             raise PublisherError(f"{target}: no such file or directory")

@@ -1,5 +1,6 @@
-"""The main job on embedded defaults: build the seed edition, add demo subscribers to
-SQLite, send through an in-process SMTP catcher on loopback, and say where everything is."""
+"""The main job on embedded defaults: build the seed edition (in a site of its own, made by
+`publisher init`, its newest published issue), add demo subscribers to SQLite, send through
+an in-process SMTP catcher on loopback, and say where everything is."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 from publisher import urls
 from publisher.clock import utc_now
 from publisher.config import Config, Secrets, load_secrets
+from publisher.content.issues import read_issues
 from publisher.db import open_database
 from publisher.dev.catcher import Catcher
 from publisher.sending.drain import DrainOptions
@@ -84,12 +86,22 @@ def anchored(config: Config) -> Config:
     return replace(config, settings=settings.model_copy(update={"paths": paths, "dkim": dkim}))
 
 
+def demo_issue(config: Config, now: datetime) -> str:
+    """The issue the demo sends: the seed edition where it is, else the newest published one."""
+    issues, _problems, _failed = read_issues([config.issues_dir])
+    published = [issue for issue in issues if issue.is_published(now)]
+    if any(issue.slug == SEED for issue in published) or not published:
+        return SEED
+    return published[-1].slug
+
+
 def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = None) -> DemoResult:
     moment = now or utc_now()
     workdir = config.path("var/demo")
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     build_site(config, moment)
+    slug = demo_issue(config, moment)
     secrets, ephemeral = demo_secrets(environ)
     maildir = workdir / "Maildir"
     with Catcher(maildir) as catcher:
@@ -104,7 +116,7 @@ def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = 
             for email, name in DEMO_SUBSCRIBERS:
                 store.add(conn, email, name, store.CONFIRMED,
                                 Consent("demo", moment), moment)
-        item = ready(demo, resolve_issue_path(demo, SEED))
+        item = ready(demo, resolve_issue_path(demo, slug))
         send_id = start(engine, demo, item, moment)
         counts = run_send(engine, demo, secrets, send_id, utc_now, DrainOptions())
         received = len(catcher.messages())
@@ -112,7 +124,7 @@ def run_demo(config: Config, environ: Mapping[str, str], now: datetime | None = 
     # The demo's data with the configured SMTP server (the catcher is gone once we return).
     kept = replace(config, settings=config.settings.model_copy(update={"database": database}))
     config_file.write_text(settings_toml(anchored(kept)), encoding="utf-8")
-    html, text = email_paths(config.output_dir, SEED)
+    html, text = email_paths(config.output_dir, slug)
     feeds = [config.output_dir / name for name in urls.FEED_FILES.values()]
     return DemoResult(config.output_dir, html, text, feeds, maildir, received, counts, ephemeral,
                       config_file)

@@ -45,7 +45,7 @@ from publisher.mail.render import (
     RenderedEmail,
 )
 from publisher.mail.wire import Outgoing, canonical, crlf_only, outgoing_from, stuff
-from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
+from publisher.tokens import TokenSigner, reader_tokens
 
 CRLF = b"\r\n"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -409,10 +409,9 @@ class Personaliser:
     def values(self, recipient: Recipient) -> dict[Slot, str]:
         email = check_address(recipient.email)
         name = clean_text(recipient.name)
-        unsub_token = unsubscribe_token(self.signer, recipient.subscriber_id)
+        unsub_token, prefs_token = reader_tokens(self.signer, recipient.subscriber_id, email)
         unsub = urls.unsubscribe_url(self.context.base_url, unsub_token)
-        prefs = urls.preferences_url(self.context.base_url,
-                                     preferences_token(self.signer, recipient.subscriber_id))
+        prefs = urls.preferences_url(self.context.base_url, prefs_token)
         mailto = self.context.unsubscribe_mailto or self.context.from_address
         list_unsub = (f"<{unsub}>,\r\n <mailto:{mailto}?subject="
                       f"unsubscribe%20{unsub_token}>")  # tokens are URL-safe base64

@@ -4,7 +4,8 @@ Each tick: rebuild when issue files changed; start the send of every non-draft i
 `send_at` has passed within `[sending] catch_up_hours` and that has no send yet (older ones,
 a migrated archive or a daemon stopped for a month, are logged as missed, never mailed
 unasked); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
-step file is logged once and nothing is enrolled until it is fixed); drain every active
+step file is logged once and nothing is enrolled until it is fixed); send the one-off mails
+that are due (confirmations, publisher.sending.oneoff), then drain every other active
 send (queued rows, interrupted claims, deferred rows that are due). Worker mode only
 drains, so any number of workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one
 scheduler starts.
@@ -16,6 +17,7 @@ A database outage of any length is logged and waited out; only a signal ends the
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable
@@ -33,7 +35,7 @@ from publisher.db import upgrade
 from publisher.errors import DatabaseFault, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
-from publisher.sending import control, enrolment, metrics, outbox
+from publisher.sending import control, enrolment, metrics, oneoff, outbox
 from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
@@ -64,6 +66,7 @@ class Daemon:
     _unrecorded: list[Result] = field(default_factory=list)
     _missed_logged: set[str] = field(default_factory=set)
     _automation_error: str | None = None
+    _oneoffs: oneoff.OneOffs | None = None
 
     def tick(self) -> None:
         """One round. A database fault never ends the daemon: it is logged once, and the
@@ -102,14 +105,25 @@ class Daemon:
             log_event("cancelled_rows_settled", rows=settled)
         active = outbox.active_sends(self.engine)
         outages.recovered()
+        self._send_oneoffs()
         for send_id, slug in active:
             if self.stop.is_set():
                 return
+            if oneoff.is_oneoff(slug):
+                continue
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
                               options_from(self.config), stop_when=self.stop)
             state = control.send_state(self.engine, send_id)
             halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
             log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)
+
+    def _send_oneoffs(self) -> None:
+        """Confirmations first: an issue's drain may take hours."""
+        if self._oneoffs is None:
+            self._oneoffs = oneoff.OneOffs(self.engine, self.config, self.secrets, self.clock)
+        settled = asyncio.run(self._oneoffs.drain())
+        if settled:
+            log_event("oneoff_drained", send=oneoff.CONFIRM, **settled)
 
     def _rebuild_if_changed(self, now: datetime) -> None:
         stamp = sources_stamp(self.config)

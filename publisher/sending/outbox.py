@@ -16,9 +16,10 @@ attempts (publisher.sending.control sets aside a row that too many processes los
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
 
-Delivery and send rows are written by four modules of one concern and nowhere else: this
+Delivery and send rows are written by five modules of one concern and nowhere else: this
 one (start, claim, settle), publisher.sending.control (pause, resume, cancel, retry, release),
-publisher.sending.retention (prune) and publisher.sending.enrolment (automation steps).
+publisher.sending.retention (prune), publisher.sending.enrolment (automation steps) and
+publisher.sending.oneoff (one-off mails: confirmations).
 This module also owns what a transport reply does to a delivery (`result_of`: sent,
 deferred on the Backoff schedule, failed, hard bounce) and stores the email frozen at a
 send's start, handing it back as the same RenderedEmail.

@@ -21,7 +21,7 @@ from publisher import urls
 from publisher.config import Config
 from publisher.i18n import strings_for, topic_label
 from publisher.site.feeds import Entry, Tag
-from publisher.templating import date_label, environment
+from publisher.templating import date_label, environment, template_file
 
 STYLESHEET = "archive/style.css"
 
@@ -139,4 +139,4 @@ def sitemap(items: Iterable[PageItem], config: Config) -> str:
 
 
 def stylesheet(config: Config) -> str:
-    return (config.templates_dir / STYLESHEET).read_text(encoding="utf-8")
+    return template_file(config.templates_dir, STYLESHEET).read_text(encoding="utf-8")

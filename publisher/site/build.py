@@ -45,6 +45,7 @@ from publisher.mail.checks import check_issue
 from publisher.mail.render import RenderedEmail
 from publisher.site.archive import index_page, issue_page, page_item, sitemap, stylesheet, tag_pages
 from publisher.site.feeds import Entry, absolutize, render_feeds, site_tags
+from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
 PREVIEW_DIR = "var/preview"  # under the project root, never under the output directory
@@ -114,10 +115,9 @@ def site_fingerprint(config: Config) -> str:
     """Changes whenever templates, settings or the code version change: then all re-render."""
     digest = hashlib.sha256(__version__.encode())
     digest.update(config.settings.model_dump_json().encode())
-    for path in sorted(config.templates_dir.rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for name, path in template_files(config.templates_dir).items():
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -352,6 +352,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     `ping` (WebSub) is called when a feed changed and a hub is set.
     """
     check_output_is_public_only(config)
+    if not config.issues_dir.is_dir():
+        raise ConfigError(config.missing_folder("issues"))
     report = BuildReport()
     issues, problems, failed = read_issues([config.issues_dir])
     for path in failed:

@@ -35,7 +35,7 @@ from publisher.errors import BadToken
 from publisher.mail.message_ids import MessageIds, verified
 from publisher.outage import RetryPolicy, retry
 from publisher.subscribers import store
-from publisher.tokens import Purpose, TokenSigner, subscriber_id_from
+from publisher.tokens import Purpose, TokenSigner, reader_from
 
 VERP_PREFIX = "bounces"
 BOUNCE_SPOOL = "var/bounces"  # where reports fetched over IMAP are copied (a Maildir)
@@ -273,12 +273,14 @@ def apply_unsubscribe(conn: Connection, token: str, signer: TokenSigner, now: da
     """Unsubscribe as the one-click POST does (idempotent); an unverifiable token is
     recorded and changes nobody."""
     try:
-        subscriber_id = subscriber_id_from(signer, Purpose.UNSUBSCRIBE, token)
+        reader = reader_from(signer, Purpose.UNSUBSCRIBE, token)
     except BadToken:
         _record_unverified(conn, "unsubscribe", "", "", token[:200],
                            "unsubscribe mail whose token does not verify", message_key, now)
         return False
-    store.unsubscribe(conn, subscriber_id, now, "mailto")
+    subscriber = store.token_holder(conn, reader)
+    if subscriber is not None:  # else no longer on the list: nobody to change
+        store.unsubscribe(conn, subscriber.id, now, "mailto")
     return True
 
 

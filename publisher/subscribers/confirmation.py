@@ -1,26 +1,31 @@
-"""The double opt-in mail: built with the stdlib, DKIM-signed like every issue mail, sent
-on an SMTP connection of its own (one message, no outbox)."""
+"""The double opt-in mail: built with the stdlib and DKIM-signed like every issue mail.
+
+It is written to the outbox by the web request and sent by whatever drains the outbox
+(publisher.sending.oneoff), which builds it at send time: the link's 7 days start then."""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
 
 from publisher import urls
 from publisher.config import Config, Secrets
 from publisher.i18n import strings_for
 from publisher.mail.dkim_signing import keys_from_config, make_signer
 from publisher.mail.mime import check_address, clean_text
-from publisher.mail.smtp import Kind, send_one
-from publisher.mail.wire import outgoing_from
+from publisher.mail.wire import Outgoing, canonical, outgoing_from
 
-Mailer = Callable[[str, bytes], Coroutine[Any, Any, str]]
+WireForm = Callable[[EmailMessage], Outgoing]
+
+
+def confirmation_subject(config: Config) -> str:
+    """The confirmation mail's subject, in the site's language."""
+    return strings_for(config.site.language)["confirm_mail_subject"].format(
+        site=config.site.title)
 
 
 def confirmation_message(config: Config, email: str, name: str, token: str,
@@ -33,7 +38,7 @@ def confirmation_message(config: Config, email: str, name: str, token: str,
     message = EmailMessage()
     message["From"] = Address(clean_text(sender.from_name), addr_spec=sender.from_address)
     message["To"] = Address(clean_text(name), addr_spec=check_address(email))
-    message["Subject"] = t["confirm_mail_subject"].format(site=site.title)
+    message["Subject"] = confirmation_subject(config)
     message["Date"] = format_datetime(now)
     digest = hashlib.sha256(f"{email}|{token}".encode()).hexdigest()[:24]
     message["Message-ID"] = f"<confirm.{digest}@{sender.from_address.rsplit('@', 1)[1]}>"
@@ -45,21 +50,13 @@ def confirmation_message(config: Config, email: str, name: str, token: str,
     return message
 
 
-def smtp_mailer(config: Config, secrets: Secrets, clock: Callable[[], datetime]) -> Mailer:
-    """Send one message through the configured SMTP server, signed with the configured DKIM
-    keys; returns the reply text."""
+def wire_form(config: Config, secrets: Secrets, clock: Callable[[], datetime]) -> WireForm:
+    """A message as written after DATA, signed with the configured DKIM keys (loaded once)."""
     keys = keys_from_config(config, secrets)
     sign = make_signer(keys, clock) if keys else None
 
-    async def send(recipient: str, message: bytes) -> str:
-        message = re.sub(rb"\r?\n", b"\r\n", message)  # CRLF, the form DKIM signs
-        if sign is not None:
-            message = sign(message)
-        reply = await send_one(config.settings.smtp, secrets,
-                               config.settings.sender.from_address, recipient,
-                               outgoing_from(message))
-        if reply.kind is not Kind.SENT:
-            raise ConnectionError(reply.text)
-        return reply.text
+    def outgoing(message: EmailMessage) -> Outgoing:
+        data = canonical(message.as_bytes())  # CRLF, the form DKIM signs
+        return outgoing_from(sign(data) if sign is not None else data)
 
-    return send
+    return outgoing

@@ -5,6 +5,8 @@ reported by line, like rejected ones. A file with the export's columns (`status`
 and the rest of EXPORT_FIELDS) brings each new subscriber back with its status, timestamps
 and consent record. The separator (comma, semicolon or tab) is read from the header line;
 a row that is not in the file's encoding is reported by line and the others still land.
+A tags cell holds words separated by commas, semicolons or spaces (a tag is one word, as an
+audience names it); a tag no audience could name (a parenthesis, and/or/not) refuses its row.
 Exported cells that a spreadsheet would run as a formula start with a single quote.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +24,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import Engine
 
+from publisher.config import tag_name
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy, retry
 from publisher.subscribers import store
@@ -35,6 +39,7 @@ RESTORED_TIMES = ("created_at", "confirmed_at", "unsubscribed_at", "bounced_at",
 BATCH = 1000
 DELIMITERS = (",", ";", "\t")  # comma first: it wins a tie
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
+TAG_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 @dataclass
@@ -140,8 +145,7 @@ def new_row(line: int, row: dict[str, str], status: str, source: str,
     for column in EXPORT_FIELDS:
         if _undecoded(row.get(column, "")):
             raise PublisherError(_not_decoded(row[column], column, encoding))
-    tags = tuple(t.strip() for t in row.get("tags", "").replace(";", ",").split(",")
-                 if t.strip())
+    tags = _tags(row.get("tags", ""))
     address = normalise_address(row.get("email", ""))
     name = normalise_name(row.get("name"))
     if "status" not in row and "consent_at" not in row:
@@ -163,6 +167,15 @@ def new_row(line: int, row: dict[str, str], status: str, source: str,
                           _when("consent_at", row["consent_at"]),
                           row.get("consent_ip") or None, row.get("consent_user_agent") or None)
     return store.NewRow(line, address, name, tags, wanted, consent, restored)
+
+
+def _tags(cell: str) -> tuple[str, ...]:
+    """The tags of a cell: `llm weekly-off`, `llm,weekly-off` and `llm; weekly-off` are the
+    same two tags; PublisherError for a tag no audience expression could name."""
+    try:
+        return tuple(tag_name(tag) for tag in TAG_SEPARATORS.split(cell) if tag)
+    except ValueError as exc:
+        raise PublisherError(f"tags: {exc}") from exc
 
 
 def _when(column: str, text: str) -> datetime:

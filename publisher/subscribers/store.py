@@ -9,7 +9,6 @@ by hand; lifted only by the person's own request on the subscribe form)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher.config import tag_name
 from publisher.db import (
     bounce_reports,
     subscriber_events,
@@ -28,6 +28,7 @@ from publisher.db import (
 )
 from publisher.errors import InvalidAddress, StoreError
 from publisher.subscribers.addresses import Address, normalise_address, normalise_name
+from publisher.tokens import Reader, address_hash
 
 PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
     "pending", "confirmed", "unsubscribed", "bounced", "complained")
@@ -61,7 +62,7 @@ class Subscriber:
 
 
 def email_hash(address: Address) -> str:
-    return hashlib.sha256(address.key.encode("utf-8")).hexdigest()
+    return address_hash(address.email)
 
 
 def _row(row: Any) -> Subscriber:
@@ -107,6 +108,21 @@ def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
     return _row(row) if row is not None else None
 
 
+def token_holder(conn: Connection, reader: Reader) -> Subscriber | None:
+    """The subscriber a verified unsubscribe or preferences token names; None if they are
+    no longer on the list: erased, or the id is someone else's. An old token without the
+    address's hash names an id only if no one with that id was ever erased (before
+    migration 7 SQLite gave an erased reader's id to the next new subscriber)."""
+    subscriber = get(conn, reader.id)
+    if subscriber is None or not reader.made_for(subscriber.email):
+        return None
+    if reader.binding is None and conn.execute(sa.select(subscriber_events.c.id).where(
+            subscriber_events.c.subscriber_id == reader.id,
+            subscriber_events.c.event == "erased").limit(1)).first() is not None:
+        return None
+    return subscriber
+
+
 def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
         now: datetime, tags: Iterable[str] = (), *, own_request: bool = False,
         timezone: str | None = None) -> tuple[Subscriber, bool]:
@@ -115,7 +131,14 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
     Someone who unsubscribed, bounced or complained is returned unchanged (`departure` says
     why) unless `own_request`: they asked again themselves, through the subscribe form, and
     become pending, to confirm again. A `timezone` is set (with its event) on anyone else.
+    A tag no audience could name (`config.tag_name`: spaces, parentheses) is refused.
     """
+    tags = tuple(tags)
+    for tag in tags:
+        try:
+            tag_name(tag)
+        except ValueError as exc:
+            raise StoreError(f"tag: {exc}") from exc
     subscriber, created = _add(conn, normalise_address(raw_email), normalise_name(raw_name),
                                status, consent, now, tags, own_request=own_request)
     if timezone is not None and subscriber.status not in LEFT:
@@ -247,12 +270,6 @@ def claim_confirmation_mail(conn: Connection, subscriber_id: int, now: datetime,
     if claimed:
         _log(conn, subscriber_id, "confirmation_sent", None, None, now)
     return claimed
-
-
-def release_confirmation_mail(conn: Connection, subscriber_id: int) -> None:
-    """The claimed mail could not be sent: the next request may send one at once."""
-    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
-                 .values(confirmation_sent_at=None))
 
 
 def departure(conn: Connection, subscriber_id: int) -> str | None:

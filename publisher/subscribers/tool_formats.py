@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from publisher.config import tag_name
 from publisher.content.foreign_posts import tool_time
 from publisher.errors import PublisherError
 from publisher.subscribers import store
@@ -105,9 +107,14 @@ def _flag(row: Row, column: str) -> bool:
 
 
 def tag_list(text: str) -> tuple[str, ...]:
-    """Tags in one cell: `a, b` or Mailchimp's quoted `"a","b, c"`."""
+    """Tags in one cell: `a, b` or Mailchimp's quoted `"a","b, c"`; a tag of several words
+    becomes one word an audience can name (`Early readers` -> `Early-readers`)."""
     cells = next(csv.reader([text], skipinitialspace=True), [])
-    return tuple(dict.fromkeys(t.strip() for t in cells if t.strip()))
+    words = (re.sub(r"[\s(),]+", "-", cell.strip()).strip("-") for cell in cells)
+    try:
+        return tuple(dict.fromkeys(tag_name(word) for word in words if word))
+    except ValueError as exc:
+        raise PublisherError(f"tags: {exc}") from exc
 
 
 def _optional(row: Row, column: str) -> datetime | None:

@@ -4,11 +4,14 @@ Errors are pages in the site's language with a way home, never bare text: 400 (a
 parser refuses), 404 (unknown routes and files missing from the archive), 405, 413 (a body
 over publisher.web.forms.MAX_FORM_BYTES, counted as it is read), and 503 while the database
 is away.
+At start-up the subscriber state's Courier sends the one-off mails left in the outbox (a
+lone `serve` delivers them); at shutdown it stops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -129,6 +132,13 @@ def create_app(config: Config, secrets: Secrets,
                 for error in (sa.exc.DBAPIError, sa.exc.TimeoutError, DatabaseFault)}
     handlers.update({400: bad_request, 404: not_found, 405: method_not_allowed,
                      413: too_large})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        state.courier.wake()
+        yield
+        await state.courier.close()
+
     return Starlette(routes=routes,
                      middleware=[Middleware(SecurityHeaders), Middleware(forms.BodyLimit)],
-                     exception_handlers=handlers)
+                     exception_handlers=handlers, lifespan=lifespan)

@@ -1,8 +1,11 @@
 """Subscribe (double opt-in), confirm, one-click unsubscribe (RFC 8058) and preferences.
 
 GET never changes state. Responses to /subscribe are the same whether or not the address is
-known. Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so
-Back and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
+known, and take the same time: the confirmation mail is only written to the outbox (the
+app's Courier, publisher.sending.oneoff, sends it after the answer), and every "check your
+inbox" answer waits out STEADY_ANSWER_SECONDS, so the database work left does not show.
+Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so Back
+and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
 A refused address, name, topic or time zone re-renders the form with what was typed, naming
 the field at fault in the site's language. Readers pick topics and (optionally) a time zone
 on the subscribe form and change them on the preferences page (publisher.web.choices); the
@@ -12,11 +15,11 @@ one is a 400 page, never a 500; an expired confirmation link says so and how to 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -35,6 +38,7 @@ from publisher.db import open_database
 from publisher.errors import BadToken, InvalidAddress
 from publisher.i18n import strings_for
 from publisher.ratelimit import KeyedLimiter, client_key
+from publisher.sending import oneoff
 from publisher.subscribers import store
 from publisher.subscribers.addresses import (
     MAX_ADDRESS,
@@ -44,35 +48,34 @@ from publisher.subscribers.addresses import (
     normalise_address,
     normalise_name,
 )
-from publisher.subscribers.confirmation import Mailer, confirmation_message, smtp_mailer
 from publisher.subscribers.store import Consent
 from publisher.templating import environment
 from publisher.tokens import (
     Purpose,
     TokenSigner,
-    confirm_token,
     preferences_token,
-    subscriber_id_from,
+    reader_from,
 )
 from publisher.web import choices, forms
 
-log = logging.getLogger("publisher.web")
 RESEND_AFTER = timedelta(minutes=10)
 CSRF_COOKIE = "publisher_csrf"
 MAX_FIELDS = 40
 SENT_PATH = "/subscribe/sent"
+# Every "check your inbox" answer takes at least this long, whoever asked: the database work
+# (a new row or none, a mail queued or not) stays well inside it.
+STEADY_ANSWER_SECONDS = 0.1
 # Verifying a confirmation link with this age limit tells "expired" from "forged".
 _SIGNED_EVER = timedelta(days=365 * 100)
 
 
 @dataclass
 class SubscribeApp:
-    """The state the subscriber routes share; clock, mailer and limits are injectable."""
+    """The state the subscriber routes share; clock and limits are injectable."""
 
     config: Config
     secrets: Secrets
     clock: Callable[[], datetime] = utc_now
-    mailer: Mailer | None = None
     ip_limiter: KeyedLimiter = field(
         default_factory=lambda: KeyedLimiter(rate=5, per=60, burst=5, clock=time.monotonic))
     address_limiter: KeyedLimiter = field(
@@ -91,11 +94,10 @@ class SubscribeApp:
         return environment(self.config.templates_dir)
 
     @cached_property
-    def smtp(self) -> Mailer:
-        return smtp_mailer(self.config, self.secrets, self.clock)  # DKIM keys loaded once
-
-    def send_mail(self) -> Mailer:
-        return self.mailer or self.smtp
+    def courier(self) -> oneoff.Courier:
+        """Sends the one-off mails the routes write to the outbox (DKIM keys loaded once)."""
+        return oneoff.Courier(lambda: oneoff.OneOffs(self.engine, self.config, self.secrets,
+                                                     self.clock))
 
     def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
              form: dict[str, object] | None = None,
@@ -159,13 +161,29 @@ def _see(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
+def _steady(endpoint: Callable[[Request], Awaitable[Response]]
+            ) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint, its "check your inbox" answers held back to STEADY_ANSWER_SECONDS after
+    the request came in: new, pending, confirmed, rate-limited or a bot, it takes as long."""
+
+    async def answer(request: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        steady = loop.time() + STEADY_ANSWER_SECONDS
+        response = await endpoint(request)
+        if response.headers.get("location") == SENT_PATH:
+            await asyncio.sleep(max(0.0, steady - loop.time()))
+        return response
+
+    return answer
+
+
 def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) -> list[BaseRoute]:
-    """The subscriber routes; `state` lets tests inject a clock, mailer or limits."""
+    """The subscriber routes; `state` lets tests inject a clock or limits."""
     app = state or SubscribeApp(config, secrets)
     handlers = _Handlers(app)
     return [
         Route("/subscribe", handlers.subscribe_form, methods=["GET"]),
-        Route("/subscribe", handlers.subscribe, methods=["POST"]),
+        Route("/subscribe", _steady(handlers.subscribe), methods=["POST"]),
         Route(SENT_PATH, handlers.sent_page, methods=["GET"]),
         Route("/confirm/{token}", handlers.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", handlers.confirm, methods=["POST"]),
@@ -267,27 +285,31 @@ class _Handlers:
             return  # suppressed (erased) addresses get the same answer and no mail
         if subscriber.status != store.PENDING:
             return
-        with app.engine.begin() as conn:
+        with app.engine.begin() as conn:  # the claim and the outbox row, or neither
             if not store.claim_confirmation_mail(conn, subscriber.id, now, RESEND_AFTER):
                 return
-        token = confirm_token(app.signer, subscriber.id, subscriber.email)
-        message = confirmation_message(app.config, subscriber.email, subscriber.name, token, now)
-        try:
-            await app.send_mail()(subscriber.email, message.as_bytes())
-        except (ConnectionError, OSError) as exc:
-            log.warning("confirmation mail to subscriber %s not sent: %s", subscriber.id, exc)
-            with app.engine.begin() as conn:
-                store.release_confirmation_mail(conn, subscriber.id)
+            oneoff.enqueue_confirmation(conn, app.config, subscriber, now)
+        app.courier.wake()  # sent after the answer, retried with backoff if it fails
 
     def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
-        """The subscriber an unsubscribe or preferences link names (links without expiry)."""
+        """The subscriber an unsubscribe or preferences link names (links without expiry);
+        None for a bad link, and for one whose reader is no longer on the list."""
         try:
-            subscriber_id = subscriber_id_from(self.app.signer, purpose,
-                                               request.path_params["token"])
+            reader = reader_from(self.app.signer, purpose, request.path_params["token"])
         except BadToken:
             return None
         with self.app.engine.connect() as conn:
-            return store.get(conn, subscriber_id)
+            return store.token_holder(conn, reader)
+
+    def _not_named(self, request: Request, purpose: Purpose) -> HTMLResponse:
+        """The answer to a link that names nobody on the list: a validly signed one is of
+        someone erased since (or of an id now someone else's), and says only that this
+        address is no longer on the list; anything else is a bad link."""
+        try:
+            reader_from(self.app.signer, purpose, request.path_params["token"])
+        except BadToken:
+            return self._bad_link()
+        return self.app.page("unsubscribed_title", [self.app.text("unsubscribed_gone")])
 
     def _confirm_link(self, request: Request) -> tuple[store.Subscriber, bool] | None:
         """The subscriber a confirmation link names and whether it is past its 7 days;
@@ -369,21 +391,10 @@ class _Handlers:
                 store.confirm(conn, subscriber.id, now)
         return _see(request.url.path)
 
-    def _already_gone(self, request: Request) -> bool:
-        """A validly signed unsubscribe link for someone no longer stored (erased)."""
-        try:
-            subscriber_id_from(self.app.signer, Purpose.UNSUBSCRIBE, request.path_params["token"])
-        except BadToken:
-            return False
-        return True
-
-    def _gone_page(self) -> HTMLResponse:
-        return self.app.page("unsubscribed_title", [self.app.text("unsubscribed_gone")])
-
     async def unsubscribe_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._gone_page() if self._already_gone(request) else self._bad_link()
+            return self._not_named(request, Purpose.UNSUBSCRIBE)
         if subscriber.status == store.UNSUBSCRIBED:
             return self._unsubscribed_page(subscriber)
         return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
@@ -392,7 +403,8 @@ class _Handlers:
     def _unsubscribed_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         """Done, with the way back: the preferences page offers to subscribe again."""
         t = strings_for(self.app.config.site.language)
-        back = f"/preferences/{preferences_token(self.app.signer, subscriber.id)}"
+        token = preferences_token(self.app.signer, subscriber.id, subscriber.email)
+        back = f"/preferences/{token}"
         return self.app.page("unsubscribed_title",
                              [self._text("unsubscribed_text", subscriber)],
                              links=[(back, t["come_back"])])
@@ -403,7 +415,7 @@ class _Handlers:
         page's button (`via=page`) gets 303 to the GET page instead."""
         subscriber = self._verified(request, Purpose.UNSUBSCRIBE)
         if subscriber is None:
-            return self._gone_page() if self._already_gone(request) else self._bad_link()
+            return self._not_named(request, Purpose.UNSUBSCRIBE)
         form = await _form(request)
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         with self.app.engine.begin() as conn:
@@ -415,7 +427,7 @@ class _Handlers:
     async def preferences_page(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
-            return self._bad_link()
+            return self._not_named(request, Purpose.PREFERENCES)
         saved = request.query_params.get("saved") == "1"
         return self._preferences_form(request, subscriber, saved)
 
@@ -444,7 +456,7 @@ class _Handlers:
     async def preferences(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
         if subscriber is None:
-            return self._bad_link()
+            return self._not_named(request, Purpose.PREFERENCES)
         form = await _form(request)
         action, now = form.get("action"), self.app.clock()
         try:

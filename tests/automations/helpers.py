@@ -16,7 +16,7 @@ from publisher.config import Config
 from publisher.db import deliveries, sends
 from publisher.subscribers import store
 from publisher.subscribers.store import Consent
-from tests.conftest import REPO
+from tests.conftest import SITE
 
 BASE = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)  # long after the seed issue: it is never due
 
@@ -29,7 +29,7 @@ def with_steps(config: Config, folder: Path, catch_up_hours: float | None = None
     """The config with its automations in `folder` (a copy of the repo's example when it
     does not exist yet)."""
     if not folder.exists():
-        shutil.copytree(REPO / "automations", folder)
+        shutil.copytree(SITE / "automations", folder)
     settings = config.settings
     updates: dict[str, object] = {
         "paths": settings.paths.model_copy(update={"automations": str(folder)})}

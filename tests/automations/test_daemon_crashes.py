@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database, sends
 from tests.automations.helpers import BASE, confirm_at, step_text
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import CLI_ENV, cli_command
 
@@ -26,7 +26,7 @@ def write_site(tmp_path: Path, port: int) -> Path:
     steps.mkdir()
     (steps / "welcome.md").write_text(step_text("Welcome", "0"), encoding="utf-8")
     (steps / "day-3.md").write_text(step_text("Day three", "3d"), encoding="utf-8")
-    text = (REPO / "publisher.toml").read_text(encoding="utf-8")
+    text = (SITE / "publisher.toml").read_text(encoding="utf-8")
     text = text.replace("port = 8025", f"port = {port}\npool_size = 4")
     text = text.replace('templates = "templates"', f'templates = "{REPO / "templates"}"')
     text += "\n[sending]\nbatch_size = 25\ncatch_up_hours = 100000\n"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from publisher.cli import main
 from publisher.content.automations import parse_delay
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, SITE
 
 BROKEN = DATA / "automations"
 
@@ -26,8 +26,8 @@ def expected_errors() -> dict[str, list[str]]:
 
 
 def config_with_steps(tmp_path: Path, folder: Path) -> Path:
-    text = (REPO / "publisher.toml").read_text(encoding="utf-8")
-    text = text.replace('issues = "issues"', f'issues = "{REPO / "issues"}"\n'
+    text = (SITE / "publisher.toml").read_text(encoding="utf-8")
+    text = text.replace('issues = "issues"', f'issues = "{SITE / "issues"}"\n'
                                             f'automations = "{folder}"')
     text = text.replace('templates = "templates"', f'templates = "{REPO / "templates"}"')
     path = tmp_path / "publisher.toml"
@@ -57,7 +57,7 @@ def test_every_broken_step_has_an_expected_message() -> None:
 
 
 def test_the_example_folder_passes_check_and_lists_the_welcome_first(tmp_path: Path) -> None:
-    config = config_with_steps(tmp_path, REPO / "automations")
+    config = config_with_steps(tmp_path, SITE / "automations")
     code, output = run(config, "check")
     assert code == 0, output
     assert "automations/welcome.md" in output and "automations/day-3.md" in output

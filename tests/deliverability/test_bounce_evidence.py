@@ -36,7 +36,8 @@ def mail(folder: str, name: str) -> bytes:
     text = re.sub(r"\{MESSAGE_ID:([^}]+)\}",
                   lambda m: ids.make(ENTRY_ID, reader(m.group(1)), "example.org"), text)
     text = re.sub(r"\{UNSUBSCRIBE_TOKEN:([^}]+)\}",
-                  lambda m: unsubscribe_token(signer, reader(m.group(1))), text)
+                  lambda m: unsubscribe_token(signer, reader(m.group(1)),
+                                                     m.group(1)), text)
     return text.replace("\n", "\r\n").encode()
 
 

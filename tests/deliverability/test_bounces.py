@@ -132,7 +132,8 @@ def test_verp_addresses_verify_only_with_our_key() -> None:
 def test_the_cli_reports_what_it_kept(seed_config: Config, tmp_path: Path) -> None:
     box = mailbox.Maildir(str(tmp_path / "box"), create=True)
     box.add((SAMPLES / "human-reply.eml").read_bytes())
-    shutil.copy(Path(__file__).resolve().parents[2] / "publisher.toml", tmp_path / "p.toml")
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "site" / "publisher.toml",
+                tmp_path / "p.toml")
     result = CliRunner().invoke(main, [
         "--config", str(tmp_path / "p.toml"), "bounces", "process", str(tmp_path / "box")],
         env={"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]})

@@ -18,9 +18,10 @@ import pytest
 from publisher.config import Config
 from publisher.mail.dkim_signing import generate, keys_from_config, write_key
 from publisher.mail.mime import Recipient
+from publisher.mail.smtp import Kind, send_one
 from publisher.sending.drain import DrainOptions, make_job
 from publisher.sending.send_issue import ready, run_send, start
-from publisher.subscribers.confirmation import confirmation_message, smtp_mailer
+from publisher.subscribers.confirmation import confirmation_message, wire_form
 from tests.conftest import SEED_ISSUE, make_seed_config
 from tests.deliverability.postfix import Postfix
 from tests.sending.helpers import SECRETS, add_confirmed, database, smtp_site
@@ -87,8 +88,11 @@ def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
     with Postfix(free_port()) as postfix:
         config = dkim_site(smtp_site(base, postfix.port), tmp_path)
         message = confirmation_message(config, "reader@example.net", "读者", "token", now)
-        mailer = smtp_mailer(config, SECRETS, lambda: now)
-        asyncio.run(mailer("reader@example.net", message.as_bytes()))
+        outgoing = wire_form(config, SECRETS, lambda: now)(message)
+        reply = asyncio.run(send_one(config.settings.smtp, SECRETS,
+                                     config.settings.sender.from_address,
+                                     "reader@example.net", outgoing))
+        assert reply.kind is Kind.SENT, reply.text
         raw = postfix.delivered(1)[0]
     assert verify_both_signatures(config, raw) >= {b"from", b"to", b"subject", b"date",
                                                    b"message-id"}

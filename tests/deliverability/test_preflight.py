@@ -22,7 +22,7 @@ selector = "pub2024"
 domain = "example.org"
 key_path = "{key}"
 [paths]
-issues = "{repo}/issues"
+issues = "{repo}/tests/data/site/issues"
 templates = "{repo}/templates"
 output = "{tmp}/public"
 """

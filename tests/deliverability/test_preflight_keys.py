@@ -36,7 +36,7 @@ ed25519_key_path = "{ed25519}"
 ed25519_selector = "pub2024ed"
 
 [paths]
-issues = "{repo}/issues"
+issues = "{repo}/tests/data/site/issues"
 templates = "{repo}/templates"
 output = "public"
 """

@@ -7,13 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from publisher.config import Config, PathsConfig
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 
 
 def private_site(config: Config, tmp_path: Path, page_size: int | None = None) -> Config:
     """The seed site with its issues copied into tmp_path, so tests can edit them."""
     issues = tmp_path / "issues"
-    shutil.copytree(REPO / "issues", issues)
+    shutil.copytree(SITE / "issues", issues)
     paths = PathsConfig(issues=str(issues), output=str(tmp_path / "public"),
                         templates=str(REPO / "templates"),
                         automations=str(tmp_path / "automations"))

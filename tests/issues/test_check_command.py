@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, SITE
 
 BROKEN = DATA / "issues"
 
@@ -28,7 +28,7 @@ def run_check(*args: str, cwd: Path) -> tuple[int, str]:
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        config = ["--config", str(REPO / "publisher.toml")]
+        config = ["--config", str(SITE / "publisher.toml")]
         result = CliRunner().invoke(main, [*config, "check", *args])
     finally:
         os.chdir(old)
@@ -36,7 +36,7 @@ def run_check(*args: str, cwd: Path) -> tuple[int, str]:
 
 
 def test_check_accepts_the_seed_edition() -> None:
-    code, output = run_check("issues/", cwd=REPO)
+    code, output = run_check("issues/", cwd=SITE)
     assert code == 0, output
     assert "2024-06-first-half.md" in output
 
@@ -66,3 +66,21 @@ def test_check_names_a_missing_path() -> None:
     code, output = run_check("no-such-issue.md", cwd=BROKEN)
     assert code != 0
     assert "no-such-issue.md: no such file or directory" in output
+
+
+def test_a_missing_issues_folder_says_paths_are_relative_to_the_config_file(
+        tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "publisher.toml").write_text(
+        (SITE / "publisher.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    for verb in ("check", "build"):
+        old = Path.cwd()
+        os.chdir(tmp_path)
+        try:
+            result = CliRunner().invoke(main, ["--config", "conf/publisher.toml", verb])
+        finally:
+            os.chdir(old)
+        assert result.exit_code == 1
+        assert (f"{tmp_path / 'conf' / 'issues'}: no such folder (paths.issues = \"issues\" in "
+                f"conf/publisher.toml; paths are relative to the config file's folder, "
+                f"{tmp_path / 'conf'})") in result.output

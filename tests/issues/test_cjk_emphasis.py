@@ -14,7 +14,7 @@ from publisher.content.issues import read_issue
 from publisher.content.markup import to_html
 from publisher.content.plaintext import to_text
 from publisher.mail.render import render_email
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, SITE
 
 EMPHASIS = DATA / "emphasis"
 
@@ -52,7 +52,7 @@ def test_flanking_counts_cjk_characters_and_punctuation_as_boundaries() -> None:
 
 def _check(tmp_path: Path, target: Path) -> tuple[int, str, str]:
     config = tmp_path / "publisher.toml"
-    text = (REPO / "publisher.toml").read_text(encoding="utf-8")
+    text = (SITE / "publisher.toml").read_text(encoding="utf-8")
     config.write_text(text.replace('templates = "templates"',
                                    f'templates = "{REPO / "templates"}"'), encoding="utf-8")
     result = CliRunner().invoke(main, ["--config", str(config), "check", str(target)])

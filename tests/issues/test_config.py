@@ -8,7 +8,7 @@ import pytest
 
 from publisher.config import load_config, load_secrets, parse_settings
 from publisher.errors import ConfigError
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 
 
 def test_repo_config_loads_with_the_seed_sites_settings() -> None:
@@ -88,5 +88,5 @@ def test_a_short_or_missing_secret_is_refused() -> None:
 
 
 def test_the_repo_holds_no_secrets() -> None:
-    text = (REPO / "publisher.toml").read_text(encoding="utf-8").lower()
+    text = (SITE / "publisher.toml").read_text(encoding="utf-8").lower()
     assert "password =" not in text and "secret_key =" not in text

@@ -13,7 +13,7 @@ from publisher.content.issues import read_issue
 from publisher.dev.screenshot import shoot
 from publisher.mail.render import render_email
 from publisher.site.build import email_paths, write_if_changed
-from tests.conftest import REPO, SEED_ISSUE
+from tests.conftest import SEED_ISSUE, SITE
 from tests.issues.seed import seed_titles
 
 
@@ -33,7 +33,7 @@ def test_email_at_375px_has_no_horizontal_scroll_and_shows_every_title(
 
 def test_preview_command_writes_the_email_and_screenshots(tmp_path: Path) -> None:
     old = Path.cwd()
-    os.chdir(REPO)
+    os.chdir(SITE)
     try:
         result = CliRunner().invoke(
             main, ["preview", str(SEED_ISSUE), "--out", str(tmp_path), "--screenshot"])

@@ -15,7 +15,7 @@ from publisher.cli import main
 from publisher.config import Config
 from publisher.errors import IssueFileError
 from publisher.site.build import build_site, email_paths
-from tests.conftest import REPO, SEED_ISSUE
+from tests.conftest import SEED_ISSUE, SITE
 from tests.feeds.helpers import private_site
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -117,7 +117,7 @@ def test_a_file_saved_with_a_byte_order_mark_checks_clean(tmp_path: Path) -> Non
     with_bom = tmp_path / SEED_ISSUE.name
     with_bom.write_bytes(b"\xef\xbb\xbf" + SEED_ISSUE.read_bytes())
     old = Path.cwd()
-    os.chdir(REPO)
+    os.chdir(SITE)
     try:
         result = CliRunner().invoke(main, ["check", str(with_bom)])
     finally:

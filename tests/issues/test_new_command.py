@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from publisher.cli import main
 from publisher.content.issues import read_issue
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 
 
 def test_new_scaffolds_a_draft_that_passes_check(tmp_path: Path) -> None:
-    shutil.copy(REPO / "publisher.toml", tmp_path / "publisher.toml")
+    shutil.copy(SITE / "publisher.toml", tmp_path / "publisher.toml")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     old = Path.cwd()
     os.chdir(tmp_path)

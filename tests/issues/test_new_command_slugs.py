@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from publisher.cli import main
 from publisher.content.issues import read_issue
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 
 DATED = r"\d{4}-\d{2}-\d{2}-"
 
@@ -21,7 +21,7 @@ DATED = r"\d{4}-\d{2}-\d{2}-"
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
     """An empty project (the repo's configuration and templates) as the working directory."""
-    text = (REPO / "publisher.toml").read_text(encoding="utf-8")
+    text = (SITE / "publisher.toml").read_text(encoding="utf-8")
     (tmp_path / "publisher.toml").write_text(
         text.replace('base_url = "http://127.0.0.1:8000"',
                      'base_url = "https://digest.example.org"'), encoding="utf-8")

@@ -11,14 +11,14 @@ from click.testing import CliRunner, Result
 from publisher.cli import main
 from publisher.mail.render import PLACEHOLDERS
 from publisher.site.build import email_paths
-from tests.conftest import REPO, SEED_ISSUE
+from tests.conftest import SEED_ISSUE, SITE
 
 SLUG = "2024-06-first-half"
 
 
 def preview(out: Path, *options: str) -> Result:
     old = Path.cwd()
-    os.chdir(REPO)
+    os.chdir(SITE)
     try:
         return CliRunner().invoke(main, ["preview", str(SEED_ISSUE), "--out", str(out), *options])
     finally:

@@ -79,18 +79,20 @@ def cli_command(config: Path, *args: str) -> list[str]:
 
 def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: str = "",
                       outage_seconds: float | None = None, **smtp: object) -> Path:
-    """The repo's publisher.toml for a subprocess: SMTP on 127.0.0.1:smtp_port, the given
-    database, the repo's issues and templates, output under folder; `extra` TOML appended."""
+    """The seed site's publisher.toml for a subprocess: SMTP on 127.0.0.1:smtp_port, the
+    given database, the seed site's issues and the repo's templates, output under folder;
+    `extra` TOML appended."""
     repo = Path(__file__).resolve().parents[2]
-    text = (repo / "publisher.toml").read_text(encoding="utf-8")
+    site = repo / "tests" / "data" / "site"
+    text = (site / "publisher.toml").read_text(encoding="utf-8")
     settings = "".join(f"\n{key} = {value}" for key, value in smtp.items())
     text = text.replace("port = 8025", f"port = {smtp_port}{settings}")
     database = f'url = "{database_url}"'
     if outage_seconds is not None:
         database += f"\noutage_seconds = {outage_seconds}"
     text = text.replace('url = "sqlite:///var/publisher.db"', database)
-    for key in ("issues", "templates"):
-        text = text.replace(f'{key} = "{key}"', f'{key} = "{repo / key}"')
+    text = text.replace('issues = "issues"', f'issues = "{site / "issues"}"')
+    text = text.replace('templates = "templates"', f'templates = "{repo / "templates"}"')
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "publisher.toml"
     path.write_text(text + "\n" + extra, encoding="utf-8")

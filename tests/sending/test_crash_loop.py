@@ -57,7 +57,7 @@ def site(tmp_path: Path, port: int, extra: str = "") -> Path:
         pool_size=2, connect_timeout=120.0, max_attempts=MAX_ATTEMPTS,
         backoff_base_seconds=0.2, backoff_max_seconds=0.4)
     text = config.read_text(encoding="utf-8")
-    repo_issues = str(Path(__file__).resolve().parents[2] / "issues")
+    repo_issues = str(Path(__file__).resolve().parents[1] / "data" / "site" / "issues")
     config.write_text(text.replace(repo_issues, str(ISSUES)), encoding="utf-8")
     return config
 

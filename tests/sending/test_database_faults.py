@@ -43,7 +43,7 @@ from tests.sending.helpers import (
     write_config_file,
 )
 from tests.servers import PostgresServer, free_port, postgres_server
-from tests.subscribers.helpers import web_config
+from tests.subscribers.helpers import one_offs_settled, web_config
 
 pytestmark = pytest.mark.postgres
 Figure = Callable[[str], None]
@@ -366,6 +366,8 @@ def test_a_subscribe_while_postgres_is_down_answers_503_and_stores_nothing(
             finally:
                 pg.start()
             up = httpx.post(base + "/subscribe", data=form, headers={"Origin": base})
+            outbox_engine = open_database(url)  # the mail goes out after the answer
+            wait_until(lambda: one_offs_settled(outbox_engine), 30, "the confirmation mail")
         received = len(catcher.messages())
     assert down.status_code == 503 and down.headers["Retry-After"] == "60"
     assert "暂时无法处理" in down.text and "reader@example.org" not in down.text

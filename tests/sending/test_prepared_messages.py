@@ -37,10 +37,11 @@ def recipients() -> list[Recipient]:
 
 def slow_path(context: SendContext, signer: TokenSigner, recipient: Recipient) -> EmailMessage:
     """What the stdlib builds from the same rendered issue for one recipient."""
-    unsub_token = unsubscribe_token(signer, recipient.subscriber_id)
+    unsub_token = unsubscribe_token(signer, recipient.subscriber_id, recipient.email)
     unsub = urls.unsubscribe_url(context.base_url, unsub_token)
     prefs = urls.preferences_url(context.base_url,
-                                 preferences_token(signer, recipient.subscriber_id))
+                                 preferences_token(signer, recipient.subscriber_id,
+                                                   recipient.email))
     name = " ".join(recipient.name.replace("\t", " ").split())
     html, text = email_render.personalise(context.rendered, email_render.Recipient(
         recipient.email, name, unsub, prefs))

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from publisher.db import deliveries, open_database
 from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.senders import CREDIT_PER_CONNECTION, sender_counts
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import add_confirmed, cli_command
 
@@ -35,9 +35,9 @@ CREDIT = CREDIT_PER_CONNECTION * sender_counts(SENDERS, POOL)[1]
 
 
 def write_site(tmp_path: Path, port: int) -> Path:
-    shutil.copytree(REPO / "issues", tmp_path / "issues")
+    shutil.copytree(SITE / "issues", tmp_path / "issues")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
-    config = (REPO / "publisher.toml").read_text(encoding="utf-8")
+    config = (SITE / "publisher.toml").read_text(encoding="utf-8")
     config = config.replace("port = 8025", f"port = {port}\npool_size = {POOL}")
     config += (f"\n[sending]\nbatch_size = {BATCH}\nlease_seconds = 3600\n"
                f"sender_processes = {SENDERS}\n")

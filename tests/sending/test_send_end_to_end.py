@@ -11,7 +11,7 @@ from publisher.dev.catcher import Catcher
 from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
-from publisher.tokens import Purpose, TokenSigner, subscriber_id_from
+from publisher.tokens import Purpose, TokenSigner, reader_from
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0, add_confirmed, database, smtp_site
 
@@ -55,10 +55,12 @@ def test_every_subscriber_gets_exactly_one_well_formed_message(
         unsubscribe = message["List-Unsubscribe"].split(",")[0].strip().strip("<>")
         token = unsubscribe.rsplit("/", 1)[1]
         assert unsubscribe.startswith("http://127.0.0.1:8000/unsubscribe/")
-        subscriber = subscriber_id_from(signer, Purpose.UNSUBSCRIBE, token)
+        reader = reader_from(signer, Purpose.UNSUBSCRIBE, token)
+        subscriber = reader.id
         body = message.get_body(("plain",))
         assert body is not None and unsubscribe in body.get_content()
         assert f"u{subscriber - 1}@example.net" == to.addr_spec
+        assert reader.made_for(to.addr_spec) and not reader.made_for("someone@example.net")
     assert len(message_ids) == 1000
     assert outbox.is_finished(engine, send_id)
 

@@ -125,7 +125,7 @@ def test_the_daemon_leaves_the_back_issues_of_a_migrated_archive_and_status_name
     assert missed == ["back-2020", "back-2021", "back-2022"], "each logged once"
     config_file = write_config_file(tmp_path / "cli", 25, config.database_url)
     text = config_file.read_text(encoding="utf-8").replace(
-        f'issues = "{Path(__file__).resolve().parents[2] / "issues"}"',
+        f'issues = "{Path(__file__).resolve().parents[1] / "data" / "site" / "issues"}"',
         f'issues = "{site.issues_dir}"')
     config_file.write_text(text, encoding="utf-8")
     status = subprocess.run(cli_command(config_file, "status"), capture_output=True,

@@ -6,7 +6,10 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from publisher.config import Config
+from publisher.sending import oneoff, outbox
 from tests.conftest import REPO
 from tests.sending.helpers import CLI_ENV, cli_command, write_config_file
 from tests.servers import free_port
@@ -40,3 +43,13 @@ def web_config(seed: Config, base_url: str, smtp_port: int,
     if database_url is not None:
         updates["database"] = settings.database.model_copy(update={"url": database_url})
     return replace(seed, settings=settings.model_copy(update=updates))
+
+
+def one_offs_settled(engine: Engine) -> bool:
+    """No confirmation mail is queued or on its way: the web answers first, then the
+    server's courier sends it (a deferred one waits for its retry)."""
+    send_id = outbox.find_send(engine, oneoff.CONFIRM)
+    if send_id is None:
+        return True
+    counts = outbox.counts(engine, send_id)
+    return counts[outbox.QUEUED] == counts[outbox.SENDING] == 0

@@ -15,7 +15,7 @@ from publisher.errors import BadToken, InvalidAddress
 from publisher.subscribers.addresses import normalise_address, normalise_name
 from publisher.subscribers.csv_files import export_csv, import_csv
 from publisher.tokens import Purpose, TokenSigner
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, SITE
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ def test_export_includes_status_and_consent(engine: Engine, tmp_path: Path) -> N
 def test_cli_import_prints_each_rejected_row_with_file_and_line(tmp_path: Path) -> None:
     config = tmp_path / "publisher.toml"
     config.write_text(
-        (REPO / "publisher.toml").read_text(encoding="utf-8").replace(
+        (SITE / "publisher.toml").read_text(encoding="utf-8").replace(
             'url = "sqlite:///var/publisher.db"', f'url = "sqlite:///{tmp_path / "x.db"}"'),
         encoding="utf-8")
     csv_path = DATA / "subscribers" / "mixed.csv"

@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from publisher.content.audience import parse
 from publisher.db import open_database, subscriber_table
-from publisher.subscribers import store
+from publisher.subscribers import audience, store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.csv_files import import_csv, neutralise, open_csv
 from tests.conftest import DATA
@@ -276,3 +277,38 @@ def _events(engine: Engine, email: str) -> list[tuple[str, str | None, str | Non
         found = conn.execute(sa.select(subscriber_table.c.id).where(
             subscriber_table.c.email_key == normalise_address(email).key)).scalar_one()
         return store.events(conn, int(found))
+
+
+def test_tags_separated_by_spaces_are_separate_tags_and_unnameable_ones_refuse_the_row(
+    tmp_path: Path,
+) -> None:
+    config, path = site_config(tmp_path / "site"), DATA / "subscribers" / "tags.csv"
+    done = cli(config, "import", str(path), "--confirmed")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"{path}:4: tags: '(beta)': a tag is one word without spaces or parentheses, "
+        "and not and/or/not",
+        f"{path}:5: tags: 'not': a tag is one word without spaces or parentheses, "
+        "and not and/or/not"]
+    assert "added 3, updated 0, rejected 2, skipped 0" in done.stdout
+    engine = open_database(url_of(config))
+    tags = {email: row.tags for email, row in rows_by_email(engine).items()}
+    assert tags == {"spaced@example.org": ["llm", "weekly-off"],
+                    "mixed@example.org": ["agents", "llm", "weekly-off"],
+                    "plain@example.org": []}
+    assert audience.count(engine, parse("llm")) == 2
+    assert audience.count(engine, parse("not llm")) == 1  # plain only
+    assert audience.count(engine, parse("llm and not weekly-off")) == 0
+
+
+def test_cli_add_refuses_a_tag_with_a_space_and_stores_nobody(tmp_path: Path) -> None:
+    config = site_config(tmp_path / "site")
+    done = cli(config, "add", "spaced@example.org", "--tag", "llm weekly-off", "--confirmed")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("Error: tag: 'llm weekly-off': a tag is one word without "
+                                   "spaces or parentheses, and not and/or/not")
+    assert listed(config) == {}
+    assert cli(config, "add", "two@example.org", "--tag", "llm", "--tag", "weekly-off",
+               "--confirmed").returncode == 0
+    assert rows_by_email(open_database(url_of(config)))["two@example.org"].tags == [
+        "llm", "weekly-off"]

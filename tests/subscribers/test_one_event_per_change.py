@@ -62,7 +62,8 @@ def test_subscribe_confirm_and_one_click_unsubscribe_each_leave_one_event_row(
     assert new_rows(site, before) == [(me, ("confirmed", "pending", "confirmed"))]
 
     before = all_events(site)
-    url = urls.unsubscribe_url(site.url, unsubscribe_token(TokenSigner(SECRETS.secret_keys), me))
+    url = urls.unsubscribe_url(site.url, unsubscribe_token(TokenSigner(SECRETS.secret_keys), me,
+                                                       "events@example.org"))
     one_click = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
     assert one_click.status_code == 200
     assert new_rows(site, before) == [(me, ("unsubscribed", "confirmed", "unsubscribed"))]

@@ -124,7 +124,8 @@ def test_one_click_unsubscribe_of_an_erased_person_is_a_success_that_stores_noth
         subscriber, _ = store.add(conn, "gone@example.org", "", store.CONFIRMED,
                                         Consent("import", NOW), NOW)
         erase_person(conn, normalise_address("gone@example.org"), NOW)
-    token = unsubscribe_token(TokenSigner(SECRETS.secret_keys), subscriber.id)
+    token = unsubscribe_token(TokenSigner(SECRETS.secret_keys), subscriber.id,
+                              subscriber.email)
     before = traces_count(site.engine)
     one_click = httpx.post(f"{site.url}/unsubscribe/{token}",
                            data={"List-Unsubscribe": "One-Click"})

@@ -83,3 +83,10 @@ def test_a_rejected_address_leaves_the_store_untouched(engine: Engine) -> None:
         store.add(conn, "bad\r\nBcc: x@example.org", "", store.PENDING, FORM, T0)
     assert store.stats(engine) == {"pending": 1, "confirmed": 0, "unsubscribed": 0,
                                          "bounced": 0, "complained": 0}
+
+
+def test_migrations_are_numbered_one_after_another_in_the_order_they_run() -> None:
+    """`upgrade` skips every migration numbered at or below the database's version, so one
+    listed after a higher number would never run."""
+    versions = [version for version, _description, _migrate in MIGRATIONS]
+    assert versions == list(range(1, len(versions) + 1))

@@ -79,7 +79,8 @@ def test_a_reader_subscribes_with_topics_and_a_zone_then_changes_them_each_with_
     with site.engine.begin() as conn:  # an operator's import tag, which no form may touch
         store.add(conn, "reader@example.org", None, store.CONFIRMED, Consent("import", NOW),
                   NOW, tags=["vip"])
-    link = "/preferences/" + preferences_token(TokenSigner(SECRETS.secret_keys), pending.id)
+    link = "/preferences/" + preferences_token(TokenSigner(SECRETS.secret_keys), pending.id,
+                                           pending.email)
     page = lxml_html.fromstring(httpx.get(site.url + link).text)
     assert [box.get("value") for box in page.iterfind(".//input[@checked]")] == ["llm"]
     assert page.find(".//select[@name='timezone']").value == "Europe/Berlin"
@@ -127,7 +128,8 @@ def test_an_undeclared_topic_or_an_unknown_zone_is_refused_with_the_field_named(
     with site.engine.begin() as conn:
         known, _ = store.add(conn, "b@example.org", "", store.CONFIRMED,
                              Consent("import", NOW), NOW, timezone="Asia/Shanghai")
-    link = "/preferences/" + preferences_token(TokenSigner(SECRETS.secret_keys), known.id)
+    link = "/preferences/" + preferences_token(TokenSigner(SECRETS.secret_keys), known.id,
+                                           known.email)
     refused = submit(site, link, {"action": "save", "timezone": "Asia/Beijing"})
     assert refused.status_code == 400 and "时区：无法识别这个时区" in refused.text
     assert reader(site, "b@example.org").timezone == "Asia/Shanghai"

@@ -30,9 +30,9 @@ from publisher.tokens import Purpose, TokenSigner
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
 from tests.conftest import SEED_ISSUE, LiveServer
-from tests.sending.helpers import SECRETS
+from tests.sending.helpers import SECRETS, wait_until
 from tests.servers import free_port
-from tests.subscribers.helpers import web_config
+from tests.subscribers.helpers import one_offs_settled, web_config
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,6 +50,8 @@ class Site:
         return found.status if found else None
 
     def mails(self) -> list[EmailMessage]:
+        """What the catcher holds once the confirmation mails written so far are sent."""
+        wait_until(lambda: one_offs_settled(self.engine), 30)
         parsed = [message_from_bytes(raw, policy=policy.default)
                   for raw in self.catcher.messages()]
         return [m for m in parsed if isinstance(m, EmailMessage)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from secrets import token_urlsafe
 
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.ratelimit import client_key
+from publisher.templating import template_file
 from publisher.web.admin import auth
 from publisher.web.admin.console import (
     LOGIN_COOKIE,
@@ -136,6 +136,6 @@ class _Handlers:
         name = request.path_params["name"]
         if name not in ASSETS:
             raise HTTPException(404)
-        path = Path(self.console.config.templates_dir) / "admin" / name
+        path = template_file(self.console.config.templates_dir, f"admin/{name}")
         return Response(path.read_bytes(), media_type=ASSETS[name],
                         headers={"Cache-Control": "no-cache"})
