@@ -22,6 +22,7 @@ from publisher.commands import (
     control,
     dev,
     dkim,
+    imports,
     init,
     issues,
     secret,
@@ -65,8 +66,8 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     ctx.obj = load_config(Path.cwd(), config_file)
 
 
-for module in (init, issues, serve, secret, subscribers, sending, control, dkim, bounces, admin,
-               automations, dev):
+for module in (init, issues, serve, secret, subscribers, imports, sending, control, dkim,
+               bounces, admin, automations, dev):
     for command in module.COMMANDS:
         main.add_command(command)
 

@@ -25,6 +25,8 @@ from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.bounces import BOUNCE_SPOOL, forget_messages
 from publisher.subscribers.csv_files import export_csv, import_csv, open_csv
 from publisher.subscribers.store import Consent
+from publisher.subscribers.tool_exports import FORMATS as TOOL_FORMATS
+from publisher.subscribers.tool_exports import export_for
 
 console = Console(stderr=True)
 
@@ -136,10 +138,16 @@ def import_command(config: Config, csv_file: Path, confirmed: bool, welcome: boo
 
 @subscribers_group.command("export")
 @click.option("--status", type=click.Choice(store.STATUSES), default=None)
+@click.option("--format", "tool", type=click.Choice(sorted(TOOL_FORMATS)), default=None,
+              help="Another tool's import format (its confirmed readers unless --status).")
 @click.pass_obj
-def export_command(config: Config, status: str | None) -> None:
-    """Write every subscriber with status and consent as CSV to standard output."""
-    export_csv(open_configured(config), sys.stdout, status)
+def export_command(config: Config, status: str | None, tool: str | None) -> None:
+    """Write every subscriber with status and consent as CSV to standard output, or with
+    --format the columns Mailchimp, Substack, listmonk or Buttondown import."""
+    if tool is None:
+        export_csv(open_configured(config), sys.stdout, status)
+    else:
+        export_for(open_configured(config), sys.stdout, tool, status)
 
 
 @subscribers_group.command("erase")

@@ -96,7 +96,7 @@ def _rows(stream: IO[str], name: str, encoding: str) -> Iterator[tuple[int, dict
         header = stream.readline()
     except UnicodeDecodeError as exc:
         raise PublisherError(f"{name}:1: not {_label(encoding)} ({exc.reason})") from exc
-    reader = csv.DictReader(chain([header], stream), delimiter=_delimiter(header))
+    reader = csv.DictReader(chain([header], stream), delimiter=delimiter_of(header))
     if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
         raise PublisherError(f"{name}:1: a header row with an 'email' column is required")
     while True:
@@ -114,7 +114,7 @@ def _rows(stream: IO[str], name: str, encoding: str) -> Iterator[tuple[int, dict
         yield start, clean
 
 
-def _delimiter(header: str) -> str:
+def delimiter_of(header: str) -> str:
     """The separator that splits the header line into the most columns."""
     return max(DELIMITERS, key=lambda d: len(next(csv.reader([header], delimiter=d), [])))
 
@@ -126,7 +126,7 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
     valid: list[store.NewRow] = []
     for line, row in batch:
         try:
-            valid.append(_new_row(line, row, status, consent.source, encoding))
+            valid.append(new_row(line, row, status, consent.source, encoding))
         except PublisherError as exc:
             report.rejected.append((line, str(exc.message)))
 
@@ -142,7 +142,7 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
     report.rejected.sort()
 
 
-def _new_row(line: int, row: dict[str, str], status: str, source: str,
+def new_row(line: int, row: dict[str, str], status: str, source: str,
              encoding: str) -> store.NewRow:
     """A validated row; with the export's columns, its own status, times and consent."""
     for column in EXPORT_FIELDS:

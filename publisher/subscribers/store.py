@@ -6,7 +6,11 @@ transaction with its event-log row, and so is each claim of a confirmation mail 
 A reader enters the automations (`automations_at`, from which their steps' delays count)
 when they confirm or come back themselves; someone the operator adds or imports as
 confirmed enters them only when the operator asks (`welcome`): an import is not a
-confirmation."""
+confirmation.
+
+It also keeps the suppressions: the hash of an erased address (never added again), and the
+hash of an address that left another tool (an imported opt-out: never added by an import or
+by hand; lifted only by the person's own request on the subscribe form)."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 _STAMP = {CONFIRMED: "confirmed_at", UNSUBSCRIBED: "unsubscribed_at",
           BOUNCED: "bounced_at", COMPLAINED: "complained_at"}
 LEFT = (UNSUBSCRIBED, BOUNCED, COMPLAINED)  # only the person undoes these, by subscribing again
+ERASED = "erased"  # the suppression reason of an erased address; others are imported opt-outs
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,22 @@ def _log(conn: Connection, subscriber_id: int, event: str, old: str | None, new:
 
 
 def is_suppressed(conn: Connection, address: Address) -> bool:
-    query = sa.select(suppressions.c.email_hash).where(
+    return suppression_reason(conn, address) is not None
+
+
+def suppression_reason(conn: Connection, address: Address) -> str | None:
+    """Why this address is suppressed (`erased`, or an imported opt-out's status), or None."""
+    query = sa.select(suppressions.c.reason).where(
         suppressions.c.email_hash == email_hash(address))
-    return conn.execute(query).first() is not None
+    reason = conn.execute(query).scalar()
+    return None if reason is None else str(reason)
+
+
+def _suppressed_because(reason: str) -> str:
+    if reason == ERASED:
+        return "email: this address was erased and cannot be added"
+    return (f"email: {reason} before it was imported; not changed "
+            "(they must subscribe again themselves)")
 
 
 def find(conn: Connection, address: Address) -> Subscriber | None:
@@ -141,8 +159,14 @@ def _add(conn: Connection, address: Address, name: str, status: str, consent: Co
     """`add` for an address and a name already normalised."""
     if status not in (PENDING, CONFIRMED):
         raise StoreError(f"status: new subscribers are pending or confirmed, not {status!r}")
-    if is_suppressed(conn, address):
+    reason = suppression_reason(conn, address)
+    if reason == ERASED:
         raise InvalidAddress("email: this address asked to be erased and cannot be added")
+    if reason is not None and not own_request:
+        raise InvalidAddress(_suppressed_because(reason))
+    if reason is not None:  # they left another tool and now ask here themselves
+        conn.execute(sa.delete(suppressions).where(
+            suppressions.c.email_hash == email_hash(address)))
     existing = find(conn, address)
     if existing is not None:
         return _refresh(conn, existing, name, status, consent, now, tags, own_request,
@@ -271,7 +295,8 @@ def departure(conn: Connection, subscriber_id: int) -> str | None:
 class NewRow:
     """One validated row for a bulk add. `status`, `consent` and `restored` (the columns
     created_at, confirmed_at, unsubscribed_at, bounced_at, complained_at, bounce_count) come
-    from an export and, for a new subscriber, take the place of the batch's."""
+    from an export and, for a new subscriber, take the place of the batch's; `evidence`
+    (another tool's opt-in and confirmation times and IPs) goes into its `created` event."""
 
     line: int
     address: Address
@@ -280,6 +305,7 @@ class NewRow:
     status: str | None = None
     consent: Consent | None = None
     restored: Mapping[str, datetime | int] = field(default_factory=dict)
+    evidence: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -304,15 +330,18 @@ def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent
     existing = set(conn.execute(sa.select(subscriber_table.c.email_key)
                                 .where(subscriber_table.c.email_key.in_(keys))).scalars())
     hashes = {email_hash(row.address) for row in rows}
-    blocked = set(conn.execute(sa.select(suppressions.c.email_hash)
-                               .where(suppressions.c.email_hash.in_(hashes))).scalars())
+    blocked = {str(h): str(r) for h, r in conn.execute(
+        sa.select(suppressions.c.email_hash, suppressions.c.reason)
+        .where(suppressions.c.email_hash.in_(hashes))).all()}
     fresh: dict[str, NewRow] = {}
     known: list[NewRow] = []
     result = Added()
     for row in rows:
-        if email_hash(row.address) in blocked:
-            result.rejected.append((row.line,
-                                    "email: this address was erased and cannot be added"))
+        reason = blocked.get(email_hash(row.address))
+        if reason == ERASED:
+            result.rejected.append((row.line, _suppressed_because(reason)))
+        elif reason is not None:
+            result.skipped.append((row.line, _suppressed_because(reason)))
         elif row.address.key in existing or row.address.key in fresh:
             known.append(row)
         else:
@@ -341,9 +370,9 @@ def _insert_many(conn: Connection, rows: list[NewRow], status: str, consent: Con
         subscriber_table.insert().returning(subscriber_table.c.id, sort_by_parameter_order=True),
         values).scalars().all()]
     conn.execute(subscriber_events.insert(), [
-        dict(subscriber_id=new_id, event="created", from_status=None, to_status=row["status"],
-             at=now, detail={"source": row["consent_source"]})
-        for new_id, row in zip(ids, values, strict=True)])
+        dict(subscriber_id=new_id, event="created", from_status=None, to_status=value["status"],
+             at=now, detail={"source": value["consent_source"], **row.evidence})
+        for new_id, value, row in zip(ids, values, rows, strict=True)])
     return ids
 
 
@@ -403,6 +432,38 @@ def _refresh(conn: Connection, existing: Subscriber, name: str, status: str, con
     refreshed = get(conn, existing.id)
     assert refreshed is not None
     return refreshed
+
+
+@dataclass
+class Departed:
+    """What recording opt-outs did: rows moved to the status they left with, suppressions
+    added for addresses not stored here, and rows already left or suppressed."""
+
+    moved: int = 0
+    suppressed: int = 0
+    unchanged: int = 0
+
+
+def record_departures(conn: Connection, rows: list[NewRow], now: datetime,
+                      source: str) -> Departed:
+    """Opt-outs from another tool (each row's `status` is unsubscribed, bounced or
+    complained): a pending or confirmed subscriber here leaves with that status (its event
+    names `source`); an address not stored here becomes a suppression, never a subscriber.
+    Idempotent: one who left already, or a suppressed address, is unchanged."""
+    result = Departed()
+    for row in rows:
+        assert row.status in LEFT, row.status
+        current = find(conn, row.address)
+        if current is not None and current.status not in LEFT:
+            set_status(conn, current.id, row.status, now, row.status, {"via": source})
+            result.moved += 1
+        elif current is None and suppression_reason(conn, row.address) is None:
+            conn.execute(suppressions.insert().values(
+                email_hash=email_hash(row.address), reason=row.status, created_at=now))
+            result.suppressed += 1
+        else:
+            result.unchanged += 1
+    return result
 
 
 def set_status(conn: Connection, subscriber_id: int, status: str, now: datetime,
@@ -470,7 +531,7 @@ def erase(conn: Connection, address: Address, now: datetime) -> bool:
     Their deliveries belong to the outbox: publisher.sending.erasure does both."""
     existing = find(conn, address)
     conn.execute(sa.delete(suppressions).where(suppressions.c.email_hash == email_hash(address)))
-    conn.execute(suppressions.insert().values(email_hash=email_hash(address), reason="erased",
+    conn.execute(suppressions.insert().values(email_hash=email_hash(address), reason=ERASED,
                                               created_at=now))
     conn.execute(sa.delete(bounce_reports).where(
         sa.func.lower(bounce_reports.c.recipient) == address.key))
