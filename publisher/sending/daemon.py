@@ -3,7 +3,8 @@
 Each tick: rebuild when issue files changed; start the send of every non-draft issue whose
 `send_at` has passed within `[sending] catch_up_hours` and that has no send yet (older ones,
 a migrated archive or a daemon stopped for a month, are logged as missed, never mailed
-unasked); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
+unasked; an issue file that cannot be read is logged once as `send_refused` and never
+sent); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
 step file is logged once and nothing is enrolled until it is fixed); drain every active
 send (queued rows, interrupted claims, deferred rows that are due). Worker mode only
 drains, so any number of workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 import schedule
@@ -30,7 +32,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config, Secrets
 from publisher.content.issues import issue_files, read_issues
 from publisher.db import upgrade
-from publisher.errors import DatabaseFault, PublisherError
+from publisher.errors import DatabaseFault, Problem, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
 from publisher.sending import control, enrolment, metrics, outbox
@@ -63,6 +65,7 @@ class Daemon:
     _schema_ready: bool = False
     _unrecorded: list[Result] = field(default_factory=list)
     _missed_logged: set[str] = field(default_factory=set)
+    _refused_logged: set[str] = field(default_factory=set)
     _automation_error: str | None = None
 
     def tick(self) -> None:
@@ -123,7 +126,8 @@ class Daemon:
             log_event("build_failed", error=str(exc))
 
     def _start_due_sends(self, now: datetime) -> None:
-        issues, _problems, _failed = read_issues([self.config.issues_dir])
+        issues, problems, failed = read_issues([self.config.issues_dir])
+        self._log_unreadable([p for p in problems if Path(p.path) in failed])
         window = timedelta(hours=self.config.settings.sending.catch_up_hours)
         due, missed = due_and_missed(issues, outbox.send_slugs(self.engine), now, window)
         for issue in missed:
@@ -145,6 +149,14 @@ class Daemon:
             else:
                 log_event("send_joined", issue=issue.slug, send_id=send_id,
                           detail="another process started this send a moment ago")
+
+    def _log_unreadable(self, problems: list[Problem]) -> None:
+        """An issue file that cannot be read is never sent: say so once per problem."""
+        for problem in problems:
+            if str(problem) not in self._refused_logged:
+                self._refused_logged.add(str(problem))
+                log_event("send_refused", issue=Path(problem.path).name, error=str(problem),
+                          detail="no send of this file starts until it is fixed")
 
     def _enrol(self, now: datetime) -> None:
         try:
