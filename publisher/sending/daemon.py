@@ -9,6 +9,13 @@ step file is logged once and nothing is enrolled until it is fixed); drain every
 send (queued rows, interrupted claims, deferred rows that are due). Worker mode only
 drains, so any number of workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one
 scheduler starts.
+Under `run_forever` a tick is a round of at most about one interval: the active sends take
+turns, oldest first, each for an equal share of the round (a turn stops claiming when its
+share is up and sends the batch in hand), and while a turn ran out with rows perhaps still
+due the next round starts at once. So an issue that falls due, a resumed send and a new
+subscriber's step wait at most one round, however long the sends already draining are;
+sends due together share the connections turn by turn. A single tick (`--once`, tests)
+drains each send to its end.
 A paused or cancelled send is never drained nor started again (a send row of any state
 means started); a drain that sees the pause or cancel stops and is logged as
 `send_paused` / `send_cancelled`. Each tick also settles what cancelled sends left open.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +48,8 @@ from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
 from publisher.site.build import build_site
+
+MIN_TURN_SECONDS = 1.0  # a send's turn starts SMTP connections (and sender processes)
 
 
 def sources_stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
@@ -67,10 +77,13 @@ class Daemon:
     _missed_logged: set[str] = field(default_factory=set)
     _refused_logged: set[str] = field(default_factory=set)
     _automation_error: str | None = None
+    round_seconds: float | None = None  # run_forever: its interval; None: drain to the end
+    busy: bool = False  # the last round ended a turn early: the next one starts at once
 
     def tick(self) -> None:
         """One round. A database fault never ends the daemon: it is logged once, and the
         next tick tries again; results that could not be written are kept until then."""
+        self.busy = False
         try:
             self._tick()
         except DatabaseFault as exc:  # a drain gave up waiting
@@ -103,13 +116,24 @@ class Daemon:
         settled = control.settle_cancelled(self.engine, now, options.lease)
         if settled:
             log_event("cancelled_rows_settled", rows=settled)
+        self._drain_active()
+
+    def _drain_active(self) -> None:
+        """Each active send takes its turn, oldest first, for an equal share of what is left
+        of the round (`round_seconds`); without a round, each drains to its end."""
         active = outbox.active_sends(self.engine)
         outages.recovered()
-        for send_id, slug in active:
+        end = None if self.round_seconds is None else time.monotonic() + self.round_seconds
+        for turn, (send_id, slug) in enumerate(active):
             if self.stop.is_set():
                 return
+            share = None if end is None else max(
+                MIN_TURN_SECONDS, (end - time.monotonic()) / (len(active) - turn))
+            began = time.monotonic()
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
-                              options_from(self.config), stop_when=self.stop)
+                              options_from(self.config, seconds=share), stop_when=self.stop)
+            if share is not None and time.monotonic() - began >= share:
+                self.busy = True  # its turn ran out, perhaps with rows still due
             state = control.send_state(self.engine, send_id)
             halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
             log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)
@@ -175,9 +199,13 @@ class Daemon:
         """Tick now and every interval until SIGTERM/SIGINT; the current tick finishes first."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
+        self.round_seconds = interval_seconds
         job = schedule.every(max(1, round(interval_seconds))).seconds.do(self.tick)
         self.tick()
         while not self.stop.is_set():
+            if self.busy:  # rows may still be due: the next round at once, not in a minute
+                self.tick()
+                continue
             schedule.run_pending()
             self.stop.wait(min(1.0, interval_seconds))
         schedule.cancel_job(job)
