@@ -129,11 +129,10 @@ class Daemon:
                 return
             share = None if end is None else max(
                 MIN_TURN_SECONDS, (end - time.monotonic()) / (len(active) - turn))
-            began = time.monotonic()
+            options = options_from(self.config, seconds=share)
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
-                              options_from(self.config, seconds=share), stop_when=self.stop)
-            if share is not None and time.monotonic() - began >= share:
-                self.busy = True  # its turn ran out, perhaps with rows still due
+                              options, stop_when=self.stop)
+            self.busy = self.busy or options.ran_out  # rows may still be due
             state = control.send_state(self.engine, send_id)
             halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
             log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)

@@ -72,6 +72,7 @@ class DrainOptions:
     hard_bounce_threshold: int = 1
     progress_log_seconds: float = 10.0  # 0: no send_progress log lines
     seconds: float | None = None  # claim no batch after this long (None: while any is due)
+    ran_out: bool = False  # set by the drain: `seconds` ended it, rows may still be due
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -126,7 +127,10 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
     once that long has passed: the batch in hand is still sent, and the drain returns."""
     began = asyncio.get_running_loop().time()
     try:
-        while not flow.stopping and not _past(options.seconds, began):
+        while not flow.stopping:
+            if _past(options.seconds, began):
+                options.ran_out = True
+                break
             if not flow.see(await flow.db(partial(control.send_state, engine, job.send_id))):
                 break
             held = flow.held if flow.recheck_own_rows else None

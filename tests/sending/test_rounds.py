@@ -5,6 +5,8 @@ a new subscriber is enrolled within one round, and the sends share the connectio
 The real `publisher run --interval 2` (and, on PostgreSQL, a worker beside it) against a
 real SMTP server on loopback, throttled by `[smtp] rate_per_second` so that the wave lasts
 well over a minute without loading the machine; every figure is read from the database.
+In process: one round stops when its time is up and says whether another should follow
+at once, and stops asking for one when nothing is left.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,14 +25,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.clock import utc_now
-from publisher.config import load_config
+from publisher.config import Config, load_config
 from publisher.db import deliveries, open_database, sends
-from publisher.sending import control
+from publisher.sending import control, outbox
+from publisher.sending.daemon import Daemon
 from publisher.sending.send_issue import ready, start
 from tests.automations.helpers import confirm_at
 from tests.conftest import DATA
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import CLI_ENV, cli_command, wait_until, write_config_file
+from tests.sending.helpers import (
+    CLI_ENV,
+    SECRETS,
+    add_confirmed,
+    cli_command,
+    smtp_site,
+    wait_until,
+    write_config_file,
+)
 
 ROUNDS = DATA / "rounds"
 INTERVAL = 2.0
@@ -140,3 +153,34 @@ def test_a_busy_daemon_starts_a_due_issue_picks_up_a_resumed_send_and_enrols_wit
     assert pickup <= BOUND, figures
     assert enrolled_after <= BOUND, figures
     assert wave_then < WAVE, figures  # the issue did not wait for the wave: they shared
+
+
+def test_a_round_ends_when_its_time_is_up_and_says_whether_rows_may_still_be_due(
+        seed_config: Config, tmp_path: Path) -> None:
+    (tmp_path / "issues").mkdir()
+    with FaultySMTP(lambda r, a: "ok") as server:
+        config = smtp_site(seed_config, server.port, rate_per_second=RATE)
+        settings = config.settings
+        config = replace(config, settings=settings.model_copy(update={
+            "sending": settings.sending.model_copy(update={"sender_processes": 0,
+                                                           "batch_size": 50}),
+            "paths": settings.paths.model_copy(update={"issues": str(tmp_path / "issues")})}))
+        engine = open_database(config.database_url)
+        add_confirmed(engine, 600)
+        send_id = start(engine, config, ready(config, ROUNDS / "issues" /
+                                              "paused-then-resumed.md"), utc_now())
+        daemon = Daemon(config, SECRETS, engine, utc_now, round_seconds=1.0)
+        began = time.monotonic()
+        daemon.tick()
+        first_round = time.monotonic() - began
+        assert daemon.busy
+        assert 0 < outbox.counts(engine, send_id)["sent"] < 600
+        assert first_round < 1.0 + 2 * 50 / RATE + 3  # the round, the batch in hand, slack
+        rounds = 1
+        while daemon.busy:
+            daemon.tick()
+            rounds += 1
+        assert outbox.counts(engine, send_id)["sent"] == 600
+        assert rounds >= 3  # six seconds of sending, in rounds of one and the rows in hand
+        daemon.tick()  # nothing left: a quick round that asks for no other at once
+        assert not daemon.busy
