@@ -5,6 +5,12 @@ parentheses; hyphens and any script are fine), combined with `not` > `and` > `or
 parentheses. Pure: text in, a small tree out; a problem raises AudienceSyntaxError with the
 1-based column where it is. The database condition is built from the tree elsewhere
 (publisher.subscribers.audience); `matches` is the same meaning in Python.
+
+A chain of one operator (`a or b or … z`) is one node holding its operands, never a
+nested one per operator, so nothing recurses along it. Recursion follows only nesting
+(`not`, parentheses), which the parser bounds at MAX_NESTING, and an expression names at
+most MAX_TAGS tags: no expression that parses can exhaust Python's stack (here, in the SQL
+built from it) or the database's expression depth.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from dataclasses import dataclass
 from publisher.config import AUDIENCE_WORDS
 
 _TOKEN = re.compile(r"\s*(?:(?P<paren>[()])|(?P<word>[^\s()]+))")
+MAX_NESTING = 12  # `not`s and `(`s open at once (SQLite's parser overflows at 15 `a or b and (`)
+MAX_TAGS = 500  # tags named (SQLite refuses an expression tree deeper than 1,000)
 
 
 class AudienceSyntaxError(ValueError):
@@ -42,26 +50,47 @@ class Not:
         return f"not {_wrapped(self.operand, Not)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class And:
-    left: Expr
-    right: Expr
+    """Operands joined by `and`, left to right. Operators group to the left, so a first
+    operand that is itself an And joins the chain: And(And(a, b), c) == And(a, b, c), while
+    And(a, And(b, c)) is `a and (b and c)`."""
+
+    operands: tuple[Expr, ...]
+
+    def __init__(self, first: Expr, *rest: Expr) -> None:
+        object.__setattr__(self, "operands", _chained(And, first, rest))
 
     def __str__(self) -> str:
-        return f"{_wrapped(self.left, And)} and {_wrapped(self.right, And, right=True)}"
+        return _joined(self, "and")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Or:
-    left: Expr
-    right: Expr
+    """Operands joined by `or`, left to right; grouped as And's are."""
+
+    operands: tuple[Expr, ...]
+
+    def __init__(self, first: Expr, *rest: Expr) -> None:
+        object.__setattr__(self, "operands", _chained(Or, first, rest))
 
     def __str__(self) -> str:
-        return f"{self.left} or {_wrapped(self.right, Or, right=True)}"
+        return _joined(self, "or")
 
 
 Expr = Tag | Not | And | Or
 _BINDS = {Or: 1, And: 2, Not: 3, Tag: 4}  # how tightly each node holds its operands
+
+
+def _chained(kind: type[And | Or], first: Expr, rest: tuple[Expr, ...]) -> tuple[Expr, ...]:
+    head = first.operands if isinstance(first, kind) else (first,)
+    return (*head, *rest)
+
+
+def _joined(expr: And | Or, word: str) -> str:
+    first, *rest = expr.operands
+    return f" {word} ".join([_wrapped(first, type(expr)),
+                             *(_wrapped(operand, type(expr), right=True) for operand in rest)])
 
 
 def _wrapped(expr: Expr, parent: type, right: bool = False) -> str:
@@ -96,12 +125,15 @@ def _tokens(text: str) -> Iterator[_Token]:
 
 class _Parser:
     """Recursive descent: or_expr := and_expr (or and_expr)*;
-    and_expr := unary (and unary)*; unary := not unary | ( or_expr ) | tag."""
+    and_expr := unary (and unary)*; unary := not unary | ( or_expr ) | tag.
+    Chains loop; only `not` and `(` recurse, at most MAX_NESTING deep."""
 
     def __init__(self, text: str) -> None:
         self.tokens = list(_tokens(text))
         self.index = 0
         self.end_column = len(text.rstrip()) + 1
+        self.depth = 0  # `not`s and `(`s open
+        self.tags = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -115,35 +147,47 @@ class _Parser:
         return token
 
     def or_expr(self) -> Expr:
-        expr = self.and_expr()
+        found = [self.and_expr()]
         while (token := self.peek()) is not None and token.keyword == "or":
             self.index += 1
-            expr = Or(expr, self.and_expr())
-        return expr
+            found.append(self.and_expr())
+        return Or(*found) if len(found) > 1 else found[0]
 
     def and_expr(self) -> Expr:
-        expr = self.unary()
+        found = [self.unary()]
         while (token := self.peek()) is not None and token.keyword == "and":
             self.index += 1
-            expr = And(expr, self.unary())
-        return expr
+            found.append(self.unary())
+        return And(*found) if len(found) > 1 else found[0]
 
     def unary(self) -> Expr:
         token = self.take()
-        if token.keyword == "not":
-            return Not(self.unary())
-        if token.text == "(":
-            expr = self.or_expr()
-            closing = self.peek()
-            if closing is None or closing.text != ")":
-                raise AudienceSyntaxError(f"`(` at column {token.column} is never closed",
-                                          closing.column if closing else self.end_column)
-            self.index += 1
+        if token.keyword == "not" or token.text == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise AudienceSyntaxError(
+                    f"`{token.text}` nests too deep: at most {MAX_NESTING} `not`s and `(`s "
+                    "may be open at once", token.column)
+            expr = Not(self.unary()) if token.keyword == "not" else self.group(token)
+            self.depth -= 1
             return expr
         if not token.word or token.keyword is not None:
             raise AudienceSyntaxError(f"expected a tag, `not` or `(` but found `{token.text}`",
                                       token.column)
+        self.tags += 1
+        if self.tags > MAX_TAGS:
+            raise AudienceSyntaxError(f"too many tags: an audience names at most {MAX_TAGS}",
+                                      token.column)
         return Tag(token.text)
+
+    def group(self, opening: _Token) -> Expr:
+        expr = self.or_expr()
+        closing = self.peek()
+        if closing is None or closing.text != ")":
+            raise AudienceSyntaxError(f"`(` at column {opening.column} is never closed",
+                                      closing.column if closing else self.end_column)
+        self.index += 1
+        return expr
 
 
 def parse(text: str) -> Expr:
@@ -162,11 +206,17 @@ def parse(text: str) -> Expr:
 
 def tags_in(expr: Expr) -> list[str]:
     """The tags an expression names, in order of first appearance."""
-    if isinstance(expr, Tag):
-        return [expr.name]
-    if isinstance(expr, Not):
-        return tags_in(expr.operand)
-    return list(dict.fromkeys(tags_in(expr.left) + tags_in(expr.right)))
+    found: dict[str, None] = {}
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            found.setdefault(node.name)
+        elif isinstance(node, Not):
+            stack.append(node.operand)
+        else:
+            stack.extend(reversed(node.operands))  # the leftmost first
+    return list(found)
 
 
 def matches(expr: Expr, tags: set[str] | frozenset[str]) -> bool:
@@ -176,8 +226,8 @@ def matches(expr: Expr, tags: set[str] | frozenset[str]) -> bool:
     if isinstance(expr, Not):
         return not matches(expr.operand, tags)
     if isinstance(expr, And):
-        return matches(expr.left, tags) and matches(expr.right, tags)
-    return matches(expr.left, tags) or matches(expr.right, tags)
+        return all(matches(operand, tags) for operand in expr.operands)
+    return any(matches(operand, tags) for operand in expr.operands)
 
 
 def unknown_tags(expr: Expr, known: frozenset[str]) -> list[str]:

@@ -3,12 +3,20 @@
 Each tick: rebuild when issue files changed; start the send of every non-draft issue whose
 `send_at` has passed within `[sending] catch_up_hours` and that has no send yet (older ones,
 a migrated archive or a daemon stopped for a month, are logged as missed, never mailed
-unasked); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
+unasked; an issue file that cannot be read is logged once as `send_refused` and never
+sent); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
 step file is logged once and nothing is enrolled until it is fixed); send the one-off mails
 that are due (confirmations, publisher.sending.oneoff), then drain every other active
 send (queued rows, interrupted claims, deferred rows that are due). Worker mode only
 drains, so any number of workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one
 scheduler starts.
+Under `run_forever` a tick is a round of at most about one interval: the active sends take
+turns, oldest first, each for an equal share of the round (a turn stops claiming when its
+share is up and sends the batch in hand), and while a turn ran out with rows perhaps still
+due the next round starts at once. So an issue that falls due, a resumed send and a new
+subscriber's step wait at most one round, however long the sends already draining are;
+sends due together share the connections turn by turn. A single tick (`--once`, tests)
+drains each send to its end.
 A paused or cancelled send is never drained nor started again (a send row of any state
 means started); a drain that sees the pause or cancel stops and is logged as
 `send_paused` / `send_cancelled`. Each tick also settles what cancelled sends left open.
@@ -20,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 import schedule
@@ -32,7 +42,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config, Secrets
 from publisher.content.issues import issue_files, read_issues
 from publisher.db import upgrade
-from publisher.errors import DatabaseFault, PublisherError
+from publisher.errors import DatabaseFault, Problem, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
 from publisher.sending import control, enrolment, metrics, oneoff, outbox
@@ -40,6 +50,8 @@ from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
 from publisher.site.build import build_site
+
+MIN_TURN_SECONDS = 1.0  # a send's turn starts SMTP connections (and sender processes)
 
 
 def sources_stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
@@ -65,12 +77,16 @@ class Daemon:
     _schema_ready: bool = False
     _unrecorded: list[Result] = field(default_factory=list)
     _missed_logged: set[str] = field(default_factory=set)
+    _refused_logged: set[str] = field(default_factory=set)
     _automation_error: str | None = None
     _oneoffs: oneoff.OneOffs | None = None
+    round_seconds: float | None = None  # run_forever: its interval; None: drain to the end
+    busy: bool = False  # the last round ended a turn early: the next one starts at once
 
     def tick(self) -> None:
         """One round. A database fault never ends the daemon: it is logged once, and the
         next tick tries again; results that could not be written are kept until then."""
+        self.busy = False
         try:
             self._tick()
         except DatabaseFault as exc:  # a drain gave up waiting
@@ -103,16 +119,25 @@ class Daemon:
         settled = control.settle_cancelled(self.engine, now, options.lease)
         if settled:
             log_event("cancelled_rows_settled", rows=settled)
+        self._drain_active()
+
+    def _drain_active(self) -> None:
+        """Each active send takes its turn, oldest first, for an equal share of what is left
+        of the round (`round_seconds`); without a round, each drains to its end."""
         active = outbox.active_sends(self.engine)
         outages.recovered()
         self._send_oneoffs()
-        for send_id, slug in active:
+        sends = [(send_id, slug) for send_id, slug in active if not oneoff.is_oneoff(slug)]
+        end = None if self.round_seconds is None else time.monotonic() + self.round_seconds
+        for turn, (send_id, slug) in enumerate(sends):
             if self.stop.is_set():
                 return
-            if oneoff.is_oneoff(slug):
-                continue
+            share = None if end is None else max(
+                MIN_TURN_SECONDS, (end - time.monotonic()) / (len(sends) - turn))
+            options = options_from(self.config, seconds=share)
             counts = run_send(self.engine, self.config, self.secrets, send_id, self.clock,
-                              options_from(self.config), stop_when=self.stop)
+                              options, stop_when=self.stop)
+            self.busy = self.busy or options.ran_out  # rows may still be due
             state = control.send_state(self.engine, send_id)
             halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
             log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)
@@ -137,7 +162,8 @@ class Daemon:
             log_event("build_failed", error=str(exc))
 
     def _start_due_sends(self, now: datetime) -> None:
-        issues, _problems, _failed = read_issues([self.config.issues_dir])
+        issues, problems, failed = read_issues([self.config.issues_dir])
+        self._log_unreadable([p for p in problems if Path(p.path) in failed])
         window = timedelta(hours=self.config.settings.sending.catch_up_hours)
         due, missed = due_and_missed(issues, outbox.send_slugs(self.engine), now, window)
         for issue in missed:
@@ -160,6 +186,14 @@ class Daemon:
                 log_event("send_joined", issue=issue.slug, send_id=send_id,
                           detail="another process started this send a moment ago")
 
+    def _log_unreadable(self, problems: list[Problem]) -> None:
+        """An issue file that cannot be read is never sent: say so once per problem."""
+        for problem in problems:
+            if str(problem) not in self._refused_logged:
+                self._refused_logged.add(str(problem))
+                log_event("send_refused", issue=Path(problem.path).name, error=str(problem),
+                          detail="no send of this file starts until it is fixed")
+
     def _enrol(self, now: datetime) -> None:
         try:
             added = enrolment.run_automations(self.engine, self.config, now)
@@ -177,9 +211,13 @@ class Daemon:
         """Tick now and every interval until SIGTERM/SIGINT; the current tick finishes first."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
+        self.round_seconds = interval_seconds
         job = schedule.every(max(1, round(interval_seconds))).seconds.do(self.tick)
         self.tick()
         while not self.stop.is_set():
+            if self.busy:  # rows may still be due: the next round at once, not in a minute
+                self.tick()
+                continue
             schedule.run_pending()
             self.stop.wait(min(1.0, interval_seconds))
         schedule.cancel_job(job)

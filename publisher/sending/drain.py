@@ -73,6 +73,8 @@ class DrainOptions:
     progress_log_seconds: float = 10.0  # 0: no send_progress log lines
     # the poison-message guard (control.set_aside_lost); the default is [sending]'s
     max_lost_claims: int = SendingConfig().max_lost_claims
+    seconds: float | None = None  # claim no batch after this long (None: while any is due)
+    ran_out: bool = False  # set by the drain: `seconds` ended it, rows may still be due
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -124,9 +126,14 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
                  options: DrainOptions, flow: Flow, stage: Stage) -> None:
     """Producer: claim a batch, make its items (`stage`: build them, or pass the rows on to
     the sender processes), queue them for the connections; then the next batch, so that
-    claiming and building overlap sending."""
+    claiming and building overlap sending. With `options.seconds`, no batch is claimed
+    once that long has passed: the batch in hand is still sent, and the drain returns."""
+    began = asyncio.get_running_loop().time()
     try:
         while not flow.stopping:
+            if _past(options.seconds, began):
+                options.ran_out = True
+                break
             if not flow.see(await flow.db(partial(control.send_state, engine, job.send_id))):
                 break
             held = flow.held if flow.recheck_own_rows else None
@@ -168,6 +175,10 @@ async def _set_aside_lost(engine: Engine, job: SendJob, now: datetime,
                   delivery_id=row.delivery_id, subscriber_id=row.subscriber_id,
                   lost_claims=row.lost_claims,
                   reason=control.set_aside_reply(row.lost_claims, row.holder))
+
+
+def _past(seconds: float | None, began: float) -> bool:
+    return seconds is not None and asyncio.get_running_loop().time() - began >= seconds
 
 
 async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:
@@ -399,7 +410,8 @@ async def _report_progress(engine: Engine, job: SendJob, options: DrainOptions) 
 
 async def drain(engine: Engine, job: SendJob, config: Config, secrets: Secrets,
                 now: Callable[[], datetime], options: DrainOptions) -> dict[str, int]:
-    """Send every due row of the job; returns the final counts per state.
+    """Send every due row of the job (within `options.seconds` of claiming, when set);
+    returns the counts per state.
 
     Handed to SMTP and not yet written at any moment: at most UNWRITTEN_MAX results plus
     one transaction per connection (with sender processes: UNWRITTEN_MAX + pool_size rows

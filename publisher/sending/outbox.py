@@ -232,14 +232,25 @@ def _zone(name: str | None, default: str) -> ZoneInfo:
 
 def first_local_time(local_time: time, zone: ZoneInfo, now: datetime) -> datetime:
     """The first moment at or after `now` when clocks in `zone` show `local_time` (UTC).
-    A time skipped by a DST change falls on the same offset as the hour before it, so it
-    comes out later on the wall (02:30 on a spring-forward night is 03:30)."""
+    A time repeated by a DST change counts twice (its second occurrence is still that
+    day's, not the next day's); a time skipped falls on the same offset as the hour before
+    it, so it comes out later on the wall (02:30 on a spring-forward night is 03:30)."""
     day = now.astimezone(zone).date()
     while True:
-        moment = datetime.combine(day, local_time, tzinfo=zone).astimezone(UTC)
-        if moment >= now:
-            return moment
+        for moment in _occurrences(datetime.combine(day, local_time, tzinfo=zone)):
+            if moment >= now:
+                return moment
         day += timedelta(days=1)
+
+
+def _occurrences(wall: datetime) -> list[datetime]:
+    """The UTC moments a wall-clock time names: two in a repeated hour (fold 0 then fold
+    1), else one (fold 1 of a skipped time is not on the wall: only fold 0 is kept)."""
+    first = wall.replace(fold=0).astimezone(UTC)
+    second = wall.replace(fold=1).astimezone(UTC)
+    repeated = second > first and second.astimezone(wall.tzinfo).replace(
+        tzinfo=None) == wall.replace(tzinfo=None, fold=0)
+    return [first, second] if repeated else [first]
 
 
 def frozen_content(engine: Engine, send_id: int) -> tuple[RenderedEmail, str, datetime]:

@@ -4,7 +4,8 @@ send's snapshot stays one INSERT … SELECT however large the list.
 Tag membership is a test on the `tags` JSON list, per dialect: SQLite looks through
 json_each, PostgreSQL asks jsonb's `?`. Tags are always bound parameters, never SQL text.
 The column is NOT NULL (an empty list at worst), so `not x` includes a subscriber without
-tags, as publisher.content.audience.matches says.
+tags, as publisher.content.audience.matches says. A chain of one operator (one And or Or
+node) is one flat AND / OR, so the SQL nests no deeper than the expression does.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ def condition(expr: Expr, dialect_name: str) -> Any:
         return _has_tag(expr.name, dialect_name)
     if isinstance(expr, Not):
         return sa.not_(condition(expr.operand, dialect_name))
-    if isinstance(expr, And):
-        return sa.and_(condition(expr.left, dialect_name), condition(expr.right, dialect_name))
-    return sa.or_(condition(expr.left, dialect_name), condition(expr.right, dialect_name))
+    joined = sa.and_ if isinstance(expr, And) else sa.or_
+    return joined(*(condition(operand, dialect_name) for operand in expr.operands))
 
 
 def count(engine: Engine, expr: Expr | None) -> int:

@@ -137,6 +137,31 @@ def test_a_local_time_skipped_or_repeated_by_dst_is_delivered_once_on_the_right_
     assert late == datetime(2024, 6, 17, 13, 0, tzinfo=UTC)  # just missed: the next day
 
 
+@pytest.mark.parametrize(("zone", "send_local", "start", "arrival"), [
+    # New York falls back at 02:00 EDT on 2026-11-01: 01:30 is 05:30Z (EDT), then 06:30Z (EST)
+    ("America/New_York", "01:30", datetime(2026, 11, 1, 5, 45, tzinfo=UTC),
+     datetime(2026, 11, 1, 6, 30, tzinfo=UTC)),
+    # Berlin falls back at 03:00 CEST on 2026-10-25: 02:30 is 00:30Z (CEST), then 01:30Z (CET)
+    ("Europe/Berlin", "02:30", datetime(2026, 10, 25, 0, 45, tzinfo=UTC),
+     datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+])
+def test_a_send_started_between_the_two_occurrences_of_a_repeated_hour_arrives_at_the_second(
+    windowed_site: tuple[Config, Catcher], tmp_path: Path, zone: str, send_local: str,
+    start: datetime, arrival: datetime
+) -> None:
+    config, catcher = windowed_site
+    issue_with_window(tmp_path / "issues", start, send_local)
+    site = Windowed(config, catcher, start)
+    add_readers(site.engine, {"reader@example.net": zone}, start)
+    assert site.tick_at(start) == set()
+    assert site.tick_at(arrival - timedelta(seconds=1)) == set()
+    assert site.tick_at(arrival) == {"reader@example.net"}  # that night, not a day later
+    local = time.fromisoformat(send_local)
+    assert first_local_time(local, ZoneInfo(zone), start) == arrival
+    assert first_local_time(local, ZoneInfo(zone), arrival + timedelta(seconds=1)) == (
+        arrival + timedelta(days=1))  # after the second occurrence: the next day's
+
+
 def test_a_send_local_that_is_not_a_24_hour_time_is_refused_with_its_line() -> None:
     text = SEED_ISSUE.read_text(encoding="utf-8")
     for written, says in (('"9am"', "'9am' is not a 24-hour time"),
