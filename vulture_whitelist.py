@@ -58,3 +58,8 @@ _.child_main
 
 # markdown-it calls StateInline.scanDelims from its emphasis rules (content.cjk_emphasis).
 _.scanDelims
+
+# pytest calls these hooks by name (tests/conftest.py: tests never write into tests/data).
+_.pytest_sessionstart
+_.pytest_sessionfinish
+_.exitstatus

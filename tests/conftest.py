@@ -32,6 +32,28 @@ def report_figure() -> Callable[[str], None]:
     return FIGURES.append
 
 
+def _data_files() -> dict[str, float]:
+    return {str(path.relative_to(DATA)): path.stat().st_mtime
+            for path in DATA.rglob("*") if path.is_file() and "__pycache__" not in path.parts}
+
+
+_DATA_AT_START: dict[str, dict[str, float]] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _DATA_AT_START["files"] = _data_files()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Inputs are read, never written: a test that leaves a file in tests/data (a preview
+    under a config's var/, an edited fixture) fails the run and is named here."""
+    before, after = _DATA_AT_START.get("files", {}), _data_files()
+    changed = sorted(name for name in after if before.get(name) != after[name])
+    if before and changed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\ntests wrote into tests/data: {changed[:10]}")  # noqa: T201
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES:
         terminalreporter.section("figures measured by the tests")
@@ -54,7 +76,7 @@ def make_seed_config(root: Path) -> Config:
     database = config.settings.database.model_copy(
         update={"url": f"sqlite:///{root / 'publisher.db'}"})
     settings = config.settings.model_copy(update={"paths": paths, "database": database})
-    return replace(config, settings=settings)
+    return replace(config, settings=settings, root=root)  # var/ (previews) under root too
 
 
 @pytest.fixture(scope="session")
