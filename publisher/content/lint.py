@@ -178,16 +178,11 @@ def _empty_section_problems(issue: _Body, tokens: list[Token]) -> list[Problem]:
 def literal_emphasis_warnings(path: Path) -> list[Problem]:
     """Asterisks left as text in the rendered body (not escaped, not in code), each at its
     file line: `check` warns about them, since they usually mean emphasis that did not apply."""
-    try:
-        parts = split_front_matter(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+    issue = _body_of(path)
+    if issue is None:
         return []
-    if parts is None:
-        return []
-    _, body, body_line = parts
-    issue = _Body(path, body, body_line)
     warnings = []
-    for block in parse_keeping_escapes(body):
+    for block in parse_keeping_escapes(issue.body):
         line = _line(issue, block)
         for child in block.children or []:
             match = LITERAL_EMPHASIS.search(child.content) if child.type == "text" else None
@@ -205,14 +200,20 @@ def body_problems(issue: Issue) -> list[Problem]:
 
 def raw_body_problems(path: Path) -> list[Problem]:
     """Body problems of a file whose front matter failed, so all problems show at once."""
+    issue = _body_of(path)
+    return [] if issue is None else _body_problems(issue)
+
+
+def _body_of(path: Path) -> _Body | None:
+    """The Markdown body of a file read on its own (None when it has none to read)."""
     try:
         parts = split_front_matter(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
-        return []
+        return None
     if parts is None:
-        return []
+        return None
     _, body, body_line = parts
-    return _body_problems(_Body(path, body, body_line))
+    return _Body(path, body, body_line)
 
 
 def _body_problems(issue: _Body) -> list[Problem]:
