@@ -63,3 +63,4 @@ _.scanDelims
 _.pytest_sessionstart
 _.pytest_sessionfinish
 _.exitstatus
+_.pytest_collection_modifyitems

@@ -3,6 +3,7 @@ and real servers started on loopback."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,36 @@ FIGURES: list[str] = []
 def report_figure() -> Callable[[str], None]:
     """Record a measured figure; all of them are printed at the end of the run."""
     return FIGURES.append
+
+
+# Which tests need which server, read from what they use, so that
+# `pytest -m "not chromium and not postgres and not postfix"` runs without any of them.
+_NEEDS = {
+    "chromium": ("shoot(", "shoot_", "playwright", "CHROMIUM", "screenshot"),
+    "postfix": ("smtp_sink(", "Postfix", "postfix_", "Dovecot(", "spamassassin"),
+    "postgres": ("postgres_server(", "postgres_url", "PostgresServer"),
+}
+
+
+def _uses(item: pytest.Item, words: tuple[str, ...]) -> bool:
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        source = ""
+    fixtures = [name.lower() for name in getattr(item, "fixturenames", ())]
+    return any(word in source or any(word.lower() in name for name in fixtures)
+               for word in words)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.postgres)
+        for marker, words in _NEEDS.items():
+            if _uses(item, words):
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 def _data_files() -> dict[str, float]:
