@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import feedparser
 import yaml
 
+from publisher.config import load_config
 from publisher.content.foreign_posts import html_to_markdown
+from publisher.site.build import build_site
 from tests.conftest import REPO
 from tests.sending.helpers import cli_command
 from tests.subscribers.helpers import ENV, site_config
@@ -65,6 +69,14 @@ def test_a_substack_zip_becomes_issue_files_check_accepts_with_old_ids_and_redir
     assert (out / "nginx-redirects.map").read_text() == "/p/first-steps /issues/first-steps/;\n"
     checked = check(config, *sorted((out / "issues").glob("*.md")))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # built, the post keeps its old URL as its feed entry's id, so no reader sees it as new
+    site = replace(load_config(config_file=config), root=tmp_path)
+    paths = site.settings.paths.model_copy(update={"issues": str(out / "issues"),
+                                                   "output": str(tmp_path / "public")})
+    build_site(replace(site, settings=site.settings.model_copy(update={"paths": paths})),
+               datetime.now(UTC))
+    feed = feedparser.parse((tmp_path / "public" / "feed.atom").read_bytes())
+    assert [entry.id for entry in feed.entries] == ["https://ai-weekly.substack.com/p/first-steps"]
 
 
 def test_importing_the_same_posts_again_writes_nothing_and_never_overwrites_edits(
