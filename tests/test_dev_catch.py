@@ -4,12 +4,15 @@ publisher sends, each shown (recipient, subject, links) as it arrives and kept i
 from __future__ import annotations
 
 import mailbox
+import re
 import signal
 import smtplib
 import subprocess
 import sys
 from email.message import EmailMessage
 from pathlib import Path
+
+import httpx
 
 from tests.sending.helpers import write_config_file
 from tests.servers import free_port, wait_for_port
@@ -45,3 +48,38 @@ def test_dev_catch_shows_each_mail_as_it_arrives_and_keeps_it(tmp_path: Path) ->
     assert "caught 1 message(s)" in rest
     box = mailbox.Maildir(str(tmp_path / "var" / "mail"), create=False)
     assert len(box) == 1
+
+
+def test_the_readmes_try_it_path_shows_the_confirmation_link_in_dev_catch(
+        tmp_path: Path) -> None:
+    """secret-key, `dev catch &`, `serve`, subscribe: the link arrives in the catcher."""
+    smtp, web = free_port(), free_port()
+    config = write_config_file(tmp_path, smtp, f"sqlite:///{tmp_path / 'p.db'}")
+    key = subprocess.run([sys.executable, "-m", "publisher.cli", "secret-key"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "PUBLISHER_SECRET_KEY": key}
+    program = [sys.executable, "-m", "publisher.cli", "--config", str(config)]
+    catcher = subprocess.Popen([*program, "dev", "catch"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, env=env)
+    server = subprocess.Popen([*program, "serve", "--port", str(web)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert catcher.stdout is not None
+        catcher.stdout.readline()
+        wait_for_port("127.0.0.1", web)
+        with httpx.Client(base_url=f"http://127.0.0.1:{web}", timeout=30) as client:
+            page = client.get("/subscribe")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf is not None
+            answer = client.post("/subscribe", data={
+                "csrf": csrf.group(1), "email": "newcomer@example.net", "name": "New Comer"},
+                headers={"Origin": f"http://127.0.0.1:{web}"})
+        assert answer.status_code in (200, 303)
+        shown = catcher.stdout.readline()
+        assert "to newcomer@example.net" in shown
+        assert "/confirm/" in catcher.stdout.readline()
+    finally:
+        server.terminate()
+        catcher.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        catcher.communicate(timeout=30)
