@@ -41,8 +41,18 @@ def init_command(folder: Path, yes: bool) -> None:
     """Start a site in FOLDER: publisher.toml (every setting, explained), an example issue,
     a welcome step (off), .gitignore and deploy/ (systemd units, an nginx site).
 
-    Never overwrites a file. The flow afterwards: write an issue (publisher new), preview,
-    build, serve, send."""
+    Never overwrites a file. The whole flow:
+
+    \b
+      pipx install publisher          (or pip install the wheel into a venv)
+      publisher init mysite && cd mysite
+      publisher check && publisher demo
+      publisher new "My first issue"
+      publisher preview issues/FILE.md --screenshot
+      publisher build
+      export PUBLISHER_SECRET_KEY=$(publisher secret-key)
+      publisher serve                  (subscribe, confirm, /admin)
+      publisher send SLUG              (or publisher run, the daemon)"""
     answers = SiteAnswers() if yes else _asked()
     files = starter_files(answers, folder, utc_now().astimezone(ZoneInfo(answers.timezone)))
     for path in write_site(folder, files):
