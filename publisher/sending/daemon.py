@@ -19,7 +19,9 @@ sends due together share the connections turn by turn. A single tick (`--once`, 
 drains each send to its end.
 A paused or cancelled send is never drained nor started again (a send row of any state
 means started); a drain that sees the pause or cancel stops and is logged as
-`send_paused` / `send_cancelled`. Each tick also settles what cancelled sends left open.
+`send_paused` / `send_cancelled`, and so is a send this daemon drained in its last round
+that was paused or cancelled between two of its turns. Each tick also settles what
+cancelled sends left open.
 A database outage of any length is logged and waited out; only a signal ends the daemon.
 """
 
@@ -80,6 +82,7 @@ class Daemon:
     _refused_logged: set[str] = field(default_factory=set)
     _automation_error: str | None = None
     _oneoffs: oneoff.OneOffs | None = None
+    _drained_last_round: dict[int, str] = field(default_factory=dict)  # send id -> slug
     round_seconds: float | None = None  # run_forever: its interval; None: drain to the end
     busy: bool = False  # the last round ended a turn early: the next one starts at once
 
@@ -126,6 +129,7 @@ class Daemon:
         of the round (`round_seconds`); without a round, each drains to its end."""
         active = outbox.active_sends(self.engine)
         outages.recovered()
+        self._log_halted_between_turns(dict(active))
         self._send_oneoffs()
         sends = [(send_id, slug) for send_id, slug in active if not oneoff.is_oneoff(slug)]
         end = None if self.round_seconds is None else time.monotonic() + self.round_seconds
@@ -141,6 +145,18 @@ class Daemon:
             state = control.send_state(self.engine, send_id)
             halted = state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED)
             log_event(f"send_{state}" if halted else "drained", issue=slug, **counts)
+            if not halted:
+                self._drained_last_round[send_id] = slug
+
+    def _log_halted_between_turns(self, active: dict[int, str]) -> None:
+        """A send drained last round and no longer active was paused, cancelled or
+        finished by someone else while this daemon waited for its turn: say which."""
+        left = {i: slug for i, slug in self._drained_last_round.items() if i not in active}
+        self._drained_last_round = {}
+        for send_id, slug in left.items():
+            state = control.send_state(self.engine, send_id)
+            if state in (outbox.SEND_PAUSED, outbox.SEND_CANCELLED):
+                log_event(f"send_{state}", issue=slug, **outbox.counts(self.engine, send_id))
 
     def _send_oneoffs(self) -> None:
         """Confirmations first: an issue's drain may take hours."""

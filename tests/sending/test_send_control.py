@@ -313,7 +313,7 @@ def test_a_scheduler_and_two_workers_honour_a_pause_across_their_restart(
     assert state == outbox.SEND_PAUSED
     assert resumed.returncode == 0, resumed.stderr
     saw = [log for log in logs if '"send_paused"' in log]
-    assert len(saw) == 3, "every daemon draining the send logs that it saw the pause"
+    assert len(saw) == 3, "every daemon that drained the send logs the pause:\n" + "\n".join(logs)
     assert sum('"send_started"' in log for log in logs) == 1
     assert site.delivered == Counter(dict.fromkeys(addresses, 1)), "each exactly once"
     report_figure(f"pause seen by 3 daemons on PostgreSQL: {settled} sent before, "
