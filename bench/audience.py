@@ -100,7 +100,7 @@ def naive(db: Path, audience: str) -> dict[str, Any]:
     """Every confirmed subscriber's tags read into Python and matched there."""
     import sqlalchemy as sa
 
-    from publisher.content.audience import matches, parse
+    from publisher.content.audience_expressions import matches, parse
     from publisher.db import open_database, subscriber_table
 
     engine = open_database(f"sqlite:///{db}")

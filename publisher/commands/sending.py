@@ -33,7 +33,7 @@ from publisher.db import make_engine, open_configured
 from publisher.logs import log_event
 from publisher.mail.smtp import Kind, send_one
 from publisher.outage import RetryPolicy, retry
-from publisher.sending import audiences, control, enrolment, outbox, reports, windows
+from publisher.sending import control, enrolment, outbox, recipients, reports, windows
 from publisher.sending.drain import make_job, options_from
 from publisher.sending.send_issue import (
     Ready,
@@ -43,7 +43,7 @@ from publisher.sending.send_issue import (
     run_send,
     start,
 )
-from publisher.subscribers import audience as subscriber_audience
+from publisher.subscribers import audience_sql
 
 console = Console(stderr=True)
 
@@ -210,17 +210,17 @@ def _plan(engine: Engine, config: Config, item: Ready, send_id: int | None,
     confirmed = outbox.audience_size(engine)
     if send_id is not None:
         recorded = reports.send_summary(engine, send_id, utc_now()).audience
-        if override is not None and str(audiences.parsed(override, config)) != recorded:
+        if override is not None and str(recipients.parsed(override, config)) != recorded:
             raise click.ClickException(
                 f"{item.issue.slug}: this send started with audience "
                 f"{f'`{recorded}`' if recorded else 'every confirmed subscriber'}; "
                 f"--audience {override!r} cannot change it")
         return _Plan(sum(outbox.counts(engine, send_id).values()), confirmed, recorded)
-    text = audiences.expression_of(item.issue, override)
+    text = recipients.expression_of(item.issue, override)
     if text is None:
         return _Plan(confirmed, confirmed, None)
-    expr = audiences.parsed(text, config)
-    return _Plan(subscriber_audience.count(engine, expr), confirmed, str(expr))
+    expr = recipients.parsed(text, config)
+    return _Plan(audience_sql.count(engine, expr), confirmed, str(expr))
 
 
 def _refuse_if_halted(engine: Engine, slug: str, send_id: int) -> None:

@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from publisher.content.audience import parse as parse_audience
+from publisher.content import audience_expressions
 from publisher.errors import IssueFileError, Problem
 from publisher.urls import local_host_in_id
 
@@ -71,7 +71,7 @@ class FrontMatter(BaseModel):
     draft: bool = False
     slug: str | None = None
     id: str | None = None
-    audience: str | None = None  # a tag expression (publisher.content.audience); None: everyone
+    audience: str | None = None  # a tag expression (content.audience_expressions); None: all
 
     @field_validator("title", "summary")
     @classmethod
@@ -125,7 +125,8 @@ class FrontMatter(BaseModel):
     @classmethod
     def _audience(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_audience(value)  # AudienceSyntaxError is a ValueError: located like the rest
+            # AudienceSyntaxError is a ValueError: located like the rest
+            audience_expressions.parse(value)
         return value
 
     @field_validator("tags", "authors", mode="before")

@@ -19,8 +19,7 @@ from typing import TypeVar
 
 from publisher import urls
 from publisher.config import GMAIL_CLIP_BYTES, LOOPBACK_HOSTS, Config, Secrets
-from publisher.content.audience import parse as parse_audience
-from publisher.content.audience import unknown_tags, unknown_tags_message
+from publisher.content import audience_expressions
 from publisher.content.automations import Step, read_steps
 from publisher.content.issues import Issue, read_issues
 from publisher.content.lint import body_problems, raw_body_problems
@@ -77,11 +76,12 @@ def audience_problems(issue: Issue, config: Config) -> list[Problem]:
     """An `audience` naming a tag no topic or [audience] tags entry declares."""
     if issue.meta.audience is None:
         return []
-    unknown = unknown_tags(parse_audience(issue.meta.audience), config.known_tags)
+    expression = audience_expressions.parse(issue.meta.audience)
+    unknown = audience_expressions.unknown_tags(expression, config.known_tags)
     if not unknown:
         return []
     return [Problem(issue.path, issue.key_lines.get("audience", 1), "audience",
-                    unknown_tags_message(unknown, config.known_tags))]
+                    audience_expressions.unknown_tags_message(unknown, config.known_tags))]
 
 
 def check_steps(paths: list[Path], config: Config,

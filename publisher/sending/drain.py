@@ -39,7 +39,7 @@ from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import control, outbox
 from publisher.sending.flow import BUILD_AHEAD, UNWRITTEN_MAX, Flow, Item
 from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
-from publisher.sending.senders import Sender, Senders, SenderSpec, sender_counts
+from publisher.sending.sender_processes import Sender, Senders, SenderSpec, sender_counts
 from publisher.subscribers.bounces import verp_address
 
 Progress = Callable[[dict[str, int]], None]

@@ -40,7 +40,7 @@ from publisher.errors import IssueFileError, Problem, SendError
 from publisher.mail.checks import check_step
 from publisher.mail.render import RenderedEmail
 from publisher.sending import outbox
-from publisher.sending.audiences import audience_of
+from publisher.sending.recipients import audience_of
 from publisher.subscribers import store
 
 KIND = "automation"

@@ -23,8 +23,8 @@ from publisher.mail.checks import check_issues
 from publisher.mail.render import RenderedEmail
 from publisher.outage import retry_async
 from publisher.sending import outbox
-from publisher.sending.audiences import audience_of
 from publisher.sending.drain import DrainOptions, drain, make_job
+from publisher.sending.recipients import audience_of
 from publisher.sending.windows import window_of
 
 

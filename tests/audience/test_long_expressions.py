@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.config import Config
-from publisher.content.audience import (
+from publisher.content.audience_expressions import (
     MAX_NESTING,
     MAX_TAGS,
     AudienceSyntaxError,
@@ -29,7 +29,7 @@ from publisher.content.issues import read_issue
 from publisher.db import open_database, sends
 from publisher.dev.catcher import Catcher
 from publisher.sending.daemon import Daemon
-from publisher.subscribers import audience
+from publisher.subscribers import audience_sql
 from tests.audience.helpers import TAGS, random_subscribers, with_tags
 from tests.conftest import DATA
 from tests.sending.helpers import CLI_ENV, SECRETS, T0, cli_command, smtp_site, write_config_file
@@ -85,7 +85,7 @@ def test_the_longest_and_deepest_expressions_allowed_run_in_the_database(
                  "not (" * (MAX_NESTING // 2) + "llm" + ")" * (MAX_NESTING // 2)):
         expr = parse(text)
         expected = sum(matches(expr, tags) for tags in confirmed.values())
-        assert audience.count(engine, expr) == expected, text[:60]
+        assert audience_sql.count(engine, expr) == expected, text[:60]
 
 
 def test_send_refuses_a_too_deep_audience_with_its_location_and_no_traceback(

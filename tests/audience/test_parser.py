@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from publisher.content.audience import (
+from publisher.content.audience_expressions import (
     And,
     AudienceSyntaxError,
     Not,

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from publisher.config import load_config
-from publisher.content.audience import matches, parse
+from publisher.content.audience_expressions import matches, parse
 from publisher.db import deliveries, open_database, sends
 from publisher.sending import send_issue
 from tests.audience.helpers import TAGS, random_subscribers

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config
-from publisher.content.audience import matches, parse
+from publisher.content.audience_expressions import matches, parse
 from publisher.db import deliveries, open_database, sends
 from publisher.errors import IssueFileError, SendError
 from publisher.sending import send_issue
-from publisher.sending.audiences import audience_of
-from publisher.subscribers import audience as subscriber_audience
+from publisher.sending.recipients import audience_of
+from publisher.subscribers import audience_sql
 from tests.audience.helpers import random_subscribers, with_tags
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import T0
@@ -69,7 +69,7 @@ def test_each_snapshot_is_the_set_the_expression_matches_in_python(
         renamed = send_issue.Ready(item.issue, replace(item.rendered, slug=f"audience-{number}"))
         send_id = send_issue.start(engine, config, renamed, T0, audience=text)
         assert snapshot(engine, send_id) == expected, text
-        assert subscriber_audience.count(engine, parse(text)) == len(expected), text
+        assert audience_sql.count(engine, parse(text)) == len(expected), text
         sizes.append(len(expected))
     assert all(0 < size < len(confirmed) for size in sizes)  # every expression discriminates
     with engine.connect() as conn:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database
 from publisher.sending.flow import UNWRITTEN_MAX
-from publisher.sending.senders import CREDIT_PER_CONNECTION, sender_counts
+from publisher.sending.sender_processes import CREDIT_PER_CONNECTION, sender_counts
 from tests.conftest import REPO, SITE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import add_confirmed, cli_command

@@ -27,7 +27,7 @@ from publisher.sending import control
 from publisher.sending.drain import DrainOptions, options_from
 from publisher.sending.flow import BUILD_AHEAD, UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
-from publisher.sending.senders import MAX_RESTARTS
+from publisher.sending.sender_processes import MAX_RESTARTS
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, T0, bulk_confirmed, database, smtp_site, wait_until

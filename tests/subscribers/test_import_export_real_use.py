@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher.content.audience import parse
+from publisher.content.audience_expressions import parse
 from publisher.db import open_database, subscriber_table
-from publisher.subscribers import audience, store
+from publisher.subscribers import audience_sql, store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.csv_files import import_csv, neutralise, open_csv
 from tests.conftest import DATA
@@ -296,9 +296,9 @@ def test_tags_separated_by_spaces_are_separate_tags_and_unnameable_ones_refuse_t
     assert tags == {"spaced@example.org": ["llm", "weekly-off"],
                     "mixed@example.org": ["agents", "llm", "weekly-off"],
                     "plain@example.org": []}
-    assert audience.count(engine, parse("llm")) == 2
-    assert audience.count(engine, parse("not llm")) == 1  # plain only
-    assert audience.count(engine, parse("llm and not weekly-off")) == 0
+    assert audience_sql.count(engine, parse("llm")) == 2
+    assert audience_sql.count(engine, parse("not llm")) == 1  # plain only
+    assert audience_sql.count(engine, parse("llm and not weekly-off")) == 0
 
 
 def test_cli_add_refuses_a_tag_with_a_space_and_stores_nobody(tmp_path: Path) -> None:

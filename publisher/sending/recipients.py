@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from publisher.config import Config
-from publisher.content.audience import (
+from publisher.content.audience_expressions import (
     AudienceSyntaxError,
     Expr,
     parse,
@@ -20,7 +20,7 @@ from publisher.content.audience import (
 from publisher.content.issues import Issue
 from publisher.errors import SendError
 from publisher.sending.outbox import Audience
-from publisher.subscribers.audience import condition
+from publisher.subscribers.audience_sql import condition
 
 
 def parsed(text: str, config: Config) -> Expr:

@@ -4,7 +4,7 @@
 parentheses; hyphens and any script are fine), combined with `not` > `and` > `or` and
 parentheses. Pure: text in, a small tree out; a problem raises AudienceSyntaxError with the
 1-based column where it is. The database condition is built from the tree elsewhere
-(publisher.subscribers.audience); `matches` is the same meaning in Python.
+(publisher.subscribers.audience_sql); `matches` is the same meaning in Python.
 
 A chain of one operator (`a or b or … z`) is one node holding its operands, never a
 nested one per operator, so nothing recurses along it. Recursion follows only nesting

@@ -4,7 +4,7 @@ send's snapshot stays one INSERT … SELECT however large the list.
 Tag membership is a test on the `tags` JSON list, per dialect: SQLite looks through
 json_each, PostgreSQL asks jsonb's `?`. Tags are always bound parameters, never SQL text.
 The column is NOT NULL (an empty list at worst), so `not x` includes a subscriber without
-tags, as publisher.content.audience.matches says. A chain of one operator (one And or Or
+tags, as publisher.content.audience_expressions.matches says. A chain of one operator (one And or Or
 node) is one flat AND / OR, so the SQL nests no deeper than the expression does.
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
-from publisher.content.audience import And, Expr, Not, Tag
+from publisher.content.audience_expressions import And, Expr, Not, Tag
 from publisher.db import subscriber_table
 from publisher.subscribers.store import CONFIRMED
 

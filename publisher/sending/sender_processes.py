@@ -243,7 +243,8 @@ class Senders:
         parent_end, child_end = Pipe()
         process = subprocess.Popen(
             [sys.executable, "-c",
-             f"from publisher.sending.senders import child_main; child_main({child_end.fileno()})"],
+             "from publisher.sending.sender_processes import child_main; "
+             f"child_main({child_end.fileno()})"],
             pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL)
         child_end.close()
         child = Sender(index, process, parent_end, {row[0].id: row for row in rows})
