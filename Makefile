@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps bench clean
+.PHONY: demo test quick lint system-deps bench clean
 
 $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: $(BIN)/publisher
 
 test: system-deps $(BIN)/publisher lint
 	$(BIN)/pytest
+
+# The quick subset: every test that needs no Chromium, PostgreSQL or Postfix and is not slow
+# by design (tests/conftest.py and tests/servers.py keep the markers honest).
+QUICK := not chromium and not postgres and not postfix and not slow
+quick: $(BIN)/publisher
+	$(BIN)/pytest -m "$(QUICK)" $(QUICK_OPTIONS)
 
 bench: $(BIN)/publisher
 	$(BIN)/python bench/build.py

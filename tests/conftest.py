@@ -3,16 +3,17 @@ and real servers started on loopback."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from publisher.config import Config, PathsConfig, load_config
 from publisher.db import metadata, open_database, schema_version
+from tests import servers
 from tests.servers import free_port, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,34 +34,42 @@ def report_figure() -> Callable[[str], None]:
     return FIGURES.append
 
 
-# Which tests need which server, read from what they use, so that
-# `pytest -m "not chromium and not postgres and not postfix"` runs without any of them.
-_NEEDS = {
-    "chromium": ("shoot(", "shoot_", "playwright", "CHROMIUM", "screenshot"),
-    "postfix": ("smtp_sink(", "Postfix", "postfix_", "Dovecot(", "spamassassin"),
-    "postgres": ("postgres_server(", "postgres_url", "PostgresServer"),
-}
+# Each test that needs Chromium, PostgreSQL or Postfix carries the marker itself (a database
+# parameter carries it through POSTGRESQL below), so that
+# `pytest -m "not chromium and not postgres and not postfix"` runs without any of them; the
+# helpers in tests/servers.py fail a test that uses a server without its marker.
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
+DATABASES = ["sqlite", POSTGRESQL]
 
 
-def _uses(item: pytest.Item, words: tuple[str, ...]) -> bool:
-    function = getattr(item, "function", None)
-    try:
-        source = inspect.getsource(function) if function is not None else ""
-    except (OSError, TypeError):
-        source = ""
-    fixtures = [name.lower() for name in getattr(item, "fixturenames", ())]
-    return any(word in source or any(word.lower() in name for name in fixtures)
-               for word in words)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    servers.running_test_markers = {marker.name for marker in item.iter_markers()}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "postgresql" in callspec.params.values():
-            item.add_marker(pytest.mark.postgres)
-        for marker, words in _NEEDS.items():
-            if _uses(item, words):
-                item.add_marker(getattr(pytest.mark, marker))
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    # Not checked while fixtures are torn down: a shared server stops after whichever test
+    # happens to be last.
+    servers.running_test_markers = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _chromium_only_for_tests_marked_chromium() -> Iterator[None]:
+    """Every Chromium launch (the tests' own and publisher's screenshots) goes through
+    servers.chromium_binary, which checks the running test's marker."""
+    from playwright.sync_api import BrowserType
+
+    launch = BrowserType.launch
+
+    def guarded_launch(self: BrowserType, *args: Any, **kwargs: Any) -> Any:
+        servers.chromium_binary()
+        return launch(self, *args, **kwargs)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(BrowserType, "launch", guarded_launch)
+    yield
+    patch.undo()
 
 
 def _data_files() -> dict[str, float]:
@@ -117,7 +126,7 @@ def postgres_url() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test twice: on a new SQLite file, and on the test PostgreSQL server emptied
     (every table but the schema version, ids restarting at 1)."""

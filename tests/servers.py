@@ -1,4 +1,10 @@
-"""Real servers on loopback for tests and benchmarks: started in a temp dir, stopped after."""
+"""Real servers on loopback for tests and benchmarks: started in a temp dir, stopped after.
+
+Every server binary (PostgreSQL, Postfix and its tools, Dovecot, SpamAssassin, Chromium) is
+found through `server_binary`, which keeps two rules: a running test that uses a server must
+carry its marker (`postgres`, `postfix`, `chromium`), else it fails saying so; and with
+PUBLISHER_TEST_NO_SERVERS=1 nothing is found, so the quick subset is proved to need none.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +39,56 @@ def wait_for_port(host: str, port: int, seconds: float = 20.0) -> None:
             time.sleep(0.05)
 
 
+NO_SERVERS = "PUBLISHER_TEST_NO_SERVERS"
+SERVERS = {"postgres": "PostgreSQL", "postfix": "Postfix", "chromium": "Chromium"}
+# PostgreSQL's binaries live in Debian's versioned folder (the ones on PATH are wrappers that
+# want a cluster); the others are looked for on PATH, then where Debian puts them.
+_POSTGRES_BIN = "/usr/lib/postgresql/*/bin/{name}"
+_SBIN = "/usr/sbin/{name}"
+
+# The markers of the test that is running (conftest sets them around each test); None when no
+# test runs (the benchmarks), where nothing is checked.
+running_test_markers: set[str] | None = None
+
+
+def require_marker(marker: str) -> None:
+    """Fail the running test if it uses the `marker` server without carrying the marker."""
+    if running_test_markers is not None and marker not in running_test_markers:
+        raise RuntimeError(f"test uses {SERVERS[marker]} but is not marked {marker}: add "
+                           f"@pytest.mark.{marker} (or pytest.param(..., "
+                           f"marks=pytest.mark.{marker})) so the quick subset leaves it out")
+
+
+def server_binary(marker: str, name: str) -> str:
+    """The path of a server binary (`postgres` marker: initdb, pg_ctl…; `postfix`: postfix,
+    smtp-sink, dovecot, spamassassin; `chromium`: chromium)."""
+    require_marker(marker)
+    if os.environ.get(NO_SERVERS) == "1":
+        raise RuntimeError(f"{name}: {NO_SERVERS}=1 hides every server binary, and this test "
+                           f"needs {SERVERS[marker]}")
+    if marker == "postgres":
+        found = max(glob.glob(_POSTGRES_BIN.format(name=name)), default=None)
+    else:
+        found = shutil.which(name) or next(iter(glob.glob(_SBIN.format(name=name))), None)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install Debian's packages for "
+                           f"{SERVERS[marker]} (make test does)")
+    return found
+
+
+def chromium_binary() -> str:
+    """The Chromium that the tests drive (PUBLISHER_CHROMIUM, else Debian's), if installed."""
+    from publisher.config import chromium_path
+
+    require_marker("chromium")
+    if os.environ.get(NO_SERVERS) == "1" or not Path(chromium_path()).exists():
+        raise RuntimeError(f"{chromium_path()}: Chromium not found ({NO_SERVERS}="
+                           f"{os.environ.get(NO_SERVERS, '')!r}); the test is marked chromium")
+    return chromium_path()
+
+
 def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError(f"{name} not found: install Debian's postgresql (make test does)")
-    return found[-1]
+    return server_binary("postgres", name)
 
 
 class PostgresServer:
@@ -105,7 +156,7 @@ def smtp_sink(*options: str) -> Iterator[int]:
     """Postfix's smtp-sink on a loopback port: accepts and discards everything, fast.
     Options go to smtp-sink (`-8`: do not offer 8BITMIME)."""
     port = free_port()
-    sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    sink = server_binary("postfix", "smtp-sink")
     process = subprocess.Popen([sink, *options, "-u", "postfix", f"127.0.0.1:{port}", "1024"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

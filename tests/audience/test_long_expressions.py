@@ -31,7 +31,7 @@ from publisher.dev.catcher import Catcher
 from publisher.sending.daemon import Daemon
 from publisher.subscribers import audience_sql
 from tests.audience.helpers import TAGS, random_subscribers, with_tags
-from tests.conftest import DATA
+from tests.conftest import DATA, DATABASES
 from tests.sending.helpers import CLI_ENV, SECRETS, T0, cli_command, smtp_site, write_config_file
 from tests.servers import free_port
 
@@ -75,7 +75,7 @@ def test_nesting_or_tags_beyond_the_limits_are_refused_at_the_token_that_crosses
     assert str(caught.value) == f"column {column}: {message}"
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 def test_the_longest_and_deepest_expressions_allowed_run_in_the_database(
         seed_config: Config, database_url: str) -> None:
     engine = open_database(with_tags(seed_config, database_url).database_url)

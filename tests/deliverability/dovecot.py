@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.servers import server_binary
+
 PASSWORD = "bounce-mailbox-password"  # a throwaway password for a loopback test server
 CONFIG = """\
 protocols = imap
@@ -108,7 +110,8 @@ class Dovecot:
         (self.root / "home").mkdir()
         config = self.root / "dovecot.conf"
         config.write_text(CONFIG.format(root=self.root, port=self.port, password=PASSWORD))
-        self.process = subprocess.Popen(["dovecot", "-F", "-c", str(config)],
+        dovecot = server_binary("postfix", "dovecot")
+        self.process = subprocess.Popen([dovecot, "-F", "-c", str(config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

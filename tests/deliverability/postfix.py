@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.servers import server_binary
+
 MASTER_CF = """\
 127.0.0.1:{port} inet n - n - - smtpd
 pickup unix n - n 60 1 pickup
@@ -85,14 +87,15 @@ class Postfix:
 
     def __enter__(self) -> Postfix:
         self._write_config()
-        started = subprocess.run(["postfix", "-c", str(self.etc), "start"],
-                                 capture_output=True, text=True)
+        started = subprocess.run([server_binary("postfix", "postfix"), "-c", str(self.etc),
+                                  "start"], capture_output=True, text=True)
         if started.returncode != 0:
             raise RuntimeError(f"postfix did not start: {started.stderr}\n{self.log()}")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True)
+        subprocess.run([server_binary("postfix", "postfix"), "-c", str(self.etc), "stop"],
+                       capture_output=True)
         time.sleep(0.2)
         shutil.rmtree(self.root, ignore_errors=True)
 

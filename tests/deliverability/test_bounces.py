@@ -141,6 +141,7 @@ def test_the_cli_reports_what_it_kept(seed_config: Config, tmp_path: Path) -> No
     assert "not a bounce or complaint (kept)" in result.output
 
 
+@pytest.mark.postfix  # Dovecot
 def test_bounces_are_read_over_imaps_and_stay_on_the_server(
     seed_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

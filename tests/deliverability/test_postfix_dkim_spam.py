@@ -25,7 +25,9 @@ from publisher.subscribers.confirmation import confirmation_message, wire_form
 from tests.conftest import SEED_ISSUE, make_seed_config
 from tests.deliverability.postfix import Postfix
 from tests.sending.helpers import SECRETS, add_confirmed, database, smtp_site
-from tests.servers import free_port
+from tests.servers import free_port, server_binary
+
+pytestmark = pytest.mark.postfix  # every test reads what a real Postfix delivered
 
 
 def dkim_site(config: Config, tmp_path: Path) -> Config:
@@ -128,8 +130,8 @@ def test_spamassassin_scores_the_seed_edition_below_one(
     delivered: tuple[Config, list[bytes]],
 ) -> None:
     _, messages = delivered
-    result = subprocess.run(["spamassassin", "-L", "-t"], input=messages[0],
-                            capture_output=True, timeout=120)
+    result = subprocess.run([server_binary("postfix", "spamassassin"), "-L", "-t"],
+                            input=messages[0], capture_output=True, timeout=120)
     report = result.stdout.decode("utf-8", "replace")
     status = re.search(r"X-Spam-Status: (\w+), score=(-?[\d.]+) required=[\d.]+ tests=(.*?)"
                        r" autolearn", report.replace("\n\t", " "), re.S)

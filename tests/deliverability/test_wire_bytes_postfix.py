@@ -9,6 +9,8 @@ import asyncio
 import re
 from pathlib import Path
 
+import pytest
+
 from publisher.config import Config
 from publisher.mail.mime import PreparedMessage, Slot
 from publisher.mail.smtp import Connection, Kind, deliver
@@ -18,6 +20,8 @@ from tests.deliverability.test_postfix_dkim_spam import dkim_site, verify_both_s
 from tests.deliverability.test_wire_bytes import DOT_LOCALS, DOT_NAMES, random_names, seed_builder
 from tests.sending.helpers import SECRETS, smtp_site
 from tests.servers import free_port
+
+pytestmark = pytest.mark.postfix
 
 TRACE_HEADERS = (b"Return-Path:", b"X-Original-To:", b"Delivered-To:", b"Received:", b" ",
                  b"\t")

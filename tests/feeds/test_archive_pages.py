@@ -70,6 +70,7 @@ def server(seed_config: Config, site: Path) -> Iterator[LiveServer]:
 
 
 @pytest.mark.parametrize("path", ["/", "/issues/2024-06-first-half/"])
+@pytest.mark.chromium
 def test_archive_renders_without_horizontal_scroll_at_375_and_1280(
     server: LiveServer, tmp_path: Path, path: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
@@ -15,6 +16,8 @@ from publisher.mail.render import render_email
 from publisher.site.build import email_paths, write_if_changed
 from tests.conftest import SEED_ISSUE, SITE
 from tests.issues.seed import seed_titles
+
+pytestmark = pytest.mark.chromium
 
 
 def test_email_at_375px_has_no_horizontal_scroll_and_shows_every_title(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from publisher.config import Config
 from publisher.content.issues import read_issue
 from publisher.dev.screenshot import PageShot, shoot
 from publisher.mail.render import render_email
 from publisher.site.build import email_paths, write_if_changed
 
+pytestmark = pytest.mark.chromium
 PHONE = 375
 
 LONG_CALL = ("result = some_function_with_a_long_name(argument_number_one=1, "

@@ -45,7 +45,6 @@ from tests.sending.helpers import (
 from tests.servers import PostgresServer, free_port, postgres_server
 from tests.subscribers.helpers import one_offs_settled, web_config
 
-pytestmark = pytest.mark.postgres
 Figure = Callable[[str], None]
 POOL = 4
 WINDOW = UNWRITTEN_MAX + POOL  # handed over and not yet written, at most, per process
@@ -144,6 +143,7 @@ def fault_hits(engine: Engine) -> int:
         return int(conn.execute(sa.text("SELECT fault_hits()")).scalar_one())
 
 
+@pytest.mark.postgres
 def test_a_result_write_that_fails_once_is_written_again_and_nobody_gets_two(
     pg: PostgresServer, seed_config: Config, report_figure: Figure
 ) -> None:
@@ -161,6 +161,7 @@ def test_a_result_write_that_fails_once_is_written_again_and_nobody_gets_two(
     assert extra == 0
 
 
+@pytest.mark.postgres
 def test_while_results_cannot_be_written_no_mail_is_handed_over(
     pg: PostgresServer, seed_config: Config, report_figure: Figure
 ) -> None:
@@ -237,6 +238,7 @@ def _run_kind(kind: str, pg: PostgresServer, folder: Path, run: int,
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(("kind", "runs"), [("send", 10), ("daemon", 10), ("workers", 5)])
+@pytest.mark.postgres
 def test_postgres_restarted_at_random_points_kills_no_process_and_sends_each_once(
     pg: PostgresServer, tmp_path: Path, kind: str, runs: int, report_figure: Figure
 ) -> None:
@@ -258,6 +260,7 @@ def _events(log: str, name: str) -> list[dict[str, object]]:
     return found
 
 
+@pytest.mark.postgres
 def test_daemons_busy_and_idle_stay_up_through_30_seconds_without_postgres(
     pg: PostgresServer, tmp_path: Path, report_figure: Figure
 ) -> None:
@@ -306,6 +309,7 @@ def hold_sqlite_write_lock(path: Path, seconds: float, taken: threading.Event) -
     connection.close()
 
 
+@pytest.mark.slow  # holds a SQLite lock for 45 s by design; no server
 def test_a_sqlite_lock_held_45_seconds_gives_up_in_one_line_or_waits_and_resumes(
     tmp_path: Path, report_figure: Figure
 ) -> None:
@@ -349,6 +353,7 @@ def test_a_sqlite_lock_held_45_seconds_gives_up_in_one_line_or_waits_and_resumes
     assert outbox.counts(engine, 1)["sent"] == 1500
 
 
+@pytest.mark.postgres
 def test_a_subscribe_while_postgres_is_down_answers_503_and_stores_nothing(
     pg: PostgresServer, seed_config: Config, tmp_path: Path
 ) -> None:

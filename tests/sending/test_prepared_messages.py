@@ -136,6 +136,7 @@ def test_fast_path_reparses_like_the_stdlib_slow_path(seed_config: Config,
         assert encodings == {("quoted-printable", "quoted-printable")}
 
 
+@pytest.mark.postfix
 def test_eight_bit_mail_waits_for_a_server_that_offers_8bitmime(
     seed_config: Config, tmp_path: Path
 ) -> None:

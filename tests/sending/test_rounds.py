@@ -31,7 +31,7 @@ from publisher.sending import control, outbox
 from publisher.sending.daemon import Daemon
 from publisher.sending.send_issue import ready, start
 from tests.automations.helpers import confirm_at
-from tests.conftest import DATA
+from tests.conftest import DATA, DATABASES
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
     CLI_ENV,
@@ -96,7 +96,7 @@ def seconds_until(condition_time: datetime | None, since: datetime) -> float:
     return (condition_time - since).total_seconds()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 def test_a_busy_daemon_starts_a_due_issue_picks_up_a_resumed_send_and_enrols_within_a_round(
         tmp_path: Path, database_url: str,
         record_property: Callable[[str, object], None]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from publisher.config import Config
@@ -74,6 +75,7 @@ def test_a_broken_issue_is_refused_before_any_row_is_written(
     assert total == 3
 
 
+@pytest.mark.postgres
 def test_three_postgres_workers_drain_3000_deliveries_without_sending_any_twice(
     seed_config: Config, tmp_path: Path, postgres_url: str
 ) -> None:

@@ -287,6 +287,7 @@ def stopped(processes: list[subprocess.Popen[str]]) -> list[str]:
     return logs
 
 
+@pytest.mark.postgres
 def test_a_scheduler_and_two_workers_honour_a_pause_across_their_restart(
         tmp_path: Path, postgres_url: str, report_figure: Callable[[str], None]) -> None:
     with open_database(postgres_url).begin() as conn:

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.db import open_database
+from tests.conftest import DATABASES
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"

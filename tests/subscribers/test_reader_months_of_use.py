@@ -66,6 +66,7 @@ def phone(playwright: Playwright) -> Page:
 
 # (18) a refused form names the field, in the site's language, and keeps what was typed
 
+@pytest.mark.chromium
 def test_a_refused_name_or_address_is_named_in_chinese_and_what_was_typed_stays(
     site: Site, tmp_path: Path,  # noqa: F811
 ) -> None:
@@ -217,6 +218,7 @@ def test_the_unsubscribed_page_leads_back_to_subscribing_again(site: Site) -> No
 
 # (20) Back and Reload after each form repeat nothing
 
+@pytest.mark.chromium
 def test_back_and_reload_after_each_form_send_nothing_again(site: Site) -> None:  # noqa: F811
     with sync_playwright() as playwright:
         page = phone(playwright)

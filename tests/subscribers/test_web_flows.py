@@ -93,6 +93,7 @@ def confirm_link(mail: EmailMessage) -> str:
     return found.group(0)
 
 
+@pytest.mark.chromium
 def test_subscribe_confirm_and_one_click_unsubscribe_as_a_person_and_a_mailbox_would(
     site: Site, tmp_path: Path
 ) -> None:
