@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.clock import utc_now
 from publisher.config import Settings, load_config
 from publisher.site.build import build_site
 from publisher.site.starter import MEANINGS
 from publisher.templating import default_templates_dir, template_file
+from tests.cli import invoke_publisher
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def inside(tmp_path: Path) -> Iterator[Path]:
 
 def test_init_writes_every_setting_with_its_meaning_and_a_site_that_checks(
         inside: Path) -> None:
-    made = CliRunner().invoke(main, ["init", "site", "--yes"])
+    made = invoke_publisher("init", "site", "--yes")
     assert made.exit_code == 0, made.output
     text = (inside / "site" / "publisher.toml").read_text(encoding="utf-8")
     tomllib.loads(text)  # valid TOML
@@ -42,13 +41,13 @@ def test_init_writes_every_setting_with_its_meaning_and_a_site_that_checks(
     config = load_config(inside / "site")
     assert config.site.title == "My newsletter"
     os.chdir(inside / "site")
-    checked = CliRunner().invoke(main, ["check"])
+    checked = invoke_publisher("check")
     assert checked.exit_code == 0, checked.output
 
 
 def test_init_asks_for_the_site_and_uses_the_answers(inside: Path) -> None:
     answers = "LLM 周报\nhttps://digest.example.org\nzh-CN\ndigest@example.org\nAsia/Shanghai\n"
-    made = CliRunner().invoke(main, ["init", "mine"], input=answers)
+    made = invoke_publisher("init", "mine", stdin=answers)
     assert made.exit_code == 0, made.output
     config = load_config(inside / "mine")
     assert (config.site.title, config.site.base_url, config.site.language) == (
@@ -61,14 +60,14 @@ def test_init_asks_for_the_site_and_uses_the_answers(inside: Path) -> None:
 def test_init_never_overwrites_and_writes_nothing_when_a_file_exists(inside: Path) -> None:
     (inside / "site").mkdir()
     (inside / "site" / ".gitignore").write_text("mine\n", encoding="utf-8")
-    refused = CliRunner().invoke(main, ["init", "site", "--yes"])
+    refused = invoke_publisher("init", "site", "--yes")
     assert refused.exit_code == 1 and "already exists" in refused.output
     assert (inside / "site" / ".gitignore").read_text(encoding="utf-8") == "mine\n"
     assert sorted(p.name for p in (inside / "site").iterdir()) == [".gitignore"]
 
 
 def test_a_sites_template_overrides_the_packaged_one_file_by_file(inside: Path) -> None:
-    assert CliRunner().invoke(main, ["init", "site", "--yes"]).exit_code == 0
+    assert invoke_publisher("init", "site", "--yes").exit_code == 0
     site = inside / "site"
     own = site / "templates" / "archive" / "style.css"
     own.parent.mkdir(parents=True)

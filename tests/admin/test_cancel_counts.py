@@ -18,15 +18,10 @@ import pytest
 from publisher.config import load_config
 from publisher.sending import outbox
 from tests.admin.helpers import Served, console_served, csrf_of, log_in
+from tests.cli import run_publisher, start_publisher
 from tests.conftest import DATA
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import (
-    CLI_ENV,
-    bulk_confirmed,
-    cli_command,
-    wait_until,
-    write_config_file,
-)
+from tests.sending.helpers import bulk_confirmed, wait_until, write_config_file
 
 ISSUE = DATA / "console" / "2024-07-short.md"
 SLUG = ISSUE.stem
@@ -42,8 +37,7 @@ class Sending:
     sender: subprocess.Popen[str]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(cli_command(self.config_file, *args), env=CLI_ENV,
-                              capture_output=True, text=True, timeout=120)
+        return run_publisher(self.config_file, *args)
 
     def delivered(self) -> int:
         return sum(self.smtp.delivered.values())
@@ -64,9 +58,7 @@ def sending(tmp_path: Path) -> Iterator[Sending]:
         config = load_config(tmp_path, config_file)
         with console_served(config, wall_clock=True) as site:
             bulk_confirmed(site.engine, AUDIENCE)
-            sender = subprocess.Popen(cli_command(config_file, "send", str(ISSUE), "--yes"),
-                                      env=CLI_ENV, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
+            sender = start_publisher(config_file, "send", str(ISSUE), "--yes", text=True)
             running = Sending(site, config_file, smtp, sender)
             try:
                 wait_until(lambda: running.delivered() >= 60)

@@ -21,9 +21,10 @@ from publisher.sending import outbox, reports
 from publisher.sending.send_issue import ready, start
 from publisher.web.admin.overview import CHART_DAYS
 from tests.admin.helpers import PASSWORD, USERNAME, Served, console_served
+from tests.cli import start_publisher
 from tests.conftest import REPO, SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import CLI_ENV, bulk_confirmed, cli_command, write_config_file
+from tests.sending.helpers import bulk_confirmed, write_config_file
 
 AUDIENCE = 2000
 REFUSED = "u7@example.net"
@@ -43,8 +44,8 @@ def until(condition: Callable[[], bool], seconds: float = 60, what: str = "") ->
 def daemon(config_file: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The real `publisher run`, ticking every second, stopped as systemd would (SIGTERM)."""
     with log.open("wb") as out:
-        process = subprocess.Popen(cli_command(config_file, "run", "--interval", "1"),
-                                   env=CLI_ENV, cwd=REPO, stdout=out, stderr=out)
+        process = start_publisher(config_file, "run", "--interval", "1", stdout=out, stderr=out,
+                                  cwd=REPO)
         try:
             yield process
         finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,8 +30,9 @@ from publisher.dev.catcher import Catcher
 from publisher.sending.daemon import Daemon
 from publisher.subscribers import audience_sql
 from tests.audience.helpers import TAGS, random_subscribers, with_tags
+from tests.cli import run_publisher
 from tests.conftest import DATA, DATABASES
-from tests.sending.helpers import CLI_ENV, SECRETS, T0, cli_command, smtp_site, write_config_file
+from tests.sending.helpers import SECRETS, T0, smtp_site, write_config_file
 from tests.servers import free_port
 
 OR_400 = DATA / "audiences" / "or_400_terms.md"
@@ -96,13 +96,11 @@ def test_send_refuses_a_too_deep_audience_with_its_location_and_no_traceback(
     random_subscribers(open_database(url), 50)
     for path, line in ((TOO_DEEP, f"column {MAX_NESTING + 1}: `(`"),
                        (TOO_MANY_NOTS, f"column {4 * MAX_NESTING + 1}: `not`")):
-        result = subprocess.run(cli_command(config, "send", str(path), "--dry-run"),
-                                env=CLI_ENV, capture_output=True, text=True, timeout=120)
+        result = run_publisher(config, "send", str(path), "--dry-run", timeout=120)
         assert result.returncode == 1, result.stderr
         assert f"{path.name}:4: audience: {line} {DEEP_MESSAGE}" in result.stderr
         assert "Traceback" not in result.stderr + result.stdout
-    wide = subprocess.run(cli_command(config, "send", str(OR_400), "--dry-run"),
-                          env=CLI_ENV, capture_output=True, text=True, timeout=120)
+    wide = run_publisher(config, "send", str(OR_400), "--dry-run", timeout=120)
     assert wide.returncode == 0, wide.stderr
     assert "would send to " in wide.stdout
 

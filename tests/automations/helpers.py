@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy.engine import Engine
 
-from publisher.cli import main
 from publisher.config import Config, load_config
 from publisher.db import deliveries, sends
 from publisher.subscribers import store
 from publisher.subscribers.store import Consent
+from tests.cli import CLI_ENV, invoke_publisher
 from tests.conftest import DATA, SITE
-from tests.sending.helpers import CLI_ENV, write_config_file
+from tests.sending.helpers import write_config_file
 
 BASE = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)  # long after the seed issue: it is never due
 LATEST = DATA / "steps_site" / "issues" / "2025-02-latest.md"  # an issue, never due itself
@@ -86,7 +86,7 @@ def site_file(tmp_path: Path, smtp_port: int, database_url: str, steps: Path,
 
 def cli(config_file: Path, *args: str) -> Result:
     """The real `publisher --config FILE ARGS…`, in this process."""
-    return CliRunner().invoke(main, ["--config", str(config_file), *args], env=CLI_ENV)
+    return invoke_publisher(*args, config=config_file, env=CLI_ENV)
 
 
 def welcome_and_day_3(folder: Path) -> Path:

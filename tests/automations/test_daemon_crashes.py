@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database, sends
 from tests.automations.helpers import BASE, confirm_at, step_text
+from tests.cli import start_publisher
 from tests.conftest import REPO, SITE
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import CLI_ENV, cli_command
 
 READERS = 300
 
@@ -35,8 +35,8 @@ def write_site(tmp_path: Path, port: int) -> Path:
 
 
 def daemon(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cli_command(config, "run", "--interval", "1"), env=CLI_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return start_publisher(config, "run", "--interval", "1", stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
 
 
 def states(engine: sa.Engine) -> dict[tuple[str, str], int]:

@@ -7,10 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.content.automations import parse_delay
+from tests.cli import invoke_publisher
 from tests.conftest import DATA, REPO, SITE
 
 BROKEN = DATA / "automations"
@@ -36,7 +35,7 @@ def config_with_steps(tmp_path: Path, folder: Path) -> Path:
 
 
 def run(config: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    result = invoke_publisher(*args, config=config)
     return result.exit_code, result.output
 
 

@@ -9,16 +9,15 @@ import re
 from pathlib import Path
 
 import sqlalchemy as sa
-from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from publisher.cli import main
 from publisher.config import Config
 from publisher.db import bounce_reports
 from publisher.mail.message_ids import MessageIds
 from publisher.subscribers import store
 from publisher.subscribers.bounces import parse_report, process_maildir
 from publisher.tokens import TokenSigner, unsubscribe_token
+from tests.cli import invoke_publisher
 from tests.conftest import DATA
 from tests.deliverability.test_bounces import sent_site
 from tests.sending.helpers import SECRETS, T0, write_config_file
@@ -68,9 +67,8 @@ def test_forged_reports_from_a_stranger_change_nobody_and_are_listed(
                                             ("complaint", "u8@example.net")]
     config_file = write_config_file(tmp_path / "cli", 25, config.database_url)
     box2 = into_maildir(tmp_path / "box2", mail("forged", "arf-naming-a-reader.eml"))
-    result = CliRunner().invoke(main, ["--config", str(config_file), "bounces", "process",
-                                       str(box2)],
-                                env={"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]})
+    result = invoke_publisher("bounces", "process", str(box2), config=config_file,
+                              env={"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]})
     assert result.exit_code == 0, result.output
     assert "unverified, changed nobody (recorded)" in result.output
     assert statuses(engine)["u8@example.net"] == "confirmed"

@@ -27,6 +27,7 @@ from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.bounces import delivery_from_verp, process_maildir, verp_address
+from tests.cli import invoke_publisher
 from tests.conftest import DATA, SEED_ISSUE
 from tests.deliverability.dovecot import PASSWORD, Dovecot
 from tests.sending.helpers import (
@@ -134,9 +135,9 @@ def test_the_cli_reports_what_it_kept(seed_config: Config, tmp_path: Path) -> No
     box.add((SAMPLES / "human-reply.eml").read_bytes())
     shutil.copy(Path(__file__).resolve().parents[1] / "data" / "site" / "publisher.toml",
                 tmp_path / "p.toml")
-    result = CliRunner().invoke(main, [
-        "--config", str(tmp_path / "p.toml"), "bounces", "process", str(tmp_path / "box")],
-        env={"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]})
+    result = invoke_publisher("bounces", "process", str(tmp_path / "box"),
+                              config=tmp_path / "p.toml",
+                              env={"PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]})
     assert result.exit_code == 0, result.output
     assert "not a bounce or complaint (kept)" in result.output
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from publisher.cli import main
 from publisher.mail.dkim_signing import generate, write_key
+from tests.cli import invoke_publisher
 from tests.conftest import REPO
 
 CONFIG = """
@@ -36,8 +34,7 @@ def run(tmp_path: Path, base: str, from_domain: str) -> tuple[int, str]:
     config.write_text(CONFIG.format(base=base, from_domain=from_domain, key=key, repo=REPO,
                                     tmp=tmp_path), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    result = CliRunner().invoke(main, ["--config", str(config), "check", "--deliverability"],
-                                env=env)
+    result = invoke_publisher("check", "--deliverability", config=config, env=env)
     return result.exit_code, result.output
 
 

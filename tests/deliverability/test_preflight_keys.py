@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from publisher.commands.dkim import dkim_group
 from publisher.config import load_config
 from publisher.mail.dkim_signing import generate, write_key
+from tests.cli import run_publisher
 from tests.conftest import REPO
-from tests.sending.helpers import cli_command
 
 CONFIG = """\
 [site]
@@ -51,9 +51,8 @@ def write_config(root: Path, rsa: str, ed25519: str) -> Path:
 def check(config: Path) -> subprocess.CompletedProcess[str]:
     """The real command in its own process, as an author runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    return subprocess.run(
-        cli_command(config, "check", "--deliverability"),
-        cwd=config.parent, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return run_publisher(config, "check", "--deliverability", env=env, cwd=config.parent,
+                         timeout=120)
 
 
 def line_of(config: Path, key: str) -> int:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
+from tests.cli import invoke_publisher
 from tests.conftest import DATA, SITE
 
 BROKEN = DATA / "issues"
@@ -29,7 +30,7 @@ def run_check(*args: str, cwd: Path) -> tuple[int, str]:
     os.chdir(cwd)
     try:
         config = ["--config", str(SITE / "publisher.toml")]
-        result = CliRunner().invoke(main, [*config, "check", *args])
+        result = invoke_publisher(*config, "check", *args)
     finally:
         os.chdir(old)
     return result.exit_code, result.output

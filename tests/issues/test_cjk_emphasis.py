@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from publisher.cli import main
 from publisher.config import Config
 from publisher.content.cjk_emphasis import flanking, is_cjk
 from publisher.content.issues import read_issue
 from publisher.content.markup import to_html
 from publisher.content.plaintext import to_text
 from publisher.mail.render import render_email
+from tests.cli import invoke_publisher
 from tests.conftest import DATA, REPO, SITE
 
 EMPHASIS = DATA / "emphasis"
@@ -55,7 +53,7 @@ def _check(tmp_path: Path, target: Path) -> tuple[int, str, str]:
     text = (SITE / "publisher.toml").read_text(encoding="utf-8")
     config.write_text(text.replace('templates = "templates"',
                                    f'templates = "{REPO / "templates"}"'), encoding="utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "check", str(target)])
+    result = invoke_publisher("check", str(target), config=config)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.config import Config
 from publisher.content.issues import read_issue
 from publisher.dev.screenshot import shoot
 from publisher.mail.render import render_email
 from publisher.site.build import email_paths, write_if_changed
+from tests.cli import invoke_publisher
 from tests.conftest import SEED_ISSUE, SITE
 from tests.issues.seed import seed_titles
 
@@ -38,8 +37,8 @@ def test_preview_command_writes_the_email_and_screenshots(tmp_path: Path) -> Non
     old = Path.cwd()
     os.chdir(SITE)
     try:
-        result = CliRunner().invoke(
-            main, ["preview", str(SEED_ISSUE), "--out", str(tmp_path), "--screenshot"])
+        result = invoke_publisher("preview", str(SEED_ISSUE), "--out", str(tmp_path),
+                                  "--screenshot")
     finally:
         os.chdir(old)
     assert result.exit_code == 0, result.output

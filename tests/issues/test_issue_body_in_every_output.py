@@ -9,12 +9,11 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.config import Config
 from publisher.errors import IssueFileError
 from publisher.site.build import build_site, email_paths
+from tests.cli import invoke_publisher
 from tests.conftest import SEED_ISSUE, SITE
 from tests.feeds.helpers import private_site
 
@@ -119,7 +118,7 @@ def test_a_file_saved_with_a_byte_order_mark_checks_clean(tmp_path: Path) -> Non
     old = Path.cwd()
     os.chdir(SITE)
     try:
-        result = CliRunner().invoke(main, ["check", str(with_bom)])
+        result = invoke_publisher("check", str(with_bom))
     finally:
         os.chdir(old)
     assert result.exit_code == 0, result.output

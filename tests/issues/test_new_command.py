@@ -6,10 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from publisher.cli import main
 from publisher.content.issues import read_issue
+from tests.cli import invoke_publisher
 from tests.conftest import REPO, SITE
 
 
@@ -20,11 +18,11 @@ def test_new_scaffolds_a_draft_that_passes_check(tmp_path: Path) -> None:
     os.chdir(tmp_path)
     try:
         # The shipped base_url is loopback: a permanent id is never made from it.
-        refused = CliRunner().invoke(main, ["new", "Second half of June: 论文"])
+        refused = invoke_publisher("new", "Second half of June: 论文")
         assert refused.exit_code == 1 and "is a local address" in refused.output
         assert "--domain" in refused.output and not (tmp_path / "issues").exists()
         domain = ["--domain", "digest.example.org"]
-        created = CliRunner().invoke(main, ["new", "Second half of June: 论文", *domain])
+        created = invoke_publisher("new", "Second half of June: 论文", *domain)
         assert created.exit_code == 0, created.output
         path = Path(created.output.strip())
         issue = read_issue(path)
@@ -33,9 +31,9 @@ def test_new_scaffolds_a_draft_that_passes_check(tmp_path: Path) -> None:
         assert str(issue.meta.date.tzinfo) in ("Asia/Shanghai", "UTC+08:00")
         assert issue.meta.id and issue.meta.id.startswith("tag:digest.example.org,")
         assert path.name.endswith("-second-half-of-june-lun-wen.md")
-        checked = CliRunner().invoke(main, ["check", str(path)])
+        checked = invoke_publisher("check", str(path))
         assert checked.exit_code == 0, checked.output
-        again = CliRunner().invoke(main, ["new", "Second half of June: 论文", *domain])
+        again = invoke_publisher("new", "Second half of June: 论文", *domain)
         assert again.exit_code == 0, again.output
         assert again.stdout.strip().endswith("-second-half-of-june-lun-wen-2.md")
     finally:

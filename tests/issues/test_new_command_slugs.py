@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from publisher.cli import main
 from publisher.content.issues import read_issue
+from tests.cli import invoke_publisher
 from tests.conftest import REPO, SITE
 
 DATED = r"\d{4}-\d{2}-\d{2}-"
@@ -35,7 +35,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
 
 
 def new(*args: str) -> Result:
-    return CliRunner().invoke(main, ["new", *args])
+    return invoke_publisher("new", *args)
 
 
 def created(result: Result) -> Path:
@@ -50,7 +50,7 @@ def test_chinese_titles_get_pinyin_slugs_and_two_on_one_day_both_succeed(project
     assert re.fullmatch(DATED + "da-mo-xing-lun-wen-jing-xuan.md", second.name)
     ids = {read_issue(path).meta.id for path in (first, second)}
     assert len(ids) == 2
-    checked = CliRunner().invoke(main, ["check", "issues/"])
+    checked = invoke_publisher("check", "issues/")
     assert checked.exit_code == 0, checked.output
 
 

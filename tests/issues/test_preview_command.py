@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from publisher.cli import main
 from publisher.mail.render import PLACEHOLDERS
 from publisher.site.build import email_paths
+from tests.cli import invoke_publisher
 from tests.conftest import SEED_ISSUE, SITE
 
 SLUG = "2024-06-first-half"
@@ -20,7 +20,7 @@ def preview(out: Path, *options: str) -> Result:
     old = Path.cwd()
     os.chdir(SITE)
     try:
-        return CliRunner().invoke(main, ["preview", str(SEED_ISSUE), "--out", str(out), *options])
+        return invoke_publisher("preview", str(SEED_ISSUE), "--out", str(out), *options)
     finally:
         os.chdir(old)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -67,14 +65,6 @@ def bulk_confirmed(engine: Engine, count: int, domain: str = "example.net") -> l
 
 def database(config: Config) -> Engine:
     return open_database(config.database_url)
-
-
-CLI_ENV = {**os.environ, "PUBLISHER_SECRET_KEY": SECRETS.secret_keys[0]}
-
-
-def cli_command(config: Path, *args: str) -> list[str]:
-    """The argv of the real `publisher --config CONFIG ARGS…`, for a subprocess."""
-    return [sys.executable, "-m", "publisher.cli", "--config", str(config), *args]
 
 
 def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: str = "",

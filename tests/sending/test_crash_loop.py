@@ -21,15 +21,9 @@ from publisher.db import deliveries, open_database
 from publisher.mail.render import RenderedEmail
 from publisher.mail.smtp import Kind, Reply
 from publisher.sending import control, outbox
+from tests.cli import run_publisher, start_publisher
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import (
-    CLI_ENV,
-    T0,
-    add_confirmed,
-    cli_command,
-    wait_until,
-    write_config_file,
-)
+from tests.sending.helpers import T0, add_confirmed, wait_until, write_config_file
 
 ISSUES = Path(__file__).resolve().parents[1] / "data" / "sending" / "issues"
 SLUG = "2024-07-crash-loop"
@@ -71,8 +65,8 @@ def held_by(engine: sa.Engine, holder: str) -> int:
 def crash_loop(config: Path, engine: sa.Engine, kills: int) -> None:
     """Start `publisher send`, SIGKILL it once it holds every reader's row, `kills` times."""
     for _ in range(kills):
-        process = subprocess.Popen(cli_command(config, "send", SLUG, "--yes"), env=CLI_ENV,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = start_publisher(config, "send", SLUG, "--yes", stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         holder = f"{socket.gethostname()}:{process.pid}"
         wait_until(lambda: held_by(engine, holder) == READERS  # noqa: B023
                    or process.poll() is not None)  # noqa: B023
@@ -89,8 +83,7 @@ def rows(engine: sa.Engine) -> list[Any]:
 
 
 def resume(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli_command(config, "send", SLUG, "--yes", "--wait"), env=CLI_ENV,
-                          capture_output=True, text=True, timeout=180, check=False)
+    return run_publisher(config, "send", SLUG, "--yes", "--wait", timeout=180)
 
 
 def refused_once(_recipient: str, attempt: int) -> str:
@@ -142,9 +135,7 @@ def test_a_row_that_keeps_coming_back_from_dead_processes_is_set_aside_and_named
         assert {w["delivery_id"] for w in warnings} == ids, "each row set aside is named"
         assert all(w["lost_claims"] == 2 and w["issue"] == SLUG and "set aside after 2 lost"
                    in w["reason"] for w in warnings)
-        retried = subprocess.run(cli_command(config.parent / "publisher.toml", "retry", SLUG),
-                                 env=CLI_ENV, capture_output=True, text=True, timeout=180,
-                                 check=False)
+        retried = run_publisher(config.parent / "publisher.toml", "retry", SLUG, timeout=180)
         assert retried.returncode == 0, retried.stderr[-2000:]
     assert set(server.delivered) == set(addresses), "`publisher retry` sends them after all"
 

@@ -15,15 +15,11 @@ import sqlalchemy as sa
 
 from publisher.errors import EX_IOERR, EX_TEMPFAIL
 from publisher.outage import Fault, as_error, classify
-from tests.sending.helpers import CLI_ENV, cli_command, write_config_file
+from tests.cli import CLI_ENV, run_publisher, start_publisher
+from tests.sending.helpers import write_config_file
 from tests.servers import free_port
 
 CLOSED_POSTGRES = "postgresql+psycopg://publisher@127.0.0.1:{port}/publisher"
-
-
-def publisher(config_file: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli_command(config_file, *args), env={**CLI_ENV, **env},
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("args", [("status",), ("send", "2024-06-first-half", "--yes"),
@@ -33,7 +29,7 @@ def test_an_unreachable_database_is_one_line_with_exit_75(
 ) -> None:
     url = CLOSED_POSTGRES.format(port=free_port())
     config = write_config_file(tmp_path, free_port(), url, outage_seconds=1)
-    done = publisher(config, *args)
+    done = run_publisher(config, *args)
     assert done.returncode == EX_TEMPFAIL, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: database unavailable: connection failed")
@@ -44,8 +40,8 @@ def test_an_unreachable_database_is_one_line_with_exit_75(
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     url = CLOSED_POSTGRES.format(port=free_port())
     config = write_config_file(tmp_path, free_port(), url, outage_seconds=0)
-    flag = publisher(config, "--debug", "status")
-    env = publisher(config, "status", PUBLISHER_DEBUG="1")
+    flag = run_publisher(config, "--debug", "status")
+    env = run_publisher(config, "status", env={**CLI_ENV, "PUBLISHER_DEBUG": "1"})
     for done in (flag, env):
         assert done.returncode != 0 and "Traceback" in done.stderr
         assert "OperationalError" in done.stderr
@@ -56,12 +52,11 @@ def test_an_import_waits_out_a_sqlite_lock_then_lands_every_row(tmp_path: Path) 
     config = write_config_file(tmp_path, free_port(), f"sqlite:///{database}")
     rows = "".join(f"u{n}@example.net,读者 {n}\n" for n in range(300))
     (tmp_path / "list.csv").write_text("email,name\n" + rows, encoding="utf-8")
-    assert publisher(config, "subscribers", "stats").returncode == 0  # schema in place
+    assert run_publisher(config, "subscribers", "stats").returncode == 0  # schema in place
     out, err = tmp_path / "import.out", tmp_path / "import.err"
     with _write_lock(database), out.open("w") as stdout, err.open("w") as stderr:
-        importing = subprocess.Popen(
-            cli_command(config, "subscribers", "import", str(tmp_path / "list.csv")),
-            env=CLI_ENV, stdout=stdout, stderr=stderr, text=True)
+        importing = start_publisher(config, "subscribers", "import", str(tmp_path / "list.csv"),
+                                    text=True, stdout=stdout, stderr=stderr)
         # The lock goes once the import has met it and said so, however slow its start.
         _wait_until(lambda: '"event": "database_unavailable"' in err.read_text(), importing)
     assert importing.wait(timeout=120) == 0, err.read_text()
@@ -76,14 +71,14 @@ def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path
                                outage_seconds=1)
     (tmp_path / "list.csv").write_text("email,name\nreader@example.net,读者\n",
                                        encoding="utf-8")
-    assert publisher(config, "subscribers", "stats").returncode == 0
+    assert run_publisher(config, "subscribers", "stats").returncode == 0
     with _write_lock(database):  # held until the import has given up
-        done = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
+        done = run_publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
     assert done.returncode == EX_TEMPFAIL, done.stderr
     assert "Error: database is locked by another process: database is locked; nothing was " \
            "lost, run the same command again to resume" in done.stderr
     assert "reader@example.net" not in done.stderr and "Traceback" not in done.stderr
-    again = publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
+    again = run_publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
     assert again.returncode == 0 and "added 1" in again.stdout
 
 

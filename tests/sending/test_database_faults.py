@@ -31,17 +31,10 @@ from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
+from tests.cli import start_publisher
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import (
-    CLI_ENV,
-    SECRETS,
-    T0,
-    bulk_confirmed,
-    cli_command,
-    smtp_site,
-    write_config_file,
-)
+from tests.sending.helpers import SECRETS, T0, bulk_confirmed, smtp_site, write_config_file
 from tests.servers import PostgresServer, free_port, postgres_server
 from tests.subscribers.helpers import one_offs_settled, web_config
 
@@ -57,11 +50,6 @@ def pg() -> Iterator[PostgresServer]:
     """A server of this module's own: these tests restart and stop it."""
     with postgres_server() as server:
         yield server
-
-
-def publisher(config_file: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cli_command(config_file, *args), env=CLI_ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def delivered_total(server: FaultySMTP) -> int:
@@ -213,12 +201,12 @@ def _run_kind(kind: str, pg: PostgresServer, folder: Path, run: int,
         config_file = write_config_file(folder / f"{kind}{run}", server.port, url,
                                         CATCH_UP, pool_size=POOL)
         if kind == "send":
-            processes = [publisher(config_file, "send", SLUG, "--yes")]
+            processes = [start_publisher(config_file, "send", SLUG, "--yes")]
         elif kind == "daemon":
-            processes = [publisher(config_file, "run", "--interval", "1")]
+            processes = [start_publisher(config_file, "run", "--interval", "1")]
         else:
-            processes = [publisher(config_file, "run", "--interval", "1"),
-                         *(publisher(config_file, "run", "--worker", "--interval", "1")
+            processes = [start_publisher(config_file, "run", "--interval", "1"),
+                         *(start_publisher(config_file, "run", "--worker", "--interval", "1")
                            for _ in range(3))]
         at = _restart_at_random_point(pg, server, rng, processes)
         if kind == "send":
@@ -274,8 +262,8 @@ def test_daemons_busy_and_idle_stay_up_through_30_seconds_without_postgres(
                                         pool_size=POOL)
         idle_config = write_config_file(tmp_path / "idle", server.port, idle_url,
                                         outage_seconds=5, pool_size=POOL)
-        busy = publisher(busy_config, "run", "--interval", "1")
-        idle = publisher(idle_config, "run", "--worker", "--interval", "1")
+        busy = start_publisher(busy_config, "run", "--interval", "1")
+        idle = start_publisher(idle_config, "run", "--worker", "--interval", "1")
         wait_until(lambda: delivered_total(server) >= 300, 120, "300 deliveries")
         pg.stop("fast")
         stopped = time.monotonic()
@@ -324,7 +312,7 @@ def test_a_sqlite_lock_held_45_seconds_gives_up_in_one_line_or_waits_and_resumes
                                       pool_size=POOL)
         patient = write_config_file(tmp_path / "patient", server.port, url,
                                     CATCH_UP, pool_size=POOL)
-        first = publisher(impatient, "send", SLUG, "--yes")
+        first = start_publisher(impatient, "send", SLUG, "--yes")
         wait_until(lambda: delivered_total(server) >= 200, 120, "200 deliveries")
         taken = threading.Event()
         locker = threading.Thread(target=hold_sqlite_write_lock, args=(path, 45, taken))
@@ -339,7 +327,7 @@ def test_a_sqlite_lock_held_45_seconds_gives_up_in_one_line_or_waits_and_resumes
         assert "nothing was lost, run the same command again to resume" in message
         assert "Traceback" not in message and "@example.net" not in message
         assert locker.is_alive(), "the give-up should come while the lock is still held"
-        second = publisher(patient, "send", SLUG, "--yes")
+        second = start_publisher(patient, "send", SLUG, "--yes")
         _, err = second.communicate(timeout=180)
         waited = time.monotonic() - locked_at
         locker.join()

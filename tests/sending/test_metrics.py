@@ -23,17 +23,11 @@ from publisher.errors import ConfigError
 from publisher.sending import control, metrics, outbox
 from publisher.sending.send_issue import ready, start
 from publisher.subscribers import store
+from tests.cli import CLI_ENV, cli_command
 from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import (
-    CLI_ENV,
-    T0,
-    add_confirmed,
-    cli_command,
-    database,
-    write_config_file,
-)
+from tests.sending.helpers import T0, add_confirmed, database, write_config_file
 from tests.servers import free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

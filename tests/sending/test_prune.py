@@ -25,15 +25,14 @@ from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.bounces import Report, apply_report
+from tests.cli import run_publisher, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
-    CLI_ENV,
     SECRETS,
     T0,
     add_confirmed,
     bulk_confirmed,
-    cli_command,
     smtp_site,
     write_config_file,
 )
@@ -42,8 +41,7 @@ SLUG = "2024-06-first-half"
 
 
 def run_cli(config_file: Path, *args: str) -> str:
-    result = subprocess.run(cli_command(config_file, *args), env=CLI_ENV, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = run_publisher(config_file, *args, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -117,8 +115,7 @@ def test_prune_frees_old_sends_and_every_report_stays_the_same(
         "space reclaimed (VACUUM)\n")
 
     # Its failed rows are listed still, but the email to send them again is gone.
-    retry = subprocess.run(cli_command(config_file, "retry", SLUG), env=CLI_ENV,
-                           capture_output=True, text=True, timeout=120, check=False)
+    retry = run_publisher(config_file, "retry", SLUG, timeout=120)
     assert retry.returncode == 1
     assert "pruned by `publisher db prune`" in retry.stderr
     assert rows_by_state(engine, send_id) == {"failed": 2}
@@ -194,9 +191,8 @@ def test_a_live_backup_taken_during_a_send_restores_to_a_consistent_database(
     with FaultySMTP(lambda rcpt, n: "ok", delay=0.02) as server:
         config_file = write_config_file(tmp_path, server.port, f"sqlite:///{db}",
                                         "[sending]\nbatch_size = 20\n", pool_size=2)
-        sender = subprocess.Popen(cli_command(config_file, "send", SLUG, "--yes"),
-                                  env=CLI_ENV, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        sender = start_publisher(config_file, "send", SLUG, "--yes", stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
         try:
             while sent_rows(engine) < 30:  # well under way
                 assert sender.poll() is None, "the send ended before the backup"

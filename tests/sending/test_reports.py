@@ -27,17 +27,10 @@ from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.bounces import Report, apply_report
+from tests.cli import CLI_ENV, run_publisher, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import (
-    CLI_ENV,
-    SECRETS,
-    T0,
-    add_confirmed,
-    cli_command,
-    smtp_site,
-    write_config_file,
-)
+from tests.sending.helpers import SECRETS, T0, add_confirmed, smtp_site, write_config_file
 
 SLUG = "2024-06-first-half"
 SCRIPT = {"u0@example.net": "550", "u1@example.net": "550", "u2@example.net": "550",
@@ -168,23 +161,18 @@ def site_with_bounces(tmp_path: Path, port: int, url: str) -> Path:
     return write_config_file(tmp_path, port, url, "[sending]\ncatch_up_hours = 100000\n")
 
 
-def run_cli(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli_command(config_file, *args), env=CLI_ENV, capture_output=True,
-                          text=True, timeout=120, check=False)
-
-
 def test_report_warns_over_the_bounce_limit_and_gives_json_for_scripts(
         tmp_path: Path, database_url: str) -> None:
     with FaultySMTP(lambda rcpt, attempt: "550" if rcpt == "u0@example.net" else "ok") as server:
         config_file = site_with_bounces(tmp_path, server.port, database_url)
         add_confirmed(open_database(database_url), 20)
-        assert run_cli(config_file, "send", SLUG, "--yes").returncode == 0
-    text = run_cli(config_file, "report", SLUG)
+        assert run_publisher(config_file, "send", SLUG, "--yes").returncode == 0
+    text = run_publisher(config_file, "report", SLUG)
     assert text.returncode == 0, text.stderr
     assert "19 sent" in text.stdout and "bounces    1 (5.26% of sent" in text.stdout
     assert "WARNING: bounce rate 5.26% is over the 2% mailbox providers accept" in text.stdout
     assert "      1 failed   550 5.1.1 No such user" in text.stdout
-    data = json.loads(run_cli(config_file, "report", SLUG, "--json").stdout)
+    data = json.loads(run_publisher(config_file, "report", SLUG, "--json").stdout)
     assert set(data) == {
         "issue", "audience", "subject", "state", "counts", "total", "created_at",
         "finished_at", "first_sent_at", "last_sent_at", "duration_seconds", "average_rate",
@@ -196,7 +184,7 @@ def test_report_warns_over_the_bounce_limit_and_gives_json_for_scripts(
     assert data["failures"] == [{"state": "failed", "reply": "550 5.1.1 No such user",
                                  "count": 1}]
     assert len(data["warnings"]) == 1 and not data["pruned"]
-    missing = run_cli(config_file, "report", "no-such-issue")
+    missing = run_publisher(config_file, "report", "no-such-issue")
     assert missing.returncode != 0 and "has not been sent" in missing.stderr
 
 
@@ -208,7 +196,7 @@ def test_status_shows_state_cancelled_rows_rate_and_eta(tmp_path: Path,
     rendered = RenderedEmail(slug=SLUG, subject="s", language="en", html="<p>h</p>", text="t")
     send_id = outbox.start_send(engine, "tag:x", rendered, T0)
     control.cancel(engine, send_id, T0)
-    result = run_cli(config_file, "status")
+    result = run_publisher(config_file, "status")
     assert result.returncode == 0, result.stderr
     header = next(line for line in result.stdout.splitlines() if "issue" in line)
     assert [word for word in header.replace("┃", " ").split()] == [
@@ -230,9 +218,8 @@ def read_until(stream: IO[str], text: str) -> str:
 
 def watcher(config_file: Path) -> subprocess.Popen[str]:
     """`status --watch` into a pipe, block-buffered as when piped to a file or `tee`."""
-    return subprocess.Popen(cli_command(config_file, "status", "--watch"),
-                            env={k: v for k, v in CLI_ENV.items() if k != "PYTHONUNBUFFERED"},
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    buffered = {k: v for k, v in CLI_ENV.items() if k != "PYTHONUNBUFFERED"}
+    return start_publisher(config_file, "status", "--watch", text=True, env=buffered)
 
 
 def test_status_watch_follows_a_send_until_nothing_is_left_to_send(

@@ -31,17 +31,10 @@ from publisher.sending import control, outbox
 from publisher.sending.daemon import Daemon
 from publisher.sending.send_issue import ready, start
 from tests.automations.helpers import confirm_at
+from tests.cli import CLI_ENV, cli_command
 from tests.conftest import DATA, DATABASES
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import (
-    CLI_ENV,
-    SECRETS,
-    add_confirmed,
-    cli_command,
-    smtp_site,
-    wait_until,
-    write_config_file,
-)
+from tests.sending.helpers import SECRETS, add_confirmed, smtp_site, wait_until, write_config_file
 
 ROUNDS = DATA / "rounds"
 INTERVAL = 2.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,16 +15,15 @@ from publisher.db import deliveries, open_database
 from publisher.sending import outbox
 from publisher.sending.daemon import Daemon
 from publisher.sending.send_issue import ready, start
+from tests.cli import start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
-    CLI_ENV,
     SECRETS,
     T0,
     add_confirmed,
     bulk_confirmed,
-    cli_command,
     database,
     smtp_site,
     write_config_file,
@@ -88,8 +86,8 @@ def test_three_postgres_workers_drain_3000_deliveries_without_sending_any_twice(
         send_id = start(engine, config, ready(config, SEED_ISSUE), T0)
         config_file = write_config_file(tmp_path, server.port, postgres_url,
                                         "[sending]\nbatch_size = 50\n", pool_size=4)
-        workers = [subprocess.Popen(cli_command(config_file, "run", "--worker", "--once"),
-                                    env=CLI_ENV, stderr=subprocess.PIPE) for _ in range(3)]
+        workers = [start_publisher(config_file, "run", "--worker", "--once",
+                                   stdout=None) for _ in range(3)]
         for worker in workers:
             _, err = worker.communicate(timeout=240)
             assert worker.returncode == 0, err.decode()[-2000:]
@@ -109,8 +107,7 @@ def test_two_daemons_on_one_sqlite_database_send_each_delivery_once(
                                         "[sending]\nbatch_size = 50\n"
                                         "catch_up_hours = 100000\n",  # the seed is from 2024
                                         pool_size=4)
-        daemons = [subprocess.Popen(cli_command(config_file, "run", "--once"),
-                                    env=CLI_ENV, stderr=subprocess.PIPE) for _ in range(2)]
+        daemons = [start_publisher(config_file, "run", "--once", stdout=None) for _ in range(2)]
         logs = []
         for daemon in daemons:
             _, err = daemon.communicate(timeout=240)

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database, sends
+from tests.cli import run_publisher, start_publisher
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import add_confirmed, cli_command, write_config_file
+from tests.sending.helpers import add_confirmed, write_config_file
 
 SUBSCRIBERS = 400
 BATCH = 25
 ENV = {**os.environ, "PUBLISHER_SECRET_KEY": "send-command-test-key-0123"}
 
 
-def publisher(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli_command(config, *args), env=ENV, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+publisher = partial(run_publisher, env=ENV)
 
 
 def site(tmp_path: Path, port: int) -> tuple[Path, sa.Engine]:
@@ -81,9 +80,7 @@ def test_sigterm_finishes_what_is_in_flight_and_the_resume_sends_each_rest_once(
     with FaultySMTP(lambda r, a: "ok", delay=0.02) as server:
         config, engine = site(tmp_path, server.port)
         addresses = add_confirmed(engine, SUBSCRIBERS)
-        process = subprocess.Popen(cli_command(config, "send", "2024-06-first-half", "--yes"),
-                                   env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True)
+        process = start_publisher(config, "send", "2024-06-first-half", "--yes", text=True, env=ENV)
         deadline = time.monotonic() + 60
         while sum(server.delivered.values()) < 2 * BATCH and time.monotonic() < deadline:
             time.sleep(0.02)

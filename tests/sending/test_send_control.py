@@ -26,14 +26,13 @@ from publisher.db import deliveries, open_database
 from publisher.sending import control, outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
+from tests.cli import run_publisher, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
-    CLI_ENV,
     SECRETS,
     T0,
     bulk_confirmed,
-    cli_command,
     database,
     smtp_site,
     wait_until,
@@ -74,12 +73,10 @@ class Site:
     delivered: TimedCounter
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(cli_command(self.config, *args), env=CLI_ENV, input=stdin,
-                              capture_output=True, text=True, timeout=120)
+        return run_publisher(self.config, *args, stdin=stdin, timeout=120)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(cli_command(self.config, *args), env=CLI_ENV,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return start_publisher(self.config, *args, text=True)
 
     def total(self) -> int:
         return sum(self.delivered.values())

@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from publisher.db import deliveries, open_database
 from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.sender_processes import CREDIT_PER_CONNECTION, sender_counts
+from tests.cli import start_publisher
 from tests.conftest import REPO, SITE
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import add_confirmed, cli_command
+from tests.sending.helpers import add_confirmed
 
 BATCH = 25
 SUBSCRIBERS = 600
@@ -47,9 +48,8 @@ def write_site(tmp_path: Path, port: int) -> Path:
 
 def send(config: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PUBLISHER_SECRET_KEY": "crash-test-secret-key-0123"}
-    return subprocess.Popen(
-        cli_command(config, "send", "2024-06-first-half", "--yes"),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return start_publisher(config, "send", "2024-06-first-half", "--yes", env=env,
+                           stdout=subprocess.DEVNULL)
 
 
 def children(pid: int) -> list[int]:

@@ -13,9 +13,10 @@ import threading
 from pathlib import Path
 
 from publisher.db import open_database
+from tests.cli import CLI_ENV, cli_command
 from tests.conftest import DATA
 from tests.sending.faulty_smtp import FaultySMTP
-from tests.sending.helpers import CLI_ENV, bulk_confirmed, cli_command, write_config_file
+from tests.sending.helpers import bulk_confirmed, write_config_file
 
 ISSUE = DATA / "console" / "2024-07-short.md"
 AUDIENCE = 200

@@ -6,7 +6,6 @@ reader's copy must be there once their local time has passed, and never before.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -28,8 +27,9 @@ from publisher.sending.daemon import Daemon
 from publisher.sending.outbox import first_local_time
 from publisher.subscribers import store
 from publisher.subscribers.store import Consent
+from tests.cli import run_publisher
 from tests.conftest import SEED_ISSUE
-from tests.sending.helpers import CLI_ENV, SECRETS, cli_command, smtp_site, write_config_file
+from tests.sending.helpers import SECRETS, smtp_site, write_config_file
 from tests.subscribers.helpers import url_of
 
 READERS = {"shanghai@example.net": "Asia/Shanghai", "berlin@example.net": "Europe/Berlin",
@@ -194,8 +194,7 @@ def test_send_in_the_foreground_says_how_many_wait_for_their_local_time(
         engine = open_database(url_of(config_file))
         add_readers(engine, {"utc@example.net": "UTC", "berlin@example.net": "Europe/Berlin"},
                     utc_now())
-        sent = subprocess.run(cli_command(config_file, "send", "2024-06-first-half", "--yes"),
-                              env=CLI_ENV, capture_output=True, text=True, timeout=120)
+        sent = run_publisher(config_file, "send", "2024-06-first-half", "--yes", timeout=120)
     assert sent.returncode == 0, sent.stderr
     assert catcher.messages() == []
     assert "2 wait for their local send time" in sent.stdout, sent.stdout

@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 
 from publisher.config import Config
 from publisher.sending import oneoff, outbox
+from tests.cli import CLI_ENV, run_publisher
 from tests.conftest import REPO
-from tests.sending.helpers import CLI_ENV, cli_command, write_config_file
+from tests.sending.helpers import write_config_file
 from tests.servers import free_port
 
 ENV = {**CLI_ENV, "PYTHONIOENCODING": "utf-8"}
@@ -19,8 +20,7 @@ ENV = {**CLI_ENV, "PYTHONIOENCODING": "utf-8"}
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `publisher subscribers …` in a subprocess."""
-    return subprocess.run(cli_command(config, "subscribers", *args), env=ENV, cwd=REPO,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+    return run_publisher(config, "subscribers", *args, env=ENV, cwd=REPO)
 
 
 def site_config(folder: Path) -> Path:

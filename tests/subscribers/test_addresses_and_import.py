@@ -6,15 +6,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from itsdangerous import URLSafeSerializer
 from sqlalchemy.engine import Engine
 
-from publisher.cli import main
 from publisher.errors import BadToken, InvalidAddress
 from publisher.subscribers.addresses import normalise_address, normalise_name
 from publisher.subscribers.csv_files import export_csv, import_csv
 from publisher.tokens import Purpose, TokenSigner
+from tests.cli import invoke_publisher
 from tests.conftest import DATA, SITE
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
@@ -78,12 +77,11 @@ def test_cli_import_prints_each_rejected_row_with_file_and_line(tmp_path: Path) 
             'url = "sqlite:///var/publisher.db"', f'url = "sqlite:///{tmp_path / "x.db"}"'),
         encoding="utf-8")
     csv_path = DATA / "subscribers" / "mixed.csv"
-    result = CliRunner().invoke(main, ["--config", str(config), "subscribers", "import",
-                                       str(csv_path), "--confirmed"])
+    result = invoke_publisher("subscribers", "import", str(csv_path), "--confirmed", config=config)
     assert result.exit_code == 1
     assert f"{csv_path}:3: email:" in result.output
     assert "added 3, updated 1, rejected 5" in result.output
-    stats = CliRunner().invoke(main, ["--config", str(config), "subscribers", "stats"])
+    stats = invoke_publisher("subscribers", "stats", config=config)
     assert "confirmed" in stats.output and "3" in stats.output
 
 

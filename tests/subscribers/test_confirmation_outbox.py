@@ -35,16 +35,9 @@ from publisher.subscribers.addresses import normalise_address
 from publisher.web.app import create_app
 from publisher.web.subscribe import SubscribeApp
 from tests.admin.helpers import console_served, log_in
+from tests.cli import run_publisher, start_publisher
 from tests.conftest import LiveServer
-from tests.sending.helpers import (
-    CLI_ENV,
-    SECRETS,
-    add_confirmed,
-    cli_command,
-    smtp_site,
-    wait_until,
-    write_config_file,
-)
+from tests.sending.helpers import SECRETS, add_confirmed, smtp_site, wait_until, write_config_file
 from tests.servers import free_port
 from tests.subscribers.helpers import one_offs_settled, web_config
 from tests.subscribers.test_web_flows import confirm_link
@@ -155,8 +148,7 @@ def test_status_shows_a_deferred_confirmation_mail(seed_config: Config, tmp_path
     with serving(seed_config, smtp_port) as (url, _), httpx.Client() as client:
         subscribe(client, url, "reader@example.org")
         wait_until(lambda: confirmation_rows(engine)[0][0] == outbox.DEFERRED, 30)
-    shown = subprocess.run(cli_command(config_file, "status", oneoff.CONFIRM), env=CLI_ENV,
-                           capture_output=True, text=True, timeout=120)
+    shown = run_publisher(config_file, "status", oneoff.CONFIRM, timeout=120)
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if oneoff.CONFIRM in line)
     queued, sending, sent, deferred, failed = row.split("│")[3:8]
@@ -224,9 +216,8 @@ def test_a_lone_serve_sends_the_confirmations_left_in_the_outbox_when_it_starts(
         with engine.begin() as conn:
             oneoff.enqueue_confirmation(conn, config, asked, NOW)
         config_file = write_config_file(tmp_path / "serve", catcher.port, url)
-        server = subprocess.Popen(
-            cli_command(config_file, "serve", "--port", str(free_port())), env=CLI_ENV,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = start_publisher(config_file, "serve", "--port", str(free_port()),
+                                 stdout=subprocess.DEVNULL)
         try:
             wait_until(lambda: len(catcher.messages()) == 1, 60)
         finally:

@@ -22,8 +22,8 @@ from publisher.errors import InvalidAddress
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.store import Consent
+from tests.cli import run_publisher
 from tests.conftest import REPO
-from tests.sending.helpers import cli_command
 from tests.subscribers.helpers import ENV, site_config, url_of
 
 DATA = REPO / "tests" / "data" / "imports"
@@ -32,8 +32,7 @@ NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 def publisher_import(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `publisher import …` in a subprocess."""
-    return subprocess.run(cli_command(config, "import", *args), env=ENV, cwd=REPO,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+    return run_publisher(config, "import", *args, env=ENV, cwd=REPO)
 
 
 def mailchimp_zip(folder: Path) -> Path:
