@@ -38,6 +38,7 @@ _.date_label
 # pytest: hooks and module marks read by name; a fixture requested only for its effect.
 _.pytest_terminal_summary
 _.pytest_runtest_setup
+_.pytest_runtest_logreport
 _.pytest_runtest_teardown  # the running test's markers, for tests/servers.py's guard
 _.pytestmark
 _.project

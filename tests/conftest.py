@@ -33,10 +33,21 @@ REGEN_EXPECTED = "PUBLISHER_REGEN_EXPECTED"
 FIGURES: list[str] = []
 
 
+FIGURE = "figure"
+
+
 @pytest.fixture
-def report_figure() -> Callable[[str], None]:
-    """Record a measured figure; all of them are printed at the end of the run."""
-    return FIGURES.append
+def report_figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a measured figure; all of them are printed at the end of the run. They travel
+    in the test's report, so figures measured in pytest-xdist workers are printed too."""
+    def record(line: str) -> None:
+        request.node.user_properties.append((FIGURE, line))
+    return record
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        FIGURES.extend(str(value) for name, value in report.user_properties if name == FIGURE)
 
 
 # Each test that needs Chromium, PostgreSQL or Postfix carries the marker itself (a database
