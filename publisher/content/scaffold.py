@@ -12,13 +12,15 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 
-from pypinyin import lazy_pinyin
-
 SLUG_MAX = 60
 
 
 def slugify(title: str) -> str:
     """ASCII slug from a title (Chinese as toneless pinyin); 'issue' when nothing is left."""
+    # Imported here, as in urls: the dictionary takes over a second to load, and every
+    # `publisher` command imports this module, though only `publisher new` makes a slug.
+    from pypinyin import lazy_pinyin
+
     spelled = "-".join(lazy_pinyin(title))
     ascii_title = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
