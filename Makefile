@@ -31,10 +31,11 @@ test: system-deps $(BIN)/publisher lint
 	$(BIN)/pytest
 
 # The quick subset: every test that needs no Chromium, PostgreSQL or Postfix and is not slow
-# by design (tests/conftest.py and tests/servers.py keep the markers honest).
+# by design (tests/servers.py fails a test that uses a server without its marker), on two
+# processes, each test file in one of them.
 QUICK := not chromium and not postgres and not postfix and not slow
 quick: $(BIN)/publisher
-	$(BIN)/pytest -m "$(QUICK)" $(QUICK_OPTIONS)
+	$(BIN)/pytest -m "$(QUICK)" -n 2 --dist loadfile
 
 bench: $(BIN)/publisher
 	$(BIN)/python bench/build.py

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # builds the wheel and installs it into a fresh venv
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None,

@@ -32,7 +32,7 @@ from publisher.sending.daemon import Daemon
 from publisher.sending.send_issue import ready, start
 from tests.automations.helpers import confirm_at
 from tests.cli import CLI_ENV, cli_command
-from tests.conftest import DATA, DATABASES
+from tests.conftest import DATA, POSTGRESQL
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, add_confirmed, smtp_site, wait_until, write_config_file
 
@@ -89,7 +89,9 @@ def seconds_until(condition_time: datetime | None, since: datetime) -> float:
     return (condition_time - since).total_seconds()
 
 
-@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
+# The wave takes a minute and a half by design (WAVE at RATE): slow on SQLite too.
+@pytest.mark.parametrize("database_url", [pytest.param("sqlite", marks=pytest.mark.slow),
+                                          POSTGRESQL], indirect=True)
 def test_a_busy_daemon_starts_a_due_issue_picks_up_a_resumed_send_and_enrols_within_a_round(
         tmp_path: Path, database_url: str,
         record_property: Callable[[str, object], None]) -> None:

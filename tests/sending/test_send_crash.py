@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database
@@ -22,6 +23,8 @@ from tests.cli import start_publisher
 from tests.conftest import REPO, SITE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import add_confirmed
+
+pytestmark = pytest.mark.slow  # SIGKILL loops of real `publisher send` processes
 
 BATCH = 25
 SUBSCRIBERS = 600
