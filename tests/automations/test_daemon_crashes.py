@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database, sends
@@ -47,6 +48,7 @@ def states(engine: sa.Engine) -> dict[tuple[str, str], int]:
     return {(str(slug), str(status)): int(n) for slug, status, n in rows}
 
 
+@pytest.mark.slow  # a SIGKILL loop of real daemons
 def test_killed_and_doubled_daemons_send_every_step_to_every_reader_once(
     tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database
@@ -90,6 +91,7 @@ def refused_once(_recipient: str, attempt: int) -> str:
     return "451" if attempt == 1 else "ok"
 
 
+@pytest.mark.slow  # a SIGKILL loop of real `publisher send` processes
 def test_a_crash_loop_while_rows_are_claimed_spends_no_attempts_and_every_reader_gets_the_issue(
         tmp_path: Path) -> None:
     with silent_server() as port:
@@ -108,6 +110,7 @@ def test_a_crash_loop_while_rows_are_claimed_spends_no_attempts_and_every_reader
     assert {row.lost_claims for row in final} == {KILLS}
 
 
+@pytest.mark.slow  # a SIGKILL loop of real `publisher send` processes
 def test_a_row_that_keeps_coming_back_from_dead_processes_is_set_aside_and_named(
         tmp_path: Path) -> None:
     with silent_server() as port:
