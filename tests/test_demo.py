@@ -6,13 +6,13 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from publisher.config import load_config
 from tests.admin.helpers import log_in
+from tests.cli import run_publisher, start_publisher
 from tests.servers import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,8 +29,7 @@ def test_demo_sends_the_seed_to_five_readers_and_says_how_to_open_the_console(
         tmp_path: Path) -> None:
     _fresh_site(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no secret key: a throwaway one
-    done = subprocess.run([sys.executable, "-m", "publisher.cli", "demo"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = run_publisher(None, "demo", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "(5 messages received)" in out
@@ -56,18 +55,16 @@ def test_the_console_commands_the_demo_prints_open_its_send(tmp_path: Path) -> N
     _fresh_site(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
            "PUBLISHER_SECRET_KEY": "demo-console-test-key-0123456789abcdef"}
-    demo = subprocess.run([sys.executable, "-m", "publisher.cli", "demo"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    demo = run_publisher(None, "demo", env=env, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    program = [sys.executable, "-m", "publisher.cli", "--config", "var/demo/publisher.toml"]
+    config = Path("var/demo/publisher.toml")  # as the demo prints it, from the site's folder
     password = "a demo password long enough"
-    made = subprocess.run([*program, "admin", "set-password", "admin", "--password-stdin"],
-                          cwd=tmp_path, env=env, input=password + "\n", capture_output=True,
-                          text=True, timeout=60)
+    made = run_publisher(config, "admin", "set-password", "admin", "--password-stdin",
+                         env=env, stdin=password + "\n", cwd=tmp_path, timeout=60)
     assert made.returncode == 0, made.stderr
     port = free_port()
-    server = subprocess.Popen([*program, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_publisher(config, "serve", "--port", str(port), env=env, cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

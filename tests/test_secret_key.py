@@ -4,12 +4,12 @@ names the variable and the command that makes one; `publisher secret-key` makes 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from publisher.config import load_secrets
+from tests.cli import run_publisher
 from tests.sending.helpers import write_config_file
 from tests.servers import free_port
 
@@ -17,8 +17,7 @@ NO_KEY = {"PATH": "/usr/bin:/bin"}
 
 
 def _publisher(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "publisher.cli", "--config", str(config),
-                           *args], env=NO_KEY, capture_output=True, text=True, timeout=60)
+    return run_publisher(config, *args, env=NO_KEY, timeout=60)
 
 
 @pytest.mark.parametrize("command", [["serve", "--port", "0"], ["run", "--once"],
