@@ -3,6 +3,7 @@ timed in a child process of its own (so peak RSS is that import's), and the resu
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import resource
@@ -37,6 +38,19 @@ def run_child(script: str, mode: str, source: Path, db_path: Path) -> Run:
     output = subprocess.run([sys.executable, script, "--child", mode, str(source),
                              str(db_path)], check=True, capture_output=True, text=True).stdout
     return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def parse_args(parser: argparse.ArgumentParser,
+               measure: Callable[[str, Path, Path], Run]) -> argparse.Namespace | None:
+    """The bench's options; None when this process is a `--child MODE SOURCE DB` run, which
+    prints its measure as one JSON line."""
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "SOURCE", "DB"))
+    args = parser.parse_args()
+    if not args.child:
+        return args
+    mode, source, db_path = args.child
+    print(json.dumps(measure(mode, Path(source), Path(db_path))))
+    return None
 
 
 def rate(run: Run) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 import tempfile
 import zipfile
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.import_harness import Run, rate, run_child, table, timed, write_plain_csv  # noqa: E402
+from bench.import_harness import Run, parse_args, rate, run_child, table, timed, write_plain_csv  # noqa: E402
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 HEADER = ["Email Address", "First Name", "Last Name", "Address", "Phone Number",
@@ -77,11 +76,8 @@ def measure(mode: str, source: Path, db_path: Path) -> Run:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "SOURCE", "DB"))
-    args = parser.parse_args()
-    if args.child:
-        mode, source, db_path = args.child
-        print(json.dumps(measure(mode, Path(source), Path(db_path))))
+    args = parse_args(parser, measure)
+    if args is None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
