@@ -18,11 +18,11 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 from starlette.routing import BaseRoute, Mount, Route
 
+from publisher import accounts
 from publisher.cli import main
 from publisher.config import Config, Secrets
 from publisher.db import admin_sessions, admin_users
 from publisher.subscribers import store
-from publisher.web.admin import auth
 from publisher.web.admin.console import Console
 from publisher.web.app import create_app
 from tests.admin.helpers import (
@@ -222,7 +222,8 @@ def test_a_new_password_ends_the_accounts_open_sessions(site: Served) -> None:
     with site.client() as client:
         log_in(client)
         assert client.get("/admin").status_code == 200
-        created = auth.set_password(site.engine, USERNAME, "a brand new passphrase", site.clock())
+        created = accounts.set_password(site.engine, USERNAME, "a brand new passphrase",
+                                        site.clock())
         assert created is False
         assert client.get("/admin").status_code == 303
         assert log_in(client).status_code == 200  # the old password no longer opens it

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from publisher import accounts
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
 from publisher.db import open_database
@@ -122,7 +123,7 @@ class Console:
         session_id = self.keys.session_id(request.cookies.get(SESSION_COOKIE, ""))
         if session_id is None:
             return None
-        username = auth.session_user(self.engine, session_id, self.clock())
+        username = accounts.session_user(self.engine, session_id, self.clock())
         if username is None:
             return None
         return Operator(username, session_id, self.keys.csrf(session_id))

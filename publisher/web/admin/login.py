@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from publisher import accounts
 from publisher.ratelimit import client_key
 from publisher.templating import template_file
 from publisher.web.admin import auth
@@ -80,7 +81,7 @@ class _Handlers:
         console = self.console
         if not console.secrets.secret_keys:
             return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
-        if not auth.has_accounts(console.engine):
+        if not accounts.has_accounts(console.engine):
             return console.render("setup.html.j2", None)
         return self._form(request)  # also when signed in: signing in again replaces it
 
@@ -102,7 +103,7 @@ class _Handlers:
             return response
         console.address_delays.fail(address)  # until the password proves right
         console.login_delays.fail(pair)
-        if not await run_in_threadpool(auth.check_password, console.engine, username,
+        if not await run_in_threadpool(accounts.check_password, console.engine, username,
                                        form.get("password", ""), console.clock()):
             return self._form(request, console.t["admin_login_failed"], username)
         console.address_delays.refund(address)
@@ -113,8 +114,8 @@ class _Handlers:
         console = self.console
         old = console.keys.session_id(request.cookies.get(SESSION_COOKIE, ""))
         if old is not None:
-            auth.close_session(console.engine, old)
-        session_id = auth.open_session(console.engine, username, console.clock(),
+            accounts.close_session(console.engine, old)
+        session_id = accounts.open_session(console.engine, username, console.clock(),
                                        console.session_lifetime)
         response = see(safe_next(next_path))
         response.set_cookie(SESSION_COOKIE, console.keys.cookie(session_id),
@@ -125,7 +126,7 @@ class _Handlers:
         return response
 
     async def logout(self, request: Request, operator: Operator) -> Response:
-        auth.close_session(self.console.engine, operator.session_id)
+        accounts.close_session(self.console.engine, operator.session_id)
         response = see(LOGIN_PATH)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict",
                                secure=request.url.scheme == "https")
