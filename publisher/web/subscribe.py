@@ -390,8 +390,7 @@ class _Handlers:
         with self.app.engine.begin() as conn:
             current = store.get(conn, subscriber.id)
             if current is not None and current.status in store.LEFT:
-                store.set_status(conn, subscriber.id, store.CONFIRMED, now,
-                                       "resubscribed", {"via": "confirmation link"})
+                store.resubscribe(conn, subscriber.id, now, "confirmation link")
             else:
                 store.confirm(conn, subscriber.id, now)
         return _see(request.url.path)
@@ -472,8 +471,7 @@ class _Handlers:
             return self._preferences_form(request, subscriber, False, problem)
         with self.app.engine.begin() as conn:
             if action == "subscribe":  # the link proves control of the mailbox
-                store.set_status(conn, subscriber.id, store.CONFIRMED, now,
-                                       "resubscribed", {"via": "preferences"})
+                store.resubscribe(conn, subscriber.id, now, "preferences")
             elif action == "unsubscribe":
                 store.unsubscribe(conn, subscriber.id, now, "preferences")
             elif choice is not None:
