@@ -18,6 +18,7 @@ from publisher.config import Config
 from publisher.db import open_database
 from publisher.web.admin.console import Console
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
@@ -71,8 +72,9 @@ def console_served(config: Config, account: bool = True,
     clock = Clock()
     if account:
         accounts.set_password(engine, USERNAME, PASSWORD, clock())
-    console = Console(config, SECRETS, clock=utc_now if wall_clock else clock)
-    with LiveServer(create_app(config, SECRETS, console=console), port):
+    state = WebState(config, SECRETS, clock=utc_now if wall_clock else clock)
+    console = Console(state)  # the test's view of the app's one state
+    with LiveServer(create_app(state), port):
         yield Served(base, config, engine, clock, console)
     engine.dispose()
 

@@ -16,7 +16,6 @@ import re
 from secrets import token_urlsafe
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -38,6 +37,7 @@ from publisher.web.admin.console import (
     see,
     with_console_headers,
 )
+from publisher.web.errors import NotFound
 
 ASSETS = {"console.css": "text/css; charset=utf-8",
           "console.js": "text/javascript; charset=utf-8"}
@@ -96,18 +96,19 @@ class _Handlers:
             return console.message("forbidden_title", console.t["admin_forbidden"], None, 403)
         username = form.get("username", "").strip()
         address, pair = _keys(request, username)
-        wait = max(console.address_delays.wait(address), console.login_delays.wait(pair))
+        state = console.state
+        wait = max(state.address_delays.wait(address), state.login_delays.wait(pair))
         if wait > 0:
             response = console.message("too_many_title", console.t["admin_too_many"], None, 429)
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
-        console.address_delays.fail(address)  # until the password proves right
-        console.login_delays.fail(pair)
+        state.address_delays.fail(address)  # until the password proves right
+        state.login_delays.fail(pair)
         if not await run_in_threadpool(accounts.check_password, console.engine, username,
                                        form.get("password", ""), console.clock()):
             return self._form(request, console.t["admin_login_failed"], username)
-        console.address_delays.refund(address)
-        console.login_delays.forgive(pair)
+        state.address_delays.refund(address)
+        state.login_delays.forgive(pair)
         return self._signed_in(request, username, form.get("next"))
 
     def _signed_in(self, request: Request, username: str, next_path: str | None) -> Response:
@@ -136,7 +137,7 @@ class _Handlers:
         """The console's stylesheet and script: public files, like the archive's."""
         name = request.path_params["name"]
         if name not in ASSETS:
-            raise HTTPException(404)
+            raise NotFound()
         path = template_file(self.console.config.templates_dir, f"admin/{name}")
         return Response(path.read_bytes(), media_type=ASSETS[name],
                         headers={"Cache-Control": "no-cache"})
