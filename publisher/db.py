@@ -192,7 +192,7 @@ automation_steps = sa.Table(  # migration 9: each step's switch and the anchor o
 _OUTBOX = ("publisher.sending.outbox", "publisher.sending.control", "publisher.sending.retention",
            "publisher.sending.enrolment", "publisher.sending.oneoff")
 _STORE = ("publisher.subscribers.store",)
-_ACCOUNTS = ("publisher.accounts", "publisher.web.admin.auth")
+_ACCOUNTS = ("publisher.accounts",)
 TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     schema_version.name: ("publisher.db",),  # upgrade() records each migration
     subscriber_table.name: _STORE,
