@@ -16,7 +16,7 @@ from publisher.config import Config, load_secrets
 from publisher.db import open_configured
 from publisher.errors import ConfigError, PublisherError
 from publisher.outage import RetryPolicy
-from publisher.subscribers.bounces import BOUNCE_SPOOL, process_maildir
+from publisher.sending.returned_mail import BOUNCE_SPOOL, process_maildir
 
 
 def fetch_imap(url: str, password: str, spool: Path) -> int:
