@@ -28,8 +28,6 @@ from publisher.sending.drain import DrainOptions
 from publisher.sending.returned_mail import process_maildir
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
-from publisher.subscribers.bounces import delivery_from_verp, process_maildir, verp_address
-from tests.cli import invoke_publisher
 from tests.cli import invoke_publisher
 from tests.conftest import DATA, SEED_ISSUE
 from tests.deliverability.dovecot import PASSWORD, Dovecot

@@ -30,8 +30,7 @@ from publisher.sending.drain import options_from
 from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.web.app import create_app
-from publisher.web.subscribe import SubscribeApp
-from tests.cli import start_publisher
+from publisher.web.state import WebState
 from tests.cli import start_publisher
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.faulty_smtp import FaultySMTP

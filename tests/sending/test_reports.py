@@ -28,8 +28,6 @@ from publisher.sending.returned_mail import apply_report
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
-from publisher.subscribers.bounces import Report, apply_report
-from tests.cli import CLI_ENV, run_publisher, start_publisher
 from tests.cli import CLI_ENV, run_publisher, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
