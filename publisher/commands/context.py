@@ -8,7 +8,6 @@ engine is made on first use too, once per invocation, and disposed when the comm
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ class Context:
 
     config: Config
     clock: Clock = utc_now
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    environ: Mapping[str, str] = field(default_factory=dict)  # cli.main passes os.environ
     _secrets: Secrets | None = field(default=None, init=False, repr=False)
     _engine: Engine | None = field(default=None, init=False, repr=False)
     _upgraded: bool = field(default=False, init=False, repr=False)
