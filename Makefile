@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps bench clean
+.PHONY: demo test lint system-deps bench docs docs-reference clean
 
 $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,13 @@ test: system-deps $(BIN)/publisher lint
 bench: $(BIN)/publisher
 	$(BIN)/python bench/build.py
 
+# The manual (docs/, mkdocs.yml) into site/; docs-reference rewrites its generated sections
+# (every command's --help, the settings reference, the code layout) from the code.
+docs: $(BIN)/publisher
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-reference: $(BIN)/publisher
+	$(BIN)/python docs/generate.py
+
 clean:
-	rm -rf $(VENV) public var .pytest_cache .mypy_cache
+	rm -rf $(VENV) public var site .pytest_cache .mypy_cache

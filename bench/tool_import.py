@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.import_harness import Run, parse_args, rate, run_child, table, timed, write_plain_csv  # noqa: E402
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 HEADER = ["Email Address", "First Name", "Last Name", "Address", "Phone Number",
@@ -53,65 +52,43 @@ def _mailchimp_row(n: int) -> list[str]:
             "", "", "", "", "", "", "", "2023-05-01 08:00:00"]
 
 
-def write_plain(path: Path, rows: int) -> None:
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["email", "name", "tags"])
-        for n in range(rows):
-            writer.writerow([f"reader{n}@example{n % 97}.org", f"Reader {n}", "weekly,llm"])
-
-
-def measure(mode: str, source: Path, db_path: Path) -> dict[str, float]:
+def measure(mode: str, source: Path, db_path: Path) -> Run:
     from publisher.db import open_database
     from publisher.subscribers.csv_files import import_csv
     from publisher.subscribers.tool_import import list_files, plan, write
 
     engine = open_database(f"sqlite:///{db_path}")
-    start = time.perf_counter()
-    if mode == "tool":
+
+    def tool_import() -> int:
         found = plan(list_files(source))
         if found.errors:
             raise SystemExit(f"bench file in error: {found.errors[:3]}")
         written = write(engine, found.found, NOW)
-        rows = written.added + written.suppressed
-    else:
+        return written.added + written.suppressed
+
+    def csv_import() -> int:
         with source.open(encoding="utf-8", newline="") as stream:
-            rows = import_csv(engine, stream, "confirmed", NOW).added
-    seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"rows": rows, "seconds": seconds, "peak_mb": peak_mb}
+            return import_csv(engine, stream, "confirmed", NOW).added
 
-
-def run_child(mode: str, source: Path, db_path: Path) -> dict[str, float]:
-    output = subprocess.run([sys.executable, __file__, "--child", mode, str(source),
-                             str(db_path)], check=True, capture_output=True, text=True).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+    return timed(tool_import if mode == "tool" else csv_import)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "SOURCE", "DB"))
-    args = parser.parse_args()
-    if args.child:
-        mode, source, db_path = args.child
-        print(json.dumps(measure(mode, Path(source), Path(db_path))))
+    args = parse_args(parser, measure)
+    if args is None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         archive, plain = root / "mailchimp.zip", root / "plain.csv"
         write_mailchimp(archive, args.rows)
-        write_plain(plain, args.rows)
-        tool = run_child("tool", archive, root / "tool.db")
-        csv_run = run_child("csv", plain, root / "csv.db")
-    tool_rate = tool["rows"] / tool["seconds"]
-    csv_rate = csv_run["rows"] / csv_run["seconds"]
-    print(f"{'run':<52} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'peak MB':>8}")
-    print(f"{'publisher import (Mailchimp zip, two passes)':<52} {tool['rows']:>8.0f} "
-          f"{tool['seconds']:>8.2f} {tool_rate:>9.0f} {tool['peak_mb']:>8.1f}")
-    print(f"{'subscribers import (email,name,tags CSV)':<52} {csv_run['rows']:>8.0f} "
-          f"{csv_run['seconds']:>8.2f} {csv_rate:>9.0f} {csv_run['peak_mb']:>8.1f}")
-    print(f"rate publisher import / subscribers import = {tool_rate / csv_rate:.2f}x; "
+        write_plain_csv(plain, args.rows)
+        tool = run_child(__file__, "tool", archive, root / "tool.db")
+        csv_run = run_child(__file__, "csv", plain, root / "csv.db")
+    print(table([("publisher import (Mailchimp zip, two passes)", tool),
+                 ("subscribers import (email,name,tags CSV)", csv_run)]))
+    print(f"rate publisher import / subscribers import = {rate(tool) / rate(csv_run):.2f}x; "
           f"peak RSS ratio = {tool['peak_mb'] / csv_run['peak_mb']:.2f}x")
 
 

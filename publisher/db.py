@@ -1,7 +1,8 @@
 """The database: engine (SQLite WAL or PostgreSQL), tables, and numbered migrations.
 
 SQLAlchemy Core only. Migrations are a numbered registry applied in order inside one
-transaction each; `upgrade` runs on first use and by `publisher db upgrade`.
+transaction each; `upgrade` runs on first use and by `publisher db upgrade`. Each table
+has its writers, named in `TABLE_OWNERS` next to the tables and nowhere else.
 """
 
 from __future__ import annotations
@@ -184,6 +185,27 @@ automation_steps = sa.Table(  # migration 9: each step's switch and the anchor o
     sa.Column("live_since", UTCDateTime),  # switched (back) on at; NULL: off at the last round
     sa.Column("body_hash", sa.String(64)),  # sha256 of its Markdown body, to spot a rename
 )
+
+# Who may write each table (insert, update, delete): the modules named here and nowhere
+# else, kept by tests/test_table_owners.py. Other modules read through SELECTs or call the
+# owners' functions; the migrations below, which create and reshape tables, are exempt.
+_OUTBOX = ("publisher.sending.outbox", "publisher.sending.control", "publisher.sending.retention",
+           "publisher.sending.enrolment", "publisher.sending.oneoff")
+_STORE = ("publisher.subscribers.store",)
+_ACCOUNTS = ("publisher.accounts",)
+TABLE_OWNERS: dict[str, tuple[str, ...]] = {
+    schema_version.name: ("publisher.db",),  # upgrade() records each migration
+    subscriber_table.name: _STORE,
+    subscriber_events.name: _STORE,
+    suppressions.name: _STORE,
+    sends.name: _OUTBOX,
+    deliveries.name: _OUTBOX,
+    leases.name: (),  # made by migration 1; no module writes it
+    bounce_reports.name: ("publisher.sending.returned_mail",),
+    admin_users.name: _ACCOUNTS,
+    admin_sessions.name: _ACCOUNTS,
+    automation_steps.name: ("publisher.sending.enrolment",),
+}
 
 Migration = Callable[[Connection], None]
 

@@ -11,8 +11,8 @@ import sys
 
 import click
 
+from publisher import accounts
 from publisher.commands.context import Context
-from publisher.web.admin import auth
 
 
 @click.group("admin")
@@ -32,8 +32,8 @@ def set_password_command(context: Context, username: str, password_stdin: bool) 
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    auth.check_new_account(username, password)
-    created = auth.set_password(context.engine, username, password, context.clock())
+    accounts.check_new_account(username, password)
+    created = accounts.set_password(context.engine, username, password, context.clock())
     verb = "created" if created else "password changed; its open sessions were ended"
     click.echo(f"{username}: {verb}. Sign in at {config.site.base_url}/admin")
 

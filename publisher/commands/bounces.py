@@ -13,7 +13,7 @@ import click
 from publisher.commands.context import Context
 from publisher.errors import ConfigError, PublisherError
 from publisher.outage import RetryPolicy
-from publisher.subscribers.bounces import BOUNCE_SPOOL, process_maildir
+from publisher.sending.returned_mail import BOUNCE_SPOOL, process_maildir
 
 
 def fetch_imap(url: str, password: str, spool: Path) -> int:

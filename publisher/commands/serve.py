@@ -7,6 +7,7 @@ import uvicorn
 
 from publisher.commands.context import Context
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 
 
 @click.command("serve")
@@ -16,7 +17,7 @@ from publisher.web.app import create_app
 def serve_command(context: Context, host: str, port: int) -> None:
     """Serve the built output directory and the subscriber routes."""
     secrets = context.require_signing_key()  # one line now rather than 500s later
-    app = create_app(context.config, secrets)
+    app = create_app(WebState(context.config, secrets))
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
 

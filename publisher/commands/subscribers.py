@@ -16,9 +16,9 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
 from publisher.sending.erasure import erase_person
+from publisher.sending.returned_mail import BOUNCE_SPOOL, forget_messages
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
-from publisher.subscribers.bounces import BOUNCE_SPOOL, forget_messages
 from publisher.subscribers.csv_files import export_csv, import_csv, open_csv
 from publisher.subscribers.store import Consent
 from publisher.subscribers.tool_exports import FORMATS as TOOL_FORMATS

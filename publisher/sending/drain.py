@@ -34,13 +34,13 @@ from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.mime import SendContext, prepare
 from publisher.mail.render import RenderedEmail
 from publisher.mail.smtp import Connection, Reply, deliver, rate_limiter
+from publisher.mail.verp import verp_address
 from publisher.outage import RetryPolicy
 from publisher.ratelimit import AsyncRateLimiter
 from publisher.sending import control, outbox
 from publisher.sending.flow import BUILD_AHEAD, UNWRITTEN_MAX, Flow, Item
 from publisher.sending.outbox import FAILED, Backoff, Delivery, Result, result_of
 from publisher.sending.sender_processes import Sender, Senders, SenderSpec, sender_counts
-from publisher.subscribers.bounces import verp_address
 
 Progress = Callable[[dict[str, int]], None]
 

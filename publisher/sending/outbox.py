@@ -16,13 +16,15 @@ attempts (publisher.sending.control sets aside a row that too many processes los
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
 locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
 
-Delivery and send rows are written by five modules of one concern and nowhere else: this
-one (start, claim, settle), publisher.sending.control (pause, resume, cancel, retry, release),
-publisher.sending.retention (prune), publisher.sending.enrolment (automation steps) and
-publisher.sending.oneoff (one-off mails: confirmations).
+Delivery and send rows are written by five modules of one concern and nowhere else (the
+owners in publisher.db.TABLE_OWNERS, kept by tests/test_table_owners.py): this one (start,
+claim, settle, a returned report, erasure), publisher.sending.control (pause, resume,
+cancel, retry, release), publisher.sending.retention (prune), publisher.sending.enrolment
+(automation steps) and publisher.sending.oneoff (one-off mails: confirmations).
 This module also owns what a transport reply does to a delivery (`result_of`: sent,
-deferred on the Backoff schedule, failed, hard bounce) and stores the email frozen at a
-send's start, handing it back as the same RenderedEmail.
+deferred on the Backoff schedule, failed, hard bounce) and what a report that came back
+later does to it (`record_returned`), and stores the email frozen at a send's start,
+handing it back as the same RenderedEmail.
 """
 
 from __future__ import annotations
@@ -476,6 +478,14 @@ def require_send(engine: Engine, slug: str) -> int:
     if send_id is None:
         raise SendError(f"{slug}: this issue has not been sent (no outbox rows)")
     return send_id
+
+
+def record_returned(conn: Connection, delivery_id: int, hard: bool, reply: str,
+                    now: datetime) -> None:
+    """What a report that came back later does to its delivery: a hard bounce fails it,
+    a soft bounce or a complaint leaves it sent; either way its reply says what came back."""
+    conn.execute(deliveries.update().where(deliveries.c.id == delivery_id)
+                 .values(status=FAILED if hard else SENT, last_reply=reply, updated_at=now))
 
 
 def forget_person(conn: Connection, subscriber_id: int | None, address_key: str) -> None:

@@ -32,7 +32,7 @@ BOUNCE_RATE_LIMIT = 0.02
 # this long for that before it stops (a drain that died leaves it to the next daemon tick).
 SETTLE_WINDOW = timedelta(seconds=15)
 RATE_WINDOW = timedelta(seconds=60)  # `rate_per_second` counts the sends of the last minute
-HARD_PREFIX, COMPLAINT_PREFIX = "hard:", "complaint:"  # written by subscribers.bounces
+HARD_PREFIX, COMPLAINT_PREFIX = "hard:", "complaint:"  # made by sending.returned_mail
 
 
 @dataclass(frozen=True)

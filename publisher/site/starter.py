@@ -73,6 +73,8 @@ MEANINGS: dict[str, str] = {
     "metrics.allow_remote": "allow a listen host that is not loopback",
     "admin.session_hours": "a console session ends this long after login",
     "audience.tags": "subscriber tags audiences may name besides the topics",
+    "topics": "topics readers may choose, one table per tag with a label per language "
+              '(en = "…", zh = "…")',
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -40,6 +40,45 @@ BATCH = 1000
 DELIMITERS = (",", ";", "\t")  # comma first: it wins a tie
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
 TAG_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+Row = TypeVar("Row", covariant=True)
+
+
+class LineCountingReader(Protocol[Row]):
+    """csv.reader's or csv.DictReader's object: iterates rows and counts `line_num`."""
+
+    line_num: int
+
+    def __next__(self) -> Row: ...
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why the rest of a CSV file cannot be read, from the line where the bad row began."""
+
+    line: int
+    reason: str
+    not_decoded: bool  # the bytes are not in the file's encoding (else: malformed CSV)
+
+
+def located_rows(reader: LineCountingReader[Row]) -> Iterator[tuple[int, Row] | Unreadable]:
+    """Each row with the line where it began (a quoted field may span lines); an
+    Unreadable ends the file (after a csv.Error or a UnicodeDecodeError nothing more can be
+    read)."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Unreadable(start, str(exc), not_decoded=False)
+            return
+        except UnicodeDecodeError as exc:
+            yield Unreadable(start, str(exc.reason), not_decoded=True)
+            return
+        yield start, row
 
 
 @dataclass
@@ -99,17 +138,12 @@ def _rows(stream: IO[str], name: str, encoding: str) -> Iterator[tuple[int, dict
     reader = csv.DictReader(chain([header], stream), delimiter=delimiter_of(header))
     if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
         raise PublisherError(f"{name}:1: a header row with an 'email' column is required")
-    while True:
-        start = reader.line_num + 1  # a quoted field may span lines: report where it began
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise PublisherError(f"{name}:{start}: {exc}") from exc
-        except UnicodeDecodeError as exc:  # a stream opened strictly, not by open_csv
-            raise PublisherError(f"{name}:{start}: not {_label(encoding)} near this line "
-                                 f"({exc.reason})") from exc
+    for located in located_rows(reader):
+        if isinstance(located, Unreadable):  # not decoded: a stream opened strictly
+            raise PublisherError(f"{name}:{located.line}: " + (
+                f"not {_label(encoding)} near this line ({located.reason})"
+                if located.not_decoded else located.reason))
+        start, row = located
         clean = {(k or "").strip().lower(): (v or "") for k, v in row.items() if k is not None}
         yield start, clean
 

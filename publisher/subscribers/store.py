@@ -1,4 +1,5 @@
-"""The subscriber store: the only writer of subscriber rows. Every status change is one
+"""The subscriber store: the only writer of subscriber, event and suppression rows
+(publisher.db.TABLE_OWNERS). Every status change is one
 transaction with its event-log row, and so is each claim of a confirmation mail (a
 `confirmation_sent` event), and each change of a reader's topics or time zone
 (`topics_changed`, `timezone_changed`, with from/to in the detail).
@@ -25,12 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from publisher.config import tag_name
-from publisher.db import (
-    bounce_reports,
-    subscriber_events,
-    subscriber_table,
-    suppressions,
-)
+from publisher.db import subscriber_events, subscriber_table, suppressions
 from publisher.errors import InvalidAddress, StoreError
 from publisher.subscribers.addresses import Address, normalise_address, normalise_name
 from publisher.tokens import Reader, address_hash
@@ -492,6 +488,13 @@ def confirm(conn: Connection, subscriber_id: int, now: datetime) -> Subscriber |
     return set_status(conn, subscriber_id, CONFIRMED, now, "confirmed")
 
 
+def resubscribe(conn: Connection, subscriber_id: int, now: datetime,
+                via: str) -> Subscriber | None:
+    """Confirmed again at the person's own request (their link proves the mailbox), logged
+    as `resubscribed` with `via` (confirmation link, preferences)."""
+    return set_status(conn, subscriber_id, CONFIRMED, now, "resubscribed", {"via": via})
+
+
 def unsubscribe(conn: Connection, subscriber_id: int, now: datetime,
                 how: str = "link") -> Subscriber | None:
     return set_status(conn, subscriber_id, UNSUBSCRIBED, now, "unsubscribed", {"via": how})
@@ -526,15 +529,14 @@ def count_hard_bounces(conn: Connection, subscriber_ids: Iterable[int], threshol
 
 def erase(conn: Connection, address: Address, now: datetime) -> bool:
     """Delete the person from the subscriber data, keeping only a hash so the address is
-    never re-added: the subscriber row (with its consent record), the details of their
-    events, and reports naming them. What stays names nobody: the events' kinds and times.
-    Their deliveries belong to the outbox: publisher.sending.erasure does both."""
+    never re-added: the subscriber row (with its consent record) and the details of their
+    events. What stays names nobody: the events' kinds and times. Their deliveries belong
+    to the outbox and the unverified reports naming them to publisher.sending.returned_mail:
+    publisher.sending.erasure does all three."""
     existing = find(conn, address)
     conn.execute(sa.delete(suppressions).where(suppressions.c.email_hash == email_hash(address)))
     conn.execute(suppressions.insert().values(email_hash=email_hash(address), reason=ERASED,
                                               created_at=now))
-    conn.execute(sa.delete(bounce_reports).where(
-        sa.func.lower(bounce_reports.c.recipient) == address.key))
     if existing is None:
         return False
     conn.execute(sa.delete(subscriber_table).where(subscriber_table.c.id == existing.id))

@@ -22,19 +22,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy.engine import Engine
 
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy, retry
 from publisher.subscribers import store
-from publisher.subscribers.csv_files import BATCH, delimiter_of
+from publisher.subscribers.csv_files import (
+    BATCH,
+    LineCountingReader,
+    Unreadable,
+    delimiter_of,
+    located_rows,
+)
 from publisher.subscribers.store import LEFT, PENDING, STATUSES, Consent
 from publisher.subscribers.tool_formats import FORMATS, Recognised, recognise
 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
-CsvReader = Any  # csv.reader's object: iterates rows, counts `line_num`
+CsvReader = LineCountingReader[list[str]]
 
 
 @dataclass(frozen=True)
@@ -119,19 +125,12 @@ def _header(raw: IO[bytes], name: str) -> tuple[list[str], CsvReader]:
 
 def _rows(reader: CsvReader, columns: tuple[str, ...], name: str,
           errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict[str, str]]]:
-    while True:
-        start = reader.line_num + 1  # a quoted field may span lines: report where it began
-        try:
-            cells = next(reader)
-        except StopIteration:
+    for located in located_rows(reader):
+        if isinstance(located, Unreadable):  # the rest of the file cannot be read either
+            errors.append((name, located.line, f"not UTF-8 near this line ({located.reason}); "
+                           "save the file as UTF-8" if located.not_decoded else located.reason))
             return
-        except csv.Error as exc:
-            errors.append((name, start, str(exc)))
-            return
-        except UnicodeDecodeError as exc:  # the rest of the file cannot be read either
-            errors.append((name, start, f"not UTF-8 near this line ({exc.reason}); "
-                                        "save the file as UTF-8"))
-            return
+        start, cells = located
         if any(cell.strip() for cell in cells):
             yield start, dict(zip(columns, cells, strict=False))
 

@@ -16,8 +16,9 @@ from publisher.cli import main
 from publisher.config import Config
 from publisher.db import bounce_reports
 from publisher.mail.message_ids import MessageIds
+from publisher.mail.returned import parse_report
+from publisher.sending.returned_mail import process_maildir
 from publisher.subscribers import store
-from publisher.subscribers.bounces import parse_report, process_maildir
 from publisher.tokens import TokenSigner, unsubscribe_token
 from tests.conftest import DATA
 from tests.deliverability.test_bounces import sent_site

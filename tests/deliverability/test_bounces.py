@@ -22,11 +22,12 @@ from publisher.db import deliveries
 from publisher.dev.catcher import Catcher
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.render import RenderedEmail
+from publisher.mail.verp import delivery_from_verp, verp_address
 from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions
+from publisher.sending.returned_mail import process_maildir
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
-from publisher.subscribers.bounces import delivery_from_verp, process_maildir, verp_address
 from tests.conftest import DATA, SEED_ISSUE
 from tests.deliverability.dovecot import PASSWORD, Dovecot
 from tests.sending.helpers import (

@@ -19,12 +19,13 @@ from publisher.config import Config
 from publisher.db import deliveries, open_database, sends
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.render import RenderedEmail
+from publisher.mail.returned import Report
 from publisher.sending import outbox, reports, retention
 from publisher.sending.drain import DrainOptions
+from publisher.sending.returned_mail import apply_report
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
-from publisher.subscribers.bounces import Report, apply_report
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (

@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 
 from publisher.db import MIGRATIONS, make_engine, metadata, schema_version, upgrade
 from publisher.mail.render import RenderedEmail
-from publisher.sending import outbox, reports
+from publisher.sending import outbox, reports, returned_mail
 from publisher.sending.erasure import erase_person
-from publisher.subscribers import activity, bounces, store
+from publisher.subscribers import activity, store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.store import Consent
 from publisher.tokens import (
@@ -149,7 +149,7 @@ def test_an_erased_readers_old_links_change_nobody_and_name_nobody(
         left = site.post(link, {"action": "unsubscribe"})
         assert left.status_code == 200 and "bob" not in left.text.lower(), link
     with site.engine.begin() as conn:
-        assert bounces.apply_unsubscribe(conn, borrowed, SIGNER, NOW)  # the mailto way
+        assert returned_mail.apply_unsubscribe(conn, borrowed, SIGNER, NOW)  # the mailto way
         assert store.events(conn, bob.id) == before
         now = store.get(conn, bob.id)
     assert now is not None and (now.status, now.tags) == (store.CONFIRMED, ["llm"])
