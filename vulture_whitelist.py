@@ -9,7 +9,8 @@ from vulture.whitelist_utils import Whitelist
 
 _ = Whitelist()
 
-# click: the group callback hands the loaded Config to every command through ctx.obj.
+# click: the group callback hands the Context (config, secrets, engine) to every command
+# through ctx.obj.
 _.obj
 
 # pydantic: model settings and the `cls` of @field_validator / @model_validator classmethods.

@@ -1,4 +1,5 @@
-"""The `publisher` command: one thin function per verb, each in publisher/commands/.
+"""The `publisher` command: one thin function per verb, each in publisher/commands/, all
+sharing one Context (publisher.commands.context) made here for the invocation.
 
 A database failure that reaches the top is one line (no SQL, no addresses) with a distinct
 exit code; `--debug` (or PUBLISHER_DEBUG=1) shows the traceback instead.
@@ -7,6 +8,7 @@ exit code; `--debug` (or PUBLISHER_DEBUG=1) shows the traceback instead.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -20,16 +22,21 @@ from publisher.commands import (
     automations,
     bounces,
     control,
+    daemon,
+    db,
+    demo,
     dev,
     dkim,
     imports,
     init,
     issues,
     secret,
-    sending,
+    send,
     serve,
+    status,
     subscribers,
 )
+from publisher.commands.context import Context
 from publisher.config import load_config
 from publisher.errors import DatabaseFault
 from publisher.outage import as_error
@@ -63,11 +70,15 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("publisher").setLevel(logging.INFO)  # JSON event lines on stderr
     ctx.meta["debug"] = debug
-    ctx.obj = load_config(Path.cwd(), config_file)
+    context = Context(load_config(Path.cwd(), config_file), environ=os.environ)
+    ctx.call_on_close(context.close)
+    ctx.obj = context
 
 
-for module in (init, issues, serve, secret, subscribers, imports, sending, control, dkim,
-               bounces, admin, automations, dev):
+# Each module of publisher/commands contributes its verbs (`publisher --help` sorts them).
+COMMAND_MODULES = (init, issues, serve, secret, subscribers, db, imports, send, status, demo,
+                   daemon, control, dkim, bounces, admin, automations, dev)
+for module in COMMAND_MODULES:
     for command in module.COMMANDS:
         main.add_command(command)
 

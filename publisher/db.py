@@ -368,19 +368,17 @@ def open_database(url: str, outage_seconds: float = 0.0) -> Engine:
     """Engine with the schema brought up to date (migrations run automatically on first use);
     a database that is down at start is waited for up to `outage_seconds`."""
     engine = make_engine(url)
-    retry(partial(upgrade, engine), RetryPolicy(outage_seconds))
+    upgrade_when_reachable(engine, outage_seconds)
     return engine
 
 
-def open_configured(config: Config) -> Engine:
-    """The configured database, as the commands open it."""
-    return open_database(config.database_url, config.settings.database.outage_seconds)
+def upgrade_when_reachable(engine: Engine, outage_seconds: float) -> None:
+    """Apply pending migrations, waiting up to `outage_seconds` for a database that is down."""
+    retry(partial(upgrade, engine), RetryPolicy(outage_seconds))
 
 
-def open_existing(config: Config) -> Engine | None:
-    """The configured database when there is one (PostgreSQL, or a SQLite file that
-    exists), for commands that only compare with what was stored; None: nothing was."""
+def database_exists(config: Config) -> bool:
+    """Whether the configured database is there (PostgreSQL, or a SQLite file that exists),
+    for commands that only compare with what was stored."""
     url = sa.engine.make_url(config.database_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
-        return None
-    return open_configured(config)
+    return url.get_backend_name() != "sqlite" or bool(url.database and Path(url.database).is_file())

@@ -12,9 +12,7 @@ import sys
 import click
 
 from publisher import accounts
-from publisher.clock import utc_now
-from publisher.config import Config
-from publisher.db import open_configured
+from publisher.commands.context import Context
 
 
 @click.group("admin")
@@ -27,14 +25,15 @@ def admin_group() -> None:
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input.")
 @click.pass_obj
-def set_password_command(config: Config, username: str, password_stdin: bool) -> None:
+def set_password_command(context: Context, username: str, password_stdin: bool) -> None:
     """Create USERNAME (default: admin) or change its password; ends its open sessions."""
+    config = context.config
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     accounts.check_new_account(username, password)
-    created = accounts.set_password(open_configured(config), username, password, utc_now())
+    created = accounts.set_password(context.engine, username, password, context.clock())
     verb = "created" if created else "password changed; its open sessions were ended"
     click.echo(f"{username}: {verb}. Sign in at {config.site.base_url}/admin")
 

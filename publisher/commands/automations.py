@@ -9,11 +9,9 @@ import click
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher.clock import utc_now
-from publisher.config import Config
+from publisher.commands.context import Context
 from publisher.content.automations import SEND_PREFIX, Step, delay_label, read_steps, step_slug
 from publisher.content.plaintext import display_width
-from publisher.db import open_configured, open_existing
 from publisher.errors import DatabaseFault, IssueFileError
 from publisher.outage import reason
 from publisher.sending import enrolment, outbox
@@ -29,11 +27,11 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
-def _stored(config: Config) -> Engine | None:
+def _stored(context: Context) -> Engine | None:
     """The database to compare step files with: None when there is none yet, or when it
     cannot be reached (said in one line: the files themselves are still fine)."""
     try:
-        return open_existing(config)
+        return context.stored_engine()
     except (sa.exc.SQLAlchemyError, DatabaseFault) as exc:
         _warn(f"switches and renamed steps not looked up: the database is unreachable "
               f"({reason(exc)})")
@@ -44,10 +42,10 @@ def _warn(line: str) -> None:
     click.echo(f"warning: {line}", err=True)
 
 
-def print_rename_warnings(config: Config, steps: list[Step],
+def print_rename_warnings(context: Context, steps: list[Step],
                           engine: Engine | None = None) -> None:
     """Warn (stderr) about step files that repeat a step already sent under another name."""
-    engine = engine or (_stored(config) if steps else None)
+    engine = engine or (_stored(context) if steps else None)
     for line in enrolment.rename_warnings(engine, steps) if engine is not None else []:
         _warn(line)
 
@@ -59,15 +57,16 @@ def automations_group() -> None:
 
 @automations_group.command("list")
 @click.pass_obj
-def list_command(config: Config) -> None:
+def list_command(context: Context) -> None:
     """The step files in sending order: delay, subject, flags."""
+    config = context.config
     if not config.automations_dir.is_dir():
         click.echo(f"no automations: {config.automations_dir} does not exist")
         return
     steps, problems, _failed = read_steps([config.automations_dir])
     if problems:
         raise IssueFileError(problems)
-    engine = _stored(config)
+    engine = _stored(context)
     disabled = enrolment.disabled_steps(engine) if engine is not None else set()
     rows = [("step", "after", "subject", "flags", "file")]
     for step in steps:
@@ -77,15 +76,16 @@ def list_command(config: Config) -> None:
         rows.append((step.name, delay_label(step.delay), step.meta.title,
                      ",".join(flags) or "-", str(step.path)))
     _table(rows)
-    print_rename_warnings(config, steps, engine)
+    print_rename_warnings(context, steps, engine)
 
 
 @automations_group.command("status")
 @click.pass_obj
-def status_command(config: Config) -> None:
+def status_command(context: Context) -> None:
     """Per step: on or off (draft, disabled, file removed), its send's state, sent, failed,
     due now and pending (due later)."""
-    statuses = step_statuses(open_configured(config), config, utc_now())
+    config = context.config
+    statuses = step_statuses(context.engine, config, context.clock())
     if not statuses:
         click.echo("no automation steps")
         return
@@ -101,11 +101,12 @@ def status_command(config: Config) -> None:
 @automations_group.command("disable")
 @click.argument("step")
 @click.pass_obj
-def disable_command(config: Config, step: str) -> None:
+def disable_command(context: Context, step: str) -> None:
     """Switch STEP off: nobody else is enrolled in it until `enable` (rows already in the
     outbox still go; `publisher cancel automation:STEP` ends them)."""
-    engine = open_configured(config)
-    found = enrolment.switch(engine, config, step, False, utc_now())
+    config = context.config
+    engine = context.engine
+    found = enrolment.switch(engine, config, step, False, context.clock())
     slug = found.send_slug if found else step_slug(step)
     send_id = outbox.find_send(engine, slug)
     left = outbox.remaining(outbox.counts(engine, send_id)) if send_id is not None else 0
@@ -118,10 +119,11 @@ def disable_command(config: Config, step: str) -> None:
 @automations_group.command("enable")
 @click.argument("step")
 @click.pass_obj
-def enable_command(config: Config, step: str) -> None:
+def enable_command(context: Context, step: str) -> None:
     """Switch STEP back on: from the next round it reaches readers whose due time is within
     `catch_up_hours` of now, as a new step would (not everyone who confirmed meanwhile)."""
-    found = enrolment.switch(open_configured(config), config, step, True, utc_now())
+    config = context.config
+    found = enrolment.switch(context.engine, config, step, True, context.clock())
     slug = found.send_slug if found else step_slug(step)
     note = "" if found is not None and not found.meta.draft else (
         f"; its file is {'a draft' if found else 'missing'}, so it stays off until "

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
-import os
 import ssl
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import click
 
-from publisher.clock import utc_now
-from publisher.config import Config, load_secrets
-from publisher.db import open_configured
+from publisher.commands.context import Context
 from publisher.errors import ConfigError, PublisherError
 from publisher.outage import RetryPolicy
 from publisher.sending.returned_mail import BOUNCE_SPOOL, process_maildir
@@ -54,9 +51,10 @@ def bounces_group() -> None:
 @bounces_group.command("process")
 @click.argument("source")
 @click.pass_obj
-def process_command(config: Config, source: str) -> None:
+def process_command(context: Context, source: str) -> None:
     """Read DSNs and ARF reports; update deliveries and subscribers; keep what is unclear."""
-    secrets = load_secrets(os.environ)
+    config = context.config
+    secrets = context.secrets
     maildir = Path(source)
     if source.startswith("imaps://"):
         if not secrets.imap_password:
@@ -66,9 +64,9 @@ def process_command(config: Config, source: str) -> None:
         click.echo(f"fetched {fetched} message(s) from {source}")
     if not (maildir / "new").is_dir():
         raise PublisherError(f"{maildir}: not a Maildir (no new/ folder)")
-    engine = open_configured(config)
+    engine = context.engine
     outcome = process_maildir(engine, maildir, secrets.secret_keys,
-                              config.settings.bounces.hard_bounce_threshold, utc_now(),
+                              config.settings.bounces.hard_bounce_threshold, context.clock(),
                               RetryPolicy(config.settings.database.outage_seconds))
     kinds = ", ".join(f"{kind} {count}" for kind, count in outcome.kinds.items())
     click.echo(f"processed {outcome.processed} ({kinds})")

@@ -13,23 +13,9 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import Engine
 
-from publisher.clock import utc_now
-from publisher.config import Config
+from publisher.commands.context import Context
 from publisher.content.automations import SEND_PREFIX
-from publisher.db import open_configured
 from publisher.sending import control, outbox
-
-
-def state_line(slug: str, state: str, counts: dict[str, int]) -> str:
-    """What a paused or cancelled send has done and what continues it, in one line."""
-    sent, left = counts[outbox.SENT], outbox.remaining(counts)
-    if state == outbox.SEND_PAUSED:
-        return (f"{slug} is paused: {sent} sent, {left} left; `publisher resume {slug}` "
-                f"continues it")
-    if state == outbox.SEND_CANCELLED:
-        return (f"{slug} was cancelled (final): {sent} sent, {counts[outbox.CANCELLED]} "
-                f"cancelled, never sent{step_note(slug)}")
-    return f"{slug} is {state}: {sent} sent, {left} left"
 
 
 def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
@@ -37,14 +23,6 @@ def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
     return (f"cancelled {slug}: {done.sent} sent, {done.cancelled} cancelled (final)"
             + (f"; {done.in_flight} in flight are settled by their process"
                if done.in_flight else ""))
-
-
-def step_note(slug: str) -> str:
-    """A step's cancel ends the rows it had, not the step: say how to switch it off."""
-    if not slug.startswith(SEND_PREFIX):
-        return ""
-    return (f"; the step still enrols new readers (`publisher automations disable "
-            f"{slug.removeprefix(SEND_PREFIX)}` switches it off)")
 
 
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
@@ -61,7 +39,7 @@ def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
 def _refused(engine: Engine, slug: str, send_id: int, what: str) -> click.ClickException:
     """The send was not in the state the verb needs: say which state it is in."""
     state = control.send_state(engine, send_id)
-    hint = f"; {state_line(slug, state, outbox.counts(engine, send_id))}" if state in (
+    hint = f"; {control.state_line(slug, state, outbox.counts(engine, send_id))}" if state in (
         outbox.SEND_PAUSED, outbox.SEND_CANCELLED) else ""
     return click.ClickException(f"{slug} is {state}: only {what}{hint}")
 
@@ -69,11 +47,11 @@ def _refused(engine: Engine, slug: str, send_id: int, what: str) -> click.ClickE
 @click.command("pause")
 @click.argument("issue")
 @click.pass_obj
-def pause_command(config: Config, issue: str) -> None:
+def pause_command(context: Context, issue: str) -> None:
     """Stop ISSUE's send: no new claim; every process settles what is on the wire."""
-    engine = open_configured(config)
+    engine = context.engine
     slug, send_id, _state = _send_of(engine, issue)
-    if not control.pause(engine, send_id, utc_now()):
+    if not control.pause(engine, send_id, context.clock()):
         raise _refused(engine, slug, send_id, "a sending send can be paused")
     counts = outbox.counts(engine, send_id)
     left = outbox.remaining(counts)
@@ -84,9 +62,9 @@ def pause_command(config: Config, issue: str) -> None:
 @click.command("resume")
 @click.argument("issue")
 @click.pass_obj
-def resume_command(config: Config, issue: str) -> None:
+def resume_command(context: Context, issue: str) -> None:
     """Let a paused send continue exactly where it stopped."""
-    engine = open_configured(config)
+    engine = context.engine
     slug, send_id, _state = _send_of(engine, issue)
     if not control.resume(engine, send_id):
         raise _refused(engine, slug, send_id, "a paused send can be resumed")
@@ -100,9 +78,10 @@ def resume_command(config: Config, issue: str) -> None:
 @click.argument("issue")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def cancel_command(config: Config, issue: str, yes: bool) -> None:
+def cancel_command(context: Context, issue: str, yes: bool) -> None:
     """End ISSUE's send for good: its queued and deferred rows are never sent."""
-    engine = open_configured(config)
+    config = context.config
+    engine = context.engine
     slug, send_id, state = _send_of(engine, issue)
     if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
         raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
@@ -110,10 +89,10 @@ def cancel_command(config: Config, issue: str, yes: bool) -> None:
     if not yes and not click.confirm(f"Cancel {slug} for good? {left} deliveries not yet "
                                      "sent will never be sent", default=False):
         raise click.Abort()
-    done = control.cancel_and_settle(engine, send_id, utc_now(), timedelta(
+    done = control.cancel_and_settle(engine, send_id, context.clock(), timedelta(
         seconds=config.settings.sending.lease_seconds))
     if done is None:  # it ended meanwhile
         raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
-    click.echo(cancelled_line(slug, done) + step_note(slug))
+    click.echo(cancelled_line(slug, done) + control.step_note(slug))
 
 COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

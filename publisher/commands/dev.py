@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from publisher.clock import utc_now
-from publisher.config import Config
+from publisher.commands.context import Context
 from publisher.dev.catcher import Catcher, arrival
 
 LINKS_SHOWN = 12  # a digest has dozens of links; the first ones are the reader's own
@@ -26,15 +25,16 @@ def dev_group() -> None:
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where each message is stored (default: var/mail).")
 @click.pass_obj
-def catch_command(config: Config, port: int | None, maildir: Path | None) -> None:
+def catch_command(context: Context, port: int | None, maildir: Path | None) -> None:
     """Catch every mail sent to 127.0.0.1 into a Maildir and show each as it arrives."""
+    config = context.config
     folder = maildir or config.path("var/mail")
     port = port or config.settings.smtp.port
     printing = threading.Lock()
 
     def show(stored: bytes) -> None:
         seen = arrival(stored)
-        moment = utc_now().astimezone(config.site.zone)
+        moment = context.clock().astimezone(config.site.zone)
         with printing:
             click.echo(f"{_time(moment)}  to {seen.to}  {seen.subject}")
             for link in seen.links[:LINKS_SHOWN]:

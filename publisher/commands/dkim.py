@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from publisher.config import Config
+from publisher.commands.context import Context
 from publisher.errors import PublisherError
 from publisher.mail.dkim_signing import generate, write_key, zone_line
 
@@ -25,9 +25,10 @@ def dkim_group() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("keys"),
               show_default=True)
 @click.pass_obj
-def keygen_command(config: Config, selector: str | None, domain: str | None, kind: str,
+def keygen_command(context: Context, selector: str | None, domain: str | None, kind: str,
                    bits: int, out: Path) -> None:
     """Write <out>/<selector>.<domain>.pem (mode 600) and print the TXT record."""
+    config = context.config
     if bits < 2048:
         raise PublisherError("--bits: 2048 or more (smaller RSA keys are rejected by receivers)")
     settings = config.settings.dkim

@@ -13,9 +13,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from publisher.clock import utc_now
-from publisher.config import Config
-from publisher.db import open_configured
+from publisher.commands.context import Context
 from publisher.outage import RetryPolicy
 from publisher.site.post_archives import convert, read_archive, redirect_lines, write_folder
 from publisher.subscribers.tool_import import (
@@ -47,11 +45,12 @@ console = Console(stderr=True)
               help="Where the posts were published (e.g. https://buttondown.com/you), "
                    "when the export does not say.")
 @click.pass_obj
-def import_command(config: Config, source: Path, dry_run: bool, skip_errors: bool,
+def import_command(context: Context, source: Path, dry_run: bool, skip_errors: bool,
                    welcome: bool, out: Path, old_url: str | None) -> None:
     """Import a Mailchimp, Substack, Buttondown, beehiiv, Ghost, listmonk or publisher
     export; opt-outs become suppressions, posts issue files; running it again changes
     nothing."""
+    config = context.config
     archive = read_archive(source, old_url)
     lists = [f for f in list_files(source) if f.file_name not in archive.lists]
     found = plan(lists) if lists else Plan()
@@ -77,7 +76,7 @@ def import_command(config: Config, source: Path, dry_run: bool, skip_errors: boo
         written_files = write_folder(out, issues, redirect_lines(archive.posts))
         click.echo(f"wrote {len(written_files)} file(s) in {out}")
     if found.found:
-        written = write(open_configured(config), found.found, utc_now(), welcome,
+        written = write(context.engine, found.found, context.clock(), welcome,
                         RetryPolicy(config.settings.database.outage_seconds))
         for name, line_number, reason in written.skipped:
             console.print(f"{name}:{line_number}: {reason}", markup=False, soft_wrap=True)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from publisher.clock import utc_now
+from publisher.commands.context import Context
 from publisher.site.starter import SiteAnswers, starter_files, write_site
 
 NEXT_STEPS = """\
@@ -37,7 +37,8 @@ def _asked() -> SiteAnswers:
 @click.command("init")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--yes", is_flag=True, help="Ask nothing: take the defaults (edit them later).")
-def init_command(folder: Path, yes: bool) -> None:
+@click.pass_obj
+def init_command(context: Context, folder: Path, yes: bool) -> None:
     """Start a site in FOLDER: publisher.toml (every setting, explained), an example issue,
     a welcome step (off), .gitignore and deploy/ (systemd units, an nginx site).
 
@@ -54,7 +55,8 @@ def init_command(folder: Path, yes: bool) -> None:
       publisher serve                  (subscribe, confirm, /admin)
       publisher send SLUG              (or publisher run, the daemon)"""
     answers = SiteAnswers() if yes else _asked()
-    files = starter_files(answers, folder, utc_now().astimezone(ZoneInfo(answers.timezone)))
+    files = starter_files(answers, folder,
+                          context.clock().astimezone(ZoneInfo(answers.timezone)))
     for path in write_site(folder, files):
         click.echo(f"wrote {path}")
     click.echo(NEXT_STEPS.format(folder=folder))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -12,9 +11,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from publisher.clock import utc_now
 from publisher.commands.automations import print_rename_warnings
-from publisher.config import Config, load_secrets
+from publisher.commands.context import Context
+from publisher.config import Config, Secrets
 from publisher.content.issues import read_issue, read_issues
 from publisher.content.lint import literal_emphasis_warnings
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
@@ -45,11 +44,12 @@ console = Console(stderr=True)
 @click.option("--domain", default=None,
               help="The site's public domain for the permanent id (default: site.base_url's).")
 @click.pass_obj
-def new_command(config: Config, title: str, slug: str | None, language: str | None,
+def new_command(context: Context, title: str, slug: str | None, language: str | None,
                 domain: str | None) -> None:
     """Scaffold a new issue file dated now in the configured timezone."""
+    config = context.config
     domain = _id_domain(config, domain)
-    now = utc_now().astimezone(config.site.zone)
+    now = context.clock().astimezone(config.site.zone)
     if slug is not None and not re.match(r"^[a-z0-9][a-z0-9-]*$", slug):
         raise click.BadParameter("use lower-case letters, digits and hyphens", param_hint="--slug")
     taken = _taken_by(config, now, domain)
@@ -113,9 +113,10 @@ def _taken_by(config: Config, now: datetime, domain: str) -> Callable[[str], str
 @click.option("--deliverability", is_flag=True,
               help="Also check DKIM, alignment, HTTPS links, size and the text part.")
 @click.pass_obj
-def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool) -> None:
+def check_command(context: Context, paths: tuple[Path, ...], deliverability: bool) -> None:
     """Validate issue and automation files; report every problem at once as
     file:line: field: message."""
+    config = context.config
     targets = list(paths) or [config.issues_dir, *(
         [config.automations_dir] if config.automations_dir.is_dir() else [])]
     if not paths and not config.issues_dir.is_dir():
@@ -133,7 +134,7 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
         problems += exc.problems
     good_steps = []
     try:
-        good_steps = checks.check_steps(steps, config, utc_now())
+        good_steps = checks.check_steps(steps, config, context.clock())
         checked += [(step.path, step.send_slug, rendered) for step, rendered in good_steps]
     except IssueFileError as exc:
         problems += exc.problems
@@ -144,9 +145,10 @@ def check_command(config: Config, paths: tuple[Path, ...], deliverability: bool)
         click.echo(f"ok {path} ({rendered.html_bytes:,} bytes of email HTML)")
         for warning in literal_emphasis_warnings(path):
             click.echo(f"warning: {warning}", err=True)
-    print_rename_warnings(config, [step for step, _rendered in good_steps])
+    print_rename_warnings(context, [step for step, _rendered in good_steps])
     if deliverability:
-        _report_deliverability(config, [(slug, rendered) for _path, slug, rendered in checked])
+        _report_deliverability(config, context.secrets,
+                               [(slug, rendered) for _path, slug, rendered in checked])
 
 
 def _in_automations(config: Config, target: Path) -> bool:
@@ -154,8 +156,9 @@ def _in_automations(config: Config, target: Path) -> bool:
     return target.resolve().is_relative_to(config.automations_dir.resolve())
 
 
-def _report_deliverability(config: Config, checked: list[tuple[str, RenderedEmail]]) -> None:
-    findings = [*checks.dkim_findings(config, load_secrets(os.environ)),
+def _report_deliverability(config: Config, secrets: Secrets,
+                           checked: list[tuple[str, RenderedEmail]]) -> None:
+    findings = [*checks.dkim_findings(config, secrets),
                 *checks.url_findings(config)]
     for slug, rendered in checked:
         findings.extend(checks.email_findings(slug, rendered))
@@ -169,11 +172,12 @@ def _report_deliverability(config: Config, checked: list[tuple[str, RenderedEmai
 
 @click.command("build")
 @click.pass_obj
-def build_command(config: Config) -> None:
+def build_command(context: Context) -> None:
     """Build feeds, archive and published emails into the output directory.
 
     The emails of drafts and future issues go to the private var/preview/ instead."""
-    report = build_site(config, utc_now())
+    config = context.config
+    report = build_site(config, context.clock())
     console.print(
         f"built {len(report.issues)} issue(s) into {config.output_dir} "
         f"({len(report.written)} file(s) changed)"
@@ -187,10 +191,11 @@ def build_command(config: Config) -> None:
                    "directory, which is public).")
 @click.option("--screenshot", is_flag=True, help="Also save PNGs at 375 and 600 px (Chromium).")
 @click.pass_obj
-def preview_command(config: Config, file: Path, out: Path | None, screenshot: bool) -> None:
+def preview_command(context: Context, file: Path, out: Path | None, screenshot: bool) -> None:
     """Write one issue's email to a private folder, optionally with screenshots.
 
     The email is addressed to a sample reader, so it shows what a subscriber sees."""
+    config = context.config
     out_dir = out or preview_dir(config)
     if out_dir.resolve().is_relative_to(config.output_dir.resolve()):
         raise click.BadParameter(f"{out_dir} is inside the output directory, which is served "

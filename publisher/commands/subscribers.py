@@ -1,24 +1,20 @@
-"""Verbs for the subscriber store: subscribers add|remove|list|import|export|erase|stats,
-and db upgrade|prune. Neither add nor import ever undoes an opt-out, a bounce or a complaint."""
+"""Verbs for the subscriber store: subscribers add|remove|list|import|export|erase|stats.
+Neither add nor import ever undoes an opt-out, a bounce or a complaint."""
 
 from __future__ import annotations
 
 import codecs
 import sys
-from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from publisher.clock import utc_now
+from publisher.commands.context import Context
 from publisher.config import Config
-from publisher.db import make_engine, open_configured, upgrade
 from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy
-from publisher.sending import reports, retention
 from publisher.sending.erasure import erase_person
 from publisher.sending.returned_mail import BOUNCE_SPOOL, forget_messages
 from publisher.subscribers import store
@@ -62,12 +58,13 @@ def _note_no_welcome(config: Config, applies: bool) -> None:
               help="Skip double opt-in: only when you hold the person's consent.")
 @click.option("--welcome", is_flag=True, help=WELCOME_HELP)
 @click.pass_obj
-def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
+def add_command(context: Context, email: str, name: str, tags: tuple[str, ...],
                 confirmed: bool, welcome: bool) -> None:
     """Add one subscriber (pending unless --confirmed); one who left is left alone."""
-    now = utc_now()
+    config = context.config
+    now = context.clock()
     status = _status(confirmed, welcome)
-    with open_configured(config).begin() as conn:
+    with context.engine.begin() as conn:
         subscriber, created = store.add(conn, email, name, status,
                                               Consent("cli", now), now, tags, welcome=welcome)
         reason = None if created else store.departure(conn, subscriber.id)
@@ -80,10 +77,10 @@ def add_command(config: Config, email: str, name: str, tags: tuple[str, ...],
 @subscribers_group.command("remove")
 @click.argument("email")
 @click.pass_obj
-def remove_command(config: Config, email: str) -> None:
+def remove_command(context: Context, email: str) -> None:
     """Unsubscribe an address (kept, with its history, as unsubscribed)."""
-    now = utc_now()
-    with open_configured(config).begin() as conn:
+    now = context.clock()
+    with context.engine.begin() as conn:
         found = store.find(conn, normalise_address(email))
         if found is None:
             raise PublisherError(f"{email}: no such subscriber")
@@ -94,9 +91,9 @@ def remove_command(config: Config, email: str) -> None:
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice(store.STATUSES), default=None)
 @click.pass_obj
-def list_command(config: Config, status: str | None) -> None:
+def list_command(context: Context, status: str | None) -> None:
     """List subscribers (email, name, status)."""
-    for row in store.iter_all(open_configured(config), status):
+    for row in store.iter_all(context.engine, status):
         click.echo(f"{row.email}\t{row.name}\t{row.status}")
 
 
@@ -116,13 +113,14 @@ def _known_encoding(ctx: click.Context, param: click.Parameter, value: str) -> s
 @click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
               help="The file's encoding, e.g. gbk or cp1252 for a spreadsheet's CSV.")
 @click.pass_obj
-def import_command(config: Config, csv_file: Path, confirmed: bool, welcome: bool,
+def import_command(context: Context, csv_file: Path, confirmed: bool, welcome: bool,
                    encoding: str) -> None:
     """Import email,name,tags rows (or an export); idempotent; rows rejected or left alone
     (people who unsubscribed, bounced or complained) are reported by line number."""
-    now = utc_now()
+    config = context.config
+    now = context.clock()
     status = _status(confirmed, welcome)
-    engine = open_configured(config)
+    engine = context.engine
     with open_csv(csv_file, encoding) as stream:
         report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}",
                             policy=RetryPolicy(config.settings.database.outage_seconds),
@@ -141,23 +139,24 @@ def import_command(config: Config, csv_file: Path, confirmed: bool, welcome: boo
 @click.option("--format", "tool", type=click.Choice(sorted(TOOL_FORMATS)), default=None,
               help="Another tool's import format (its confirmed readers unless --status).")
 @click.pass_obj
-def export_command(config: Config, status: str | None, tool: str | None) -> None:
+def export_command(context: Context, status: str | None, tool: str | None) -> None:
     """Write every subscriber with status and consent as CSV to standard output, or with
     --format the columns Mailchimp, Substack, listmonk or Buttondown import."""
     if tool is None:
-        export_csv(open_configured(config), sys.stdout, status)
+        export_csv(context.engine, sys.stdout, status)
     else:
-        export_for(open_configured(config), sys.stdout, tool, status)
+        export_for(context.engine, sys.stdout, tool, status)
 
 
 @subscribers_group.command("erase")
 @click.argument("email")
 @click.pass_obj
-def erase_command(config: Config, email: str) -> None:
+def erase_command(context: Context, email: str) -> None:
     """Delete a person's data; only a hash stays, so the address is never added again."""
+    config = context.config
     address = normalise_address(email)
-    with open_configured(config).begin() as conn:
-        existed = erase_person(conn, address, utc_now())
+    with context.engine.begin() as conn:
+        existed = erase_person(conn, address, context.clock())
     copies = forget_messages(config.path(BOUNCE_SPOOL), address.email)
     click.echo(f"erased {email}" if existed else f"{email}: not found; suppressed anyway")
     if copies:
@@ -166,55 +165,12 @@ def erase_command(config: Config, email: str) -> None:
 
 @subscribers_group.command("stats")
 @click.pass_obj
-def stats_command(config: Config) -> None:
+def stats_command(context: Context) -> None:
     """Counts per status."""
     table = Table("status", "count")
-    for status, count in store.stats(open_configured(config)).items():
+    for status, count in store.stats(context.engine).items():
         table.add_row(status, str(count))
     Console().print(table)
 
 
-@click.group("db")
-def db_group() -> None:
-    """Database maintenance."""
-
-
-@db_group.command("upgrade")
-@click.pass_obj
-def upgrade_command(config: Config) -> None:
-    """Apply pending numbered migrations."""
-    applied = upgrade(make_engine(config.database_url))
-    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
-
-
-@db_group.command("prune")
-@click.option("--older-than", "days", type=click.IntRange(min=0), required=True,
-              help="Prune sends that finished more than DAYS days ago.")
-@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
-@click.option("--vacuum", is_flag=True,
-              help="Then give the space back (SQLite VACUUM; PostgreSQL VACUUM ANALYZE).")
-@click.pass_obj
-def prune_command(config: Config, days: int, dry_run: bool, vacuum: bool) -> None:
-    """Delete the sent and cancelled rows and the frozen email of finished sends, keeping
-    each send's summary (counts, bounces, complaints, failures by reply) and failed rows."""
-    engine = open_configured(config)
-    now = utc_now()
-    candidates = retention.prunable_sends(engine, now - timedelta(days=days))
-    for send in candidates:
-        what = f"{send.rows} delivery rows and a {send.content_bytes / 1000:.0f} KB email"
-        if dry_run:
-            click.echo(f"would prune {send.slug} (finished {send.finished_at:%Y-%m-%d}): {what}")
-            continue
-        deleted = retention.prune_send(
-            engine, send.send_id, partial(reports.retention_summary, engine, send.send_id, now),
-            now)
-        click.echo(f"pruned {send.slug}: {deleted} delivery rows and its "
-                   f"{send.content_bytes / 1000:.0f} KB email")
-    if not candidates:
-        click.echo(f"nothing to prune: no send finished more than {days} days ago is left")
-    if vacuum and not dry_run:
-        retention.reclaim_space(engine)
-        click.echo("space reclaimed (VACUUM)")
-
-
-COMMANDS: list[click.Command] = [subscribers_group, db_group]
+COMMANDS: list[click.Command] = [subscribers_group]

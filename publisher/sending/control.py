@@ -25,6 +25,9 @@ A cancel is told with one count, the same on the console's question and notice a
 CLI: deliveries not sent yet (`outbox.remaining`) before it, and after it the rows it
 cancelled once the rows in flight are recorded (`cancel_and_settle` waits up to
 SETTLE_SECONDS for them; what a process still holds is said as in flight).
+
+A paused send is resumed only by `publisher resume`, a cancelled one never: `send` and
+`retry` refuse them (`refuse_if_halted`) with the line `state_line` says.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher.content.automations import SEND_PREFIX
 from publisher.db import deliveries, sends
 from publisher.errors import SendError, SendNotFound
 from publisher.sending.outbox import (
@@ -52,6 +56,7 @@ from publisher.sending.outbox import (
     SENT,
     counts,
     dead_local_workers,
+    remaining,
 )
 
 # How long a cancel waits for the rows on the wire to be recorded: a draining process sees
@@ -260,3 +265,30 @@ def cancel_and_settle(engine: Engine, send_id: int, now: datetime, lease: timede
         if not result.in_flight or monotonic() >= deadline:
             return result
         sleep(0.1)
+
+
+def step_note(slug: str) -> str:
+    """A step's cancel ends the rows it had, not the step: say how to switch it off."""
+    if not slug.startswith(SEND_PREFIX):
+        return ""
+    return (f"; the step still enrols new readers (`publisher automations disable "
+            f"{slug.removeprefix(SEND_PREFIX)}` switches it off)")
+
+
+def state_line(slug: str, state: str, tally: dict[str, int]) -> str:
+    """What a paused or cancelled send has done and what continues it, in one line."""
+    sent, left = tally[SENT], remaining(tally)
+    if state == SEND_PAUSED:
+        return (f"{slug} is paused: {sent} sent, {left} left; `publisher resume {slug}` "
+                f"continues it")
+    if state == SEND_CANCELLED:
+        return (f"{slug} was cancelled (final): {sent} sent, {tally[CANCELLED]} "
+                f"cancelled, never sent{step_note(slug)}")
+    return f"{slug} is {state}: {sent} sent, {left} left"
+
+
+def refuse_if_halted(engine: Engine, slug: str, send_id: int) -> None:
+    """A paused send is resumed only by `publisher resume`; a cancelled one never."""
+    state = send_state(engine, send_id)
+    if state in (SEND_PAUSED, SEND_CANCELLED):
+        raise SendError(state_line(slug, state, counts(engine, send_id)))

@@ -1,6 +1,8 @@
 """Sending an issue, end to end: validate, snapshot the audience, freeze the email, drain.
 
-Shared by `publisher send`, `publisher retry`, the `publisher run` daemon and the demo.
+Shared by `publisher send`, `publisher retry`, the `publisher run` daemon and the demo;
+also the test copy of `send --to` (outside the outbox) and the issues `status` says were
+missed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config, Secrets
-from publisher.content.issues import Issue
+from publisher.content.issues import Issue, read_issues
 from publisher.errors import SendError
 from publisher.mail.checks import check_issues
 from publisher.mail.render import RenderedEmail
+from publisher.mail.smtp import Reply, send_one
 from publisher.outage import retry_async
 from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions, drain, make_job
@@ -67,6 +70,23 @@ def due_and_missed(issues: Iterable[Issue], started: set[str], now: datetime,
             continue
         (due if now - send_at <= window else missed).append(issue)
     return due, missed
+
+
+def missed_issues(engine: Engine, config: Config, now: datetime) -> list[Issue]:
+    """Issues whose `send_at` is older than catch_up_hours and that were never sent."""
+    issues, _problems, _failed = read_issues([config.issues_dir])
+    window = timedelta(hours=config.settings.sending.catch_up_hours)
+    return due_and_missed(issues, outbox.send_slugs(engine), now, window)[1]
+
+
+def send_test_copy(config: Config, secrets: Secrets, item: Ready, address: str,
+                   now: datetime) -> Reply:
+    """One copy outside the outbox: nothing is recorded, no subscriber is touched."""
+    job = make_job(0, item.issue.entry_id(config.site.domain), item.rendered, config, secrets,
+                   now)
+    message = job.builder.build((0, 0, address, ""))
+    return asyncio.run(send_one(config.settings.smtp, secrets, job.envelope_from_address,
+                                address, message))
 
 
 def start(engine: Engine, config: Config, item: Ready, now: datetime,

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from publisher.commands.context import Context
 from publisher.commands.dkim import dkim_group
 from publisher.config import load_config
 from publisher.mail.dkim_signing import generate, write_key
@@ -116,7 +117,7 @@ def test_keygen_prints_the_same_zone_file_record(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     out = tmp_path / "keys"
     result = CliRunner().invoke(dkim_group, ["keygen", "--selector", "s1", "--domain",
-                                             "example.org", "--out", str(out)], obj=config)
+                                             "example.org", "--out", str(out)], obj=Context(config))
     assert result.exit_code == 0, result.output
     key = serialization.load_pem_private_key((out / "s1.example.org.rsa.pem").read_bytes(),
                                              password=None)

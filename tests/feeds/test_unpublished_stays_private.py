@@ -11,6 +11,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from publisher.commands.context import Context
 from publisher.commands.issues import preview_command
 from publisher.config import Config, PathsConfig, Secrets
 from publisher.errors import ConfigError
@@ -92,14 +93,14 @@ def test_preview_writes_to_the_private_folder_and_refuses_the_public_one(
     config: Config,
 ) -> None:
     draft = config.issues_dir / "secret-draft.md"
-    result = CliRunner().invoke(preview_command, [str(draft)], obj=config)
+    result = CliRunner().invoke(preview_command, [str(draft)], obj=Context(config))
     assert result.exit_code == 0, result.output
     html, _ = email_paths(config.root / "var" / "preview", "secret-draft")
     assert result.output.splitlines()[0] == str(html)
     assert DRAFT_SENTENCE in html.read_text(encoding="utf-8")
     refused = CliRunner().invoke(preview_command,
                                  [str(draft), "--out", str(config.output_dir / "preview")],
-                                 obj=config)
+                                 obj=Context(config))
     assert refused.exit_code == 2 and "inside the output directory" in refused.output
     assert not config.output_dir.exists() or leaks(config.output_dir) == []
 

@@ -1,5 +1,5 @@
-"""How `publisher status` and `publisher report` show the outbox: tables and text built
-from publisher.sending.reports, and the live refresh of `status --watch`."""
+"""Verbs that show the outbox: `publisher status` and `publisher report`, as tables and
+text built from publisher.sending.reports, and the live refresh of `status --watch`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 import click
 from rich.console import Console, RenderableType
@@ -15,13 +16,12 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Engine
 
-from publisher.clock import utc_now
-from publisher.config import Config
-from publisher.db import open_configured
+from publisher.commands.context import Context
 from publisher.sending import outbox, reports
+from publisher.sending.send_issue import missed_issues
 
 
-def when(value: datetime | None) -> str:
+def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
 
@@ -47,18 +47,18 @@ def status_table(engine: Engine, issue: str | None, now: datetime) -> Table:
         state = summary.state + (" (pruned)" if summary.pruned else "")
         table.add_row(summary.slug, state, *(str(summary.counts[s]) for s in outbox.STATES),
                       _rate(summary.rate_per_second), _duration(summary.eta_seconds),
-                      when(summary.created_at), when(summary.finished_at))
+                      _when(summary.created_at), _when(summary.finished_at))
     return table
 
 
-def output_console() -> Console:
+def _output_console() -> Console:
     out = Console()
     if not out.is_terminal:  # piped or logged: never truncate a slug to fit 80 columns
         out.width = 200
     return out
 
 
-def watch(out: Console, render: Callable[[], RenderableType], busy: Callable[[], bool],
+def _watch(out: Console, render: Callable[[], RenderableType], busy: Callable[[], bool],
           interval: float) -> None:
     """Show `render()` every `interval` seconds while `busy()`: in place on a terminal,
     one snapshot after another when piped or logged; the last one shows the end."""
@@ -83,8 +83,8 @@ def _lines(summary: reports.SendSummary, data: dict[str, object],
     plain = [
         f"state {summary.state}{pruned}; {summary.total} deliveries: "
         + ", ".join(f"{n} {s}" for s, n in summary.counts.items()),
-        f"started {when(summary.created_at)}, finished {when(summary.finished_at)}; "
-        f"first sent {when(summary.first_sent_at)}, last {when(summary.last_sent_at)} "
+        f"started {_when(summary.created_at)}, finished {_when(summary.finished_at)}; "
+        f"first sent {_when(summary.first_sent_at)}, last {_when(summary.last_sent_at)} "
         f"({_duration(duration if isinstance(duration, float) else None)}), "
         f"{_rate(summary.average_rate)} on average",
         f"bounces    {summary.bounces} ({summary.bounce_rate:.2%} of sent; "
@@ -110,16 +110,48 @@ def _lines(summary: reports.SendSummary, data: dict[str, object],
 @click.argument("issue")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.pass_obj
-def report_command(config: Config, issue: str, as_json: bool) -> None:
+def report_command(context: Context, issue: str, as_json: bool) -> None:
     """One send's counts, duration, rate, bounce and complaint rates, failures by reply."""
-    engine = open_configured(config)
+    engine = context.engine
     send_id = outbox.require_send(engine, issue)
-    summary = reports.send_summary(engine, send_id, utc_now())
+    summary = reports.send_summary(engine, send_id, context.clock())
     failures = reports.failures_by_reply(engine, send_id)
     data = reports.report_data(summary, failures)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    out = output_console()
+    out = _output_console()
     for line in _lines(summary, data, failures):
         out.print(line, soft_wrap=True)
+
+
+@click.command("status")
+@click.argument("issue", required=False)
+@click.option("--watch", is_flag=True,
+              help="Refresh every second until no send has rows left to send now (Ctrl-C stops).")
+@click.pass_obj
+def status_command(context: Context, issue: str | None, watch: bool) -> None:
+    """Every send (or one): state, counts per row state, rate and ETA; its last errors."""
+    engine, clock = context.engine, context.clock
+    out = _output_console()
+    render = partial(_status_now, context, issue)
+    if watch:
+        try:
+            _watch(out, render, lambda: reports.sends_in_progress(engine, clock()), interval=1.0)
+        except KeyboardInterrupt:
+            return
+    else:
+        out.print(render())
+    for item in missed_issues(engine, context.config, clock()):
+        click.echo(f"missed   {item.slug}: send_at {_when(item.meta.send_at)} is "
+                   f"older than catch_up_hours; `publisher send {item.slug}` sends it")
+    if issue:
+        for email, state, reply in outbox.last_errors(engine, outbox.require_send(engine, issue)):
+            click.echo(f"{state:<8} {email}: {reply}")
+
+
+def _status_now(context: Context, issue: str | None) -> Table:
+    return status_table(context.engine, issue, context.clock())
+
+
+COMMANDS: list[click.Command] = [status_command, report_command]

@@ -1,0 +1,59 @@
+"""Verbs for database maintenance: db upgrade (the numbered migrations) and db prune (the
+rows and frozen emails of finished sends, keeping their summaries; then VACUUM)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+
+import click
+
+from publisher.commands.context import Context
+from publisher.db import upgrade
+from publisher.sending import reports, retention
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def upgrade_command(context: Context) -> None:
+    """Apply pending numbered migrations."""
+    applied = upgrade(context.bare_engine)
+    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+@db_group.command("prune")
+@click.option("--older-than", "days", type=click.IntRange(min=0), required=True,
+              help="Prune sends that finished more than DAYS days ago.")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.option("--vacuum", is_flag=True,
+              help="Then give the space back (SQLite VACUUM; PostgreSQL VACUUM ANALYZE).")
+@click.pass_obj
+def prune_command(context: Context, days: int, dry_run: bool, vacuum: bool) -> None:
+    """Delete the sent and cancelled rows and the frozen email of finished sends, keeping
+    each send's summary (counts, bounces, complaints, failures by reply) and failed rows."""
+    engine = context.engine
+    now = context.clock()
+    candidates = retention.prunable_sends(engine, now - timedelta(days=days))
+    for send in candidates:
+        what = f"{send.rows} delivery rows and a {send.content_bytes / 1000:.0f} KB email"
+        if dry_run:
+            click.echo(f"would prune {send.slug} (finished {send.finished_at:%Y-%m-%d}): {what}")
+            continue
+        deleted = retention.prune_send(
+            engine, send.send_id, partial(reports.retention_summary, engine, send.send_id, now),
+            now)
+        click.echo(f"pruned {send.slug}: {deleted} delivery rows and its "
+                   f"{send.content_bytes / 1000:.0f} KB email")
+    if not candidates:
+        click.echo(f"nothing to prune: no send finished more than {days} days ago is left")
+    if vacuum and not dry_run:
+        retention.reclaim_space(engine)
+        click.echo("space reclaimed (VACUUM)")
+
+
+COMMANDS: list[click.Command] = [db_group]
