@@ -9,6 +9,7 @@ and cookies, and `publisher admin` into a command.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -26,8 +27,13 @@ HASHER = PasswordHasher()  # argon2id with the library's RFC 9106 parameters
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-# Verified when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the username is unknown, so a wrong name costs as long as a wrong
+    password (made on first use: hashing at import would slow every command's start)."""
+    return HASHER.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(PublisherError):
@@ -74,7 +80,7 @@ def check_password(engine: Engine, username: str, password: str, now: datetime) 
         stored = conn.execute(sa.select(admin_users.c.password_hash)
                               .where(admin_users.c.username == username)).scalar()
     try:
-        HASHER.verify(stored or _DUMMY_HASH, password)
+        HASHER.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     if stored is None:

@@ -7,6 +7,7 @@ exit code; `--debug` (or PUBLISHER_DEBUG=1) shows the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -17,32 +18,36 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from publisher.commands import (
-    admin,
-    automations,
-    bounces,
-    control,
-    daemon,
-    db,
-    demo,
-    dev,
-    dkim,
-    imports,
-    init,
-    issues,
-    secret,
-    send,
-    serve,
-    status,
-    subscribers,
-)
 from publisher.commands.context import Context
 from publisher.config import load_config
 from publisher.errors import DatabaseFault
 from publisher.outage import as_error
 
+# Which module of publisher/commands holds each verb (each module exports COMMANDS). A verb's
+# module is imported only when that verb runs (or `--help` lists them all), so a command
+# starts without loading the web app, the console's password hasher or the mail renderer
+# it does not use. tests/test_cli_modules.py checks this table against every COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    "init": "init", "new": "issues", "check": "issues", "build": "issues", "preview": "issues",
+    "serve": "serve", "secret-key": "secret", "subscribers": "subscribers", "db": "db",
+    "import": "imports", "send": "send", "retry": "send", "status": "status",
+    "report": "status", "demo": "demo", "run": "daemon", "pause": "control",
+    "resume": "control", "cancel": "control", "dkim": "dkim", "bounces": "bounces",
+    "admin": "admin", "automations": "automations", "dev": "dev",
+}
+
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is None:
+            return None
+        commands = importlib.import_module(f"publisher.commands.{module}").COMMANDS
+        return next((command for command in commands if command.name == cmd_name), None)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -73,14 +78,6 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
     context = Context(load_config(Path.cwd(), config_file), environ=os.environ)
     ctx.call_on_close(context.close)
     ctx.obj = context
-
-
-# Each module of publisher/commands contributes its verbs (`publisher --help` sorts them).
-COMMAND_MODULES = (init, issues, serve, secret, subscribers, db, imports, send, status, demo,
-                   daemon, control, dkim, bounces, admin, automations, dev)
-for module in COMMAND_MODULES:
-    for command in module.COMMANDS:
-        main.add_command(command)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ def cli_commands(group: click.Command = main, path: Command = ()) -> Iterator[
         tuple[Command, click.Command]]:
     yield path, group
     if isinstance(group, click.Group):
-        for name, command in group.commands.items():
-            yield from cli_commands(command, (*path, name))
+        with click.Context(group) as ctx:
+            for name in group.list_commands(ctx):
+                command = group.get_command(ctx, name)
+                assert command is not None, name
+                yield from cli_commands(command, (*path, name))
 
 
 CLI = dict(cli_commands())
