@@ -29,6 +29,7 @@ from publisher.commands import (
     sending,
     serve,
     subscribers,
+    webhooks,
 )
 from publisher.config import load_config
 from publisher.errors import DatabaseFault
@@ -67,7 +68,7 @@ def main(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
 
 
 for module in (init, issues, serve, secret, subscribers, imports, sending, control, dkim,
-               bounces, admin, automations, dev):
+               bounces, admin, automations, webhooks, dev):
     for command in module.COMMANDS:
         main.add_command(command)
 
