@@ -224,7 +224,8 @@ class WebhookConfig(_Section):
     secret_env: str
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     retry_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    backoff_seconds: float = Field(default=30.0, gt=0, le=3600)
+    backoff_base_seconds: float = Field(default=30.0, gt=0, le=3600)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0, le=24 * 3600)
 
     @field_validator("url")
     @classmethod

@@ -39,7 +39,6 @@ from publisher.events import DELIVERED, FAILED, PENDING
 
 USER_AGENT = f"publisher-webhooks/{version('publisher')}"
 BATCH = 16  # rows claimed (and posted in parallel) at a time per endpoint
-MAX_BACKOFF_SECONDS = 3600.0
 REPLY_LIMIT = 1000  # characters of a reply kept in last_reply
 
 
@@ -170,7 +169,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 def next_attempt(webhook: WebhookConfig, attempts: int, retry_after: float | None,
                  created_at: datetime, now: datetime) -> datetime | None:
     """When to try again after `attempts` failed tries; None: past `retry_hours`, give up."""
-    delay = min(webhook.backoff_seconds * 2 ** max(0, attempts - 1), MAX_BACKOFF_SECONDS)
+    delay = min(webhook.backoff_base_seconds * 2 ** min(max(0, attempts - 1), 30),
+                webhook.backoff_max_seconds)
     if retry_after is not None:
         delay = max(delay, retry_after)
     at = now + timedelta(seconds=delay)

@@ -40,9 +40,10 @@ class Receiver:
     """Start with `with Receiver(script) as receiver:`; `receiver.url` is its address."""
 
     def __init__(self, script: Script = lambda event, seen: 200, hang_seconds: float = 3.0,
-                 port: int = 0) -> None:
+                 port: int = 0, delay: float = 0.0) -> None:
         self.script = script
         self.hang_seconds = hang_seconds
+        self.delay = delay  # seconds each reply takes (work a real receiver would do)
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.port = port
@@ -68,6 +69,7 @@ class Receiver:
                     times = 1 + sum(1 for r in receiver.received
                                     if r.event_id == headers["publisher-event-id"])
                 status = receiver.script(event, times)
+                time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.received.append(Received(headers, body, status))
                 if status == HANG:

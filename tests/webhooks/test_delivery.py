@@ -109,7 +109,7 @@ def test_a_410_fails_at_once_and_a_500_or_timeout_is_retried_with_the_same_id(
     clock = Clock()
     with Receiver(script, hang_seconds=1.5) as receiver:
         delivery = deliverer(seed_config, database_url, receiver.url, clock,
-                             timeout_seconds=0.5, backoff_seconds=10)
+                             timeout_seconds=0.5, backoff_base_seconds=10)
         add_reader(delivery.engine, "a@example.org", clock)
         add_reader(delivery.engine, "b@example.org", clock)
         delivery.run(None, time.monotonic)
@@ -141,7 +141,8 @@ def test_a_later_event_waits_while_an_earlier_one_of_its_reader_is_retried(
 
     clock = Clock()
     with Receiver(script) as receiver:
-        delivery = deliverer(seed_config, database_url, receiver.url, clock, backoff_seconds=5)
+        delivery = deliverer(seed_config, database_url, receiver.url, clock,
+                             backoff_base_seconds=5)
         reader = add_reader(delivery.engine, "ada@example.org", clock, "Ada")
         with delivery.engine.begin() as conn:
             store.confirm(conn, reader, clock())
@@ -160,7 +161,7 @@ def test_retries_end_after_retry_hours_as_failed(seed_config: object, database_u
     clock = Clock()
     with Receiver(lambda event, seen: 500) as receiver:
         delivery = deliverer(seed_config, database_url, receiver.url, clock,
-                             backoff_seconds=60, retry_hours=0.1)  # 6 minutes
+                             backoff_base_seconds=60, retry_hours=0.1)  # 6 minutes
         add_reader(delivery.engine, "ada@example.org", clock)
         for _ in range(10):
             delivery.run(None, time.monotonic)
