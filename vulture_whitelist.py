@@ -70,3 +70,6 @@ _.pytest_collection_modifyitems
 _.do_POST
 _.log_message
 _.daemon_threads
+_.request_queue_size
+_.protocol_version
+_.disable_nagle_algorithm

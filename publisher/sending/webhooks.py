@@ -179,25 +179,29 @@ def next_attempt(webhook: WebhookConfig, attempts: int, retry_after: float | Non
 
 def settle(engine: Engine, webhook: WebhookConfig, batch: Sequence[Claimed],
            outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Write each outcome: delivered, failed, or pending again with its next attempt."""
+    """Write each outcome: delivered (one statement for all), failed, or pending again
+    with its next attempt (past `retry_hours`: failed)."""
     d = webhook_deliveries.c
     by_id = {claimed.id: claimed for claimed in batch}
+    settled: dict[str, Any] = dict(attempts=d.attempts + 1, claimed_by=None, claimed_at=None,
+                                   updated_at=now)
+    delivered = [o for o in outcomes if o.state == DELIVERED]
     with engine.begin() as conn:
-        for outcome in outcomes:
-            claimed = by_id[outcome.delivery_id]
-            values: dict[str, Any] = dict(attempts=d.attempts + 1, last_reply=outcome.reply,
-                                          claimed_by=None, claimed_at=None, updated_at=now)
-            if outcome.state == DELIVERED:
-                values.update(status=DELIVERED, delivered_at=now, next_attempt_at=None)
-            elif outcome.state == FAILED:
-                values.update(status=FAILED, next_attempt_at=None)
-            else:
-                retry_at = next_attempt(webhook, claimed.attempts + 1, outcome.retry_after,
-                                        claimed.created_at, now)
-                values.update(status=PENDING if retry_at else FAILED, next_attempt_at=retry_at)
+        if delivered:
+            conn.execute(webhook_deliveries.update()
+                         .where(d.id.in_([o.delivery_id for o in delivered]),
+                                d.status == PENDING)
+                         .values(status=DELIVERED, delivered_at=now, next_attempt_at=None,
+                                 last_reply=sa.case({o.delivery_id: o.reply for o in delivered},
+                                                    value=d.id), **settled))
+        for outcome in (o for o in outcomes if o.state != DELIVERED):
+            retry_at = None if outcome.state == FAILED else next_attempt(
+                webhook, by_id[outcome.delivery_id].attempts + 1, outcome.retry_after,
+                by_id[outcome.delivery_id].created_at, now)
             conn.execute(webhook_deliveries.update()
                          .where(d.id == outcome.delivery_id, d.status == PENDING)
-                         .values(**values))
+                         .values(status=PENDING if retry_at else FAILED,
+                                 next_attempt_at=retry_at, last_reply=outcome.reply, **settled))
 
 
 @dataclass
