@@ -69,9 +69,11 @@ def read_snapshot(engine: Engine, now: datetime) -> Snapshot:
     by_state = dict.fromkeys(outbox.STATES, 0)
     replies = dict.fromkeys(REPLY_CLASSES, 0)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(c.status, sa.func.substr(c.last_reply, 1, 1),
-                                      sa.func.count())
-                            .group_by(c.status, sa.func.substr(c.last_reply, 1, 1))).all()
+        # The 1s inline, not bound: PostgreSQL matches the GROUP BY to the SELECT by text.
+        one: sa.ColumnElement[int] = sa.literal_column("1")
+        first = sa.func.substr(c.last_reply, one, one)
+        rows = conn.execute(sa.select(c.status, first, sa.func.count())
+                            .group_by(c.status, first)).all()
         for state, first, count in rows:
             by_state[str(state)] = by_state.get(str(state), 0) + int(count)
             replies[reply_class(first)] += int(count)
