@@ -210,3 +210,16 @@ def test_an_unknown_event_type_or_a_plain_http_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="must be https"):
         parse_settings('[[webhooks]]\nurl = "http://example.org/hook"\n'
                        'events = ["confirmed"]\nsecret_env = "HOOK_SECRET"\n')
+
+
+def test_an_endpoint_removed_from_the_config_has_its_pending_rows_failed(
+    seed_config: object, database_url: str
+) -> None:
+    clock = Clock()
+    delivery = deliverer(seed_config, database_url, "http://127.0.0.1:9/hook", clock)
+    add_reader(delivery.engine, "ada@example.org", clock)
+    delivery.config = with_webhooks(seed_config, database_url)  # type: ignore[arg-type]
+    delivery.sync()
+    assert rows(delivery.engine) == [("subscribed", "failed")]
+    (found,) = webhooks.status(delivery.engine, [], clock())
+    assert found.last_failure == webhooks.REMOVED_REPLY
