@@ -1,6 +1,7 @@
 """The real `publisher run` daemon delivering webhooks to a real receiver on loopback that
 answers 410, 500, times out and answers 200 on a script, while the daemon is SIGKILLed three
-times mid-delivery and the receiver is down for 30 seconds: no event is lost, a duplicate
+times mid-delivery and the receiver is down for 30 seconds (SQLite, and PostgreSQL where
+claims take rows FOR UPDATE SKIP LOCKED): no event is lost, a duplicate
 carries its event's id and body, a 410 is never retried, and every signature verifies with
 both secrets of a rotation."""
 
@@ -32,10 +33,11 @@ OUTAGE_SECONDS = 30.0
 KILLS = 3
 
 
-def write_site(tmp_path: Path, hook_url: str) -> Path:
+def write_site(tmp_path: Path, hook_url: str, database_url: str) -> Path:
     (tmp_path / "issues").mkdir()  # no issue is due: only webhooks and nothing to mail
     text = (SITE / "publisher.toml").read_text(encoding="utf-8")
     text = text.replace("port = 8025", f"port = {free_port()}")
+    text = text.replace('url = "sqlite:///var/publisher.db"', f'url = "{database_url}"')
     text = text.replace('templates = "templates"', f'templates = "{REPO / "templates"}"')
     text += (f'\n[[webhooks]]\nurl = "{hook_url}"\nevents = ["confirmed", "unsubscribed"]\n'
              f'secret_env = "{SECRET_ENV}"\ntimeout_seconds = 1\nbackoff_base_seconds = 0.25\n'
@@ -84,11 +86,11 @@ def pending(engine: sa.Engine) -> int:
 
 
 def test_no_event_is_lost_through_three_daemon_kills_and_a_receiver_outage(
-    tmp_path: Path
+    tmp_path: Path, database_url: str
 ) -> None:
     with Receiver(script, hang_seconds=2.0, delay=0.1) as receiver:
-        config = write_site(tmp_path, receiver.url)
-        engine = open_database(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
+        config = write_site(tmp_path, receiver.url, database_url)
+        engine = open_database(database_url)
         process = daemon(config)
         with engine.connect() as conn:
             wait_until(lambda: conn.execute(sa.select(sa.func.count())
