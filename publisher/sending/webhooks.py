@@ -58,7 +58,8 @@ class Claimed:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one POST came to: delivered, retry (not before `retry_at`), or failed."""
+    """What one POST came to: delivered, failed, or pending (to be retried, not sooner
+    than `retry_after` seconds when the receiver said so)."""
 
     delivery_id: int
     state: str
@@ -221,7 +222,8 @@ class Deliverer:
 
     def sync(self) -> None:
         """Record events for the endpoints the config names, from now on; the pending rows
-        of an endpoint no longer named are failed (a replay with --url sends them again)."""
+        of an endpoint no longer named are failed (once it is named again, a replay sends
+        its events again)."""
         configured = [(w.url, w.events) for w in self.config.settings.webhooks]
         with self.engine.begin() as conn:
             if events.sync_endpoints(conn, configured):
