@@ -227,7 +227,7 @@ webhook_deliveries = sa.Table(  # migration 10: one row per event and endpoint (
 _OUTBOX = ("publisher.sending.outbox", "publisher.sending.control", "publisher.sending.retention",
            "publisher.sending.enrolment", "publisher.sending.oneoff")
 _STORE = ("publisher.subscribers.store",)
-_ACCOUNTS = ("publisher.accounts", "publisher.web.admin.auth")
+_ACCOUNTS = ("publisher.accounts",)
 TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     schema_version.name: ("publisher.db",),  # upgrade() records each migration
     subscriber_table.name: _STORE,

@@ -58,6 +58,10 @@ class SendError(PublisherError):
     """Sending could not start or continue."""
 
 
+class SendNotFound(SendError):
+    """No send has this id (the web answers 404)."""
+
+
 EX_IOERR, EX_TEMPFAIL = 74, 75  # sysexits.h: a full disk; try again later
 
 _FAULT_LINES = {

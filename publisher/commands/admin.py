@@ -11,10 +11,10 @@ import sys
 
 import click
 
+from publisher import accounts
 from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.db import open_configured
-from publisher.web.admin import auth
 
 
 @click.group("admin")
@@ -33,8 +33,8 @@ def set_password_command(config: Config, username: str, password_stdin: bool) ->
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    auth.check_new_account(username, password)
-    created = auth.set_password(open_configured(config), username, password, utc_now())
+    accounts.check_new_account(username, password)
+    created = accounts.set_password(open_configured(config), username, password, utc_now())
     verb = "created" if created else "password changed; its open sessions were ended"
     click.echo(f"{username}: {verb}. Sign in at {config.site.base_url}/admin")
 

@@ -9,6 +9,7 @@ import uvicorn
 
 from publisher.config import Config, load_secrets
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 
 
 @click.command("serve")
@@ -19,7 +20,7 @@ def serve_command(config: Config, host: str, port: int) -> None:
     """Serve the built output directory and the subscriber routes."""
     secrets = load_secrets(os.environ)
     secrets.require_signing_key()  # one line now rather than 500s later
-    app = create_app(config, secrets)
+    app = create_app(WebState(config, secrets))
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
 

@@ -132,12 +132,14 @@ def docstring_summary(path: Path) -> str:
 
 
 def layer_order(pyproject: Path) -> list[str]:
-    """The dotted names of the import-linter layers contract, top layer first."""
+    """The dotted names of the import-linter layers contract of the whole package (the
+    first layers contract), top layer first."""
     settings = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     for contract in settings["tool"]["importlinter"]["contracts"]:
         if contract["type"] == "layers":
-            return [name for layer in contract["layers"] for name in re.split(r"[|:\s\\]+", layer)
-                    if name]
+            prefix = "".join(f"{container}." for container in contract.get("containers", [])[:1])
+            return [prefix + name for layer in contract["layers"]
+                    for name in re.split(r"[|:\s\\]+", layer) if name]
     return []
 
 

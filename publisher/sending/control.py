@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from publisher import events
 from publisher.db import deliveries, sends
-from publisher.errors import SendError
+from publisher.errors import SendError, SendNotFound
 from publisher.sending.outbox import (
     CANCELLED,
     DEFERRED,
@@ -61,10 +61,12 @@ SETTLE_SECONDS = 10.0
 
 
 def send_state(engine: Engine, send_id: int) -> str:
-    """sending | paused | cancelled | done."""
+    """sending | paused | cancelled | done; SendNotFound when there is no such send."""
     with engine.connect() as conn:
-        return str(conn.execute(sa.select(sends.c.status).where(sends.c.id == send_id))
-                   .scalar_one())
+        state = conn.execute(sa.select(sends.c.status).where(sends.c.id == send_id)).scalar()
+    if state is None:
+        raise SendNotFound(f"no send with id {send_id}")
+    return str(state)
 
 
 def pause(engine: Engine, send_id: int, now: datetime) -> bool:

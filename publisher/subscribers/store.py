@@ -531,6 +531,13 @@ def confirm(conn: Connection, subscriber_id: int, now: datetime) -> Subscriber |
     return set_status(conn, subscriber_id, CONFIRMED, now, "confirmed")
 
 
+def resubscribe(conn: Connection, subscriber_id: int, now: datetime,
+                via: str) -> Subscriber | None:
+    """Confirmed again at the person's own request (their link proves the mailbox), logged
+    as `resubscribed` with `via` (confirmation link, preferences)."""
+    return set_status(conn, subscriber_id, CONFIRMED, now, "resubscribed", {"via": via})
+
+
 def unsubscribe(conn: Connection, subscriber_id: int, now: datetime,
                 how: str = "link") -> Subscriber | None:
     return set_status(conn, subscriber_id, UNSUBSCRIBED, now, "unsubscribed", {"via": how})

@@ -1,17 +1,19 @@
 """Reading request bodies: the one size limit on every body, and forms as plain strings.
 
 Rule: a body is limited by the bytes actually read, not by what `Content-Length` says, so a
-chunked body is cut off at MAX_FORM_BYTES like any other: the read raises HTTPException(413)
-and the app answers its 413 page before anything is parsed further. A declared length over
-the limit is refused at the first read. Form-parser refusals (too many fields, a file, a bad
-multipart boundary) are Starlette's HTTPException(400), which the app turns into its page.
+chunked body is cut off at MAX_FORM_BYTES like any other: the read raises PayloadTooLarge
+(publisher.web.errors answers its 413 page) before anything is parsed further. A declared
+length over the limit is refused at the first read. Form-parser refusals (too many fields,
+a file, a bad multipart boundary) are Starlette's HTTPException(400), which
+publisher.web.errors maps.
 """
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from publisher.web.errors import PayloadTooLarge
 
 MAX_FORM_BYTES = 4096
 
@@ -26,7 +28,7 @@ def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
 
 class BodyLimit:
     """Counts the bytes of each request body as the app reads them; beyond MAX_FORM_BYTES,
-    the read raises HTTPException(413) (the app's handler renders the page)."""
+    the read raises PayloadTooLarge (publisher.web.errors renders the page)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -41,12 +43,12 @@ class BodyLimit:
         async def counted() -> Message:
             nonlocal read
             if too_large:
-                raise HTTPException(413)
+                raise PayloadTooLarge(limit=str(MAX_FORM_BYTES))
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
                 if read > MAX_FORM_BYTES:
-                    raise HTTPException(413)
+                    raise PayloadTooLarge(limit=str(MAX_FORM_BYTES))
             return message
 
         await self.app(scope, counted, send)

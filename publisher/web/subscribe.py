@@ -18,26 +18,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cached_property
+from datetime import timedelta
 from secrets import token_urlsafe
 from urllib.parse import urlsplit
 
-import jinja2
-from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from publisher.clock import utc_now
-from publisher.config import Config, Secrets
-from publisher.db import open_database
 from publisher.errors import BadToken, InvalidAddress
-from publisher.i18n import strings_for
-from publisher.ratelimit import KeyedLimiter, client_key
+from publisher.ratelimit import client_key
 from publisher.sending import oneoff
 from publisher.subscribers import store
 from publisher.subscribers.addresses import (
@@ -49,14 +40,13 @@ from publisher.subscribers.addresses import (
     normalise_name,
 )
 from publisher.subscribers.store import Consent
-from publisher.templating import environment
 from publisher.tokens import (
     Purpose,
-    TokenSigner,
     preferences_token,
     reader_from,
 )
 from publisher.web import choices, forms
+from publisher.web.state import WebState
 
 RESEND_AFTER = timedelta(minutes=10)
 CSRF_COOKIE = "publisher_csrf"
@@ -70,51 +60,6 @@ BAD_LINK_TEXTS = {Purpose.UNSUBSCRIBE: "bad_unsubscribe_link",
 STEADY_ANSWER_SECONDS = 0.1
 # Verifying a confirmation link with this age limit tells "expired" from "forged".
 _SIGNED_EVER = timedelta(days=365 * 100)
-
-
-@dataclass
-class SubscribeApp:
-    """The state the subscriber routes share; clock and limits are injectable."""
-
-    config: Config
-    secrets: Secrets
-    clock: Callable[[], datetime] = utc_now
-    ip_limiter: KeyedLimiter = field(
-        default_factory=lambda: KeyedLimiter(rate=5, per=60, burst=5, clock=time.monotonic))
-    address_limiter: KeyedLimiter = field(
-        default_factory=lambda: KeyedLimiter(rate=3, per=3600, burst=3, clock=time.monotonic))
-
-    @cached_property
-    def engine(self) -> Engine:
-        return open_database(self.config.database_url)
-
-    @cached_property
-    def signer(self) -> TokenSigner:
-        return TokenSigner(self.secrets.secret_keys)
-
-    @cached_property
-    def pages(self) -> jinja2.Environment:
-        return environment(self.config.templates_dir)
-
-    @cached_property
-    def courier(self) -> oneoff.Courier:
-        """Sends the one-off mails the routes write to the outbox (DKIM keys loaded once)."""
-        return oneoff.Courier(lambda: oneoff.OneOffs(self.engine, self.config, self.secrets,
-                                                     self.clock))
-
-    def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
-             form: dict[str, object] | None = None,
-             links: list[tuple[str, str]] | None = None) -> HTMLResponse:
-        """A page in the site's language; `links` are (href, text of the link)."""
-        t = strings_for(self.config.site.language)
-        html = self.pages.get_template("pages/base.html.j2").render(
-            language=self.config.site.language, site=self.config.site, t=t,
-            heading=t[heading_key], paragraphs=paragraphs, form=form, links=links or [])
-        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
-
-    def text(self, key: str, **values: str) -> str:
-        return strings_for(self.config.site.language)[key].format(site=self.config.site.title,
-                                                                  **values)
 
 
 def _client_ip(request: Request) -> str:
@@ -180,10 +125,9 @@ def _steady(endpoint: Callable[[Request], Awaitable[Response]]
     return answer
 
 
-def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) -> list[BaseRoute]:
-    """The subscriber routes; `state` lets tests inject a clock or limits."""
-    app = state or SubscribeApp(config, secrets)
-    handlers = _Handlers(app)
+def routes(state: WebState) -> list[BaseRoute]:
+    """The subscriber routes, over the app's one state."""
+    handlers = _Handlers(state)
     return [
         Route("/subscribe", handlers.subscribe_form, methods=["GET"]),
         Route("/subscribe", _steady(handlers.subscribe), methods=["POST"]),
@@ -198,8 +142,8 @@ def routes(config: Config, secrets: Secrets, state: SubscribeApp | None = None) 
 
 
 class _Handlers:
-    def __init__(self, app: SubscribeApp) -> None:
-        self.app = app
+    def __init__(self, state: WebState) -> None:
+        self.state = state
 
     def _subscribe_form(self, request: Request, status: int = 200,
                         problem: RejectedInput | None = None,
@@ -211,8 +155,8 @@ class _Handlers:
         nonce = request.cookies.get(CSRF_COOKIE) or ""
         if not re.fullmatch(r"[A-Za-z0-9_-]{22,64}", nonce):
             nonce = token_urlsafe(24)
-        token = self.app.signer.sign(Purpose.CSRF, nonce)
-        t = strings_for(self.app.config.site.language)
+        token = self.state.signer.sign(Purpose.CSRF, nonce)
+        t = self.state.t
         typed = typed or {}
         heading = ("subscribe_heading" if problem is None
                    else "invalid_title" if problem.field == "email"
@@ -222,40 +166,40 @@ class _Handlers:
                 "name": _as_typed(typed.get("name", ""), MAX_NAME),
                 "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
                 "error_field": problem.field if problem else "",
-                "choices": choices.choice_fields(self.app.config, topics or [],
+                "choices": choices.choice_fields(self.state.config, topics or [],
                                                  typed.get(choices.ZONE_FIELD)),
                 "buttons": [("", "", t["subscribe_button"])]}
-        response = self.app.page(heading, [t["subscribe_note"]], status, form)
+        response = self.state.page(heading, [t["subscribe_note"]], status, form)
         response.set_cookie(CSRF_COOKIE, nonce, max_age=2 * 3600, path="/subscribe",
                             httponly=True, samesite="strict",
-                            secure=self.app.config.site.base_url.startswith("https:"))
+                            secure=self.state.config.site.base_url.startswith("https:"))
         return response
 
     async def subscribe_form(self, request: Request) -> Response:
         return self._subscribe_form(request)
 
     async def sent_page(self, request: Request) -> Response:
-        return self.app.page("check_inbox_title", [self.app.text("check_inbox")])
+        return self.state.page("check_inbox_title", [self.state.text("check_inbox")])
 
     async def subscribe(self, request: Request) -> Response:
-        app = self.app
+        state = self.state
         form = await _form(request)
         if not self._csrf_ok(request, form):
-            return app.page("forbidden_title", [app.text("forbidden")], 403)
-        if not app.ip_limiter.allow(client_key(_client_ip(request))):
-            return app.page("too_many_title", [app.text("too_many")], 429)
+            return state.page("forbidden_title", [state.text("forbidden")], 403)
+        if not state.ip_limiter.allow(client_key(_client_ip(request))):
+            return state.page("too_many_title", [state.text("too_many")], 429)
         if form.get("website"):  # honeypot filled: a bot; answer as if all went well
             return _see(SENT_PATH)
         topics = await _topics(request)
         try:
             address = normalise_address(form.get("email", ""))
             name = normalise_name(form.get("name"))
-            choice = choices.choice_from(app.config, topics, form.get(choices.ZONE_FIELD, ""))
+            choice = choices.choice_from(state.config, topics, form.get(choices.ZONE_FIELD, ""))
         except RejectedInput as problem:
             return self._subscribe_form(request, 400, problem, form, topics)
-        if not app.address_limiter.allow(address.key):
+        if not state.address_limiter.allow(address.key):
             return _see(SENT_PATH)  # same answer: no enumeration, no mail bombing
-        consent = Consent("form", app.clock(), _client_ip(request),
+        consent = Consent("form", state.clock(), _client_ip(request),
                           request.headers.get("user-agent"))
         await self._subscribe(address, name, consent, choice)
         return _see(SENT_PATH)
@@ -264,14 +208,14 @@ class _Handlers:
         """A foreign Origin (or Sec-Fetch-Site: cross-site) is refused whatever the token;
         a token must match this browser's cookie; the static archive's plain form (no
         token) must come from our own pages."""
-        base_url = self.app.config.site.base_url
+        base_url = self.state.config.site.base_url
         if _cross_site(request, base_url):
             return False
         token = form.get("csrf")
         if token:
             cookie = request.cookies.get(CSRF_COOKIE, "")
             try:
-                signed = self.app.signer.verify(Purpose.CSRF, token)
+                signed = self.state.signer.verify(Purpose.CSRF, token)
             except BadToken:
                 return False
             return bool(cookie) and hmac.compare_digest(str(signed), cookie)
@@ -279,29 +223,29 @@ class _Handlers:
 
     async def _subscribe(self, address: Address, name: str, consent: Consent,
                          choice: store.Choice) -> None:
-        app = self.app
-        now = app.clock()
+        state = self.state
+        now = state.clock()
         try:
-            subscriber = store.request_subscription(app.engine, address, name, consent, now,
+            subscriber = store.request_subscription(state.engine, address, name, consent, now,
                                                     choice)
         except InvalidAddress:
             return  # suppressed (erased) addresses get the same answer and no mail
         if subscriber.status != store.PENDING:
             return
-        with app.engine.begin() as conn:  # the claim and the outbox row, or neither
+        with state.engine.begin() as conn:  # the claim and the outbox row, or neither
             if not store.claim_confirmation_mail(conn, subscriber.id, now, RESEND_AFTER):
                 return
-            oneoff.enqueue_confirmation(conn, app.config, subscriber, now)
-        app.courier.wake()  # sent after the answer, retried with backoff if it fails
+            oneoff.enqueue_confirmation(conn, state.config, subscriber, now)
+        state.courier.wake()  # sent after the answer, retried with backoff if it fails
 
     def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
         """The subscriber an unsubscribe or preferences link names (links without expiry);
         None for a bad link, and for one whose reader is no longer on the list."""
         try:
-            reader = reader_from(self.app.signer, purpose, request.path_params["token"])
+            reader = reader_from(self.state.signer, purpose, request.path_params["token"])
         except BadToken:
             return None
-        with self.app.engine.connect() as conn:
+        with self.state.engine.connect() as conn:
             return store.token_holder(conn, reader)
 
     def _not_named(self, request: Request, purpose: Purpose) -> HTMLResponse:
@@ -309,10 +253,10 @@ class _Handlers:
         someone erased since (or of an id now someone else's), and says only that this
         address is no longer on the list; anything else is a bad link."""
         try:
-            reader_from(self.app.signer, purpose, request.path_params["token"])
+            reader_from(self.state.signer, purpose, request.path_params["token"])
         except BadToken:
             return self._bad_link(BAD_LINK_TEXTS.get(purpose, "bad_link"))
-        return self.app.page("unsubscribed_title", [self.app.text("unsubscribed_gone")])
+        return self.state.page("unsubscribed_title", [self.state.text("unsubscribed_gone")])
 
     def _confirm_link(self, request: Request) -> tuple[store.Subscriber, bool] | None:
         """The subscriber a confirmation link names and whether it is past its 7 days;
@@ -320,16 +264,16 @@ class _Handlers:
         token = request.path_params["token"]
         expired = False
         try:
-            payload = self.app.signer.verify(Purpose.CONFIRM, token)
+            payload = self.state.signer.verify(Purpose.CONFIRM, token)
         except BadToken:
             try:
-                payload = self.app.signer.verify(Purpose.CONFIRM, token, max_age=_SIGNED_EVER)
+                payload = self.state.signer.verify(Purpose.CONFIRM, token, max_age=_SIGNED_EVER)
             except BadToken:
                 return None
             expired = True
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
             return None
-        with self.app.engine.connect() as conn:
+        with self.state.engine.connect() as conn:
             subscriber = store.get(conn, payload["id"])
         if subscriber is None or payload.get("email") != subscriber.email:
             return None
@@ -338,26 +282,26 @@ class _Handlers:
     def _bad_link(self, text: str = "bad_link") -> HTMLResponse:
         """A link that is not ours or not whole; `text` says what to do for its kind (an
         unsubscribe link's reader wants out, not to subscribe again)."""
-        return self.app.page("bad_link_title", [self.app.text(text)], 400)
+        return self.state.page("bad_link_title", [self.state.text(text)], 400)
 
     def _text(self, key: str, subscriber: store.Subscriber) -> str:
-        t = strings_for(self.app.config.site.language)
-        return self.app.text(key, email=subscriber.email,
+        t = self.state.t
+        return self.state.text(key, email=subscriber.email,
                              status=t[f"status_{subscriber.status}"])
 
     def _button_page(self, request: Request, heading: str, text: str, button: str,
                      subscriber: store.Subscriber,
                      hidden: list[tuple[str, str]] | None = None) -> HTMLResponse:
-        t = strings_for(self.app.config.site.language)
+        t = self.state.t
         form = {"action": request.url.path, "hidden": hidden or [], "subscribe": False,
                 "buttons": [("", "", t[button])]}
-        return self.app.page(heading, [self._text(text, subscriber)], 200, form)
+        return self.state.page(heading, [self._text(text, subscriber)], 200, form)
 
     def _expired_page(self, subscriber: store.Subscriber) -> HTMLResponse:
-        t = strings_for(self.app.config.site.language)
+        t = self.state.t
         text = ("confirm_expired_left" if subscriber.status in store.LEFT
                 else "confirm_expired")
-        return self.app.page("confirm_expired_title", [self._text(text, subscriber)], 400,
+        return self.state.page("confirm_expired_title", [self._text(text, subscriber)], 400,
                              links=[("/subscribe", t["subscribe_again_link"])])
 
     async def confirm_page(self, request: Request) -> Response:
@@ -368,7 +312,7 @@ class _Handlers:
             return self._bad_link()
         subscriber, expired = link
         if subscriber.status == store.CONFIRMED:
-            return self.app.page("confirmed_title", [self._text("confirmed_text", subscriber)])
+            return self.state.page("confirmed_title", [self._text("confirmed_text", subscriber)])
         if expired:
             return self._expired_page(subscriber)
         if subscriber.status in store.LEFT:
@@ -386,12 +330,11 @@ class _Handlers:
         subscriber, expired = link
         if expired and subscriber.status != store.CONFIRMED:
             return self._expired_page(subscriber)
-        now = self.app.clock()
-        with self.app.engine.begin() as conn:
+        now = self.state.clock()
+        with self.state.engine.begin() as conn:
             current = store.get(conn, subscriber.id)
             if current is not None and current.status in store.LEFT:
-                store.set_status(conn, subscriber.id, store.CONFIRMED, now,
-                                       "resubscribed", {"via": "confirmation link"})
+                store.resubscribe(conn, subscriber.id, now, "confirmation link")
             else:
                 store.confirm(conn, subscriber.id, now)
         return _see(request.url.path)
@@ -407,10 +350,10 @@ class _Handlers:
 
     def _unsubscribed_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         """Done, with the way back: the preferences page offers to subscribe again."""
-        t = strings_for(self.app.config.site.language)
-        token = preferences_token(self.app.signer, subscriber.id, subscriber.email)
+        t = self.state.t
+        token = preferences_token(self.state.signer, subscriber.id, subscriber.email)
         back = f"/preferences/{token}"
-        return self.app.page("unsubscribed_title",
+        return self.state.page("unsubscribed_title",
                              [self._text("unsubscribed_text", subscriber)],
                              links=[(back, t["come_back"])])
 
@@ -423,8 +366,8 @@ class _Handlers:
             return self._not_named(request, Purpose.UNSUBSCRIBE)
         form = await _form(request)
         how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
-        with self.app.engine.begin() as conn:
-            store.unsubscribe(conn, subscriber.id, self.app.clock(), how)
+        with self.state.engine.begin() as conn:
+            store.unsubscribe(conn, subscriber.id, self.state.clock(), how)
         if how == "page" and form.get("via") == "page":
             return _see(request.url.path)
         return self._unsubscribed_page(subscriber)
@@ -440,8 +383,8 @@ class _Handlers:
                           problem: RejectedInput | None = None) -> HTMLResponse:
         """Status, topics and zone, with the buttons to save them and to leave (or come
         back); after a refusal, the field at fault is named."""
-        config = self.app.config
-        t = strings_for(config.site.language)
+        config = self.state.config
+        t = self.state.t
         status = t[f"status_{subscriber.status}"]
         buttons = [("action", "save", t["save_choices_button"]),
                    ("action", "unsubscribe", t["unsubscribe_button"])
@@ -452,10 +395,10 @@ class _Handlers:
                 "error_field": problem.field if problem else "",
                 "choices": choices.choice_fields(config, subscriber.tags, subscriber.timezone),
                 "buttons": buttons}
-        text = self.app.text("preferences_status", email=subscriber.email, status=status)
+        text = self.state.text("preferences_status", email=subscriber.email, status=status)
         held = choices.summary(config, subscriber.tags, subscriber.timezone)
         heading = f"invalid_{problem.field}_title" if problem else "preferences_title"
-        return self.app.page(heading, [*([t["preferences_saved"]] if saved else []), text, held],
+        return self.state.page(heading, [*([t["preferences_saved"]] if saved else []), text, held],
                              400 if problem else 200, form)
 
     async def preferences(self, request: Request) -> Response:
@@ -463,17 +406,16 @@ class _Handlers:
         if subscriber is None:
             return self._not_named(request, Purpose.PREFERENCES)
         form = await _form(request)
-        action, now = form.get("action"), self.app.clock()
+        action, now = form.get("action"), self.state.clock()
         try:
-            choice = (choices.choice_from(self.app.config, await _topics(request),
+            choice = (choices.choice_from(self.state.config, await _topics(request),
                                           form.get(choices.ZONE_FIELD, ""))
                       if action == "save" else None)
         except RejectedInput as problem:
             return self._preferences_form(request, subscriber, False, problem)
-        with self.app.engine.begin() as conn:
+        with self.state.engine.begin() as conn:
             if action == "subscribe":  # the link proves control of the mailbox
-                store.set_status(conn, subscriber.id, store.CONFIRMED, now,
-                                       "resubscribed", {"via": "preferences"})
+                store.resubscribe(conn, subscriber.id, now, "preferences")
             elif action == "unsubscribe":
                 store.unsubscribe(conn, subscriber.id, now, "preferences")
             elif choice is not None:

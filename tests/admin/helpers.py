@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.engine import Engine
 
+from publisher import accounts
 from publisher.clock import utc_now
 from publisher.config import Config
 from publisher.db import open_database
-from publisher.web.admin import auth
 from publisher.web.admin.console import Console
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
@@ -70,9 +71,10 @@ def console_served(config: Config, account: bool = True,
     engine = open_database(config.database_url)
     clock = Clock()
     if account:
-        auth.set_password(engine, USERNAME, PASSWORD, clock())
-    console = Console(config, SECRETS, clock=utc_now if wall_clock else clock)
-    with LiveServer(create_app(config, SECRETS, console=console), port):
+        accounts.set_password(engine, USERNAME, PASSWORD, clock())
+    state = WebState(config, SECRETS, clock=utc_now if wall_clock else clock)
+    console = Console(state)  # the test's view of the app's one state
+    with LiveServer(create_app(state), port):
         yield Served(base, config, engine, clock, console)
     engine.dispose()
 

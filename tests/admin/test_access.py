@@ -18,13 +18,13 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 from starlette.routing import BaseRoute, Mount, Route
 
+from publisher import accounts
 from publisher.cli import main
 from publisher.config import Config, Secrets
 from publisher.db import admin_sessions, admin_users
 from publisher.subscribers import store
-from publisher.web.admin import auth
-from publisher.web.admin.console import Console
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.admin.helpers import (
     PASSWORD,
     USERNAME,
@@ -35,7 +35,7 @@ from tests.admin.helpers import (
     log_in,
 )
 from tests.conftest import LiveServer
-from tests.sending.helpers import SECRETS, add_confirmed, write_config_file
+from tests.sending.helpers import add_confirmed, write_config_file
 from tests.servers import free_port
 from tests.subscribers.helpers import ENV, url_of
 
@@ -74,7 +74,7 @@ def session_cookie(response: httpx.Response) -> str:
 
 def test_every_console_route_and_action_refuses_a_visitor_without_a_session(
         site: Served) -> None:
-    app = create_app(site.config, SECRETS, console=site.console)
+    app = create_app(site.console.state)
     guarded = [(m, p) for m, p in console_routes(app.routes) if p not in OPEN]
     assert len(guarded) >= 15, guarded  # pages, live JSON and every action
     forged = {"publisher_admin": "InNvbWV0aGluZyI.forged"}
@@ -222,7 +222,8 @@ def test_a_new_password_ends_the_accounts_open_sessions(site: Served) -> None:
     with site.client() as client:
         log_in(client)
         assert client.get("/admin").status_code == 200
-        created = auth.set_password(site.engine, USERNAME, "a brand new passphrase", site.clock())
+        created = accounts.set_password(site.engine, USERNAME, "a brand new passphrase",
+                                        site.clock())
         assert created is False
         assert client.get("/admin").status_code == 303
         assert log_in(client).status_code == 200  # the old password no longer opens it
@@ -290,8 +291,8 @@ def test_set_password_reads_stdin_or_asks_twice_and_refuses_short_passwords(
 def test_without_a_secret_key_the_console_says_so_and_opens_nothing(
         seed_config: Config) -> None:
     with console_served(seed_config) as site:
-        no_keys = Console(site.config, Secrets())
-        with LiveServer(create_app(site.config, Secrets(), console=no_keys)) as server, \
+        no_keys = WebState(site.config, Secrets())
+        with LiveServer(create_app(no_keys)) as server, \
                 httpx.Client(base_url=server.url) as client:
             page = client.get("/admin/login")
             assert page.status_code == 503 and "PUBLISHER_SECRET_KEY" in page.text

@@ -71,8 +71,8 @@ def test_logins_that_succeed_spend_nothing(site: Served) -> None:
 
 def test_failed_logins_meet_a_delay_that_grows_and_ends(site: Served) -> None:
     ticks = Ticks()
-    site.console.login_delays.clock = ticks
-    site.console.address_delays.clock = ticks
+    site.console.state.login_delays.clock = ticks
+    site.console.state.address_delays.clock = ticks
     with from_address(site, OPERATOR) as client:
         assert [log_in(client, password=f"typo {n}").status_code
                 for n in range(5)] == [200] * 5

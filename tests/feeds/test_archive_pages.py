@@ -15,6 +15,7 @@ from publisher.config import Config, Secrets
 from publisher.dev.screenshot import shoot
 from publisher.site.build import build_site
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 from tests.issues.seed import seed_titles, seed_urls
 
@@ -65,7 +66,7 @@ def test_sitemap_lists_the_index_and_each_issue(site: Path) -> None:
 
 @pytest.fixture
 def server(seed_config: Config, site: Path) -> Iterator[LiveServer]:
-    with LiveServer(create_app(seed_config, Secrets(secret_keys=("k" * 32,)))) as live:
+    with LiveServer(create_app(WebState(seed_config, Secrets(secret_keys=("k" * 32,))))) as live:
         yield live
 
 

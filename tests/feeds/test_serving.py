@@ -12,6 +12,7 @@ import pytest
 from publisher.config import Config, Secrets
 from publisher.site.build import build_site
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -20,7 +21,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def server(seed_config: Config) -> Iterator[LiveServer]:
     build_site(seed_config, NOW)
-    with LiveServer(create_app(seed_config, Secrets(secret_keys=("k" * 32,)))) as live:
+    with LiveServer(create_app(WebState(seed_config, Secrets(secret_keys=("k" * 32,))))) as live:
         yield live
 
 

@@ -17,6 +17,7 @@ from publisher.config import Config, PathsConfig, Secrets
 from publisher.dev.screenshot import CHROMIUM, CHROMIUM_ARGS
 from publisher.site.build import build_site
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import DATA, REPO, LiveServer
 
 pytestmark = pytest.mark.chromium
@@ -65,7 +66,7 @@ def server(seed_config: Config, tmp_path: Path) -> Iterator[LiveServer]:
     config = replace(seed_config, settings=seed_config.settings.model_copy(
         update={"paths": paths}))
     build_site(config, NOW)
-    with LiveServer(create_app(config, Secrets(secret_keys=("k" * 32,)))) as live:
+    with LiveServer(create_app(WebState(config, Secrets(secret_keys=("k" * 32,))))) as live:
         yield live
 
 

@@ -18,6 +18,7 @@ from publisher.config import Config, Secrets
 from publisher.site.build import build_site
 from publisher.urls import tag_path
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 from tests.feeds.helpers import private_site, write_issue
 
@@ -54,7 +55,7 @@ def test_every_tag_page_and_tag_feed_linked_from_the_archive_answers_200_over_ht
 ) -> None:
     config = site_with_awkward_tags(seed_config, tmp_path, page_size=1)
     build_site(config, NOW)
-    with LiveServer(create_app(config, Secrets(secret_keys=("k" * 32,)))) as live, \
+    with LiveServer(create_app(WebState(config, Secrets(secret_keys=("k" * 32,))))) as live, \
             httpx.Client(base_url=live.url) as client:
         pages = ["/", "/issues/spaces/", "/issues/chinese/", "/issues/slash/"]
         tag_pages = sorted({path for page in pages for path in links(client, page)

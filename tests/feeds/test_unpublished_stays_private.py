@@ -16,6 +16,7 @@ from publisher.config import Config, PathsConfig, Secrets
 from publisher.errors import ConfigError
 from publisher.site.build import build_site, email_paths, preview_dir
 from publisher.web.app import create_app
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 from tests.feeds.helpers import private_site, write_issue
 
@@ -76,7 +77,7 @@ def test_no_one_who_guesses_an_unpublished_slug_gets_anything_over_http(config: 
     guesses = [f"/{kind}issues/{slug}/{name}" for kind in ("", "preview/")
                for slug in ("secret-draft", "secret-future")
                for name in ("", "index.html", "email.html", "email.txt")]
-    with LiveServer(create_app(config, SECRETS)) as live, \
+    with LiveServer(create_app(WebState(config, SECRETS))) as live, \
             httpx.Client(base_url=live.url) as client:
         for guess in guesses:
             assert client.get(guess).status_code == 404, guess
@@ -114,7 +115,7 @@ def test_an_output_directory_holding_the_preview_folder_is_refused_and_not_serve
     email, _ = email_paths(preview_dir(exposed), "secret-draft")
     email.parent.mkdir(parents=True)
     email.write_text(DRAFT_SENTENCE, encoding="utf-8")
-    with LiveServer(create_app(exposed, SECRETS)) as live:
+    with LiveServer(create_app(WebState(exposed, SECRETS))) as live:
         assert httpx.get(live.url + "/preview/issues/secret-draft/email.html").status_code == 404
 
 

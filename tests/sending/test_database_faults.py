@@ -30,7 +30,7 @@ from publisher.sending.drain import options_from
 from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.web.app import create_app
-from publisher.web.subscribe import SubscribeApp
+from publisher.web.state import WebState
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
@@ -357,7 +357,7 @@ def test_a_subscribe_while_postgres_is_down_answers_503_and_stores_nothing(
     base = f"http://127.0.0.1:{port}"
     with Catcher(tmp_path / "Maildir") as catcher:
         config = web_config(seed_config, base, catcher.port, url)
-        app = create_app(config, SECRETS, SubscribeApp(config, SECRETS))
+        app = create_app(WebState(config, SECRETS))
         form = {"email": "reader@example.org", "name": "读者"}
         with LiveServer(app, port):
             pg.stop("fast")

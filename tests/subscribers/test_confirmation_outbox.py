@@ -33,7 +33,7 @@ from publisher.sending.daemon import Daemon
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.web.app import create_app
-from publisher.web.subscribe import SubscribeApp
+from publisher.web.state import WebState
 from tests.admin.helpers import console_served, log_in
 from tests.conftest import LiveServer
 from tests.sending.helpers import (
@@ -63,8 +63,8 @@ def serving(seed_config: Config, smtp_port: int, **smtp: Any) -> Iterator[tuple[
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = smtp_site(web_config(seed_config, url, smtp_port), smtp_port, **smtp)
-    state = SubscribeApp(config, SECRETS, ip_limiter=unlimited(), address_limiter=unlimited())
-    with LiveServer(create_app(config, SECRETS, state), port):
+    state = WebState(config, SECRETS, ip_limiter=unlimited(), address_limiter=unlimited())
+    with LiveServer(create_app(state), port):
         yield url, config
 
 

@@ -23,7 +23,7 @@ from publisher.subscribers import addresses, store
 from publisher.subscribers.addresses import normalise_address
 from publisher.tokens import TokenSigner, confirm_token, preferences_token, unsubscribe_token
 from publisher.web.app import create_app
-from publisher.web.subscribe import SubscribeApp
+from publisher.web.state import WebState
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
@@ -120,7 +120,7 @@ def test_the_refusal_speaks_english_on_an_english_site(
         site_settings = config.settings.site.model_copy(update={"language": "en"})
         config = replace(config, settings=config.settings.model_copy(
             update={"site": site_settings}))
-        with LiveServer(create_app(config, SECRETS, SubscribeApp(config, SECRETS)), port) as live:
+        with LiveServer(create_app(WebState(config, SECRETS)), port) as live:
             response = httpx.post(live.url + "/subscribe",
                                   data={"email": "reader@example.org", "name": "Рaypal"},
                                   headers={"Origin": live.url})

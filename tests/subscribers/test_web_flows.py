@@ -28,7 +28,7 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.tokens import Purpose, TokenSigner
 from publisher.web.app import create_app
-from publisher.web.subscribe import SubscribeApp
+from publisher.web.state import WebState
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.helpers import SECRETS, wait_until
 from tests.servers import free_port
@@ -71,10 +71,10 @@ def served(seed_config: Config, tmp_path: Path,
     with Catcher(tmp_path / "Maildir") as catcher:
         config = web_config(seed_config, base, catcher.port)
         build_site(config, NOW)
-        state = SubscribeApp(config, SECRETS)
+        state = WebState(config, SECRETS)
         if limiter_clock is not None:
             state.ip_limiter.clock = state.address_limiter.clock = limiter_clock
-        app = create_app(config, SECRETS, state)
+        app = create_app(state)
         with LiveServer(app, port):
             yield Site(base, config, open_database(config.database_url), catcher)
 

@@ -11,9 +11,12 @@ from starlette.routing import BaseRoute
 
 from publisher.web.admin import login, overview, people, sends
 from publisher.web.admin.console import Console
+from publisher.web.state import WebState
 
 
-def routes(console: Console) -> list[BaseRoute]:
-    """Every console route, for publisher.web.app to mount before the static archive."""
+def routes(state: WebState) -> list[BaseRoute]:
+    """Every console route, over the app's one state, for publisher.web.app to mount
+    before the static archive."""
+    console = Console(state)
     return [*login.routes(console), *sends.routes(console), *people.routes(console),
             *overview.routes(console)]

@@ -1,4 +1,5 @@
-"""What every console handler shares: state, pages, and the guards in front of each route.
+"""What every console handler shares: its view of the app's state, pages, and the guards in
+front of each route.
 
 Rule: no handler runs without a live session. A page asked for without one answers 303 to
 /admin/login?next=…; JSON and every POST answer 401; a POST also needs this session's CSRF
@@ -12,28 +13,23 @@ from __future__ import annotations
 
 import posixpath
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-import jinja2
 from sqlalchemy.engine import Engine
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from publisher.clock import Clock, utc_now
+from publisher import accounts
+from publisher.clock import Clock
 from publisher.config import Config, Secrets
-from publisher.db import open_database
-from publisher.i18n import strings_for
-from publisher.ratelimit import FailureDelay
-from publisher.templating import environment
 from publisher.web import forms
 from publisher.web.admin import auth
+from publisher.web.errors import NotFound
+from publisher.web.state import WebState
 
 SESSION_COOKIE = "publisher_admin"
 LOGIN_COOKIE = "publisher_admin_login"  # the login form's CSRF nonce, before any session
@@ -56,44 +52,37 @@ class Operator:
     csrf: str
 
 
-@dataclass
 class Console:
-    """State the console routes share; tests inject the clock and the login delays.
+    """The console's view of the app's one WebState: its pages, its session and its origin
+    checks. It holds nothing of its own but the cookie keys derived from the secrets."""
 
-    Failed logins slow down their own (address, account) pair: 5 free, then 5 s doubling up
-    to 5 min; and their address across accounts: 10 free, then 5 s doubling up to a minute.
-    Nobody else's failures delay an operator's address, and a login that succeeds costs
-    nothing."""
+    def __init__(self, state: WebState) -> None:
+        self.state = state
+        self.keys = auth.Keys(state.secrets.secret_keys)
 
-    config: Config
-    secrets: Secrets
-    clock: Clock = utc_now
-    address_delays: FailureDelay = field(
-        default_factory=lambda: FailureDelay(free=10, first=5, longest=60,
-                                             clock=time.monotonic))
-    login_delays: FailureDelay = field(
-        default_factory=lambda: FailureDelay(free=5, first=5, longest=300,
-                                             clock=time.monotonic))
+    @property
+    def config(self) -> Config:
+        return self.state.config
 
-    @cached_property
+    @property
+    def secrets(self) -> Secrets:
+        return self.state.secrets
+
+    @property
     def engine(self) -> Engine:
-        return open_database(self.config.database_url)
+        return self.state.engine
 
-    @cached_property
-    def keys(self) -> auth.Keys:
-        return auth.Keys(self.secrets.secret_keys)
-
-    @cached_property
-    def templates(self) -> jinja2.Environment:
-        return environment(self.config.templates_dir)
+    @property
+    def clock(self) -> Clock:
+        return self.state.clock
 
     @property
     def language(self) -> str:
-        return self.config.site.language
+        return self.state.language
 
     @property
     def t(self) -> Mapping[str, str]:
-        return strings_for(self.language)
+        return self.state.t
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -105,7 +94,7 @@ class Console:
 
     def render(self, template: str, operator: Operator | None, http_status: int = 200,
                **values: Any) -> HTMLResponse:
-        html = self.templates.get_template(f"admin/{template}").render(
+        html = self.state.templates.get_template(f"admin/{template}").render(
             language=self.language, site=self.config.site, t=self.t, operator=operator,
             when=self.local, **values)
         return HTMLResponse(html, status_code=http_status)
@@ -122,7 +111,7 @@ class Console:
         session_id = self.keys.session_id(request.cookies.get(SESSION_COOKIE, ""))
         if session_id is None:
             return None
-        username = auth.session_user(self.engine, session_id, self.clock())
+        username = accounts.session_user(self.engine, session_id, self.clock())
         if username is None:
             return None
         return Operator(username, session_id, self.keys.csrf(session_id))
@@ -201,10 +190,10 @@ def row_id(value: object) -> int | None:
 
 
 def path_id(request: Request, name: str) -> int:
-    """The id a path names; 404 when no row can have it."""
+    """The id a path names; NotFound (404) when no row can have it."""
     found = row_id(request.path_params[name])
     if found is None:
-        raise HTTPException(404)
+        raise NotFound()
     return found
 
 

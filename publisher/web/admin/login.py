@@ -16,11 +16,11 @@ import re
 from secrets import token_urlsafe
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from publisher import accounts
 from publisher.ratelimit import client_key
 from publisher.templating import template_file
 from publisher.web.admin import auth
@@ -37,6 +37,7 @@ from publisher.web.admin.console import (
     see,
     with_console_headers,
 )
+from publisher.web.errors import NotFound
 
 ASSETS = {"console.css": "text/css; charset=utf-8",
           "console.js": "text/javascript; charset=utf-8"}
@@ -80,7 +81,7 @@ class _Handlers:
         console = self.console
         if not console.secrets.secret_keys:
             return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
-        if not auth.has_accounts(console.engine):
+        if not accounts.has_accounts(console.engine):
             return console.render("setup.html.j2", None)
         return self._form(request)  # also when signed in: signing in again replaces it
 
@@ -95,26 +96,27 @@ class _Handlers:
             return console.message("forbidden_title", console.t["admin_forbidden"], None, 403)
         username = form.get("username", "").strip()
         address, pair = _keys(request, username)
-        wait = max(console.address_delays.wait(address), console.login_delays.wait(pair))
+        state = console.state
+        wait = max(state.address_delays.wait(address), state.login_delays.wait(pair))
         if wait > 0:
             response = console.message("too_many_title", console.t["admin_too_many"], None, 429)
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
-        console.address_delays.fail(address)  # until the password proves right
-        console.login_delays.fail(pair)
-        if not await run_in_threadpool(auth.check_password, console.engine, username,
+        state.address_delays.fail(address)  # until the password proves right
+        state.login_delays.fail(pair)
+        if not await run_in_threadpool(accounts.check_password, console.engine, username,
                                        form.get("password", ""), console.clock()):
             return self._form(request, console.t["admin_login_failed"], username)
-        console.address_delays.refund(address)
-        console.login_delays.forgive(pair)
+        state.address_delays.refund(address)
+        state.login_delays.forgive(pair)
         return self._signed_in(request, username, form.get("next"))
 
     def _signed_in(self, request: Request, username: str, next_path: str | None) -> Response:
         console = self.console
         old = console.keys.session_id(request.cookies.get(SESSION_COOKIE, ""))
         if old is not None:
-            auth.close_session(console.engine, old)
-        session_id = auth.open_session(console.engine, username, console.clock(),
+            accounts.close_session(console.engine, old)
+        session_id = accounts.open_session(console.engine, username, console.clock(),
                                        console.session_lifetime)
         response = see(safe_next(next_path))
         response.set_cookie(SESSION_COOKIE, console.keys.cookie(session_id),
@@ -125,7 +127,7 @@ class _Handlers:
         return response
 
     async def logout(self, request: Request, operator: Operator) -> Response:
-        auth.close_session(self.console.engine, operator.session_id)
+        accounts.close_session(self.console.engine, operator.session_id)
         response = see(LOGIN_PATH)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict",
                                secure=request.url.scheme == "https")
@@ -135,7 +137,7 @@ class _Handlers:
         """The console's stylesheet and script: public files, like the archive's."""
         name = request.path_params["name"]
         if name not in ASSETS:
-            raise HTTPException(404)
+            raise NotFound()
         path = template_file(self.console.config.templates_dir, f"admin/{name}")
         return Response(path.read_bytes(), media_type=ASSETS[name],
                         headers={"Cache-Control": "no-cache"})

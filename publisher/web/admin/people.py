@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -30,6 +29,7 @@ from publisher.web.admin.console import (
     path_id,
     see,
 )
+from publisher.web.errors import NotFound
 
 PAGE_SIZE = 50
 NOTICES = ("unsubscribed", "erased", "unchanged")
@@ -59,7 +59,7 @@ class _Handlers:
     def _person(self, request: Request) -> Person:
         found = activity.person(self.console.engine, path_id(request, "subscriber_id"))
         if found is None:
-            raise HTTPException(404)
+            raise NotFound()
         return found
 
     async def search_page(self, request: Request, operator: Operator) -> Response:

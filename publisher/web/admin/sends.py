@@ -13,9 +13,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -129,10 +127,7 @@ class _Handlers:
 
     def _summary(self, send_id: int) -> SendSummary:
         engine = self.console.engine
-        try:
-            control.send_state(engine, send_id)
-        except sa.exc.NoResultFound:
-            raise HTTPException(404) from None
+        control.send_state(engine, send_id)  # SendNotFound (404) when there is none
         return reports.send_summary(engine, send_id, self.console.clock())
 
     async def sends_page(self, request: Request, operator: Operator) -> Response:

@@ -1,0 +1,136 @@
+"""Errors that carry their HTTP status, and the one place that turns them into answers.
+
+Rule: handlers raise an `HttpProblem` (NotFound, BadRequest, …) or let a domain error of the
+library rise (publisher.errors: SendNotFound, DatabaseFault); `exception_handlers` maps
+each to its answer. Pages get the site's error page in its language with a way home; paths
+under /api/ get a JSON problem document (RFC 9457: type, title, status, detail). Starlette's
+own refusals (an unknown route, a method not allowed, a form its parser refuses) are mapped
+by status to the same classes. While the database is away the answer is 503 with
+Retry-After (500 for a database error that waiting will not cure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from publisher.errors import DatabaseFault, SendNotFound
+from publisher.logs import log_event
+from publisher.outage import as_error
+from publisher.web.state import WebState
+
+API_PREFIX = "/api/"
+RETRY_AFTER_SECONDS = 60
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class HttpProblem(Exception):
+    """An answer other than success, with its status and the language strings that say it.
+
+    `values` fill the text's placeholders; `headers` go on the answer (Allow, Retry-After)."""
+
+    status = 500
+    title_key = "unavailable_title"
+    text_key = "unavailable"
+    way_home = False  # whether the page links to the home page
+
+    def __init__(self, detail: str = "", headers: Mapping[str, str] | None = None,
+                 **values: str) -> None:
+        super().__init__(detail or self.title_key)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.values = values
+
+
+class BadRequest(HttpProblem):
+    """A request that cannot be read: a form the parser refuses."""
+
+    status, title_key, text_key = 400, "bad_request_title", "bad_request"
+    way_home = True
+
+
+class NotFound(HttpProblem):
+    """Nothing at this address (an unknown route, a missing file, a row that is not there)."""
+
+    status, title_key, text_key = 404, "not_found_title", "not_found"
+    way_home = True
+
+
+class MethodNotAllowed(HttpProblem):
+    """A method this address does not take; Starlette's `Allow` header goes with it."""
+
+    status, title_key, text_key = 405, "method_not_allowed_title", "method_not_allowed"
+    way_home = True
+
+
+class PayloadTooLarge(HttpProblem):
+    """A body over the size limit; `limit` (bytes) is said on the page."""
+
+    status, title_key, text_key = 413, "too_large_title", "too_large"
+    way_home = True
+
+
+class ServiceUnavailable(HttpProblem):
+    """The database is away: try again after Retry-After."""
+
+    status = DatabaseFault.http_status
+
+
+# Starlette raises HTTPException(status) itself: an unknown route, a method, a bad form.
+_BY_STATUS: dict[int, type[HttpProblem]] = {
+    problem.status: problem for problem in (BadRequest, NotFound, MethodNotAllowed)}
+# Errors of the library that say what is missing; the web decides how that is answered.
+_FROM_DOMAIN: dict[type[Exception], type[HttpProblem]] = {SendNotFound: NotFound}
+
+
+def as_problem(exc: Exception) -> HttpProblem:
+    """The HttpProblem an exception raised while answering stands for."""
+    if isinstance(exc, HttpProblem):
+        return exc
+    if isinstance(exc, HTTPException):
+        return _BY_STATUS.get(exc.status_code, HttpProblem)(headers=exc.headers)
+    return _FROM_DOMAIN.get(type(exc), HttpProblem)(str(exc))
+
+
+def problem_document(problem: HttpProblem, title: str) -> JSONResponse:
+    """RFC 9457's application/problem+json for an API path."""
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": problem.status}
+    if problem.detail:
+        body["detail"] = problem.detail
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers,
+                        media_type="application/problem+json")
+
+
+def exception_handlers(state: WebState) -> dict[int | type[Exception], ExceptionHandler]:
+    """Every mapping from an error to its answer, for the app's Starlette()."""
+    home = [("/", state.t["home_link"])]
+
+    def answer(request: Request, found: HttpProblem) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            return problem_document(found, state.t[found.title_key])
+        response = state.page(found.title_key, [state.text(found.text_key, **found.values)],
+                              found.status, links=home if found.way_home else None)
+        response.headers.update(found.headers)
+        return response
+
+    async def problem(request: Request, exc: Exception) -> Response:
+        return answer(request, as_problem(exc))
+
+    async def database_fault(request: Request, exc: Exception) -> Response:
+        fault = as_error(exc)
+        log_event("database_error" if fault.fault == "error" else "database_unavailable",
+                  path=request.url.path, reason=fault.reason)
+        kind = HttpProblem if fault.fault == "error" else ServiceUnavailable
+        return answer(request, kind(headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
+
+    handlers: dict[int | type[Exception], ExceptionHandler] = {
+        error: database_fault for error in (sa.exc.DBAPIError, sa.exc.TimeoutError,
+                                            DatabaseFault)}
+    handlers.update({status: problem for status in _BY_STATUS})
+    handlers[HttpProblem] = problem
+    handlers.update({kind: problem for kind in _FROM_DOMAIN})
+    return handlers
