@@ -67,3 +67,13 @@ _.scanDelims
 _.pytest_sessionstart
 _.pytest_sessionfinish
 _.exitstatus
+_.pytest_collection_modifyitems
+
+# http.server: the handler methods it calls by name and the server's thread switch
+# (tests/webhooks/receiver.py, the webhook receiver on loopback).
+_.do_POST
+_.log_message
+_.daemon_threads
+_.request_queue_size
+_.protocol_version
+_.disable_nagle_algorithm

@@ -33,7 +33,7 @@ COMMAND_MODULES: dict[str, str] = {
     "import": "imports", "send": "send", "retry": "send", "status": "status",
     "report": "status", "demo": "demo", "run": "daemon", "pause": "control",
     "resume": "control", "cancel": "control", "dkim": "dkim", "bounces": "bounces",
-    "admin": "admin", "automations": "automations", "dev": "dev",
+    "admin": "admin", "automations": "automations", "webhooks": "webhooks", "dev": "dev",
 }
 
 

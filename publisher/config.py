@@ -212,6 +212,60 @@ class MetricsConfig(_Section):
         return value
 
 
+# What a webhook may ask for (publisher.events writes them), in the manual's order.
+WEBHOOK_EVENTS = ("subscribed", "confirmed", "unsubscribed", "bounced", "complained", "erased",
+                  "send_started", "send_finished", "send_paused", "send_cancelled")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WebhookConfig(_Section):
+    url: str
+    events: list[str] = Field(min_length=1)
+    secret_env: str
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    retry_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    backoff_base_seconds: float = Field(default=30.0, gt=0, le=3600)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0, le=24 * 3600)
+
+    @field_validator("url")
+    @classmethod
+    def _https_or_loopback(cls, value: str) -> str:
+        match = re.match(r"^(https?)://(\[[^\]]+\]|[^\s/:?#]+)", value)
+        if not match:
+            raise ValueError("must be an absolute https URL")
+        if match[1] == "http" and not _is_loopback(match[2].strip("[]")):
+            raise ValueError("must be https (http only to a loopback address)")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in WEBHOOK_EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event type {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(WEBHOOK_EVENTS)}")
+        return sorted(set(values), key=WEBHOOK_EVENTS.index)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError("must name an environment variable (letters, digits, _)")
+        return value
+
+
+def webhook_secrets(webhook: WebhookConfig, environ: Mapping[str, str] | None = None,
+                    ) -> tuple[str, ...]:
+    """The signing secrets of a webhook: its variable's words (two or more while rotating);
+    ConfigError when the variable is unset or empty."""
+    value = (os.environ if environ is None else environ).get(webhook.secret_env, "")
+    secrets = tuple(value.split())
+    if not secrets:
+        raise ConfigError(f"{webhook.secret_env} is not set: it holds the signing secret of "
+                          f"the webhook to {webhook.url}")
+    return secrets
+
+
 TAG_NAME = re.compile(r"^[^\s()]+$")
 AUDIENCE_WORDS = frozenset({"and", "or", "not"})
 
@@ -250,6 +304,8 @@ class Settings(_Section):
     # Topics readers may choose: [topics.<tag>] with a label per language (en = "…", zh = "…").
     topics: dict[str, dict[str, str]] = Field(default_factory=dict)
     audience: AudienceConfig = AudienceConfig()
+    # [[webhooks]]: endpoints that hear about events, each a table of its own.
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @field_validator("topics")
     @classmethod

@@ -186,6 +186,41 @@ automation_steps = sa.Table(  # migration 9: each step's switch and the anchor o
     sa.Column("body_hash", sa.String(64)),  # sha256 of its Markdown body, to spot a rename
 )
 
+webhook_endpoints = sa.Table(  # migration 10: which endpoint wants which event type
+    "webhook_endpoints", metadata,
+    sa.Column("type", sa.String(32), primary_key=True),  # first: events look up by type
+    sa.Column("url", sa.String(2000), primary_key=True),
+)
+
+webhook_events = sa.Table(  # migration 10: changes reported to webhooks, kept for replays
+    "webhook_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("order_key", sa.String(64), nullable=False),  # subscriber:<id> | send:<id>
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+
+webhook_deliveries = sa.Table(  # migration 10: one row per event and endpoint (and replay)
+    "webhook_deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("order_key", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending|delivered|failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("last_reply", sa.String(1000)),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # a claim reads an endpoint's pending rows in id order; the order check reads a key's
+    sa.Index("ix_webhook_deliveries_claim", "status", "url", "id"),
+    sa.Index("ix_webhook_deliveries_order", "url", "order_key", "status", "id"),
+)
+
 # Who may write each table (insert, update, delete): the modules named here and nowhere
 # else, kept by tests/test_table_owners.py. Other modules read through SELECTs or call the
 # owners' functions; the migrations below, which create and reshape tables, are exempt.
@@ -205,6 +240,9 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     admin_users.name: _ACCOUNTS,
     admin_sessions.name: _ACCOUNTS,
     automation_steps.name: ("publisher.sending.enrolment",),
+    webhook_endpoints.name: ("publisher.events",),
+    webhook_events.name: ("publisher.events",),
+    webhook_deliveries.name: ("publisher.events", "publisher.sending.webhooks"),
 }
 
 Migration = Callable[[Connection], None]
@@ -214,7 +252,8 @@ def _initial_schema(conn: Connection) -> None:
     # A new database gets today's tables; later migrations then find nothing to add.
     metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
                                       deliveries, leases, bounce_reports, admin_users,
-                                      admin_sessions, automation_steps])
+                                      admin_sessions, automation_steps, webhook_endpoints,
+                                      webhook_events, webhook_deliveries])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -263,6 +302,8 @@ def _automation_switches(conn: Connection) -> None:
     conn.execute(sa.text("INSERT INTO automation_steps (slug, live_since) SELECT issue_slug, "
                          "created_at FROM sends WHERE kind = 'automation' AND issue_slug NOT IN "
                          "(SELECT slug FROM automation_steps)"))
+
+
 def _lost_claims(conn: Connection) -> None:
     _add_column(conn, "deliveries", "lost_claims", "INTEGER NOT NULL DEFAULT 0")
 
@@ -292,6 +333,10 @@ def _ids_never_reused(conn: Connection) -> None:
                  {"seq": int(highest)})
 
 
+def _webhooks(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[webhook_endpoints, webhook_events, webhook_deliveries])
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -308,6 +353,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _lost_claims),
     (9, "subscribers.automations_at and automation_steps: who is enrolled, steps switched off",
      _automation_switches),
+    (10, "webhook_endpoints, webhook_events, webhook_deliveries: signed webhooks", _webhooks),
 ]
 
 

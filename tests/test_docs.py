@@ -18,11 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from pydantic import BaseModel
 
 from publisher.cli import main
 from publisher.config import Settings
-from publisher.dev.docs_reference import END, START, generated_sections, regenerate
+from publisher.dev.docs_reference import (
+    END,
+    START,
+    generated_sections,
+    regenerate,
+    section_model,
+)
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
@@ -163,7 +168,7 @@ def glance_config_table() -> dict[str, set[str]]:
     page = WRITTEN["docs/configuration.md"]
     configuration = page.split("\n## Sections at a glance\n", 1)[1].split("\n## ", 1)[0]
     table: dict[str, set[str]] = {}
-    for row in re.findall(r"^\| `\[(\w+)\]` \| (.*) \|$", configuration, flags=re.M):
+    for row in re.findall(r"^\| `\[{1,2}(\w+)\]{1,2}` \| (.*) \|$", configuration, flags=re.M):
         section, keys = row
         while re.search(r"\([^()]*\)", keys):  # drop the asides: defaults, values, links
             keys = re.sub(r"\([^()]*\)", "", keys)
@@ -175,11 +180,8 @@ def schema_keys() -> dict[str, set[str]]:
     """Each section's keys; a section of free names (`[topics.<tag>]`) has none fixed."""
     keys: dict[str, set[str]] = {}
     for section, field in Settings.model_fields.items():
-        model = field.annotation
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            keys[section] = set(model.model_fields)
-        else:
-            keys[section] = set()
+        model, _repeated = section_model(field.annotation)
+        keys[section] = set(model.model_fields) if model is not None else set()
     return keys
 
 

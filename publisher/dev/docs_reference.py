@@ -78,6 +78,8 @@ def _bounds(field: FieldInfo) -> str:
 
 
 def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
     value = field.get_default(call_default_factory=True)
     if value is None:
         return "not set"
@@ -93,18 +95,32 @@ def _meaning(key: str, field: FieldInfo) -> str:
     return meaning.replace("|", "\\|")
 
 
+def section_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model of a settings section and whether the section repeats (`[[webhooks]]`, a
+    list of tables); (None, False) for a section of free names (`[topics.<tag>]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is list and args and isinstance(args[0], type) \
+            and issubclass(args[0], BaseModel):
+        return args[0], True
+    return None, False
+
+
 def config_reference(settings: type[BaseModel] = Settings) -> str:
     """Each section of publisher.toml: its keys with type, default and meaning."""
     parts = []
     for section, field in settings.model_fields.items():
-        model = field.annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        model, repeated = section_model(field.annotation)
+        if model is None:
             parts.append(f"### `[{section}.<name>]`\n\n{_meaning(section, field)}\n")
             continue
         rows = [f"| `{key}` | {_type_name(sub.annotation)}{_bounds(sub)} | {_default(sub)} "
                 f"| {_meaning(f'{section}.{key}', sub)} |"
                 for key, sub in model.model_fields.items()]
-        parts.append("\n".join([f"### `[{section}]`", "", "| key | type | default | meaning |",
+        title = f"[[{section}]]" if repeated else f"[{section}]"
+        intro = [_meaning(section, field), ""] if repeated else []
+        parts.append("\n".join([f"### `{title}`", "", *intro, "| key | type | default | meaning |",
                                 "| --- | --- | --- | --- |", *rows, ""]))
     return "\n".join(parts)
 

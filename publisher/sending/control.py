@@ -41,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher import events
 from publisher.content.automations import SEND_PREFIX
 from publisher.db import deliveries, sends
 from publisher.errors import SendError, SendNotFound
@@ -79,6 +80,8 @@ def pause(engine: Engine, send_id: int, now: datetime) -> bool:
         changed = conn.execute(sends.update()
                                .where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
                                .values(status=SEND_PAUSED, paused_at=now)).rowcount
+        if changed:
+            events.send_event(conn, events.SEND_PAUSED, send_id, now)
     return bool(changed)
 
 
@@ -104,7 +107,9 @@ def cancel(engine: Engine, send_id: int, now: datetime) -> int | None:
                                        finished_at=now)).rowcount
         if not changed:
             return None
-        return _cancel_open(conn, send_id, now)
+        cancelled = _cancel_open(conn, send_id, now)
+        events.send_event(conn, events.SEND_CANCELLED, send_id, now)
+        return cancelled
 
 
 def retry_failed(engine: Engine, send_id: int, now: datetime) -> int:

@@ -6,7 +6,8 @@ a migrated archive or a daemon stopped for a month, are logged as missed, never 
 unasked; an issue file that cannot be read is logged once as `send_refused` and never
 sent); enrol subscribers into automation steps (publisher.sending.enrolment; a broken
 step file is logged once and nothing is enrolled until it is fixed); send the one-off mails
-that are due (confirmations, publisher.sending.oneoff), then drain every other active
+that are due (confirmations, publisher.sending.oneoff), deliver the webhook events that are
+due (publisher.sending.webhooks, for at most a quarter of a round), then drain every other active
 send (queued rows, interrupted claims, deferred rows that are due). Worker mode only
 drains, so any number of workers (PostgreSQL: FOR UPDATE SKIP LOCKED) share the sends one
 scheduler starts.
@@ -47,13 +48,14 @@ from publisher.db import upgrade
 from publisher.errors import DatabaseFault, Problem, PublisherError
 from publisher.logs import log_event
 from publisher.outage import is_transient, outages, reason
-from publisher.sending import control, enrolment, metrics, oneoff, outbox
+from publisher.sending import control, enrolment, metrics, oneoff, outbox, webhooks
 from publisher.sending.drain import options_from
 from publisher.sending.outbox import Result
 from publisher.sending.send_issue import due_and_missed, ready, run_send, start_or_join
 from publisher.site.build import build_site
 
 MIN_TURN_SECONDS = 1.0  # a send's turn starts SMTP connections (and sender processes)
+WEBHOOK_SHARE = 0.25  # of a round, at most, for webhook deliveries: sends keep flowing
 
 
 def sources_stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
@@ -83,6 +85,7 @@ class Daemon:
     _automation_error: str | None = None
     _oneoffs: oneoff.OneOffs | None = None
     _drained_last_round: dict[int, str] = field(default_factory=dict)  # send id -> slug
+    _webhooks: webhooks.Deliverer | None = None
     round_seconds: float | None = None  # run_forever: its interval; None: drain to the end
     busy: bool = False  # the last round ended a turn early: the next one starts at once
 
@@ -131,6 +134,7 @@ class Daemon:
         outages.recovered()
         self._log_halted_between_turns(dict(active))
         self._send_oneoffs()
+        self._deliver_webhooks()
         sends = [(send_id, slug) for send_id, slug in active if not oneoff.is_oneoff(slug)]
         end = None if self.round_seconds is None else time.monotonic() + self.round_seconds
         for turn, (send_id, slug) in enumerate(sends):
@@ -165,6 +169,21 @@ class Daemon:
         settled = asyncio.run(self._oneoffs.drain())
         if settled:
             log_event("oneoff_drained", send=oneoff.CONFIRM, **settled)
+
+    def _deliver_webhooks(self) -> None:
+        """Due webhook deliveries, for at most WEBHOOK_SHARE of the round (all of them
+        without a round); the endpoints the config names are synced first."""
+        if self._webhooks is None:
+            self._webhooks = webhooks.Deliverer(self.engine, self.config, self.clock)
+        self._webhooks.sync()
+        if not self.config.settings.webhooks:
+            return
+        deadline = None if self.round_seconds is None else (
+            time.monotonic() + max(MIN_TURN_SECONDS, self.round_seconds * WEBHOOK_SHARE))
+        settled, ran_out = self._webhooks.run(deadline, time.monotonic)
+        self.busy = self.busy or ran_out
+        if settled:
+            log_event("webhooks_delivered", rows=settled)
 
     def _rebuild_if_changed(self, now: datetime) -> None:
         stamp = sources_stamp(self.config)

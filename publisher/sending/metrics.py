@@ -5,7 +5,8 @@ The rule: a scrape costs a few GROUP BY queries and never fails. The collector r
 database on each scrape (no cache, no background thread); a database that cannot be read
 gives `publisher_database_up 0` and no other database figure, never an error page. Reading
 is all it does: the figures come from the outbox's tables (rows present, plus the summaries
-`db prune` keeps) and from the subscriber store through `activity.totals`. The HTTP server is
+`db prune` keeps), from the webhook deliveries through `webhooks.status`, and from the
+subscriber store through `activity.totals`. The HTTP server is
 prometheus_client's, in its own daemon thread, on the address `[metrics] listen` names.
 """
 
@@ -23,7 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from publisher.db import deliveries, sends
-from publisher.sending import outbox
+from publisher.sending import outbox, webhooks
 from publisher.subscribers import activity
 
 REPLY_CLASSES = ("2xx", "4xx", "5xx", "none")  # "none": no reply came (timeout, dropped)
@@ -54,6 +55,7 @@ class Snapshot:
     subscribers: dict[str, int] = field(default_factory=dict)  # per status
     bounces: int = 0  # bounce events ever
     complaints: int = 0  # complaint events ever
+    webhooks: list[webhooks.EndpointStatus] = field(default_factory=list)  # per endpoint
 
 
 def reply_class(first_character: str | None) -> str:
@@ -67,9 +69,11 @@ def read_snapshot(engine: Engine, now: datetime) -> Snapshot:
     by_state = dict.fromkeys(outbox.STATES, 0)
     replies = dict.fromkeys(REPLY_CLASSES, 0)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(c.status, sa.func.substr(c.last_reply, 1, 1),
-                                      sa.func.count())
-                            .group_by(c.status, sa.func.substr(c.last_reply, 1, 1))).all()
+        # The 1s inline, not bound: PostgreSQL matches the GROUP BY to the SELECT by text.
+        one: sa.ColumnElement[int] = sa.literal_column("1")
+        first = sa.func.substr(c.last_reply, one, one)
+        rows = conn.execute(sa.select(c.status, first, sa.func.count())
+                            .group_by(c.status, first)).all()
         for state, first, count in rows:
             by_state[str(state)] = by_state.get(str(state), 0) + int(count)
             replies[reply_class(first)] += int(count)
@@ -81,7 +85,8 @@ def read_snapshot(engine: Engine, now: datetime) -> Snapshot:
     pruned_sent = sum(int((summary or {}).get("counts", {}).get(outbox.SENT, 0))
                       for summary in pruned)
     totals = activity.totals(engine)
-    return Snapshot(
+    hooks = webhooks.status(engine, [], now)
+    return Snapshot(webhooks=hooks,
         deliveries=by_state, replies=replies, sent_total=by_state[outbox.SENT] + pruned_sent,
         queue_depth=depth, oldest_due_age=oldest, bounces=totals.pop("bounce_events", 0),
         complaints=totals.pop("complaint_events", 0), subscribers=totals)
@@ -137,8 +142,27 @@ def families(snapshot: Snapshot | None, process: ProcessState) -> list[Metric]:
                             "subscribers, ever", value=snapshot.bounces),
         CounterMetricFamily("publisher_complaints", "Spam complaints recorded, ever",
                             value=snapshot.complaints),
+        *webhook_families(snapshot.webhooks),
     ]
     return found
+
+
+def webhook_families(endpoints: list[webhooks.EndpointStatus]) -> list[Metric]:
+    """Webhook deliveries by endpoint and state, failures, and the oldest undelivered age."""
+    rows = GaugeMetricFamily("publisher_webhook_deliveries", "Webhook delivery rows per "
+                             "endpoint and state", labels=["endpoint", "state"])
+    failed = GaugeMetricFamily("publisher_webhook_failures", "Webhook deliveries given up "
+                               "(a 4xx reply, or retried for retry_hours)", labels=["endpoint"])
+    oldest = GaugeMetricFamily("publisher_webhook_oldest_undelivered_age_seconds", "How long "
+                               "the oldest pending webhook delivery has waited (0 when none)",
+                               labels=["endpoint"])
+    for endpoint in endpoints:
+        for state, count in (("delivered", endpoint.delivered), ("pending", endpoint.pending),
+                             ("failed", endpoint.failed)):
+            rows.add_metric([endpoint.url, state], count)
+        failed.add_metric([endpoint.url], endpoint.failed)
+        oldest.add_metric([endpoint.url], endpoint.oldest_undelivered_seconds)
+    return [rows, failed, oldest]
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

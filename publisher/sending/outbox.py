@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher import events
 from publisher.db import deliveries, sends, subscriber_table
 from publisher.errors import SendError
 from publisher.mail.render import RenderedEmail
@@ -206,6 +207,7 @@ def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: dat
                              .where(deliveries.c.send_id == send_id)).scalar_one()
         conn.execute(sends.update().where(sends.c.id == send_id)
                      .values(audience_count=int(count)))
+        events.send_event(conn, events.SEND_STARTED, send_id, now)
         return send_id, True
 
 
@@ -447,9 +449,11 @@ def mark_done(engine: Engine, send_id: int, now: datetime) -> None:
     open_rows = sa.exists().where(deliveries.c.send_id == send_id,
                                   deliveries.c.status.in_(OPEN_STATES))
     with engine.begin() as conn:  # rows another process added meanwhile keep it sending
-        conn.execute(sends.update().where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE,
-                                          ~open_rows)
-                     .values(status=SEND_DONE, finished_at=now))
+        finished = conn.execute(sends.update().where(sends.c.id == send_id,
+                                                     sends.c.status == SEND_ACTIVE, ~open_rows)
+                                .values(status=SEND_DONE, finished_at=now)).rowcount
+        if finished:
+            events.send_event(conn, events.SEND_FINISHED, send_id, now)
 
 
 def last_errors(engine: Engine, send_id: int, limit: int = 10) -> list[tuple[str, str, str]]:

@@ -73,6 +73,16 @@ MEANINGS: dict[str, str] = {
     "metrics.allow_remote": "allow a listen host that is not loopback",
     "admin.session_hours": "a console session ends this long after login",
     "audience.tags": "subscriber tags audiences may name besides the topics",
+    "webhooks": "endpoints told about events by signed POSTs, one `[[webhooks]]` table each "
+                "(see [Webhooks](webhooks.md))",
+    "webhooks.url": "where events are POSTed: https (http only to a loopback address)",
+    "webhooks.events": "event types this endpoint hears about (subscribed, confirmed, …)",
+    "webhooks.secret_env": "environment variable holding the signing secret (two or more, "
+                           "separated by spaces, while rotating)",
+    "webhooks.timeout_seconds": "seconds to wait for the endpoint's reply",
+    "webhooks.retry_hours": "how long a delivery is retried before it is failed",
+    "webhooks.backoff_base_seconds": "first retry delay; each later one doubles",
+    "webhooks.backoff_max_seconds": "longest retry delay",
     "topics": "topics readers may choose, one table per tag with a label per language "
               '(en = "…", zh = "…")',
 }

@@ -1,7 +1,7 @@
 """The subscriber store: the only writer of subscriber, event and suppression rows
-(publisher.db.TABLE_OWNERS). Every status change is one
-transaction with its event-log row, and so is each claim of a confirmation mail (a
-`confirmation_sent` event), and each change of a reader's topics or time zone
+(publisher.db.TABLE_OWNERS). Every status change is one transaction with its event-log row
+(and its webhook event, through publisher.events), and so is each claim of a confirmation
+mail (a `confirmation_sent` event), and each change of a reader's topics or time zone
 (`topics_changed`, `timezone_changed`, with from/to in the detail).
 
 A reader enters the automations (`automations_at`, from which their steps' delays count)
@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher import events as webhook
 from publisher.config import tag_name
 from publisher.db import subscriber_events, subscriber_table, suppressions
 from publisher.errors import InvalidAddress, StoreError
@@ -76,6 +77,37 @@ def _log(conn: Connection, subscriber_id: int, event: str, old: str | None, new:
     conn.execute(subscriber_events.insert().values(
         subscriber_id=subscriber_id, event=event, from_status=old, to_status=new, at=now,
         detail=detail or {}))
+    reported = _reported(conn, subscriber_id, event, old, new, detail or {})
+    if reported is not None:
+        webhook.record(conn, reported, now)
+
+
+# The webhook event of each status a reader moves to (publisher.events)
+_WEBHOOK_TYPES = {PENDING: webhook.SUBSCRIBED, CONFIRMED: webhook.CONFIRMED,
+                  UNSUBSCRIBED: webhook.UNSUBSCRIBED, BOUNCED: webhook.BOUNCED,
+                  COMPLAINED: webhook.COMPLAINED}
+
+
+def _reported(conn: Connection, subscriber_id: int, event: str, old: str | None,
+              new: str | None, detail: dict[str, Any]) -> webhook.Event | None:
+    """The webhook event of a logged change (a status change or an erasure), if any."""
+    key = webhook.subscriber_key(subscriber_id)
+    if event == "erased":  # the id only: the address is gone
+        return webhook.Event(webhook.ERASED, key, lambda: {"subscriber": {"id": subscriber_id}})
+    if new is None or new == old or new not in _WEBHOOK_TYPES:
+        return None
+    return webhook.Event(_WEBHOOK_TYPES[new], key,
+                        lambda: _event_data(conn, subscriber_id, detail))
+
+
+def _event_data(conn: Connection, subscriber_id: int, detail: dict[str, Any]) -> dict[str, Any]:
+    """A webhook body's data: who (as stored now, in the same transaction) and the detail
+    (`via` of an unsubscribe, `source` of a subscription)."""
+    found = get(conn, subscriber_id)
+    person: dict[str, Any] = {"id": subscriber_id}
+    if found is not None:
+        person.update(email=found.email, name=found.name, status=found.status, tags=found.tags)
+    return {"subscriber": person, **{k: v for k, v in detail.items() if isinstance(k, str)}}
 
 
 def is_suppressed(conn: Connection, address: Address) -> bool:
@@ -369,7 +401,18 @@ def _insert_many(conn: Connection, rows: list[NewRow], status: str, consent: Con
         dict(subscriber_id=new_id, event="created", from_status=None, to_status=value["status"],
              at=now, detail={"source": value["consent_source"], **row.evidence})
         for new_id, value, row in zip(ids, values, rows, strict=True)])
+    webhook.record_many(conn, [
+        webhook.Event(_WEBHOOK_TYPES[value["status"]], webhook.subscriber_key(new_id),
+                     partial(_new_data, new_id, value))
+        for new_id, value in zip(ids, values, strict=True)], now)
     return ids
+
+
+def _new_data(subscriber_id: int, value: dict[str, Any]) -> dict[str, Any]:
+    """A new reader's webhook data, from the values just inserted (no query a row)."""
+    return {"subscriber": {"id": subscriber_id, "email": value["email"], "name": value["name"],
+                           "status": value["status"], "tags": value["tags"]},
+            "source": value["consent_source"]}
 
 
 def _new_values(row: NewRow, status: str, consent: Consent, now: datetime,
@@ -542,6 +585,7 @@ def erase(conn: Connection, address: Address, now: datetime) -> bool:
     conn.execute(sa.delete(subscriber_table).where(subscriber_table.c.id == existing.id))
     conn.execute(subscriber_events.update().where(subscriber_events.c.subscriber_id == existing.id)
                  .values(detail={}))
+    webhook.forget_subscriber(conn, existing.id)
     _log(conn, existing.id, "erased", existing.status, None, now)
     return True
 
