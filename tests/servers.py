@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -21,9 +22,30 @@ from pathlib import Path
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, for a server the test starts a moment later. Not one of the
+    kernel's ephemeral ports (which `bind(0)` hands out): an outgoing connection (to
+    PostgreSQL, to an SMTP server) may take one of those before the server binds it, and the
+    server then fails with "address already in use". Chosen at random below that range, so
+    that test processes running side by side (pytest-xdist) rarely pick the same one."""
+    for _ in range(200):
+        port = random.randrange(PORTS_FROM, _ephemeral_ports_start())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
+
+
+PORTS_FROM = 20000
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def wait_for_port(host: str, port: int, seconds: float = 20.0) -> None:
