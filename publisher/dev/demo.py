@@ -70,7 +70,13 @@ def settings_toml(config: Config) -> str:
                 table(f"{name}.{json.dumps(key, ensure_ascii=False)}", value)
 
     for section, values in config.settings.model_dump(mode="json", exclude_none=True).items():
-        table(section, values)
+        if isinstance(values, list):  # an array of tables: `[[webhooks]]`
+            for item in values:
+                lines.extend(["", f"[[{section}]]"])
+                lines.extend(f"{key} = {json.dumps(value, ensure_ascii=False)}"
+                             for key, value in item.items())
+        else:
+            table(section, values)
     return "\n".join(lines) + "\n"
 
 

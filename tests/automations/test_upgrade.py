@@ -17,10 +17,12 @@ def test_an_upgraded_database_keeps_who_is_enrolled_and_each_steps_window(
 ) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
-    with engine.begin() as conn:  # back to the schema before migration 9
-        conn.execute(sa.text("DROP TABLE automation_steps"))
+    with engine.begin() as conn:  # back to the schema before migration 9 (and 10)
+        for table in ("webhook_deliveries", "webhook_events", "webhook_endpoints",
+                      "automation_steps"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("ALTER TABLE subscribers DROP COLUMN automations_at"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 9"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 9"))
     confirmed = BASE - timedelta(days=2)
     with engine.begin() as conn:
         conn.execute(sa.text(
@@ -32,7 +34,7 @@ def test_an_upgraded_database_keeps_who_is_enrolled_and_each_steps_window(
             issue_slug="automation:welcome", entry_id="tag:x,2025:w", subject="Welcome",
             status=outbox.SEND_DONE, audience_count=0, created_at=BASE - timedelta(days=1),
             kind="automation"))
-    assert upgrade(engine) == [9]
+    assert upgrade(engine) == [9, 10]
     confirm_at(engine, 1, BASE)  # and the store writes the new column
     with engine.connect() as conn:
         entered = dict(conn.execute(sa.select(subscriber_table.c.email,
