@@ -267,29 +267,32 @@ def _first_divergence(ours: list[_Section], theirs: list[_Section],
     return None if len(ours) == len(theirs) else min(len(ours), len(theirs))
 
 
-def _diverging(translation: Issue, original: Issue, what: str,
-               count: Callable[[list[_Section]], int],
-               same: Callable[[_Section, _Section], bool]) -> list[Problem]:
-    ours, theirs = _sections(translation), _sections(original)
-    index = _first_divergence(ours, theirs, same)
-    if index is None:
-        return []
+def _divergence(translation: Issue, original: Issue, ours: list[_Section],
+                theirs: list[_Section], index: int, what: str,
+                count: Callable[[list[_Section]], int]) -> Problem:
     line = ours[index].line if index < len(ours) else ours[-1].line
-    where = (f"line {theirs[index].line}" if index < len(theirs) else "its end")
-    return [Problem(translation.path, line, "body",
-                    f"{count(ours)} {what} here, {count(theirs)} in the original "
-                    f"({original.path.name}); the first difference is here (original: {where})")]
+    where = f"line {theirs[index].line}" if index < len(theirs) else "its end"
+    return Problem(translation.path, line, "body",
+                   f"{count(ours)} {what} here, {count(theirs)} in the original "
+                   f"({original.path.name}); the first difference is here (original: {where})")
 
 
 def divergence_problems(translation: Issue, original: Issue) -> list[Problem]:
     """A translation's sections (headings, by level) and links, counted section by section
-    against its original's: each kind that differs is a problem at its first difference."""
-    problems = _diverging(translation, original, "sections", lambda s: len(s) - 1,
-                          lambda a, b: a.level == b.level)
-    if problems:  # links are counted per section: they compare only when sections match
-        return problems
-    return _diverging(translation, original, "links", lambda s: sum(x.links for x in s),
-                      lambda a, b: a.links == b.links)
+    against its original's. Headings that differ are one problem, at the first section that
+    differs in level or in links (a dropped heading merges its links into the one before);
+    else links that differ are one, at the first section holding a different number."""
+    ours, theirs = _sections(translation), _sections(original)
+    if [s.level for s in ours] != [s.level for s in theirs]:
+        index = _first_divergence(ours, theirs, lambda a, b: (a.level, a.links) == (
+            b.level, b.links))
+        return [_divergence(translation, original, ours, theirs, index or 0, "sections",
+                            lambda sections: len(sections) - 1)]
+    index = _first_divergence(ours, theirs, lambda a, b: a.links == b.links)
+    if index is None:
+        return []
+    return [_divergence(translation, original, ours, theirs, index, "links",
+                        lambda sections: sum(section.links for section in sections))]
 
 
 def translation_language_problems(translation: Issue, original: Issue, languages: list[str],
