@@ -14,7 +14,7 @@ from rich.console import Console
 from publisher.commands.automations import print_rename_warnings
 from publisher.commands.context import Context
 from publisher.config import Config, Secrets
-from publisher.content.issues import read_issue, read_issues
+from publisher.content.issues import read_issues, read_variant
 from publisher.content.lint import literal_emphasis_warnings
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
 from publisher.content.translations import stale_translation_warnings
@@ -202,7 +202,7 @@ def preview_command(context: Context, file: Path, out: Path | None, screenshot: 
     if out_dir.resolve().is_relative_to(config.output_dir.resolve()):
         raise click.BadParameter(f"{out_dir} is inside the output directory, which is served "
                                  "to anyone; previews stay private", param_hint="--out")
-    issue = read_issue(file)
+    issue = read_variant(file)  # a translation previews in its language
     if screenshot:
         from publisher.dev.screenshot import require_font
 

@@ -471,6 +471,17 @@ def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Pat
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
 
 
+def read_variant(path: Path) -> Issue:
+    """One file as what it is: an issue, or a translation read with its original."""
+    if translation_language(path) is None:
+        return read_issue(path)
+    issues, problems, _failed = read_issues([path])
+    if problems:
+        raise IssueFileError(problems)
+    return next(variant for issue in issues for variant in variants(issue)
+                if variant.path == path)
+
+
 def _with_translations(issues: list[Issue], translations: list[Path],
                        problems: list[Problem], failed: list[Path]) -> list[Issue]:
     """Attach each translation to its original (read from beside it when it was not among

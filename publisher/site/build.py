@@ -19,6 +19,11 @@ summary, body) and the build time at which a change to them was first seen: the 
 `updated` when the front matter has none. Unpublished issues are checked and rendered on
 every build. Listings and feeds are cheap and are always regenerated, but written only when
 their bytes change.
+
+Translations (`<name>.<lang>.md`) are checked and rendered with their original, whose
+fingerprint covers them all, and cached under `<slug>.<lang>`. The site's language is one
+edition at the root, every original in it; each other language of `[site] languages` with a
+published translation is one under /<lang>/ with only its translations (archive.Edition).
 """
 
 from __future__ import annotations

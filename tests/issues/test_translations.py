@@ -167,3 +167,12 @@ def test_in_git_only_a_later_commit_to_the_originals_body_makes_a_translation_ol
     assert code == 0, output
     assert ("changed its body on 2024-06-22T00:00:00+00:00, after" in output
             and "by git commits" in output), output
+
+
+def test_preview_of_a_translation_is_the_email_in_its_language(site: Path) -> None:
+    result = invoke_publisher("preview", str(site / "issues" / TRANSLATION.name),
+                              config=site / "publisher.toml")
+    assert result.exit_code == 0, result.output
+    text = (site / "var" / "preview" / "issues" / "2024-06-first-half" / "email.txt")
+    assert "Important LLM Papers of the First Half of June 2024" in text.read_text(
+        encoding="utf-8")
