@@ -23,7 +23,7 @@ their bytes change.
 Translations (`<name>.<lang>.md`) are checked and rendered with their original, whose
 fingerprint covers them all, and cached under `<slug>.<lang>`. The site's language is one
 edition at the root, every original in it; each other language of `[site] languages` with a
-published translation is one under /<lang>/ with only its translations (archive.Edition).
+published translation is one under /<lang>/ with only its translations (site.editions).
 """
 
 from __future__ import annotations
@@ -57,19 +57,15 @@ from publisher.mail.checks import check_issue
 from publisher.mail.render import RenderedEmail
 from publisher.site.archive import (
     FAVICON,
-    Alternate,
-    Edition,
-    PageItem,
-    alternates,
     favicon_file,
     index_page,
     issue_page,
-    page_item,
     sitemap,
     stylesheet,
     tag_pages,
 )
-from publisher.site.feeds import Entry, Tag, absolutize, render_feeds, site_tags
+from publisher.site.editions import Listing, Pages, cache_key, edition_prefix, site_editions
+from publisher.site.feeds import Entry, absolutize, render_feeds
 from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
@@ -152,16 +148,6 @@ def issue_fingerprint(issue: Issue, site: str) -> str:
     for variant in variants(issue)[1:]:
         digest.update(variant.path.read_bytes())
     return digest.hexdigest()
-
-
-def cache_key(issue: Issue) -> str:
-    """A variant's name in the build cache: its slug, and `.<lang>` for a translation."""
-    return issue.slug if issue.translation_of is None else f"{issue.slug}.{issue.language}"
-
-
-def edition_prefix(issue: Issue) -> str:
-    """"" for an original, /<lang> for a translation: where its edition of the site lives."""
-    return "" if issue.translation_of is None else urls.language_path(issue.language)
 
 
 def words_fingerprint(issue: Issue) -> str:
@@ -361,52 +347,7 @@ def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
     return changed
 
 
-class _Pages:
-    """Which page paths ("/", "/issues/<slug>/", "/tags/<tag>/") each edition has, so a page
-    can link its variants in the other editions (the site's language first: x-default)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.editions: dict[str, tuple[Edition, set[str]]] = {}
-        self.by_url: dict[str, tuple[str, str]] = {}  # absolute URL -> (language, path)
-
-    def add(self, edition: Edition, paths: list[str]) -> None:
-        self.editions[edition.language] = (edition, set(paths))
-        for path in paths:
-            self.by_url[self.base_url + edition.prefix + path] = (edition.language, path)
-
-    def of(self, path: str, current: str) -> list[Alternate]:
-        return alternates({language: self.base_url + edition.prefix + path
-                           for language, (edition, paths) in self.editions.items()
-                           if path in paths}, current)
-
-    def of_url(self, url: str) -> list[Alternate]:
-        language, path = self.by_url.get(url, ("", ""))
-        return self.of(path, language) if path else []
-
-
-@dataclass(frozen=True)
-class _Listing:
-    """One edition's entries with what its pages show of them, newest first."""
-
-    edition: Edition
-    entries: list[Entry]
-    items: list[PageItem]
-    tags: list[Tag]
-
-    @property
-    def paths(self) -> list[str]:
-        return ["/", *(item.path for item in self.items), *(tag.path for tag in self.tags)]
-
-
-def _listing(edition: Edition, entries: list[Entry], sources: list[str | None],
-             config: Config) -> _Listing:
-    items = [page_item(entry, source, config)
-             for entry, source in zip(entries, sources, strict=True)]
-    return _Listing(edition, entries, items, site_tags(entries))
-
-
-def _write_edition(listing: _Listing, pages: _Pages, config: Config, out: _Output,
+def _write_edition(listing: Listing, pages: Pages, config: Config, out: _Output,
                    rendered: set[str]) -> None:
     """An edition's issue pages (only those rendered this build, or missing), listing, tag
     pages and feeds, under its prefix."""
@@ -432,10 +373,10 @@ def _write_edition(listing: _Listing, pages: _Pages, config: Config, out: _Outpu
             out.report.feeds_changed = True
 
 
-def _write_site(listings: list[_Listing], config: Config, out: _Output,
+def _write_site(listings: list[Listing], config: Config, out: _Output,
                 rendered: set[str]) -> None:
     """Every edition (the site's language first), then the sitemap, stylesheet and icon."""
-    pages = _Pages(config.site.base_url)
+    pages = Pages(config.site.base_url)
     for listing in listings:
         pages.add(listing.edition, listing.paths)
     for listing in listings:
@@ -447,23 +388,6 @@ def _write_site(listings: list[_Listing], config: Config, out: _Output,
                       [listing.edition.prefix for listing in listings]))
     out.write(out.root / "style.css", stylesheet(config))
     out.write(out.root / FAVICON, favicon_file(config).read_bytes())
-
-
-def _listings(published: list[Issue], contents: dict[str, Entry],
-              config: Config) -> list[_Listing]:
-    """The site's language's edition (every published original), then one per other
-    language with any published translation, holding those translations only."""
-    site = config.site
-    listings = [_listing(Edition(site.language, ""), [contents[cache_key(i)] for i in published],
-                         [issue.meta.source for issue in published], config)]
-    for language in site.languages:
-        translated = [issue.translations[language] for issue in published
-                      if language in issue.translations]
-        if translated and language != site.language:
-            edition = Edition(language, urls.language_path(language))
-            listings.append(_listing(edition, [contents[cache_key(t)] for t in translated],
-                                     [t.meta.source for t in translated], config))
-    return listings
 
 
 def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> BuildReport:
@@ -507,7 +431,7 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
                     for issue in published for variant in variants(issue)}
         made = {cache_key(variant) for issue in published for variant in variants(issue)
                 if variant.path in emails}
-        _write_site(_listings(published, contents, config), config, out, made)
+        _write_site(site_editions(published, contents, config), config, out, made)
         out.prune()
     finally:
         out.save()
