@@ -396,7 +396,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
 
     Drafts and issues dated after `now` get an email in the private preview folder and
     nothing under the output directory (no page, email, feed entry or cached content).
-    `ping` (WebSub) is called when a feed changed and a hub is set.
+    `ping` (WebSub) is called when a feed changed and a hub is set, with every edition's
+    main feeds.
     """
     check_output_is_public_only(config)
     if not config.issues_dir.is_dir():
@@ -431,7 +432,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
                     for issue in published for variant in variants(issue)}
         made = {cache_key(variant) for issue in published for variant in variants(issue)
                 if variant.path in emails}
-        _write_site(site_editions(published, contents, config), config, out, made)
+        editions = site_editions(published, contents, config)
+        _write_site(editions, config, out, made)
         out.prune()
     finally:
         out.save()
@@ -439,7 +441,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     cache.save()
     hub = config.settings.feeds.websub_hub
     if ping is not None and hub and report.feeds_changed:
-        ping(hub, [urls.feed_url(config.site.base_url, kind) for kind in urls.FEED_KINDS])
+        ping(hub, [urls.feed_url(config.site.base_url + listing.edition.prefix, kind)
+                   for listing in editions for kind in urls.FEED_KINDS])
     return report
 
 

@@ -179,3 +179,14 @@ def test_the_root_is_the_same_page_whatever_the_browser_asks(tmp_path: Path) -> 
     assert plain.status_code == english.status_code == edition.status_code == 200
     assert plain.content == english.content
     assert 'lang="en"' in edition.text
+
+
+def test_the_websub_hub_hears_of_every_editions_feeds(tmp_path: Path) -> None:
+    config = bilingual_config(tmp_path)
+    feeds = config.settings.feeds.model_copy(update={"websub_hub": "http://127.0.0.1:9/hub"})
+    config = replace(config, settings=config.settings.model_copy(update={"feeds": feeds}))
+    pings: list[list[str]] = []
+    build_site(config, BUILT_ON, ping=lambda _hub, topics: pings.append(topics))
+    (topics,) = pings
+    assert f"{BASE}/feed.atom" in topics and f"{BASE}/en/feed.atom" in topics
+    assert f"{BASE}/en/feed.json" in topics
