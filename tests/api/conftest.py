@@ -71,7 +71,7 @@ def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
     url = f"http://127.0.0.1:{port}"
     with Catcher(tmp_path / "Maildir") as catcher:
         config_file = site_file(tmp_path, catcher.port, database_url, url)
-        config = web_config(load_config(config_file), url, catcher.port, database_url)
+        config = web_config(load_config(config_file=config_file), url, catcher.port, database_url)
         state = WebState(config, SECRETS, ip_limiter=unlimited(), address_limiter=unlimited(),
                          api_limiter=unlimited())
         with LiveServer(create_app(state), port):
