@@ -3,7 +3,8 @@
 A pending create is the subscribe form's request (publisher.web.subscribe.ask_to_subscribe:
 the same confirmation mail through the one-off outbox, the same per-address limit); a create
 with `consent` adds the reader as confirmed with no mail, the consent stored on the row and
-in their `created` event. Either answers 202 with the same body whoever the address is. An
+in their `created` event. Either answers 202 with the same body whoever the address is, in
+the same time (held to the form's STEADY_ANSWER_SECONDS). An
 unsubscribe is reported to webhooks with `via: api`; an erase does what `publisher
 subscribers erase` does (publisher.sending.erasure). Topics and zones are checked as the
 preferences page checks them (publisher.web.choices).
@@ -11,6 +12,7 @@ preferences page checks them (publisher.web.choices).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -33,7 +35,7 @@ from publisher.web.api.models import (
 from publisher.web.api.operations import MAX_ID, Call, Operation, field_refused
 from publisher.web.errors import NotFound
 from publisher.web.state import WebState
-from publisher.web.subscribe import ask_to_subscribe
+from publisher.web.subscribe import STEADY_ANSWER_SECONDS, ask_to_subscribe
 
 READ, WRITE = "subscribers:read", "subscribers:write"
 _CURSOR = re.compile(r"v1:([0-9]{1,10})")
@@ -82,6 +84,15 @@ def _choice(state: WebState, topics: list[str] | None, zone: str | None) -> stor
 
 
 async def create(call: Call) -> SubscriptionAccepted:
+    """Held to STEADY_ANSWER_SECONDS, as the form's answer: new or known, it takes as long."""
+    loop = asyncio.get_running_loop()
+    steady = loop.time() + STEADY_ANSWER_SECONDS
+    accepted = _create(call)
+    await asyncio.sleep(max(0.0, steady - loop.time()))
+    return accepted
+
+
+def _create(call: Call) -> SubscriptionAccepted:
     body: SubscriberCreate = call.body
     state, now = call.state, call.state.clock()
     try:
