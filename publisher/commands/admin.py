@@ -68,7 +68,10 @@ def _when(value: object) -> str:
 @click.pass_obj
 def token_list_command(context: Context) -> None:
     """Every token: name, scopes, created, last used, and revoked when it was."""
-    for token in api_tokens.listed(context.engine):
+    tokens = api_tokens.listed(context.engine)
+    if not tokens:
+        click.echo("no API tokens: /api/v1 is off until `publisher admin token create`")
+    for token in tokens:
         revoked = f"  revoked {_when(token.revoked_at)}" if token.revoked_at else ""
         click.echo(f"{token.name}  {','.join(token.scopes)}  created {_when(token.created_at)}"
                    f"  last used {_when(token.last_used_at)}{revoked}")

@@ -5,7 +5,9 @@ list with cursors and filters, update, unsubscribe (webhooks hear `via: api`) an
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
 from email import message_from_bytes, policy
 
 import httpx
@@ -180,3 +182,22 @@ def test_unsubscribe_reports_via_api_to_webhooks_and_erase_does_what_the_cli_doe
     assert reported["via"] == "api" and reported["subscriber"]["status"] == "unsubscribed"
     assert hooks[1].data == {"subscriber": {"id": reader.id}}
     assert kept == ["erased"] and subscribers == []
+
+
+def test_creating_a_known_or_an_unknown_address_takes_the_same_time(
+    api: Api, report_figure: Callable[[str], None]
+) -> None:
+    rounds = 15
+    with api.client(api.token()) as client:
+        for n in range(rounds + 2):
+            created(client, email=f"known{n}@example.org", consent=CONSENT)
+        times: dict[str, list[float]] = {"known": [], "unknown": []}
+        for n in range(rounds):
+            for kind in ("known", "unknown"):
+                started = time.perf_counter()
+                created(client, email=f"{kind}{n}@example.org")
+                times[kind].append(time.perf_counter() - started)
+    known, unknown = (statistics.median(times[k]) * 1000 for k in ("known", "unknown"))
+    report_figure(f"POST /api/v1/subscribers ({api.engine.dialect.name}) median over {rounds}: "
+                  f"known address {known:.1f} ms, unknown {unknown:.1f} ms")
+    assert abs(known - unknown) < 10.0, (known, unknown)

@@ -28,6 +28,7 @@ def test_the_api_is_off_until_a_token_exists_and_a_revoked_token_is_refused(api:
         off_schema = anonymous.get("/openapi.json")
     assert off.status_code == off_schema.status_code == 404
     assert off.headers["content-type"] == "application/problem+json"
+    assert "/api/v1 is off" in admin_token(api, "list")
 
     printed = admin_token(api, "create", "crm", "--scope", "subscribers:read",
                           "--scope", "sends:read")
