@@ -24,11 +24,14 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from publisher.errors import ConfigError
 
 CONFIG_FILE = "publisher.toml"
+BCP47_TAG = re.compile(  # language, script, region, variants: en, zh-Hans, zh-CN, de-CH-1996
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
 GMAIL_CLIP_BYTES = 102_000  # Gmail shows "[Message clipped]" past this much HTML
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 CHROMIUM = "/usr/bin/chromium"  # Debian's; PUBLISHER_CHROMIUM names another
@@ -43,9 +46,32 @@ class SiteConfig(_Section):
     description: str = ""
     base_url: str = "http://127.0.0.1:8000"
     language: str = "en"
+    # Every language the site publishes in, the default (`language`) among them; a
+    # translation's archive pages and feeds live under /<tag>/. Unset: `language` alone.
+    languages: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
     contact_line: str = ""
     icon: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _languages_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("languages"):
+            return {**data, "languages": [data.get("language", "en")]}
+        return data
+
+    @field_validator("languages")
+    @classmethod
+    def _known_tags(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        for value in values:
+            if not BCP47_TAG.match(value):
+                raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
+        if len(set(values)) != len(values):
+            raise ValueError("lists a language twice")
+        language = info.data.get("language")
+        if language is not None and language not in values:
+            raise ValueError(f"must include the site's language {language!r}")
+        return values
 
     @field_validator("base_url")
     @classmethod

@@ -31,6 +31,12 @@ def local_host_in_id(entry_id: str) -> str | None:
     return host if host and is_local_host(host) else None
 
 
+def language_path(language: str) -> str:
+    """Where a translation's edition of the site lives: /en for English (a BCP 47 tag is
+    letters, digits and hyphens, so the folder is plain too)."""
+    return f"/{language}"
+
+
 def issue_path(slug: str) -> str:
     return f"/issues/{slug}/"
 

@@ -14,9 +14,10 @@ from rich.console import Console
 from publisher.commands.automations import print_rename_warnings
 from publisher.commands.context import Context
 from publisher.config import Config, Secrets
-from publisher.content.issues import read_issue, read_issues
+from publisher.content.issues import read_issues, read_variant
 from publisher.content.lint import literal_emphasis_warnings
 from publisher.content.scaffold import free_stem, new_entry_id, new_issue_text, slugify
+from publisher.content.translations import stale_translation_warnings
 from publisher.errors import IssueFileError, Problem, PublisherError
 from publisher.mail import checks
 from publisher.mail.render import (
@@ -129,7 +130,8 @@ def check_command(context: Context, paths: tuple[Path, ...], deliverability: boo
     checked: list[tuple[Path, str, RenderedEmail]] = []
     try:
         checked += [(issue.path, issue.slug, rendered) for issue, rendered in
-                    checks.check_issues([t for t in targets if t not in steps], config)]
+                    checks.check_issues([t for t in targets if t not in steps], config,
+                                        translations=True)]
     except IssueFileError as exc:
         problems += exc.problems
     good_steps = []
@@ -143,7 +145,7 @@ def check_command(context: Context, paths: tuple[Path, ...], deliverability: boo
     for path, _slug, rendered in checked:
         # One plain line per file, never wrapped: scripts read these.
         click.echo(f"ok {path} ({rendered.html_bytes:,} bytes of email HTML)")
-        for warning in literal_emphasis_warnings(path):
+        for warning in literal_emphasis_warnings(path) + stale_translation_warnings(path):
             click.echo(f"warning: {warning}", err=True)
     print_rename_warnings(context, [step for step, _rendered in good_steps])
     if deliverability:
@@ -200,7 +202,7 @@ def preview_command(context: Context, file: Path, out: Path | None, screenshot: 
     if out_dir.resolve().is_relative_to(config.output_dir.resolve()):
         raise click.BadParameter(f"{out_dir} is inside the output directory, which is served "
                                  "to anyone; previews stay private", param_hint="--out")
-    issue = read_issue(file)
+    issue = read_variant(file)  # a translation previews in its language
     if screenshot:
         from publisher.dev.screenshot import require_font
 

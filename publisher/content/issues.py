@@ -4,13 +4,19 @@ Every problem is reported with the file, the line and the field, and all problem
 file set are collected before anything fails, so an author fixes them in one pass. Rules
 across keys (`updated` not before `date`) and across files (no two issues share a slug or
 an `id`) are checked here too, so `check` and the build refuse the same things.
+
+A file named `<name>.<lang>.md` beside `<name>.md` is a translation of that issue, not an
+issue: it has its own title, summary and body and inherits everything else (date, id, slug,
+tags, send_at, …) from the original. `read_issues` returns originals only, each carrying its
+translations by language (`Issue.translations`), so nothing that lists or sends issues can
+mistake a translation for a new issue.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,13 +32,13 @@ from pydantic import (
     field_validator,
 )
 
+from publisher.config import BCP47_TAG
 from publisher.content import audience_expressions
 from publisher.errors import IssueFileError, Problem
 from publisher.urls import local_host_in_id
 
 FRONT_MATTER_FENCE = "---"
 BOM = "\ufeff"  # editors on Windows save UTF-8 with one; it is not content
-BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
 TAG_URI = re.compile(r"^(tag:[^\s]+|urn:[^\s]+|https?://[^\s]+)$")
@@ -48,7 +54,7 @@ def single_line(value: str) -> str:
 
 
 def language_tag(value: str) -> str:
-    if not BCP47.match(value):
+    if not BCP47_TAG.match(value):
         raise ValueError(f"{value!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
     return value
 
@@ -146,15 +152,40 @@ class FrontMatter(BaseModel):
         return cleaned
 
 
+class TranslationMatter(BaseModel):
+    """The front matter of a translation: only what a reader reads differs from the original."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=300)
+    summary: str = Field(default="", max_length=1000)
+    updated: AwareDatetime | None = None
+
+    @field_validator("title", "summary")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        return single_line(value)
+
+
+# Keys a translation takes from its original: writing one in a translation is an error.
+INHERITED_KEYS = frozenset(FrontMatter.model_fields) - frozenset(TranslationMatter.model_fields)
+
+
 @dataclass(frozen=True)
 class Issue:
-    """One digest issue: validated front matter, Markdown body, and where it came from."""
+    """One digest issue: validated front matter, Markdown body, and where it came from.
+
+    An original carries its translations by language; a translation has `translation_of`
+    (the original's file) and the original's front matter with its own title, summary,
+    `updated` and `language` (the tag in its file name)."""
 
     path: Path
     meta: FrontMatter
     body: str
     body_line: int  # line number of the body's first line in the file
     key_lines: dict[str, int] = field(default_factory=dict)  # front-matter key -> file line
+    translations: Mapping[str, Issue] = field(default_factory=dict, compare=False)
+    translation_of: Path | None = None
 
     @property
     def slug_line(self) -> int:
@@ -181,13 +212,27 @@ class Issue:
         return self.meta.updated or self.meta.date
 
     def entry_id(self, domain: str) -> str:
-        """Stable id: explicit `id`, else a tag: URI from the domain, first date and slug."""
-        if self.meta.id:
-            return self.meta.id
-        return f"tag:{domain},{self.meta.date.date().isoformat()}:{self.slug}"
+        """Stable id: explicit `id`, else a tag: URI from the domain, first date and slug;
+        a translation's is its original's with `#<language>` (a fragment, so it stays a
+        valid tag: or http URI), a distinct entry in its own language's feeds."""
+        base = self.meta.id or f"tag:{domain},{self.meta.date.date().isoformat()}:{self.slug}"
+        if self.translation_of is None:
+            return base
+        return f"{base}{'-' if '#' in base else '#'}{self.language}"
 
     def is_published(self, now: datetime) -> bool:
         return not self.meta.draft and self.meta.date <= now
+
+
+def translation_language(path: Path) -> str | None:
+    """The language a file name gives a translation (`x.en.md` -> "en"), else None."""
+    base, dot, tag = path.stem.rpartition(".")
+    return tag if dot and base and BCP47_TAG.match(tag) else None
+
+
+def original_path(path: Path) -> Path:
+    """The original a translation's file name points to: `x.en.md` -> `x.md`."""
+    return path.with_name(path.stem.rpartition(".")[0] + path.suffix)
 
 
 def slug_from_path(path: Path) -> str:
@@ -324,6 +369,38 @@ def read_issue(path: Path) -> Issue:
     return parse_issue_text(read_text(path), path)
 
 
+def parse_translation_text(text: str, path: Path, original: Issue) -> Issue:
+    """Parse a translation of `original`; raise IssueFileError with every problem found."""
+    data, node, body, body_line = load_front_matter(text, path)
+    problems: list[Problem] = []
+    lines = front_matter_lines(node, path, problems) if node is not None else {}
+    inherited = sorted(INHERITED_KEYS & set(data))
+    problems += [Problem(path, lines.get(key, 1), key,
+                         f"comes from the original ({original.path.name}); remove it here")
+                 for key in inherited]
+    try:
+        own = TranslationMatter.model_validate(
+            _coerce_datetimes({k: v for k, v in data.items() if k not in inherited}))
+    except ValidationError as exc:
+        raise IssueFileError(problems + schema_problems(exc, path, lines)) from exc
+    if problems:
+        raise IssueFileError(problems)
+    language = translation_language(path) or original.language
+    meta = original.meta.model_copy(update={
+        "title": own.title, "summary": own.summary, "updated": own.updated,
+        "language": language, "slug": original.slug})
+    problems += _cross_key_problems(meta, path, lines)
+    if problems:
+        raise IssueFileError(problems)
+    return Issue(path=path, meta=meta, body=body, body_line=body_line, key_lines=lines,
+                 translation_of=original.path)
+
+
+def variants(issue: Issue) -> list[Issue]:
+    """An original and its translations, the original first, then by language."""
+    return [issue, *(issue.translations[lang] for lang in sorted(issue.translations))]
+
+
 def issue_files(paths: list[Path]) -> list[Path]:
     """Expand directories into their *.md files, sorted; files are kept as given."""
     found: list[Path] = []
@@ -382,9 +459,56 @@ def read_each(paths: list[Path],
 
 
 def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Path]]:
-    """Read every issue file: the good issues (by date), all problems, and the failed paths."""
-    issues, problems, failed = read_each(paths, read_issue)
+    """Read every issue file: the good originals (by date) with their translations, all
+    problems, and the failed paths. A translation named alone brings its original."""
+    files = issue_files(paths)
+    translations = [path for path in files if translation_language(path)]
+    issues, problems, failed = read_each([p for p in files if p not in translations],
+                                         read_issue)
     problems.extend(duplicate_slug_problems(issues))
     problems.extend(duplicate_id_problems(issues))
+    issues = _with_translations(issues, translations, problems, failed)
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
+
+
+def read_variant(path: Path) -> Issue:
+    """One file as what it is: an issue, or a translation read with its original."""
+    if translation_language(path) is None:
+        return read_issue(path)
+    issues, problems, _failed = read_issues([path])
+    if problems:
+        raise IssueFileError(problems)
+    return next(variant for issue in issues for variant in variants(issue)
+                if variant.path == path)
+
+
+def _with_translations(issues: list[Issue], translations: list[Path],
+                       problems: list[Problem], failed: list[Path]) -> list[Issue]:
+    """Attach each translation to its original (read from beside it when it was not among
+    the files); a translation whose original is missing is a problem of its own."""
+    by_path = {issue.path.resolve(): issue for issue in issues}
+    broken = {path.resolve() for path in failed}
+    for path in translations:
+        source = original_path(path).resolve()
+        if source in broken:
+            continue  # the original's problems are reported; its translations wait for it
+        try:
+            original = by_path.get(source) or read_issue(_existing_original(path))
+            translation = parse_translation_text(read_text(path), path, original)
+        except IssueFileError as exc:
+            problems.extend(exc.problems)
+            failed.append(path)
+            continue
+        by_path[source] = replace(original, translations={
+            **original.translations, translation.language: translation})
+    return list(by_path.values())
+
+
+def _existing_original(path: Path) -> Path:
+    source = original_path(path)
+    if not source.is_file():
+        raise IssueFileError([Problem(path, 1, None, (
+            f"a translation of {source.name}, which does not exist: a translation is named "
+            "after its original (<name>.<language>.md beside <name>.md)"))])
+    return source
 

@@ -2,12 +2,14 @@
 
 Each problem names its file line and says what to do instead: a link scheme that is not
 allowed, an image that is a local file, raw HTML outside the allowed subset (the sanitiser
-would silently drop it, so the author hears of it here).
+would silently drop it, so the author hears of it here). A translation is held to its
+original: the same sections and links, in a language the site publishes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,3 +234,79 @@ def _body_problems(issue: _Body) -> list[Problem]:
             problems.extend(_raw_html_problems(issue, token.content, _line(issue, token)))
     problems.extend(_empty_section_problems(issue, tokens))
     return list(dict.fromkeys(problems))  # `<span>…</span>` on one line is one problem
+
+
+@dataclass(frozen=True)
+class _Section:
+    level: int  # 0 for the text before the first heading
+    line: int
+    links: int
+
+
+def _sections(issue: Issue) -> list[_Section]:
+    """The body's sections in order (the text before the first heading is one, level 0),
+    each with its heading's file line and how many links it holds."""
+    body = _Body(issue.path, issue.body, issue.body_line)
+    sections = [_Section(0, issue.body_line, 0)]
+    for token in parse(issue.body):
+        if token.type == "heading_open":
+            sections.append(_Section(int(token.tag[1]), _line(body, token), 0))
+        elif token.type == "inline":
+            found = sum(child.type == "link_open" for child in token.children or [])
+            last = sections[-1]
+            sections[-1] = _Section(last.level, last.line, last.links + found)
+    return sections
+
+
+def _first_divergence(ours: list[_Section], theirs: list[_Section],
+                      same: Callable[[_Section, _Section], bool]) -> int | None:
+    """The index of the first section where the two differ (None when they do not)."""
+    for index, (mine, other) in enumerate(zip(ours, theirs, strict=False)):
+        if not same(mine, other):
+            return index
+    return None if len(ours) == len(theirs) else min(len(ours), len(theirs))
+
+
+def _divergence(translation: Issue, original: Issue, ours: list[_Section],
+                theirs: list[_Section], index: int, what: str,
+                count: Callable[[list[_Section]], int]) -> Problem:
+    line = ours[index].line if index < len(ours) else ours[-1].line
+    where = f"line {theirs[index].line}" if index < len(theirs) else "its end"
+    return Problem(translation.path, line, "body",
+                   f"{count(ours)} {what} here, {count(theirs)} in the original "
+                   f"({original.path.name}); the first difference is here (original: {where})")
+
+
+def divergence_problems(translation: Issue, original: Issue) -> list[Problem]:
+    """A translation's sections (headings, by level) and links, counted section by section
+    against its original's. Headings that differ are one problem, at the first section that
+    differs in level or in links (a dropped heading merges its links into the one before);
+    else links that differ are one, at the first section holding a different number."""
+    ours, theirs = _sections(translation), _sections(original)
+    if [s.level for s in ours] != [s.level for s in theirs]:
+        index = _first_divergence(ours, theirs, lambda a, b: (a.level, a.links) == (
+            b.level, b.links))
+        return [_divergence(translation, original, ours, theirs, index or 0, "sections",
+                            lambda sections: len(sections) - 1)]
+    index = _first_divergence(ours, theirs, lambda a, b: a.links == b.links)
+    if index is None:
+        return []
+    return [_divergence(translation, original, ours, theirs, index, "links",
+                        lambda sections: sum(section.links for section in sections))]
+
+
+def translation_language_problems(translation: Issue, original: Issue, languages: list[str],
+                                  default: str) -> list[Problem]:
+    """The language a translation's file name gives it: one of the site's, not the original's.
+    The original speaks its front matter's `language`, else the site's."""
+    language = translation.language
+    spoken = original.language if "language" in original.key_lines else default
+    if language not in languages:
+        return [Problem(translation.path, 1, None,
+                        f"{language!r} (from the file name) is not in [site] languages "
+                        f"{languages}: add it there, or rename the file")]
+    if language in (spoken, default):
+        return [Problem(translation.path, 1, None,
+                        f"{language!r} (from the file name) is the language of the original "
+                        f"or the site, whose pages show the original ({original.path.name})")]
+    return []

@@ -4,6 +4,7 @@ An issue is checked fully (front matter, body, and its email rendered, within th
 limit), every problem located in its file and reported at once; the build and the send
 both go through `check_issue(s)`, so what passes one passes the other. Automation steps
 (publisher.content.automations) are checked and rendered the same way by `check_steps`.
+A translation (`<name>.<lang>.md`) is checked as an issue is, and against its original.
 `publisher check --deliverability` adds the findings below (DKIM, links, email size).
 """
 
@@ -21,8 +22,13 @@ from publisher import urls
 from publisher.config import GMAIL_CLIP_BYTES, LOOPBACK_HOSTS, Config, Secrets
 from publisher.content import audience_expressions
 from publisher.content.automations import Step, read_steps
-from publisher.content.issues import Issue, read_issues
-from publisher.content.lint import body_problems, raw_body_problems
+from publisher.content.issues import Issue, read_issues, variants
+from publisher.content.lint import (
+    body_problems,
+    divergence_problems,
+    raw_body_problems,
+    translation_language_problems,
+)
 from publisher.content.markup import parse, to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.dkim_signing import keys_from_config
@@ -34,12 +40,17 @@ MIN_TEXT_COVERAGE = 0.9
 LARGEST_SECTIONS = 3  # how many sections an over-size error names
 
 
-def check_issues(paths: list[Path], config: Config) -> list[tuple[Issue, RenderedEmail]]:
+def check_issues(paths: list[Path], config: Config, *,
+                 translations: bool = False) -> list[tuple[Issue, RenderedEmail]]:
     """Load and fully check issues (front matter, body, email size); all problems at once.
 
-    Returns each issue with its rendered email, so a build renders each email only once.
+    Returns each issue with its rendered email, so a build renders each email only once;
+    with `translations`, each translation read follows its original, checked alike.
     """
-    return _every_one_checked(*read_issues(paths), lambda issue: check_issue(issue, config))
+    issues, problems, failed = read_issues(paths)
+    if translations:
+        issues = [variant for issue in issues for variant in variants(issue)]
+    return _every_one_checked(issues, problems, failed, lambda issue: check_issue(issue, config))
 
 
 def _every_one_checked(
@@ -65,11 +76,24 @@ def _every_one_checked(
 def check_issue(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Problem]]:
     """One issue's problems (body; audience tags the settings do not declare) and its email
     (None when it is over the size limit)."""
-    problems = body_problems(issue) + audience_problems(issue, config)
+    problems = (body_problems(issue) + audience_problems(issue, config)
+                + translations_problems(issue, config))
     try:
         return render_email(issue, config), problems
     except IssueFileError as exc:  # the only one render_email raises: the size limit
         return None, problems + [_with_largest_sections(p, issue) for p in exc.problems]
+
+
+def translations_problems(issue: Issue, config: Config) -> list[Problem]:
+    """Each translation of an original in a language the site publishes, with the original's
+    sections and links (a translation's own body is checked as an issue's is)."""
+    site = config.site
+    problems: list[Problem] = []
+    for translation in issue.translations.values():
+        problems += translation_language_problems(translation, issue, site.languages,
+                                                  site.language)
+        problems += divergence_problems(translation, issue)
+    return problems
 
 
 def audience_problems(issue: Issue, config: Config) -> list[Problem]:

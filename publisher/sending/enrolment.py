@@ -225,7 +225,9 @@ def _insert_rows(conn: Connection, send_id: int, who: list[Any], now: datetime) 
     statement = dialect.insert(deliveries).from_select(
         ["send_id", "subscriber_id", "email", "name", "status", "attempts", "updated_at"],
         rows).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
-    added = int(conn.execute(statement).rowcount or 0)
+    # Counted from RETURNING: psycopg's row count of an INSERT … SELECT through SQLAlchemy
+    # is -1, which made every round recount the audience and log "enrolled -1".
+    added = len(conn.execute(statement.returning(deliveries.c.id)).all())
     if added:
         count = sa.select(sa.func.count()).where(deliveries.c.send_id == send_id)
         conn.execute(sends.update().where(sends.c.id == send_id)

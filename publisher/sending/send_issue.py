@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config, Secrets
-from publisher.content.issues import Issue, read_issues
+from publisher.content.issues import Issue, original_path, read_issues, translation_language
 from publisher.errors import SendError
 from publisher.mail.checks import check_issues
 from publisher.mail.render import RenderedEmail
@@ -42,9 +42,10 @@ class Ready:
 def resolve_issue_path(config: Config, name: str) -> Path:
     """ISSUE may be a path or a slug (issues/<slug>.md)."""
     path = Path(name)
-    if path.suffix == ".md" and path.exists():
-        return path
-    candidate = config.issues_dir / f"{name}.md"
+    candidate = path if path.suffix == ".md" and path.exists() else config.issues_dir / f"{name}.md"
+    if candidate.exists() and translation_language(candidate):
+        raise SendError(f"{candidate} is a translation of {original_path(candidate).name}: "
+                        "send the original, which is the issue")
     if candidate.exists():
         return candidate
     raise SendError(f"{name}: no such issue file (looked for {candidate})")

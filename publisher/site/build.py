@@ -19,6 +19,11 @@ summary, body) and the build time at which a change to them was first seen: the 
 `updated` when the front matter has none. Unpublished issues are checked and rendered on
 every build. Listings and feeds are cheap and are always regenerated, but written only when
 their bytes change.
+
+Translations (`<name>.<lang>.md`) are checked and rendered with their original, whose
+fingerprint covers them all, and cached under `<slug>.<lang>`. The site's language is one
+edition at the root, every original in it; each other language of `[site] languages` with a
+published translation is one under /<lang>/ with only its translations (site.editions).
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ import yaml
 
 from publisher import __version__, urls
 from publisher.config import Config
-from publisher.content.issues import Issue, read_issues, split_front_matter
+from publisher.content.issues import (
+    Issue,
+    original_path,
+    read_issues,
+    split_front_matter,
+    translation_language,
+    variants,
+)
 from publisher.content.lint import raw_body_problems
 from publisher.content.markup import to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
@@ -48,12 +60,12 @@ from publisher.site.archive import (
     favicon_file,
     index_page,
     issue_page,
-    page_item,
     sitemap,
     stylesheet,
     tag_pages,
 )
-from publisher.site.feeds import Entry, absolutize, render_feeds, site_tags
+from publisher.site.editions import Listing, Pages, cache_key, edition_prefix, site_editions
+from publisher.site.feeds import Entry, absolutize, render_feeds
 from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
@@ -131,7 +143,11 @@ def site_fingerprint(config: Config) -> str:
 
 
 def issue_fingerprint(issue: Issue, site: str) -> str:
-    return hashlib.sha256(site.encode() + issue.path.read_bytes()).hexdigest()
+    """Of an original with its translations: a changed translation re-renders them all."""
+    digest = hashlib.sha256(site.encode() + issue.path.read_bytes())
+    for variant in variants(issue)[1:]:
+        digest.update(variant.path.read_bytes())
+    return digest.hexdigest()
 
 
 def words_fingerprint(issue: Issue) -> str:
@@ -150,7 +166,8 @@ def entry_for(issue: Issue, content_html: str, config: Config,
         updated = max(updated, changed.astimezone(issue.published.tzinfo))
     return Entry(
         id=issue.entry_id(config.site.domain), slug=issue.slug, title=issue.title,
-        url=urls.issue_url(base, issue.slug), summary=issue.meta.summary,
+        url=urls.issue_url(base + edition_prefix(issue), issue.slug),
+        summary=issue.meta.summary,
         content_html=content_html, authors=tuple(issue.meta.authors),
         tags=tuple(issue.meta.tags), language=issue.language,
         published=issue.published, updated=updated,
@@ -184,7 +201,7 @@ class _Cache:
     def changed_at(self, issue: Issue, now: datetime) -> datetime | None:
         """When a build first saw the issue's current words; None while they are the ones
         it was first published with (or built with before this was recorded)."""
-        record = self.entries.setdefault(issue.slug, {})
+        record = self.entries.setdefault(cache_key(issue), {})
         words = words_fingerprint(issue)
         if record.get("words", words) != words:
             record["changed"] = now.astimezone(UTC).isoformat()
@@ -193,8 +210,8 @@ class _Cache:
         return datetime.fromisoformat(changed) if changed else None
 
     def retain(self, slugs: set[str]) -> None:
-        """Forget every issue that is not published now (deleted, renamed, withdrawn):
-        no text of it stays, and one published again later starts afresh."""
+        """Forget every variant (by `cache_key`) that is not published now (deleted,
+        renamed, withdrawn): no text of it stays, and one published again starts afresh."""
         for slug in set(self.entries) - slugs:
             del self.entries[slug]
         for path in self.dir.glob("*.html"):
@@ -263,8 +280,9 @@ def _leave_out_broken_drafts(issues: list[Issue], problems: list[Problem],
                              failed: list[Path], report: BuildReport) -> list[Issue]:
     """Fail on any problem outside a draft; a draft's problems are warnings, and the draft
     is left out of this build (nothing rendered, nothing removed in its name)."""
-    drafts = {issue.path for issue in issues if issue.meta.draft}
-    drafts |= {path for path in failed if _says_draft(path)}
+    drafts = {variant.path for issue in issues if issue.meta.draft for variant in variants(issue)}
+    drafts |= {path for path in failed
+               if _says_draft(original_path(path) if translation_language(path) else path)}
     errors = [p for p in problems if p.path not in drafts]
     report.warnings = [p for p in problems if p.path in drafts]
     for problem in report.warnings:
@@ -329,28 +347,47 @@ def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
     return changed
 
 
-def _write_site(entries: list[Entry], sources: list[str | None], config: Config,
-                out: _Output, rendered: set[str]) -> None:
-    """Issue pages (only those rendered this build, or missing), listings, tag pages, feeds."""
-    tags = site_tags(entries)
-    items = [page_item(entry, source, config)
-             for entry, source in zip(entries, sources, strict=True)]
-    newest_first = sorted(items, key=lambda item: item.published_iso, reverse=True)
-    for item, entry in zip(items, entries, strict=True):
-        page = out.root / item.path.strip("/") / "index.html"
-        if entry.slug in rendered or not page.exists():
-            out.write(page, issue_page(item, entry.content_html, config))
+def _write_edition(listing: Listing, pages: Pages, config: Config, out: _Output,
+                   rendered: set[str]) -> None:
+    """An edition's issue pages (only those rendered this build, or missing), listing, tag
+    pages and feeds, under its prefix."""
+    edition, prefix = listing.edition, listing.edition.prefix
+    newest_first = sorted(listing.items, key=lambda item: item.published_iso, reverse=True)
+    for item, entry in zip(listing.items, listing.entries, strict=True):
+        page = out.root / (prefix + item.path).strip("/") / "index.html"
+        key = entry.slug if not prefix else f"{entry.slug}.{edition.language}"
+        if key in rendered or not page.exists():
+            out.write(page, issue_page(item, entry.content_html, config, edition,
+                                       pages.of(item.path, edition.language)))
         else:
             out.keep(page)
-    out.write(out.root / "index.html", index_page(newest_first, tags, config))
-    for path, html in tag_pages(newest_first, tags, config).items():
+    out.write(out.root / prefix.strip("/") / "index.html",
+              index_page(newest_first, listing.tags, config, None, edition,
+                         pages.of("/", edition.language)))
+    for path, html in tag_pages(newest_first, listing.tags, config, edition,
+                                lambda path: pages.of(path, edition.language)).items():
         out.write(out.root / path.strip("/"), html)
-    out.write(out.root / "sitemap.xml", sitemap(newest_first, config))
-    out.write(out.root / "style.css", stylesheet(config))
-    out.write(out.root / FAVICON, favicon_file(config).read_bytes())
-    for path, data in render_feeds(entries, tags, config, EPOCH).items():
+    for path, data in render_feeds(listing.entries, listing.tags, config, EPOCH, prefix,
+                                   edition.language).items():
         if out.write(out.root / path.strip("/"), data):
             out.report.feeds_changed = True
+
+
+def _write_site(listings: list[Listing], config: Config, out: _Output,
+                rendered: set[str]) -> None:
+    """Every edition (the site's language first), then the sitemap, stylesheet and icon."""
+    pages = Pages(config.site.base_url)
+    for listing in listings:
+        pages.add(listing.edition, listing.paths)
+    for listing in listings:
+        _write_edition(listing, pages, config, out, rendered)
+    items = [item for listing in listings for item in listing.items]
+    newest_first = sorted(items, key=lambda item: item.published_iso, reverse=True)
+    out.write(out.root / "sitemap.xml",
+              sitemap(newest_first, config, pages.of_url if len(listings) > 1 else None,
+                      [listing.edition.prefix for listing in listings]))
+    out.write(out.root / "style.css", stylesheet(config))
+    out.write(out.root / FAVICON, favicon_file(config).read_bytes())
 
 
 def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> BuildReport:
@@ -359,7 +396,8 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
 
     Drafts and issues dated after `now` get an email in the private preview folder and
     nothing under the output directory (no page, email, feed entry or cached content).
-    `ping` (WebSub) is called when a feed changed and a hub is set.
+    `ping` (WebSub) is called when a feed changed and a hub is set, with every edition's
+    main feeds.
     """
     check_output_is_public_only(config)
     if not config.issues_dir.is_dir():
@@ -373,10 +411,11 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
     for issue in issues:
         if issue.is_published(now) and _unchanged(issue, site, cache, config):
             continue
-        rendered, found = check_issue(issue, config)
-        problems.extend(found)
-        if rendered is not None:
-            emails[issue.path] = rendered
+        for variant in variants(issue):
+            rendered, found = check_issue(variant, config)
+            problems.extend(found)
+            if rendered is not None:
+                emails[variant.path] = rendered
     issues = _leave_out_broken_drafts(issues, problems, failed, report)
     report.issues = issues
     published = [issue for issue in issues if issue.is_published(now)]
@@ -387,32 +426,39 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> Bu
         for issue in issues:
             if issue.slug not in slugs:
                 _withdraw(issue.slug, config)
-        entries = [entry_for(issue, _content(issue, emails, site, cache, config), config,
-                             cache.changed_at(issue, now)) for issue in published]
-        _write_site(entries, [issue.meta.source for issue in published], config, out,
-                    set(report.rendered))
+        contents = {cache_key(variant): entry_for(
+                        variant, _content(variant, emails, issue_fingerprint(issue, site), cache,
+                                          config), config, cache.changed_at(variant, now))
+                    for issue in published for variant in variants(issue)}
+        made = {cache_key(variant) for issue in published for variant in variants(issue)
+                if variant.path in emails}
+        editions = site_editions(published, contents, config)
+        _write_site(editions, config, out, made)
         out.prune()
     finally:
         out.save()
-    cache.retain(slugs)
+    cache.retain(set(contents))
     cache.save()
     hub = config.settings.feeds.websub_hub
     if ping is not None and hub and report.feeds_changed:
-        ping(hub, [urls.feed_url(config.site.base_url, kind) for kind in urls.FEED_KINDS])
+        ping(hub, [urls.feed_url(config.site.base_url + listing.edition.prefix, kind)
+                   for listing in editions for kind in urls.FEED_KINDS])
     return report
 
 
 def _unchanged(issue: Issue, site: str, cache: _Cache, config: Config) -> bool:
     """A published issue whose outputs are all there and made from these very bytes."""
-    return (cache.fresh(issue.slug, issue_fingerprint(issue, site))
+    fingerprint = issue_fingerprint(issue, site)
+    return (all(cache.fresh(cache_key(variant), fingerprint) for variant in variants(issue))
             and all(path.exists() for path in email_paths(config.output_dir, issue.slug)))
 
 
-def _content(issue: Issue, emails: dict[Path, RenderedEmail], site: str, cache: _Cache,
+def _content(issue: Issue, emails: dict[Path, RenderedEmail], fingerprint: str, cache: _Cache,
              config: Config) -> str:
-    """A published issue's web content: made now if it was rendered, else from the cache."""
+    """A published variant's web content: made now if it was rendered, else from the cache
+    (`fingerprint` is its original's, with every translation)."""
     if issue.path not in emails:
-        return cache.content(issue.slug)
+        return cache.content(cache_key(issue))
     content = absolutize(to_html(issue.body), config.site.base_url)
-    cache.store(issue.slug, issue_fingerprint(issue, site), content)
+    cache.store(cache_key(issue), fingerprint, content)
     return content

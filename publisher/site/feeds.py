@@ -3,7 +3,9 @@
 Feeds are a pure function of the entries: the feed's `updated` is the newest entry's, never
 the build time, so rebuilding unchanged content gives byte-identical files. The main feed and
 each tag's feed hold the newest `page_size` entries and link older pages (RFC 5005 paged
-feeds). Spellings of a tag that differ only in case are one tag (`Tag`), on one path.
+feeds). Spellings of a tag that differ only in case are one tag (`Tag`), on one path. Each
+language edition of the site has its own set under its prefix (/en/feed.atom), in its
+language (Atom xml:lang, RSS <language>, JSON Feed `language`).
 """
 
 from __future__ import annotations
@@ -251,26 +253,29 @@ def render_feed_set(meta: FeedMeta, entries: list[Entry], base_url: str,
     }
 
 
-def render_feeds(entries: list[Entry], tags: list[Tag], config: Config,
-                 epoch: datetime) -> dict[str, bytes]:
-    """The main feed and one feed per tag, each paged alike, keyed by output path."""
+def render_feeds(entries: list[Entry], tags: list[Tag], config: Config, epoch: datetime,
+                 prefix: str = "", language: str | None = None) -> dict[str, bytes]:
+    """The main feed and one feed per tag, each paged alike, keyed by output path; a
+    translation's edition has them under its `prefix` ("/en"), in its `language`."""
     site = config.site
-    outputs = _paged_feed(site.title, "", entries, config, epoch)
+    language = language or site.language
+    outputs = _paged_feed(site.title, prefix, entries, config, epoch, language)
     for tag in tags:
         tagged = [entry for entry in entries if tag.holds(entry.tags)]
-        outputs.update(_paged_feed(f"{site.title} · {tag.label}", tag.path.rstrip("/"), tagged,
-                                   config, epoch))
+        outputs.update(_paged_feed(f"{site.title} · {tag.label}",
+                                   prefix + tag.path.rstrip("/"), tagged, config, epoch,
+                                   language))
     return outputs
 
 
 def _paged_feed(title: str, base_path: str, entries: list[Entry], config: Config,
-                epoch: datetime) -> dict[str, bytes]:
+                epoch: datetime, language: str) -> dict[str, bytes]:
     """Every page of one feed (`base_path` "" for the main feed), in all three formats."""
     site, feeds = config.site, config.settings.feeds
     pages = pages_of(entries, feeds.page_size)
     outputs: dict[str, bytes] = {}
     for number, page in enumerate(pages, start=1):
-        meta = FeedMeta(title, site.description, site.language, f"{site.base_url}{base_path}/",
+        meta = FeedMeta(title, site.description, language, f"{site.base_url}{base_path}/",
                         base_path, site.icon, feeds.websub_hub, number, len(pages))
         outputs.update(render_feed_set(meta, page, site.base_url, epoch))
     return outputs

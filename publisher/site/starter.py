@@ -28,6 +28,8 @@ MEANINGS: dict[str, str] = {
     "site.description": "one sentence about it, for the archive and the feeds",
     "site.base_url": "the public address of the site; links and feed ids are made from it",
     "site.language": "BCP 47 tag of the site (en, zh-CN): pages, emails, dates",
+    "site.languages": "the languages issues are published in, site.language among them "
+                      "(unset: site.language alone); translations into en get /en/ pages, feeds",
     "site.timezone": "IANA zone the site writes dates in",
     "site.contact_line": "postal or contact line printed in every email footer",
     "site.icon": "URL of the site's icon, for the feeds",

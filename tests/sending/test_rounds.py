@@ -11,6 +11,7 @@ at once, and stops asking for one when nothing is left.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from publisher.config import Config, load_config
 from publisher.db import deliveries, open_database, sends
 from publisher.sending import control, outbox
 from publisher.sending.daemon import Daemon
+from publisher.sending.drain import DrainOptions, batch_limit
 from publisher.sending.send_issue import ready, start
 from tests.automations.helpers import confirm_at
 from tests.cli import CLI_ENV, cli_command
@@ -84,6 +86,21 @@ def enrolled(engine: Engine, address: str) -> bool:
                                    deliveries.c.email == address)).first() is not None
 
 
+def daemon_log(files: list[Path], since: datetime, until: datetime) -> str:
+    """The daemons' JSON log lines between two moments, in time order, each after its
+    file's name: what the rounds did when a figure is late."""
+    found = []
+    for path in (path for path in files if path.exists()):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                at = datetime.fromisoformat(json.loads(line)["at"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a traceback or warning line
+            if since <= at <= until:
+                found.append((at, f"{path.stem}: {line}"))
+    return "\n".join(line for _, line in sorted(found))
+
+
 def seconds_until(condition_time: datetime | None, since: datetime) -> float:
     assert condition_time is not None
     return (condition_time - since).total_seconds()
@@ -107,10 +124,11 @@ def test_a_busy_daemon_starts_a_due_issue_picks_up_a_resumed_send_and_enrols_wit
         template = due.read_text(encoding="utf-8")
         due.unlink()  # it appears, due in a few seconds, once the wave is going out
         command = cli_command(config_file, "run", "--interval", str(INTERVAL))
-        processes = [subprocess.Popen(command, env=CLI_ENV, stderr=subprocess.DEVNULL)]
+        logs = [tmp_path / "run.log", tmp_path / "worker.log"]
+        processes = [subprocess.Popen(command, env=CLI_ENV, stderr=logs[0].open("wb"))]
         if engine.dialect.name == "postgresql":
             processes.append(subprocess.Popen([*command, "--worker"], env=CLI_ENV,
-                                              stderr=subprocess.DEVNULL))
+                                              stderr=logs[1].open("wb")))
         try:
             wait_until(lambda: sent_count(engine, "automation:welcome") > 0, 60)
             send_at = (utc_now() + timedelta(seconds=4)).replace(microsecond=0)
@@ -138,7 +156,8 @@ def test_a_busy_daemon_starts_a_due_issue_picks_up_a_resumed_send_and_enrols_wit
     figures = (f"issue started {issue_start:.1f} s after send_at, first message "
                f"{issue_first:.1f} s; resumed send's first message {pickup:.1f} s after the "
                f"resume; newcomer enrolled in {enrolled_after:.1f} s; welcomes sent when the "
-               f"issue's first went out: {wave_then} of {WAVE}")
+               f"issue's first went out: {wave_then} of {WAVE}\n"
+               + daemon_log(logs, send_at - timedelta(seconds=6), send_at + timedelta(seconds=20)))
     for name, value in (("issue_start", issue_start), ("issue_first", issue_first),
                         ("pickup", pickup), ("enrolled_after", enrolled_after),
                         ("wave_then", wave_then)):
@@ -179,3 +198,11 @@ def test_a_round_ends_when_its_time_is_up_and_says_whether_rows_may_still_be_due
         assert rounds >= 3  # six seconds of sending, in rounds of one and the rows in hand
         daemon.tick()  # nothing left: a quick round that asks for no other at once
         assert not daemon.busy
+
+
+def test_a_turn_under_a_rate_limit_claims_no_more_than_the_rate_lets_out_in_its_time_left(
+        ) -> None:
+    turn = DrainOptions(batch_size=200, seconds=2.0, rate_per_second=100)
+    assert [batch_limit(turn, elapsed) for elapsed in (0.0, 1.5, 1.999, 2.5)] == [200, 50, 1, 1]
+    assert batch_limit(replace(turn, rate_per_second=0.0), 1.5) == 200  # no rate: no cap
+    assert batch_limit(replace(turn, seconds=None), 1.5) == 200  # no turn: drains to the end
