@@ -4,6 +4,7 @@ GET never changes state. Responses to /subscribe are the same whether or not the
 known, and take the same time: the confirmation mail is only written to the outbox (the
 app's Courier, publisher.sending.oneoff, sends it after the answer), and every "check your
 inbox" answer waits out STEADY_ANSWER_SECONDS, so the database work left does not show.
+`ask_to_subscribe` is that request, for the form and the JSON API's pending create alike.
 Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so Back
 and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
 A refused address, name, topic or time zone re-renders the form with what was typed, naming
