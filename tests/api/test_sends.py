@@ -1,6 +1,6 @@
 """/api/v1/sends against the running server, on SQLite and PostgreSQL: list, one send's
 counts and state, its report (the very document of `publisher report --json`), and pause,
-resume and cancel with the CLI's refusals as 409 problems."""
+resume and cancel refused as the CLI refuses them, in the CLI's words, as 409 problems."""
 
 from __future__ import annotations
 
@@ -55,13 +55,16 @@ def test_pause_resume_cancel_with_the_clis_refusals(api: Api) -> None:
     assert paused.status_code == 200 and paused.json()["state"] == "paused"
     assert paused_again.status_code == 409
     assert paused_again.json()["detail"] == (
-        f"send {send_id} is paused: only a sending send can be paused")
+        f"{SLUG} is paused: only a sending send can be paused; {SLUG} is paused: 0 sent, "
+        f"3 left; `publisher resume {SLUG}` continues it")
     assert resumed.json()["state"] == "sending"
     assert resumed_again.status_code == 409
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     assert cancelled.json()["counts"]["cancelled"] == 3
     assert [a.status_code for a in after_cancel] == [409, 409, 409]
-    assert after_cancel[2].json()["detail"] == (
-        f"send {send_id} is cancelled: only a sending or paused send can be cancelled")
+    refused = run_publisher(api.config_file, "cancel", SLUG, "--yes")
+    assert after_cancel[2].json()["detail"] == refused.stderr.removeprefix("Error: ").strip()
+    assert after_cancel[2].json()["detail"].startswith(
+        f"{SLUG} is cancelled: only a sending or paused send can be cancelled; ")
     assert missing.status_code == 404
     assert outbox.counts(api.engine, send_id)["cancelled"] == 3

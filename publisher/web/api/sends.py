@@ -54,27 +54,27 @@ async def report(call: Call) -> Report:
 
 
 def _refused(call: Call, what: str) -> Conflict:
-    """The send is not in the state the verb needs: say which state it is in."""
-    state = control.send_state(call.state.engine, call.id)
-    return Conflict(f"send {call.id} is {state}: only {what}")
+    """The send is not in the state the verb needs: the CLI's line (control.refusal)."""
+    slug = _summary(call).slug
+    return Conflict(control.refusal(call.state.engine, slug, call.id, what))
 
 
 async def pause(call: Call) -> Send:
     control.send_state(call.state.engine, call.id)  # SendNotFound: 404
     if not control.pause(call.state.engine, call.id, call.state.clock()):
-        raise _refused(call, "a sending send can be paused")
+        raise _refused(call, control.ONLY_SENDING)
     return _model(_summary(call))
 
 
 async def resume(call: Call) -> Send:
     control.send_state(call.state.engine, call.id)
     if not control.resume(call.state.engine, call.id):
-        raise _refused(call, "a paused send can be resumed")
+        raise _refused(call, control.ONLY_PAUSED)
     return _model(_summary(call))
 
 
 async def cancel(call: Call) -> Send:
-    what = "a sending or paused send can be cancelled"
+    what = control.ONLY_OPEN
     state = control.send_state(call.state.engine, call.id)
     if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
         raise _refused(call, what)
