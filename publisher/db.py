@@ -221,6 +221,16 @@ webhook_deliveries = sa.Table(  # migration 10: one row per event and endpoint (
     sa.Index("ix_webhook_deliveries_order", "url", "order_key", "status", "id"),
 )
 
+api_tokens = sa.Table(  # migration 11: bearer tokens of the JSON API (/api/v1)
+    "api_tokens", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 hex
+    sa.Column("scopes", sa.JSON, nullable=False),  # e.g. ["subscribers:read"]
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime),  # updated at most once a minute
+    sa.Column("revoked_at", UTCDateTime),  # NULL: valid
+)
+
 # Who may write each table (insert, update, delete): the modules named here and nowhere
 # else, kept by tests/test_table_owners.py. Other modules read through SELECTs or call the
 # owners' functions; the migrations below, which create and reshape tables, are exempt.
@@ -243,6 +253,7 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     webhook_endpoints.name: ("publisher.events",),
     webhook_events.name: ("publisher.events",),
     webhook_deliveries.name: ("publisher.events", "publisher.sending.webhooks"),
+    api_tokens.name: ("publisher.api_tokens",),
 }
 
 Migration = Callable[[Connection], None]
@@ -253,7 +264,7 @@ def _initial_schema(conn: Connection) -> None:
     metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
                                       deliveries, leases, bounce_reports, admin_users,
                                       admin_sessions, automation_steps, webhook_endpoints,
-                                      webhook_events, webhook_deliveries])
+                                      webhook_events, webhook_deliveries, api_tokens])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -337,6 +348,10 @@ def _webhooks(conn: Connection) -> None:
     metadata.create_all(conn, tables=[webhook_endpoints, webhook_events, webhook_deliveries])
 
 
+def _api_tokens(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[api_tokens])
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -354,6 +369,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "subscribers.automations_at and automation_steps: who is enrolled, steps switched off",
      _automation_switches),
     (10, "webhook_endpoints, webhook_events, webhook_deliveries: signed webhooks", _webhooks),
+    (11, "api_tokens: hashed bearer tokens of the JSON API, with their scopes", _api_tokens),
 ]
 
 

@@ -36,6 +36,10 @@ def _subscribes_per_address() -> KeyedLimiter:
     return KeyedLimiter(rate=3, per=3600, burst=3, clock=time.monotonic)
 
 
+def _api_requests_per_token() -> KeyedLimiter:
+    return KeyedLimiter(rate=600, per=60, burst=120, clock=time.monotonic)
+
+
 def _login_failures_per_address() -> FailureDelay:
     return FailureDelay(free=10, first=5, longest=60, clock=time.monotonic)
 
@@ -52,7 +56,7 @@ class WebState:
     hour). Failed console logins slow down their own (address, account) pair: 5 free, then
     5 s doubling up to 5 min; and their address across accounts: 10 free, then 5 s doubling
     up to a minute. Nobody else's failures delay an operator's address, and a login that
-    succeeds costs nothing."""
+    succeeds costs nothing. Each API token may make 600 requests a minute, 120 at once."""
 
     config: Config
     secrets: Secrets
@@ -61,6 +65,7 @@ class WebState:
     address_limiter: KeyedLimiter = field(default_factory=_subscribes_per_address)
     address_delays: FailureDelay = field(default_factory=_login_failures_per_address)
     login_delays: FailureDelay = field(default_factory=_login_failures_per_account)
+    api_limiter: KeyedLimiter = field(default_factory=_api_requests_per_token)
 
     @cached_property
     def engine(self) -> Engine:
