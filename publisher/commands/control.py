@@ -28,9 +28,9 @@ def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     """(slug, send id, state) of ISSUE, a slug or an issue file's path."""
     slug = Path(issue).stem if issue.endswith(".md") else issue
-    if oneoff.is_oneoff(slug):  # paused or cancelled, nobody could confirm
-        raise click.ClickException(f"{slug}: the one-off mails (confirmations) are not a send "
-                                   "to steer; each is retried until it goes or gives up")
+    refused = oneoff.steering_refusal(slug)
+    if refused is not None:
+        raise click.ClickException(refused)
     send_id = outbox.find_send(engine, slug)
     if send_id is None:
         what = "this step has no send yet" if slug.startswith(SEND_PREFIX) else (

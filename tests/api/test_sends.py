@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from publisher.mail.render import RenderedEmail
-from publisher.sending import outbox
+from publisher.sending import control, oneoff, outbox
 from tests.api.conftest import Api
 from tests.cli import run_publisher
 from tests.sending.helpers import add_confirmed
@@ -68,3 +68,16 @@ def test_pause_resume_cancel_with_the_clis_refusals(api: Api) -> None:
         f"{SLUG} is cancelled: only a sending or paused send can be cancelled; ")
     assert missing.status_code == 404
     assert outbox.counts(api.engine, send_id)["cancelled"] == 3
+
+
+def test_the_standing_send_of_confirmation_mails_cannot_be_paused_or_cancelled(
+        api: Api) -> None:
+    with api.client(api.token()) as client:
+        asked = client.post("/subscribers", json={"email": "waiting@example.org"})
+        send_id = outbox.find_send(api.engine, oneoff.CONFIRM)
+        assert asked.status_code == 202 and send_id is not None
+        refused = [client.post(f"/sends/{send_id}/{verb}") for verb in ("pause", "cancel")]
+    assert [answer.status_code for answer in refused] == [409, 409]
+    assert refused[0].json()["detail"] == oneoff.steering_refusal(oneoff.CONFIRM)
+    assert outbox.send_slugs(api.engine) >= {oneoff.CONFIRM}
+    assert control.send_state(api.engine, send_id) == outbox.SEND_ACTIVE
