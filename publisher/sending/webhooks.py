@@ -335,3 +335,29 @@ def status(engine: Engine, urls: Sequence[str], now: datetime) -> list[EndpointS
                            max(0.0, (now - oldest[url]).total_seconds()) if url in oldest
                            else 0.0, failures.get(url))
             for url, t in tally.items()]
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery that failed, with the receiver's (or the network's) last reply."""
+
+    id: int
+    url: str
+    event_id: int
+    type: str
+    attempts: int
+    reply: str
+    updated_at: datetime
+
+
+def recent_failures(engine: Engine, limit: int) -> list[FailedDelivery]:
+    """The `limit` deliveries that failed last, newest first."""
+    d, e = webhook_deliveries.c, webhook_events.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(d.id, d.url, d.event_id, e.type, d.attempts, d.last_reply,
+                                      d.updated_at)
+                            .join_from(webhook_deliveries, webhook_events, d.event_id == e.id)
+                            .where(d.status == FAILED)
+                            .order_by(d.updated_at.desc(), d.id.desc()).limit(limit)).all()
+    return [FailedDelivery(int(r.id), str(r.url), int(r.event_id), str(r.type), int(r.attempts),
+                           str(r.last_reply or ""), r.updated_at) for r in rows]
