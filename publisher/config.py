@@ -138,6 +138,9 @@ class DatabaseConfig(_Section):
     # How long a send waits out a database outage (restart, failover, a held SQLite lock)
     # before it gives up with "nothing was lost, run the same command again".
     outage_seconds: float = Field(default=300.0, ge=0)
+    # `publisher db prune` deletes webhook deliveries settled (delivered or failed) longer
+    # ago than this, and the events none of the rest still needs; pending ones stay.
+    webhook_retention_days: float = Field(default=30.0, gt=0)
 
 
 class PathsConfig(_Section):

@@ -107,6 +107,21 @@ def sync_endpoints(conn: Connection, endpoints: Iterable[tuple[str, Iterable[str
     return True
 
 
+def unneeded_before(before: datetime) -> sa.ColumnElement[bool]:
+    """Events older than `before` that no delivery row names any more (retention)."""
+    d, e = webhook_deliveries.c, webhook_events.c
+    return sa.and_(e.at < before, ~sa.exists().where(d.event_id == e.id))
+
+
+def delete_unneeded(conn: Connection, before: datetime, chunk: int) -> int:
+    """Delete up to `chunk` events `unneeded_before(before)`: their deliveries are gone, so
+    only a replay could want them, and a replay reaches back no further than retention."""
+    e = webhook_events.c
+    ids = sa.select(e.id).where(unneeded_before(before)).order_by(e.id).limit(chunk)
+    return int(conn.execute(sa.delete(webhook_events).where(
+        e.id.in_(ids.scalar_subquery()), unneeded_before(before))).rowcount)
+
+
 def forget_subscriber(conn: Connection, subscriber_id: int) -> None:
     """An erasure: the events about this reader keep their id and nothing else, so no
     delivery or replay sends their address again."""

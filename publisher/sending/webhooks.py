@@ -337,6 +337,22 @@ def status(engine: Engine, urls: Sequence[str], now: datetime) -> list[EndpointS
             for url, t in tally.items()]
 
 
+def settled_before(before: datetime) -> sa.ColumnElement[bool]:
+    """Deliveries delivered or failed before `before`: what retention may delete."""
+    d = webhook_deliveries.c
+    return sa.and_(d.status.in_([DELIVERED, FAILED]), d.updated_at < before)
+
+
+def delete_settled(engine: Engine, before: datetime, chunk: int) -> int:
+    """Delete up to `chunk` deliveries settled before `before`, oldest first (never a
+    pending one); how many went."""
+    d = webhook_deliveries.c
+    ids = (sa.select(d.id).where(settled_before(before)).order_by(d.id).limit(chunk))
+    with engine.begin() as conn:
+        return int(conn.execute(sa.delete(webhook_deliveries).where(
+            d.id.in_(ids.scalar_subquery()), d.status != PENDING)).rowcount)
+
+
 @dataclass(frozen=True)
 class FailedDelivery:
     """A delivery that failed, with the receiver's (or the network's) last reply."""
