@@ -366,6 +366,11 @@ class Config:
         return self.path(self.settings.paths.templates)
 
     @property
+    def webhook_endpoints(self) -> list[tuple[str, list[str]]]:
+        """Each `[[webhooks]]` table's url and event types."""
+        return [(w.url, w.events) for w in self.settings.webhooks]
+
+    @property
     def database_url(self) -> str:
         url = self.settings.database.url
         prefix = "sqlite:///"

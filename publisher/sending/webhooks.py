@@ -40,7 +40,6 @@ from publisher.events import DELIVERED, FAILED, PENDING
 USER_AGENT = f"publisher-webhooks/{version('publisher')}"
 BATCH = 16  # rows claimed (and posted in parallel) at a time per endpoint
 REPLY_LIMIT = 1000  # characters of a reply kept in last_reply
-REMOVED_REPLY = "not delivered: the endpoint is no longer in publisher.toml"
 
 
 @dataclass(frozen=True)
@@ -221,17 +220,8 @@ class Deliverer:
         self.secrets = {w.url: webhook_secrets(w) for w in self.config.settings.webhooks}
 
     def sync(self) -> None:
-        """Record events for the endpoints the config names, from now on; the pending rows
-        of an endpoint no longer named are failed (once it is named again, a replay sends
-        its events again)."""
-        configured = [(w.url, w.events) for w in self.config.settings.webhooks]
-        with self.engine.begin() as conn:
-            if events.sync_endpoints(conn, configured):
-                d, now = webhook_deliveries.c, self.clock()
-                conn.execute(webhook_deliveries.update()
-                             .where(d.status == PENDING, d.url.not_in([u for u, _ in configured]))
-                             .values(status=FAILED, last_reply=REMOVED_REPLY, claimed_by=None,
-                                     claimed_at=None, next_attempt_at=None, updated_at=now))
+        """Bring the stored endpoints in line with the config (publisher.events)."""
+        events.sync_configured(self.engine, self.config.webhook_endpoints, self.clock())
 
     def run(self, deadline: float | None, monotonic: Callable[[], float]) -> tuple[int, bool]:
         """Deliver until nothing is due or `deadline` (monotonic) passes; (rows settled,
