@@ -18,6 +18,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 from starlette.responses import HTMLResponse
 
+from publisher import events
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
 from publisher.db import open_database
@@ -69,8 +70,12 @@ class WebState:
 
     @cached_property
     def engine(self) -> Engine:
-        """The app's one engine, opened (and its schema brought up to date) on first use."""
-        return open_database(self.config.database_url)
+        """The app's one engine, opened on first use: its schema brought up to date and its
+        webhook endpoints made the config's, so a subscribe before the daemon ever ran is
+        still reported."""
+        engine = open_database(self.config.database_url)
+        events.sync_configured(engine, self.config.webhook_endpoints, self.clock())
+        return engine
 
     @cached_property
     def signer(self) -> TokenSigner:
