@@ -17,7 +17,6 @@ draining process logs `send_progress` (counts, rate, remaining) at a steady inte
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -76,9 +75,6 @@ class DrainOptions:
     max_lost_claims: int = SendingConfig().max_lost_claims
     seconds: float | None = None  # claim no batch after this long (None: while any is due)
     ran_out: bool = False  # set by the drain: `seconds` ended it, rows may still be due
-    # [smtp] rate_per_second (0: none): within `seconds`, a batch is no larger than the
-    # rate lets go out in the time left, so that a turn ends near its share
-    rate_per_second: float = 0.0
 
 
 def options_from(config: Config, **overrides: object) -> DrainOptions:
@@ -92,8 +88,7 @@ def options_from(config: Config, **overrides: object) -> DrainOptions:
                            sender_processes=processes,
                            policy=RetryPolicy(config.settings.database.outage_seconds),
                            hard_bounce_threshold=config.settings.bounces.hard_bounce_threshold,
-                           max_lost_claims=sending.max_lost_claims,
-                           rate_per_second=config.settings.smtp.rate_per_second)
+                           max_lost_claims=sending.max_lost_claims)
     for key, value in overrides.items():
         setattr(options, key, value)
     return options
@@ -147,8 +142,7 @@ async def _claim(engine: Engine, job: SendJob, now: Callable[[], datetime],
             await _set_aside_lost(engine, job, now(), options, flow, dead)
             batch = await flow.db(partial(
                 outbox.claim_batch, engine, job.send_id, options.worker, now(),
-                batch_limit(options, asyncio.get_running_loop().time() - began),
-                options.lease, dead, held))
+                options.batch_size, options.lease, dead, held))
             flow.held.update(d.id for d in batch)
             if not batch:
                 if await _wait_for_rest(engine, job, now, options, flow):
@@ -181,16 +175,6 @@ async def _set_aside_lost(engine: Engine, job: SendJob, now: datetime,
                   delivery_id=row.delivery_id, subscriber_id=row.subscriber_id,
                   lost_claims=row.lost_claims,
                   reason=control.set_aside_reply(row.lost_claims, row.holder))
-
-
-def batch_limit(options: DrainOptions, elapsed: float) -> int:
-    """The rows one claim may take: the batch size, or within a turn under a rate limit
-    what the rate lets go out in the turn's time left (at least one row), so that the
-    batch in hand when the turn ends takes a moment, not batch_size / rate seconds."""
-    if options.seconds is None or options.rate_per_second <= 0:
-        return options.batch_size
-    left = max(0.0, options.seconds - elapsed)
-    return max(1, min(options.batch_size, math.ceil(options.rate_per_second * left)))
 
 
 def _past(seconds: float | None, began: float) -> bool:

@@ -30,7 +30,6 @@ from publisher.config import Config, load_config
 from publisher.db import deliveries, open_database, sends
 from publisher.sending import control, outbox
 from publisher.sending.daemon import Daemon
-from publisher.sending.drain import DrainOptions, batch_limit
 from publisher.sending.send_issue import ready, start
 from tests.automations.helpers import confirm_at
 from tests.cli import CLI_ENV, cli_command
@@ -199,10 +198,3 @@ def test_a_round_ends_when_its_time_is_up_and_says_whether_rows_may_still_be_due
         daemon.tick()  # nothing left: a quick round that asks for no other at once
         assert not daemon.busy
 
-
-def test_a_turn_under_a_rate_limit_claims_no_more_than_the_rate_lets_out_in_its_time_left(
-        ) -> None:
-    turn = DrainOptions(batch_size=200, seconds=2.0, rate_per_second=100)
-    assert [batch_limit(turn, elapsed) for elapsed in (0.0, 1.5, 1.999, 2.5)] == [200, 50, 1, 1]
-    assert batch_limit(replace(turn, rate_per_second=0.0), 1.5) == 200  # no rate: no cap
-    assert batch_limit(replace(turn, seconds=None), 1.5) == 200  # no turn: drains to the end
