@@ -73,6 +73,9 @@ subscriber_table = sa.Table(
     # migration 9: when the reader entered the automations (their steps' delays count from
     # it): set by their own confirmation, or by an add/import with --welcome; NULL: never
     sa.Column("automations_at", UTCDateTime),
+    # migration 11: the BCP 47 tag of the language the reader reads in, one of the site's
+    # `[site] languages`; NULL: the site's language
+    sa.Column("language", sa.String(35)),
     # migration 7: SQLite's AUTOINCREMENT, so an erased reader's id is never given again
     # (without it the next row takes the highest id + 1); PostgreSQL's sequence never does
     sqlite_autoincrement=True,
@@ -337,6 +340,10 @@ def _webhooks(conn: Connection) -> None:
     metadata.create_all(conn, tables=[webhook_endpoints, webhook_events, webhook_deliveries])
 
 
+def _reader_languages(conn: Connection) -> None:
+    _add_column(conn, "subscribers", "language", "VARCHAR(35)")
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -354,6 +361,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "subscribers.automations_at and automation_steps: who is enrolled, steps switched off",
      _automation_switches),
     (10, "webhook_endpoints, webhook_events, webhook_deliveries: signed webhooks", _webhooks),
+    (11, "subscribers.language: the language each reader reads in", _reader_languages),
 ]
 
 
