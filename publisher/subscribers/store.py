@@ -221,6 +221,13 @@ def statuses(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, str]:
     return {int(i): str(s) for i, s in rows}
 
 
+def languages(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, str | None]:
+    """The language of each of these subscribers that is still stored (None: the site's)."""
+    rows = conn.execute(sa.select(subscriber_table.c.id, subscriber_table.c.language)
+                        .where(subscriber_table.c.id.in_(list(subscriber_ids)))).all()
+    return {int(i): None if lang is None else str(lang) for i, lang in rows}
+
+
 @dataclass(frozen=True)
 class Choice:
     """What a reader picked on the subscribe form: topics among `declared`, a zone and a
