@@ -77,3 +77,10 @@ _.daemon_threads
 _.request_queue_size
 _.protocol_version
 _.disable_nagle_algorithm
+
+# pydantic: fields of the API's answers (publisher.web.api.models), read by model_dump and
+# the OpenAPI document, not by name.
+_.requested
+_.next_cursor
+_.duration_seconds
+_.limits

@@ -1,8 +1,8 @@
 """Webhook delivery rate: events delivered per second by publisher's webhook outbox to a
 real receiver on loopback (tests/webhooks/receiver.py, answering 200 at once, in a process
 of its own as a real receiver is), SQLite, one endpoint, signed with one secret; N readers
-imported as confirmed make N events, then one deliverer claims, posts (16 in parallel) and
-settles them all.
+imported as confirmed make N events, then one deliverer claims, posts (up to 16 in flight)
+and settles them all.
 
     python bench/webhooks.py [--events 5000]
 """
@@ -67,7 +67,7 @@ def main() -> None:
     receiver.terminate()
     assert settled == args.events == status.delivered, status
     print(f"webhook events delivered: {settled} in {seconds:.2f} s = "
-          f"{settled / seconds:.0f} events/s (one endpoint, 16 in parallel, SQLite)")
+          f"{settled / seconds:.0f} events/s (one endpoint, up to 16 in flight, SQLite)")
 
 
 if __name__ == "__main__":

@@ -164,6 +164,9 @@ class DatabaseConfig(_Section):
     # How long a send waits out a database outage (restart, failover, a held SQLite lock)
     # before it gives up with "nothing was lost, run the same command again".
     outage_seconds: float = Field(default=300.0, ge=0)
+    # `publisher db prune` deletes webhook deliveries settled (delivered or failed) longer
+    # ago than this, and the events none of the rest still needs; pending ones stay.
+    webhook_retention_days: float = Field(default=30.0, gt=0)
 
 
 class PathsConfig(_Section):
@@ -389,6 +392,11 @@ class Config:
         return self.path(self.settings.paths.templates)
 
     @property
+    def webhook_endpoints(self) -> list[tuple[str, list[str]]]:
+        """Each `[[webhooks]]` table's url and event types."""
+        return [(w.url, w.events) for w in self.settings.webhooks]
+
+    @property
     def database_url(self) -> str:
         url = self.settings.database.url
         prefix = "sqlite:///"
@@ -464,6 +472,41 @@ def line_of_key(text: str, section: str | None, key: str) -> int | None:
     return None
 
 
+def line_of_table_item(text: str, name: str, index: int, key: str | None) -> int | None:
+    """The line of `key` in the index-th `[[name]]` table (from 0), or of that table's
+    header when the key is not in it (a missing key, or an error about the whole table)."""
+    header_line: int | None = None
+    seen = -1
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("["):
+            if header_line is not None:
+                return header_line  # the table ended without the key
+            table = re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", line)
+            if table and table.group(1) == name:
+                seen += 1
+                header_line = number if seen == index else None
+            continue
+        if header_line is not None and key and re.match(rf"^{re.escape(key)}\s*=", line):
+            return number
+    return header_line
+
+
+def error_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The line a validation error's location points at: `section.key`, the section's
+    header for a key left at an invalid default, or the key (or header) of the N-th
+    `[[section]]` table for `section.N.key`."""
+    if len(loc) > 1 and isinstance(loc[1], int):
+        return line_of_table_item(text, str(loc[0]), loc[1],
+                                  str(loc[2]) if len(loc) > 2 else None)
+    section = str(loc[0]) if len(loc) > 1 else None
+    key = str(loc[1]) if len(loc) > 1 else str(loc[0])
+    # A key left at a default that is invalid (smtp.tls beside a remote host) is not in
+    # the file: point at its section's header instead.
+    return line_of_key(text, section, key) or (
+        line_of_key(text, section, section) if section else None)
+
+
 def parse_settings(text: str, source: str = CONFIG_FILE) -> Settings:
     """Parse TOML text into Settings; errors name the file, line and dotted key."""
     try:
@@ -476,12 +519,7 @@ def parse_settings(text: str, source: str = CONFIG_FILE) -> Settings:
         messages = []
         for error in exc.errors():
             loc = [str(part) for part in error["loc"]]
-            section = loc[0] if len(loc) > 1 else None
-            key = loc[1] if len(loc) > 1 else loc[0]
-            # A key left at a default that is invalid (smtp.tls beside a remote host) is
-            # not in the file: point at its section's header instead.
-            line = line_of_key(text, section, key) or (
-                line_of_key(text, section, section) if section else None)
+            line = error_line(text, tuple(error["loc"]))
             where = f"{source}:{line}" if line else source
             message = error["msg"]
             if error["type"] == "extra_forbidden":

@@ -73,7 +73,7 @@ subscriber_table = sa.Table(
     # migration 9: when the reader entered the automations (their steps' delays count from
     # it): set by their own confirmation, or by an add/import with --welcome; NULL: never
     sa.Column("automations_at", UTCDateTime),
-    # migration 11: the BCP 47 tag of the language the reader reads in, one of the site's
+    # migration 12: the BCP 47 tag of the language the reader reads in, one of the site's
     # `[site] languages`; NULL: the site's language
     sa.Column("language", sa.String(35)),
     # migration 7: SQLite's AUTOINCREMENT, so an erased reader's id is never given again
@@ -224,6 +224,16 @@ webhook_deliveries = sa.Table(  # migration 10: one row per event and endpoint (
     sa.Index("ix_webhook_deliveries_order", "url", "order_key", "status", "id"),
 )
 
+api_tokens = sa.Table(  # migration 11: bearer tokens of the JSON API (/api/v1)
+    "api_tokens", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 hex
+    sa.Column("scopes", sa.JSON, nullable=False),  # e.g. ["subscribers:read"]
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime),  # updated at most once a minute
+    sa.Column("revoked_at", UTCDateTime),  # NULL: valid
+)
+
 # Who may write each table (insert, update, delete): the modules named here and nowhere
 # else, kept by tests/test_table_owners.py. Other modules read through SELECTs or call the
 # owners' functions; the migrations below, which create and reshape tables, are exempt.
@@ -246,6 +256,7 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     webhook_endpoints.name: ("publisher.events",),
     webhook_events.name: ("publisher.events",),
     webhook_deliveries.name: ("publisher.events", "publisher.sending.webhooks"),
+    api_tokens.name: ("publisher.api_tokens",),
 }
 
 Migration = Callable[[Connection], None]
@@ -256,7 +267,7 @@ def _initial_schema(conn: Connection) -> None:
     metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
                                       deliveries, leases, bounce_reports, admin_users,
                                       admin_sessions, automation_steps, webhook_endpoints,
-                                      webhook_events, webhook_deliveries])
+                                      webhook_events, webhook_deliveries, api_tokens])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -340,6 +351,10 @@ def _webhooks(conn: Connection) -> None:
     metadata.create_all(conn, tables=[webhook_endpoints, webhook_events, webhook_deliveries])
 
 
+def _api_tokens(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[api_tokens])
+
+
 def _reader_languages(conn: Connection) -> None:
     _add_column(conn, "subscribers", "language", "VARCHAR(35)")
 
@@ -361,7 +376,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "subscribers.automations_at and automation_steps: who is enrolled, steps switched off",
      _automation_switches),
     (10, "webhook_endpoints, webhook_events, webhook_deliveries: signed webhooks", _webhooks),
-    (11, "subscribers.language: the language each reader reads in", _reader_languages),
+    (11, "api_tokens: hashed bearer tokens of the JSON API, with their scopes", _api_tokens),
+    (12, "subscribers.language: the language each reader reads in", _reader_languages),
 ]
 
 

@@ -6,6 +6,9 @@ that rolls back leaves no event, and a committed change always has one. An event
 written only when some configured endpoint wants its type (`webhook_endpoints`, which
 `sync_endpoints` fills from publisher.toml): without webhooks an event costs one indexed
 SELECT and writes nothing, and a bulk import checks once per batch, not once per row.
+Every process that opens the database with a config (the CLI's context, the web state, the
+daemon at each tick) brings `webhook_endpoints` in line with it (`sync_configured`), so a
+change made before the daemon ever ran is recorded too.
 Each event becomes one delivery row per endpoint that wants it, which publisher.sending.webhooks
 delivers and settles.
 """
@@ -18,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from publisher.config import WEBHOOK_EVENTS
 from publisher.db import (
@@ -33,6 +36,7 @@ EVENT_TYPES = WEBHOOK_EVENTS
 (SUBSCRIBED, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED, ERASED,
  SEND_STARTED, SEND_FINISHED, SEND_PAUSED, SEND_CANCELLED) = EVENT_TYPES
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"  # a delivery row's states
+REMOVED_REPLY = "not delivered: the endpoint is no longer in publisher.toml"
 
 Data = dict[str, Any]
 
@@ -105,6 +109,49 @@ def sync_endpoints(conn: Connection, endpoints: Iterable[tuple[str, Iterable[str
         conn.execute(webhook_endpoints.insert(), [dict(url=url, type=event_type)
                                                   for url, event_type in wanted_pairs - stored])
     return True
+
+
+def sync_configured(engine: Engine, endpoints: Sequence[tuple[str, Sequence[str]]],
+                    now: datetime) -> bool:
+    """Make the database say what publisher.toml says: `webhook_endpoints` as configured
+    (url -> event types), and the pending deliveries of an endpoint no longer named failed
+    (once it is named again, a replay sends its events again). Every process that opens
+    the database with a config calls it once (the daemon at each tick): with nothing to
+    change it costs one SELECT. True when it changed something."""
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                changed = sync_endpoints(conn, endpoints)
+                if changed:
+                    _fail_removed(conn, [url for url, _ in endpoints], now)
+                return changed
+        except sa.exc.IntegrityError:  # another process made the same rows at the same time
+            if attempt == 2:
+                raise
+    return False  # unreachable: the second attempt returns or raises
+
+
+def _fail_removed(conn: Connection, configured: list[str], now: datetime) -> None:
+    d = webhook_deliveries.c
+    conn.execute(webhook_deliveries.update()
+                 .where(d.status == PENDING, d.url.not_in(configured))
+                 .values(status=FAILED, last_reply=REMOVED_REPLY, claimed_by=None,
+                         claimed_at=None, next_attempt_at=None, updated_at=now))
+
+
+def unneeded_before(before: datetime) -> sa.ColumnElement[bool]:
+    """Events older than `before` that no delivery row names any more (retention)."""
+    d, e = webhook_deliveries.c, webhook_events.c
+    return sa.and_(e.at < before, ~sa.exists().where(d.event_id == e.id))
+
+
+def delete_unneeded(conn: Connection, before: datetime, chunk: int) -> int:
+    """Delete up to `chunk` events `unneeded_before(before)`: their deliveries are gone, so
+    only a replay could want them, and a replay reaches back no further than retention."""
+    e = webhook_events.c
+    ids = sa.select(e.id).where(unneeded_before(before)).order_by(e.id).limit(chunk)
+    return int(conn.execute(sa.delete(webhook_events).where(
+        e.id.in_(ids.scalar_subquery()), unneeded_before(before))).rowcount)
 
 
 def forget_subscriber(conn: Connection, subscriber_id: int) -> None:

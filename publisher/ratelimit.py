@@ -89,6 +89,11 @@ class KeyedLimiter:
             self.buckets[key] = bucket
         return bucket.try_take()
 
+    def wait_time(self, key: str) -> float:
+        """Seconds until `key` may go again (0 when it may now)."""
+        bucket = self.buckets.get(key)
+        return bucket.wait_time() if bucket is not None else 0.0
+
     def _prune(self) -> None:
         full = [k for k, b in self.buckets.items() if b.wait_time(self.burst) == 0]
         for key in full or list(self.buckets)[: self.max_keys // 2]:

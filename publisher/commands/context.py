@@ -3,7 +3,9 @@ database engine and the clock.
 
 `cli.main` makes one Context and hands it to every command (`@click.pass_obj`). Secrets are
 read from the environment on first use, so a verb that needs none runs without them; the
-engine is made on first use too, once per invocation, and disposed when the command ends.
+engine is made on first use too, once per invocation, and disposed when the command ends;
+opening it brings the schema up to date and the stored webhook endpoints in line with the
+config, so what a verb changes is reported to the endpoints configured now.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from publisher import events
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets, load_secrets
 from publisher.db import database_exists, make_engine, upgrade_when_reachable
@@ -51,10 +54,13 @@ class Context:
 
     @property
     def engine(self) -> Engine:
-        """The configured database, its schema brought up to date on first use."""
+        """The configured database, its schema brought up to date and its webhook endpoints
+        made the config's (publisher.events.sync_configured) on first use."""
         if not self._upgraded:
             upgrade_when_reachable(self.bare_engine,
                                    self.config.settings.database.outage_seconds)
+            events.sync_configured(self.bare_engine, self.config.webhook_endpoints,
+                                   self.clock())
             self._upgraded = True
         return self.bare_engine
 

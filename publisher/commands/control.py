@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.commands.context import Context
 from publisher.content.automations import SEND_PREFIX
-from publisher.sending import control, outbox
+from publisher.sending import control, oneoff, outbox
 
 
 def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
@@ -28,6 +28,9 @@ def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     """(slug, send id, state) of ISSUE, a slug or an issue file's path."""
     slug = Path(issue).stem if issue.endswith(".md") else issue
+    refused = oneoff.steering_refusal(slug)
+    if refused is not None:
+        raise click.ClickException(refused)
     send_id = outbox.find_send(engine, slug)
     if send_id is None:
         what = "this step has no send yet" if slug.startswith(SEND_PREFIX) else (
@@ -38,10 +41,7 @@ def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
 
 def _refused(engine: Engine, slug: str, send_id: int, what: str) -> click.ClickException:
     """The send was not in the state the verb needs: say which state it is in."""
-    state = control.send_state(engine, send_id)
-    hint = f"; {control.state_line(slug, state, outbox.counts(engine, send_id))}" if state in (
-        outbox.SEND_PAUSED, outbox.SEND_CANCELLED) else ""
-    return click.ClickException(f"{slug} is {state}: only {what}{hint}")
+    return click.ClickException(control.refusal(engine, slug, send_id, what))
 
 
 @click.command("pause")
@@ -52,7 +52,7 @@ def pause_command(context: Context, issue: str) -> None:
     engine = context.engine
     slug, send_id, _state = _send_of(engine, issue)
     if not control.pause(engine, send_id, context.clock()):
-        raise _refused(engine, slug, send_id, "a sending send can be paused")
+        raise _refused(engine, slug, send_id, control.ONLY_SENDING)
     counts = outbox.counts(engine, send_id)
     left = outbox.remaining(counts)
     click.echo(f"paused {slug}: {counts[outbox.SENT]} sent, {left} left; "
@@ -67,7 +67,7 @@ def resume_command(context: Context, issue: str) -> None:
     engine = context.engine
     slug, send_id, _state = _send_of(engine, issue)
     if not control.resume(engine, send_id):
-        raise _refused(engine, slug, send_id, "a paused send can be resumed")
+        raise _refused(engine, slug, send_id, control.ONLY_PAUSED)
     counts = outbox.counts(engine, send_id)
     left = outbox.remaining(counts)
     click.echo(f"resumed {slug}: {counts[outbox.SENT]} sent, {left} left; a running "
@@ -84,7 +84,7 @@ def cancel_command(context: Context, issue: str, yes: bool) -> None:
     engine = context.engine
     slug, send_id, state = _send_of(engine, issue)
     if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
-        raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
+        raise _refused(engine, slug, send_id, control.ONLY_OPEN)
     left = outbox.remaining(outbox.counts(engine, send_id))
     if not yes and not click.confirm(f"Cancel {slug} for good? {left} deliveries not yet "
                                      "sent will never be sent", default=False):
@@ -92,7 +92,7 @@ def cancel_command(context: Context, issue: str, yes: bool) -> None:
     done = control.cancel_and_settle(engine, send_id, context.clock(), timedelta(
         seconds=config.settings.sending.lease_seconds))
     if done is None:  # it ended meanwhile
-        raise _refused(engine, slug, send_id, "a sending or paused send can be cancelled")
+        raise _refused(engine, slug, send_id, control.ONLY_OPEN)
     click.echo(cancelled_line(slug, done) + control.step_note(slug))
 
 COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

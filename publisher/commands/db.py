@@ -1,9 +1,10 @@
 """Verbs for database maintenance: db upgrade (the numbered migrations) and db prune (the
-rows and frozen emails of finished sends, keeping their summaries; then VACUUM)."""
+rows and frozen emails of finished sends, keeping their summaries, and settled webhook
+deliveries past their retention; then VACUUM)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import click
@@ -35,7 +36,9 @@ def upgrade_command(context: Context) -> None:
 @click.pass_obj
 def prune_command(context: Context, days: int, dry_run: bool, vacuum: bool) -> None:
     """Delete the sent and cancelled rows and the frozen email of finished sends, keeping
-    each send's summary (counts, bounces, complaints, failures by reply) and failed rows."""
+    each send's summary (counts, bounces, complaints, failures by reply) and failed rows;
+    and the webhook deliveries settled before `database.webhook_retention_days`, with the
+    events none still needs."""
     engine = context.engine
     now = context.clock()
     candidates = retention.prunable_sends(engine, now - timedelta(days=days))
@@ -51,9 +54,24 @@ def prune_command(context: Context, days: int, dry_run: bool, vacuum: bool) -> N
                    f"{send.content_bytes / 1000:.0f} KB email")
     if not candidates:
         click.echo(f"nothing to prune: no send finished more than {days} days ago is left")
+    click.echo(webhook_line(context, now, dry_run))
     if vacuum and not dry_run:
         retention.reclaim_space(engine)
         click.echo("space reclaimed (VACUUM)")
+
+
+def webhook_line(context: Context, now: datetime, dry_run: bool) -> str:
+    """Prune (or count) the webhook rows past `database.webhook_retention_days`; one line."""
+    keep = context.config.settings.database.webhook_retention_days
+    before = now - timedelta(days=keep)
+    if dry_run:
+        found = retention.prunable_webhooks(context.engine, before)
+        verb = "would prune"
+    else:
+        found = retention.prune_webhooks(context.engine, before)
+        verb = "pruned"
+    return (f"{verb} {found.deliveries} webhook deliveries settled more than {keep:g} days "
+            f"ago and {found.events} events no delivery needs")
 
 
 COMMANDS: list[click.Command] = [db_group]

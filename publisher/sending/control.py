@@ -27,7 +27,8 @@ cancelled once the rows in flight are recorded (`cancel_and_settle` waits up to
 SETTLE_SECONDS for them; what a process still holds is said as in flight).
 
 A paused send is resumed only by `publisher resume`, a cancelled one never: `send` and
-`retry` refuse them (`refuse_if_halted`) with the line `state_line` says.
+`retry` refuse them (`refuse_if_halted`) with the line `state_line` says; a pause, resume
+or cancel of a send in another state is refused with the line `refusal` says.
 """
 
 from __future__ import annotations
@@ -290,6 +291,21 @@ def state_line(slug: str, state: str, tally: dict[str, int]) -> str:
         return (f"{slug} was cancelled (final): {sent} sent, {tally[CANCELLED]} "
                 f"cancelled, never sent{step_note(slug)}")
     return f"{slug} is {state}: {sent} sent, {left} left"
+
+
+ONLY_SENDING = "a sending send can be paused"
+ONLY_PAUSED = "a paused send can be resumed"
+ONLY_OPEN = "a sending or paused send can be cancelled"
+
+
+def refusal(engine: Engine, slug: str, send_id: int, what: str) -> str:
+    """Why pause, resume or cancel was refused (`what` says which sends it takes): the
+    send's state, and for a paused or cancelled one what it has done (the CLI and the API
+    say the same)."""
+    state = send_state(engine, send_id)
+    hint = f"; {state_line(slug, state, counts(engine, send_id))}" if state in (
+        SEND_PAUSED, SEND_CANCELLED) else ""
+    return f"{slug} is {state}: only {what}{hint}"
 
 
 def refuse_if_halted(engine: Engine, slug: str, send_id: int) -> None:

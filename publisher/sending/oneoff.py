@@ -62,6 +62,15 @@ def is_oneoff(slug: str) -> bool:
     return slug.startswith(f"{KIND}:")
 
 
+def steering_refusal(slug: str) -> str | None:
+    """Why a send cannot be paused, resumed or cancelled (None: it can): the standing send
+    of one-off mails, paused or cancelled, would keep every confirmation from going out."""
+    if not is_oneoff(slug):
+        return None
+    return (f"{slug}: the one-off mails (confirmations) are not a send to steer; each is "
+            "retried until it goes or gives up")
+
+
 def _insert(conn: Connection) -> Any:
     return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert
 

@@ -1,6 +1,9 @@
 """Retention (`publisher db prune`): a finished send keeps its summary and failed rows;
 its sent and cancelled rows and its frozen email go, in short transactions, so years of
-weekly sends do not grow the database without bound.
+weekly sends do not grow the database without bound. Webhook deliveries settled (delivered
+or failed) before `database.webhook_retention_days` go too, then the events no delivery
+names any more; a pending delivery, and so its event, is never pruned. The rows are deleted
+by their owners (publisher.sending.webhooks, publisher.events), a chunk per transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from publisher.db import deliveries, sends
+from publisher import events
+from publisher.db import deliveries, sends, webhook_deliveries, webhook_events
+from publisher.sending import webhooks
 from publisher.sending.outbox import CANCELLED, SEND_CANCELLED, SEND_DONE, SENT
 
 PRUNE_CHUNK = 10_000  # rows per delete: each transaction holds SQLite's write lock briefly
@@ -86,12 +91,49 @@ def _delete_chunk(engine: Engine, send_id: int, chunk: int) -> int:
             c.id.in_(ids.scalar_subquery()), still_finished)).rowcount)
 
 
+@dataclass(frozen=True)
+class WebhookRows:
+    """Webhook rows that retention deletes (or would): settled deliveries, unneeded events."""
+
+    deliveries: int
+    events: int
+
+
+def prunable_webhooks(engine: Engine, before: datetime) -> WebhookRows:
+    """What `prune_webhooks(engine, before)` would delete: the deliveries settled before
+    `before`, and the events before it that no other delivery row would still name."""
+    d, e = webhook_deliveries.c, webhook_events.c
+    kept = sa.exists().where(d.event_id == e.id, ~webhooks.settled_before(before))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(webhook_deliveries)
+                            .where(webhooks.settled_before(before))).scalar_one()
+        unneeded = conn.execute(sa.select(sa.func.count()).select_from(webhook_events)
+                                .where(e.at < before, ~kept)).scalar_one()
+    return WebhookRows(int(rows), int(unneeded))
+
+
+def prune_webhooks(engine: Engine, before: datetime, chunk: int = PRUNE_CHUNK) -> WebhookRows:
+    """Delete the deliveries settled before `before`, then the events before it that no
+    delivery names, `chunk` rows per transaction; running it again is harmless."""
+    rows = unneeded = 0
+    while batch := webhooks.delete_settled(engine, before, chunk):
+        rows += batch
+    while True:
+        with engine.begin() as conn:
+            batch = events.delete_unneeded(conn, before, chunk)
+        if not batch:
+            return WebhookRows(rows, unneeded)
+        unneeded += batch
+
+
 def reclaim_space(engine: Engine) -> None:
     """Give pruned space back: SQLite `VACUUM` (rewrites the file; other writers wait),
-    PostgreSQL `VACUUM ANALYZE` of the outbox tables (space reusable, file kept)."""
+    PostgreSQL `VACUUM ANALYZE` of the outbox and webhook tables (space reusable, file
+    kept)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if engine.dialect.name == "sqlite":
             conn.execute(sa.text("VACUUM"))
             conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
         else:
-            conn.execute(sa.text("VACUUM ANALYZE deliveries, sends"))
+            conn.execute(sa.text("VACUUM ANALYZE deliveries, sends, webhook_deliveries, "
+                                 "webhook_events"))

@@ -20,7 +20,8 @@ import os
 import re
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -38,9 +39,9 @@ from publisher.db import webhook_deliveries, webhook_events
 from publisher.events import DELIVERED, FAILED, PENDING
 
 USER_AGENT = f"publisher-webhooks/{version('publisher')}"
-BATCH = 16  # rows claimed (and posted in parallel) at a time per endpoint
+BATCH = 16  # posts in flight at a time per endpoint
+REFILL = BATCH // 2  # settle and claim again once this many have come back
 REPLY_LIMIT = 1000  # characters of a reply kept in last_reply
-REMOVED_REPLY = "not delivered: the endpoint is no longer in publisher.toml"
 
 
 @dataclass(frozen=True)
@@ -221,45 +222,73 @@ class Deliverer:
         self.secrets = {w.url: webhook_secrets(w) for w in self.config.settings.webhooks}
 
     def sync(self) -> None:
-        """Record events for the endpoints the config names, from now on; the pending rows
-        of an endpoint no longer named are failed (once it is named again, a replay sends
-        its events again)."""
-        configured = [(w.url, w.events) for w in self.config.settings.webhooks]
-        with self.engine.begin() as conn:
-            if events.sync_endpoints(conn, configured):
-                d, now = webhook_deliveries.c, self.clock()
-                conn.execute(webhook_deliveries.update()
-                             .where(d.status == PENDING, d.url.not_in([u for u, _ in configured]))
-                             .values(status=FAILED, last_reply=REMOVED_REPLY, claimed_by=None,
-                                     claimed_at=None, next_attempt_at=None, updated_at=now))
+        """Bring the stored endpoints in line with the config (publisher.events)."""
+        events.sync_configured(self.engine, self.config.webhook_endpoints, self.clock())
 
     def run(self, deadline: float | None, monotonic: Callable[[], float]) -> tuple[int, bool]:
         """Deliver until nothing is due or `deadline` (monotonic) passes; (rows settled,
-        whether it ran out of time with rows perhaps still due)."""
-        settled = 0
-        with ThreadPoolExecutor(max_workers=BATCH) as pool:
-            for webhook in self.config.settings.webhooks:
-                timeout = httpx.Timeout(webhook.timeout_seconds)
-                with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-                    while True:
-                        if deadline is not None and monotonic() >= deadline:
-                            return settled, True
-                        count = self._batch(pool, client, webhook)
-                        if not count:
-                            break
-                        settled += count
-        return settled, False
+        whether it ran out of time with rows perhaps still due). Every endpoint has its
+        own window of BATCH posts in flight, all endpoints at once: a slow reply holds its
+        own slot only, and a slow endpoint no other endpoint's."""
+        settled, late = 0, False
+        hooks = self.config.settings.webhooks
+        with ExitStack() as stack:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=BATCH * max(1, len(hooks))))
+            windows = [_Window(w, stack.enter_context(httpx.Client(
+                timeout=httpx.Timeout(w.timeout_seconds), follow_redirects=False)))
+                for w in hooks]
+            while True:
+                late = late or (deadline is not None and monotonic() >= deadline)
+                for window in windows:
+                    settled += self._turn(pool, window, late)
+                flying = [future for window in windows for future in window.flying]
+                if not flying:
+                    return settled, late
+                wait(flying, return_when=FIRST_COMPLETED)
+                for window in windows:
+                    window.collect()
 
-    def _batch(self, pool: ThreadPoolExecutor, client: httpx.Client,
-               webhook: WebhookConfig) -> int:
-        """Claim, post in parallel (one row per key, so order holds) and settle one batch."""
+    def _turn(self, pool: ThreadPoolExecutor, window: _Window, late: bool) -> int:
+        """Once half its window has come back (or all of it): settle those rows, then claim
+        as many as there are free slots, unless time is up or nothing more can be due.
+        A claim takes only the earliest pending row of each key, and an unsettled row
+        stays pending, so a key never has two rows in flight: order holds."""
+        if len(window.done) < REFILL and window.flying:
+            return 0
+        count = len(window.done)
+        if window.done:
+            claimed, outcomes = zip(*window.done, strict=True)
+            settle(self.engine, window.webhook, claimed, outcomes, self.clock())
+            window.done.clear()
+            window.more = True  # a settled row may let the next of its key go
+        free = BATCH - len(window.flying)
+        if late or not window.more or free < REFILL:
+            return count
         now = self.clock()
-        batch = claim(self.engine, webhook.url, self.worker, now, lease_of(webhook))
-        if batch:
-            send = partial(post, client, webhook.url, secrets=self.secrets[webhook.url],
-                           now=now)
-            settle(self.engine, webhook, batch, list(pool.map(send, batch)), self.clock())
-        return len(batch)
+        batch = claim(self.engine, window.webhook.url, self.worker, now,
+                      lease_of(window.webhook), free)
+        window.more = len(batch) == free
+        send = partial(post, window.client, window.webhook.url,
+                       secrets=self.secrets[window.webhook.url], now=now)
+        window.flying.update({pool.submit(send, row): row for row in batch})
+        return count
+
+
+@dataclass
+class _Window:
+    """One endpoint's posts in flight, those come back and not yet settled, and whether
+    its last claim left rows behind (or a row of it settled since)."""
+
+    webhook: WebhookConfig
+    client: httpx.Client
+    flying: dict[Future[Outcome], Claimed] = field(default_factory=dict)
+    done: list[tuple[Claimed, Outcome]] = field(default_factory=list)
+    more: bool = True
+
+    def collect(self) -> None:
+        """Move the posts that came back from `flying` to `done`."""
+        for future in [f for f in self.flying if f.done()]:
+            self.done.append((self.flying.pop(future), future.result()))
 
 
 AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -335,3 +364,45 @@ def status(engine: Engine, urls: Sequence[str], now: datetime) -> list[EndpointS
                            max(0.0, (now - oldest[url]).total_seconds()) if url in oldest
                            else 0.0, failures.get(url))
             for url, t in tally.items()]
+
+
+def settled_before(before: datetime) -> sa.ColumnElement[bool]:
+    """Deliveries delivered or failed before `before`: what retention may delete."""
+    d = webhook_deliveries.c
+    return sa.and_(d.status.in_([DELIVERED, FAILED]), d.updated_at < before)
+
+
+def delete_settled(engine: Engine, before: datetime, chunk: int) -> int:
+    """Delete up to `chunk` deliveries settled before `before`, oldest first (never a
+    pending one); how many went."""
+    d = webhook_deliveries.c
+    ids = (sa.select(d.id).where(settled_before(before)).order_by(d.id).limit(chunk))
+    with engine.begin() as conn:
+        return int(conn.execute(sa.delete(webhook_deliveries).where(
+            d.id.in_(ids.scalar_subquery()), d.status != PENDING)).rowcount)
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery that failed, with the receiver's (or the network's) last reply."""
+
+    id: int
+    url: str
+    event_id: int
+    type: str
+    attempts: int
+    reply: str
+    updated_at: datetime
+
+
+def recent_failures(engine: Engine, limit: int) -> list[FailedDelivery]:
+    """The `limit` deliveries that failed last, newest first."""
+    d, e = webhook_deliveries.c, webhook_events.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(d.id, d.url, d.event_id, e.type, d.attempts, d.last_reply,
+                                      d.updated_at)
+                            .join_from(webhook_deliveries, webhook_events, d.event_id == e.id)
+                            .where(d.status == FAILED)
+                            .order_by(d.updated_at.desc(), d.id.desc()).limit(limit)).all()
+    return [FailedDelivery(int(r.id), str(r.url), int(r.event_id), str(r.type), int(r.attempts),
+                           str(r.last_reply or ""), r.updated_at) for r in rows]

@@ -56,6 +56,8 @@ MEANINGS: dict[str, str] = {
     "sending.max_lost_claims": "dead processes holding a row before it is set aside",
     "database.url": "sqlite:///var/publisher.db, or postgresql://user@host/db",
     "database.outage_seconds": "how long a command waits out a database that is down",
+    "database.webhook_retention_days": "`db prune` deletes webhook deliveries settled longer "
+                                       "ago than this, and events nothing still needs",
     "paths.issues": "folder of issue files",
     "paths.output": "folder the site is built into (served to anyone)",
     "paths.templates": "your templates, overriding publisher's file by file (may not exist)",

@@ -1,10 +1,11 @@
 """The subscriber store: the only writer of subscriber, event and suppression rows
 (publisher.db.TABLE_OWNERS). Every status change is one transaction with its event-log row
 (and its webhook event, through publisher.events), and so is each claim of a confirmation
-mail (a `confirmation_sent` event), and each change of a reader's topics, time zone or
-language (`topics_changed`, `timezone_changed`, `language_changed`, with from/to in the
-detail). A language is a BCP 47 tag here; that it is one of the site's languages is checked
-where it comes in (publisher.subscribers.languages), where the site's settings are known.
+mail (a `confirmation_sent` event), and each change of a reader's topics, tags, time zone,
+name or language (`topics_changed`, `tags_changed`, `timezone_changed`, `language_changed`
+with from/to in the detail, `name_changed`). A language is a BCP 47 tag here; that it is
+one of the site's languages is checked where it comes in (publisher.subscribers.languages),
+where the site's settings are known.
 
 A reader enters the automations (`automations_at`, from which their steps' delays count)
 when they confirm or come back themselves; someone the operator adds or imports as
@@ -325,6 +326,40 @@ def set_language(conn: Connection, subscriber_id: int, language: str | None,
                  .values(language=language, updated_at=now))
     _log(conn, subscriber_id, "language_changed", None, None, now,
          {"from": current.language, "to": language})
+    return get(conn, subscriber_id)
+
+
+def set_name(conn: Connection, subscriber_id: int, raw_name: str,
+             now: datetime) -> Subscriber | None:
+    """Set the subscriber's display name (normalised; InvalidAddress if refused); a change
+    is a `name_changed` event. None if there is no such id."""
+    name = normalise_name(raw_name)
+    current = get(conn, subscriber_id)
+    if current is None or current.name == name:
+        return current
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(name=name, updated_at=now))
+    _log(conn, subscriber_id, "name_changed", None, None, now)
+    return get(conn, subscriber_id)
+
+
+def set_tags(conn: Connection, subscriber_id: int, tags: Iterable[str],
+             now: datetime) -> Subscriber | None:
+    """Make the subscriber's tags exactly `tags` (each one an audience could name, else
+    StoreError); a change is a `tags_changed` event. None if there is no such id."""
+    wanted = sorted(set(tags))
+    for tag in wanted:
+        try:
+            tag_name(tag)
+        except ValueError as exc:
+            raise StoreError(f"tags: {exc}") from exc
+    current = get(conn, subscriber_id)
+    if current is None or sorted(current.tags) == wanted:
+        return current
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(tags=wanted, updated_at=now))
+    _log(conn, subscriber_id, "tags_changed", None, None, now,
+         {"from": sorted(current.tags), "to": wanted})
     return get(conn, subscriber_id)
 
 

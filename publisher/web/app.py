@@ -1,9 +1,9 @@
 """Compose the ASGI app from the route modules of each feature, with security headers.
 
 One WebState (publisher.web.state) serves every part: the public pages (subscribe,
-confirm, unsubscribe, preferences), the console under /admin, then the static archive; the
-JSON API (/api/v1) will mount its routes before the archive too. Errors are mapped in one
-place, publisher.web.errors: pages in the site's language with a way home, never bare text
+confirm, unsubscribe, preferences), the console under /admin, the JSON API under /api/v1
+(publisher.web.api), then the static archive. Errors are mapped in one place,
+publisher.web.errors: pages in the site's language with a way home, never bare text
 (400, 404, 405, 413 for a body over publisher.web.forms.MAX_FORM_BYTES, 503 while the
 database is away), and problem documents under /api/.
 At start-up the state's Courier sends the one-off mails left in the outbox (a lone `serve`
@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from publisher.web import admin, forms, static, subscribe
+from publisher.web import admin, api, forms, static, subscribe
 from publisher.web.errors import NotFound, exception_handlers
 from publisher.web.state import WebState
 
@@ -84,14 +84,14 @@ def _with_html_misses(routes: list[BaseRoute]) -> list[BaseRoute]:
 
 def create_app(state: WebState) -> Starlette:
     """The app `publisher serve` runs, over one state: subscriber routes, the operator
-    console under /admin, then the static archive; tests give the state clocks and limits
-    of their own.
+    console under /admin, the JSON API under /api/v1, then the static archive; tests give
+    the state clocks and limits of their own.
 
     A database that cannot be reached answers 503 with Retry-After, in the site's language;
     every flow writes in one transaction, so a failed request leaves nothing half-done."""
     routes = [*subscribe.routes(state),
               *admin.routes(state),
-              # The JSON API (issue 26) mounts here: /api/v1, before the archive's catch-all.
+              *api.routes(state),  # before the archive's catch-all
               *_with_html_misses(static.routes(state.config))]
 
     @asynccontextmanager

@@ -3,7 +3,9 @@
 Rule: handlers raise an `HttpProblem` (NotFound, BadRequest, …) or let a domain error of the
 library rise (publisher.errors: SendNotFound, DatabaseFault); `exception_handlers` maps
 each to its answer. Pages get the site's error page in its language with a way home; paths
-under /api/ get a JSON problem document (RFC 9457: type, title, status, detail). Starlette's
+under /api/ get a JSON problem document (RFC 9457: type, title, status, detail, and the
+`errors` of a 422 naming each field at fault); the API's own refusals (401, 403, 409, 422,
+429) have fixed English titles, never a detail that helps a guesser. Starlette's
 own refusals (an unknown route, a method not allowed, a form its parser refuses) are mapped
 by status to the same classes. While the database is away the answer is 503 with
 Retry-After (500 for a database error that waiting will not cure).
@@ -37,12 +39,14 @@ class HttpProblem(Exception):
     title_key = "unavailable_title"
     text_key = "unavailable"
     way_home = False  # whether the page links to the home page
+    api_title = ""  # the title of an API-only problem; else the page's, in the site's language
 
     def __init__(self, detail: str = "", headers: Mapping[str, str] | None = None,
-                 **values: str) -> None:
+                 errors: list[dict[str, str]] | None = None, **values: str) -> None:
         super().__init__(detail or self.title_key)
         self.detail = detail
         self.headers = dict(headers or {})
+        self.errors = errors
         self.values = values
 
 
@@ -80,6 +84,39 @@ class ServiceUnavailable(HttpProblem):
     status = DatabaseFault.http_status
 
 
+class Unauthorized(HttpProblem):
+    """No bearer token, or one that is unknown or revoked (the API only)."""
+
+    status, api_title = 401, "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(HttpProblem):
+    """A valid token without the scope this operation needs (the API only)."""
+
+    status, api_title = 403, "Forbidden"
+
+
+class Conflict(HttpProblem):
+    """The resource is not in a state the operation applies to (pause a done send)."""
+
+    status, api_title = 409, "Conflict"
+
+
+class Unprocessable(HttpProblem):
+    """Input the API refuses; `errors` names each field at fault ({field, message})."""
+
+    status, api_title = 422, "Unprocessable Content"
+
+
+class TooManyRequests(HttpProblem):
+    """Over a token's rate limit: Retry-After says when to come back."""
+
+    status, api_title = 429, "Too Many Requests"
+
+
 # Starlette raises HTTPException(status) itself: an unknown route, a method, a bad form.
 _BY_STATUS: dict[int, type[HttpProblem]] = {
     problem.status: problem for problem in (BadRequest, NotFound, MethodNotAllowed)}
@@ -101,6 +138,8 @@ def problem_document(problem: HttpProblem, title: str) -> JSONResponse:
     body: dict[str, object] = {"type": "about:blank", "title": title, "status": problem.status}
     if problem.detail:
         body["detail"] = problem.detail
+    if problem.errors is not None:
+        body["errors"] = problem.errors
     return JSONResponse(body, status_code=problem.status, headers=problem.headers,
                         media_type="application/problem+json")
 
@@ -111,7 +150,7 @@ def exception_handlers(state: WebState) -> dict[int | type[Exception], Exception
 
     def answer(request: Request, found: HttpProblem) -> Response:
         if request.url.path.startswith(API_PREFIX):
-            return problem_document(found, state.t[found.title_key])
+            return problem_document(found, found.api_title or state.t[found.title_key])
         response = state.page(found.title_key, [state.text(found.text_key, **found.values)],
                               found.status, links=home if found.way_home else None)
         response.headers.update(found.headers)

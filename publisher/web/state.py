@@ -18,6 +18,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 from starlette.responses import HTMLResponse
 
+from publisher import events
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
 from publisher.db import open_database
@@ -36,6 +37,10 @@ def _subscribes_per_address() -> KeyedLimiter:
     return KeyedLimiter(rate=3, per=3600, burst=3, clock=time.monotonic)
 
 
+def _api_requests_per_token() -> KeyedLimiter:
+    return KeyedLimiter(rate=600, per=60, burst=120, clock=time.monotonic)
+
+
 def _login_failures_per_address() -> FailureDelay:
     return FailureDelay(free=10, first=5, longest=60, clock=time.monotonic)
 
@@ -52,7 +57,7 @@ class WebState:
     hour). Failed console logins slow down their own (address, account) pair: 5 free, then
     5 s doubling up to 5 min; and their address across accounts: 10 free, then 5 s doubling
     up to a minute. Nobody else's failures delay an operator's address, and a login that
-    succeeds costs nothing."""
+    succeeds costs nothing. Each API token may make 600 requests a minute, 120 at once."""
 
     config: Config
     secrets: Secrets
@@ -61,11 +66,16 @@ class WebState:
     address_limiter: KeyedLimiter = field(default_factory=_subscribes_per_address)
     address_delays: FailureDelay = field(default_factory=_login_failures_per_address)
     login_delays: FailureDelay = field(default_factory=_login_failures_per_account)
+    api_limiter: KeyedLimiter = field(default_factory=_api_requests_per_token)
 
     @cached_property
     def engine(self) -> Engine:
-        """The app's one engine, opened (and its schema brought up to date) on first use."""
-        return open_database(self.config.database_url)
+        """The app's one engine, opened on first use: its schema brought up to date and its
+        webhook endpoints made the config's, so a subscribe before the daemon ever ran is
+        still reported."""
+        engine = open_database(self.config.database_url)
+        events.sync_configured(engine, self.config.webhook_endpoints, self.clock())
+        return engine
 
     @cached_property
     def signer(self) -> TokenSigner:

@@ -4,6 +4,7 @@ GET never changes state. Responses to /subscribe are the same whether or not the
 known, and take the same time: the confirmation mail is only written to the outbox (the
 app's Courier, publisher.sending.oneoff, sends it after the answer), and every "check your
 inbox" answer waits out STEADY_ANSWER_SECONDS, so the database work left does not show.
+`ask_to_subscribe` is that request, for the form and the JSON API's pending create alike.
 Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so Back
 and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
 A refused address, name, topic, time zone or language re-renders the form with what was
@@ -136,6 +137,29 @@ def _steady(endpoint: Callable[[Request], Awaitable[Response]]
     return answer
 
 
+def ask_to_subscribe(state: WebState, address: Address, name: str, consent: Consent,
+                     choice: store.Choice) -> None:
+    """The person's request to subscribe (the form, the API's pending create): stored as
+    pending with its confirmation mail written to the outbox, at most one per RESEND_AFTER.
+    Whoever is asked for (new, pending, confirmed, erased, or over the per-address limit),
+    the caller answers the same: no enumeration, no mail bombing."""
+    if not state.address_limiter.allow(address.key):
+        return
+    now = state.clock()
+    try:
+        subscriber = store.request_subscription(state.engine, address, name, consent, now,
+                                                choice)
+    except InvalidAddress:
+        return  # suppressed (erased) addresses get the same answer and no mail
+    if subscriber.status != store.PENDING:
+        return
+    with state.engine.begin() as conn:  # the claim and the outbox row, or neither
+        if not store.claim_confirmation_mail(conn, subscriber.id, now, RESEND_AFTER):
+            return
+        oneoff.enqueue_confirmation(conn, state.config, subscriber, now)
+    state.courier.wake()  # sent after the answer, retried with backoff if it fails
+
+
 def routes(state: WebState) -> list[BaseRoute]:
     """The subscriber routes, over the app's one state."""
     handlers = _Handlers(state)
@@ -240,11 +264,9 @@ class _Handlers:
                                          form.get(choices.LANGUAGE_FIELD, ""))
         except RejectedInput as problem:
             return self._subscribe_form(request, 400, problem, form, topics)
-        if not state.address_limiter.allow(address.key):
-            return _see(sent)  # same answer: no enumeration, no mail bombing
         consent = Consent("form", state.clock(), _client_ip(request),
                           request.headers.get("user-agent"))
-        await self._subscribe(address, name, consent, choice)
+        ask_to_subscribe(state, address, name, consent, choice)
         return _see(sent)
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -263,23 +285,6 @@ class _Handlers:
                 return False
             return bool(cookie) and hmac.compare_digest(str(signed), cookie)
         return _same_site(request, base_url)
-
-    async def _subscribe(self, address: Address, name: str, consent: Consent,
-                         choice: store.Choice) -> None:
-        state = self.state
-        now = state.clock()
-        try:
-            subscriber = store.request_subscription(state.engine, address, name, consent, now,
-                                                    choice)
-        except InvalidAddress:
-            return  # suppressed (erased) addresses get the same answer and no mail
-        if subscriber.status != store.PENDING:
-            return
-        with state.engine.begin() as conn:  # the claim and the outbox row, or neither
-            if not store.claim_confirmation_mail(conn, subscriber.id, now, RESEND_AFTER):
-                return
-            oneoff.enqueue_confirmation(conn, state.config, subscriber, now)
-        state.courier.wake()  # sent after the answer, retried with backoff if it fails
 
     def _verified(self, request: Request, purpose: Purpose) -> store.Subscriber | None:
         """The subscriber an unsubscribe or preferences link names (links without expiry);

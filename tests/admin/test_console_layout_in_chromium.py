@@ -1,7 +1,8 @@
 """The console as an operator sees it on a phone (375 px) and a desktop (1280 px), in headless
 Chromium: the sends list and a send's page never scroll sideways, every action button is on
 screen (not pushed out of its table's box), a long slug wraps, and the progress chart reads:
-its legend whole, its time labels all different, its text at least 10 px high.
+its legend whole, its time labels all different, its text at least 10 px high. The
+webhooks page, too: its endpoints' long URLs wrap, and its replay form stays on screen.
 
 Two sends of issues under tests/data/console/ (the site is the seed's, in Chinese): one with
 an 88-character slug still sending (its 451-refused rows deferred), one paused."""
@@ -26,6 +27,8 @@ from tests.admin.helpers import PASSWORD, USERNAME, Clock, Served, console_serve
 from tests.conftest import DATA
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, add_confirmed, smtp_site
+from tests.webhooks.console_site import FAR, READERS, webhooks_console
+from tests.webhooks.helpers import SECRET_ENV
 
 ISSUES = DATA / "console"
 LONG = ISSUES / ("2024-06-a-very-long-issue-slug-that-an-editor-wrote-to-say-everything-"
@@ -185,3 +188,28 @@ def the_chart_reads(page: Page, width: int, index: int = 0, name: str = "progres
     for text in chart["x"] + chart["y"] + legend:
         assert text["height"] >= 10, f"{text['text']!r} is {text['height']:.1f} px high"
 
+
+
+@pytest.mark.chromium
+def test_the_webhooks_page_fits_375_and_1280_px_with_its_urls_and_replay_on_screen(
+        seed_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV, "a-secret")
+    with webhooks_console(seed_config) as (site, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, site.url)
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(site.url + "/admin/webhooks")
+            page.screenshot(path=str(tmp_path / f"webhooks-{width}.png"), full_page=True)
+            no_sideways_scroll(page, width, f"the webhooks page at {width} px")
+            urls = all_on_screen(page, ".endpoint h2.url", 2, f"the endpoints at {width} px")
+            assert urls[1]["text"] == FAR
+            for field in ("delivered", "pending", "failed", "oldest", "last_failure"):
+                all_on_screen(page, f'.endpoint [data-field="{field}"]', 2,
+                              f"{field} at {width} px")
+            all_on_screen(page, "[data-hook-delivery] td:first-child", READERS,
+                          f"the failures' ids at {width} px")
+            all_on_screen(page, "form.replay :is(input:not([type=hidden]), select, button)",
+                          3, f"the replay form at {width} px")
+        browser.close()

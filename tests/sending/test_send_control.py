@@ -21,11 +21,12 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.clock import utc_now
-from publisher.config import Config
+from publisher.config import Config, load_config
 from publisher.db import deliveries, open_database
-from publisher.sending import control, outbox
+from publisher.sending import control, oneoff, outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
+from publisher.subscribers import store
 from tests.cli import run_publisher, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
@@ -381,3 +382,20 @@ def test_a_sender_killed_while_its_send_is_cancelled_sends_nothing_more(
     report_figure(f"SIGKILL during a cancel ({site.engine.dialect.name}): {len(late)} "
                   f"delivered after the ack (in flight), {len(lost)} claimed rows cancelled as "
                   f"'may have been delivered'")
+
+
+def test_the_standing_send_of_confirmation_mails_cannot_be_paused_or_cancelled(
+        site: Site) -> None:
+    config = load_config(site.config.parent, site.config)
+    with site.engine.begin() as conn:
+        reader, _created = store.add(conn, "waiting@example.org", "", store.PENDING,
+                           store.Consent("form", utc_now()), utc_now())
+        oneoff.enqueue_confirmation(conn, config, reader, utc_now())
+    answers = [site.run(verb, oneoff.CONFIRM, *extra)
+               for verb, *extra in (("pause",), ("cancel", "--yes"), ("resume",))]
+    for answer in answers:
+        assert answer.returncode == 1, answer.stdout
+        assert (f"{oneoff.CONFIRM}: the one-off mails (confirmations) are not a send to "
+                "steer") in answer.stderr, answer.stderr
+    assert control.send_state(site.engine, outbox.find_send(site.engine, oneoff.CONFIRM)
+                              or 0) == outbox.SEND_ACTIVE

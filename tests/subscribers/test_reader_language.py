@@ -1,4 +1,4 @@
-"""A reader's language (issue 27): stored on the subscriber (migration 11, NULL: the site's),
+"""A reader's language (issue 27): stored on the subscriber (migration 12, NULL: the site's),
 set by `subscribers add --language`, by a `language` column in `subscribers import` and in
 another tool's export, written by the export, and refused, with its field and line, when the
 site does not publish in it."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from publisher import events
 from publisher.config import parse_settings
 from publisher.db import open_database, webhook_deliveries, webhook_events
 from publisher.errors import ConfigError
@@ -222,4 +223,4 @@ def test_an_endpoint_removed_from_the_config_has_its_pending_rows_failed(
     delivery.sync()
     assert rows(delivery.engine) == [("subscribed", "failed")]
     (found,) = webhooks.status(delivery.engine, [], clock())
-    assert found.last_failure == webhooks.REMOVED_REPLY
+    assert found.last_failure == events.REMOVED_REPLY

@@ -57,3 +57,12 @@ def test_the_pages_receiver_verifies_a_real_delivery(
     assert not verify(["new-secret"], header, request.body.replace(b"ada", b"eve"))
     old = re.sub(r"t=(\d+)", lambda m: f"t={int(m[1]) - 3600}", header)
     assert not verify(["new-secret"], old, request.body)
+
+
+def test_the_readme_shows_the_same_receiver_as_the_webhooks_page() -> None:
+    page = (REPO / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    shown = re.search(r"```python\n(.*?)```", page.split("### Verifying a delivery", 1)[1],
+                      flags=re.S)
+    readme = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"),
+                        flags=re.S)
+    assert shown is not None and readme == [shown[1]]
