@@ -73,6 +73,9 @@ subscriber_table = sa.Table(
     # migration 9: when the reader entered the automations (their steps' delays count from
     # it): set by their own confirmation, or by an add/import with --welcome; NULL: never
     sa.Column("automations_at", UTCDateTime),
+    # migration 12: the BCP 47 tag of the language the reader reads in, one of the site's
+    # `[site] languages`; NULL: the site's language
+    sa.Column("language", sa.String(35)),
     # migration 7: SQLite's AUTOINCREMENT, so an erased reader's id is never given again
     # (without it the next row takes the highest id + 1); PostgreSQL's sequence never does
     sqlite_autoincrement=True,
@@ -352,6 +355,10 @@ def _api_tokens(conn: Connection) -> None:
     metadata.create_all(conn, tables=[api_tokens])
 
 
+def _reader_languages(conn: Connection) -> None:
+    _add_column(conn, "subscribers", "language", "VARCHAR(35)")
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -370,6 +377,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _automation_switches),
     (10, "webhook_endpoints, webhook_events, webhook_deliveries: signed webhooks", _webhooks),
     (11, "api_tokens: hashed bearer tokens of the JSON API, with their scopes", _api_tokens),
+    (12, "subscribers.language: the language each reader reads in", _reader_languages),
 ]
 
 

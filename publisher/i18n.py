@@ -107,6 +107,9 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "no_topics": "none",
         "invalid_topics_title": "Please check the topics",
         "invalid_timezone_title": "Please check the time zone",
+        "invalid_language_title": "Please check the language",
+        "language_label": "Language of the emails and pages",
+        "problem_language_unknown": "Language: choose one of the languages listed.",
         "problem_topics_unknown": "Topics: choose only among the topics listed.",
         "problem_timezone_unknown": "Time zone: this is not a time zone we know; choose one "
                                     "from the list (such as Europe/Berlin), or leave it unset.",
@@ -424,6 +427,9 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "no_topics": "无",
         "invalid_topics_title": "请检查主题",
         "invalid_timezone_title": "请检查时区",
+        "invalid_language_title": "请检查语言",
+        "language_label": "邮件与页面的语言",
+        "problem_language_unknown": "语言：请从列出的语言中选择。",
         "problem_topics_unknown": "主题：请只在列出的主题中选择。",
         "problem_timezone_unknown": "时区：无法识别这个时区，请从列表中选择（例如 Asia/Shanghai），"
                                     "或者不设置。",

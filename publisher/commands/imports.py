@@ -53,7 +53,7 @@ def import_command(context: Context, source: Path, dry_run: bool, skip_errors: b
     config = context.config
     archive = read_archive(source, old_url)
     lists = [f for f in list_files(source) if f.file_name not in archive.lists]
-    found = plan(lists) if lists else Plan()
+    found = plan(lists, config.site.languages) if lists else Plan()
     found.errors += archive.problems
     issues = convert(archive)
     for line in plan_lines(found) if lists else []:
@@ -77,7 +77,8 @@ def import_command(context: Context, source: Path, dry_run: bool, skip_errors: b
         click.echo(f"wrote {len(written_files)} file(s) in {out}")
     if found.found:
         written = write(context.engine, found.found, context.clock(), welcome,
-                        RetryPolicy(config.settings.database.outage_seconds))
+                        RetryPolicy(config.settings.database.outage_seconds),
+                        config.site.languages)
         for name, line_number, reason in written.skipped:
             console.print(f"{name}:{line_number}: {reason}", markup=False, soft_wrap=True)
         click.echo(written_line(written))

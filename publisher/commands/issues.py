@@ -136,7 +136,7 @@ def check_command(context: Context, paths: tuple[Path, ...], deliverability: boo
         problems += exc.problems
     good_steps = []
     try:
-        good_steps = checks.check_steps(steps, config, context.clock())
+        good_steps = checks.check_steps(steps, config, context.clock(), translations=True)
         checked += [(step.path, step.send_slug, rendered) for step, rendered in good_steps]
     except IssueFileError as exc:
         problems += exc.problems
@@ -147,7 +147,8 @@ def check_command(context: Context, paths: tuple[Path, ...], deliverability: boo
         click.echo(f"ok {path} ({rendered.html_bytes:,} bytes of email HTML)")
         for warning in literal_emphasis_warnings(path) + stale_translation_warnings(path):
             click.echo(f"warning: {warning}", err=True)
-    print_rename_warnings(context, [step for step, _rendered in good_steps])
+    print_rename_warnings(context, [step for step, _rendered in good_steps
+                                    if step.translation_of is None])
     if deliverability:
         _report_deliverability(config, context.secrets,
                                [(slug, rendered) for _path, slug, rendered in checked])

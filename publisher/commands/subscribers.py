@@ -20,6 +20,7 @@ from publisher.sending.returned_mail import BOUNCE_SPOOL, forget_messages
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.csv_files import export_csv, import_csv, open_csv
+from publisher.subscribers.languages import reader_language
 from publisher.subscribers.store import Consent
 from publisher.subscribers.tool_exports import FORMATS as TOOL_FORMATS
 from publisher.subscribers.tool_exports import export_for
@@ -57,16 +58,19 @@ def _note_no_welcome(config: Config, applies: bool) -> None:
 @click.option("--confirmed", is_flag=True,
               help="Skip double opt-in: only when you hold the person's consent.")
 @click.option("--welcome", is_flag=True, help=WELCOME_HELP)
+@click.option("--language", default=None,
+              help="The language they read in, one of [site] languages (default: the site's).")
 @click.pass_obj
 def add_command(context: Context, email: str, name: str, tags: tuple[str, ...],
-                confirmed: bool, welcome: bool) -> None:
+                confirmed: bool, welcome: bool, language: str | None) -> None:
     """Add one subscriber (pending unless --confirmed); one who left is left alone."""
     config = context.config
     now = context.clock()
     status = _status(confirmed, welcome)
+    spoken = reader_language(language, config.site.languages)
     with context.engine.begin() as conn:
-        subscriber, created = store.add(conn, email, name, status,
-                                              Consent("cli", now), now, tags, welcome=welcome)
+        subscriber, created = store.add(conn, email, name, status, Consent("cli", now), now,
+                                        tags, welcome=welcome, language=spoken)
         reason = None if created else store.departure(conn, subscriber.id)
     if reason is not None:
         raise PublisherError(f"{subscriber.email}: {reason}")
@@ -115,8 +119,8 @@ def _known_encoding(ctx: click.Context, param: click.Parameter, value: str) -> s
 @click.pass_obj
 def import_command(context: Context, csv_file: Path, confirmed: bool, welcome: bool,
                    encoding: str) -> None:
-    """Import email,name,tags rows (or an export); idempotent; rows rejected or left alone
-    (people who unsubscribed, bounced or complained) are reported by line number."""
+    """Import email,name,tags[,language] rows (or an export); idempotent; rows rejected or
+    left alone (people who unsubscribed, bounced or complained) are reported by line number."""
     config = context.config
     now = context.clock()
     status = _status(confirmed, welcome)
@@ -124,7 +128,8 @@ def import_command(context: Context, csv_file: Path, confirmed: bool, welcome: b
     with open_csv(csv_file, encoding) as stream:
         report = import_csv(engine, stream, status, now, source=f"import:{csv_file.name}",
                             policy=RetryPolicy(config.settings.database.outage_seconds),
-                            name=str(csv_file), welcome=welcome)
+                            name=str(csv_file), welcome=welcome,
+                            languages=config.site.languages)
     for line, reason in sorted(report.rejected + report.skipped):
         console.print(f"{csv_file}:{line}: {reason}", markup=False, soft_wrap=True)
     click.echo(f"added {report.added}, updated {report.updated}, "

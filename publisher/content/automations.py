@@ -5,13 +5,21 @@ welcome, `after: 3d` the day-3 step. Steps go out in the order of their delay, t
 file name. Problems are located (`file:line: field: message`) and collected for the whole
 folder, as for issues (publisher.content.issues, whose YAML reading this module shares).
 A step renders through the same issue template: `as_issue` gives the Issue it is drawn as.
+
+A step may have translations as sibling files, as an issue does (`welcome.en.md` beside
+`welcome.md`): its own title, summary and body, everything else (`after`, `authors`, …)
+from the original, its language from the file name. `read_steps` returns originals only,
+each with its translations by language (`Step.translations`), so a translation is never a
+step of its own; `as_issue` carries them over, so `publisher check` checks them as it does
+an issue's translations (the site's languages, the original's sections and links).
 Pure: text in, objects out; no database, no clock.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +28,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from publisher.content.issues import (
     FrontMatter,
     Issue,
+    existing_original,
     front_matter_lines,
+    issue_files,
     language_tag,
     load_front_matter,
+    original_path,
     read_each,
     read_text,
     schema_problems,
     single_line,
     slug_from_path,
+    translation_language,
 )
 from publisher.errors import IssueFileError, Problem
 
@@ -93,20 +105,42 @@ class StepMeta(BaseModel):
         return None if value is None else language_tag(value)
 
 
+class StepTranslationMatter(BaseModel):
+    """The front matter of a step's translation: what a reader reads, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=300)
+    summary: str = Field(default="", max_length=1000)
+
+    @field_validator("title", "summary")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        return single_line(value)
+
+
+# Keys a step's translation takes from its original: writing one in it is an error.
+INHERITED_STEP_KEYS = (frozenset(StepMeta.model_fields)
+                       - frozenset(StepTranslationMatter.model_fields))
+
+
 @dataclass(frozen=True)
 class Step:
-    """One automation step: its front matter, Markdown body, and where it came from."""
+    """One automation step: its front matter, Markdown body, and where it came from; an
+    original carries its translations by language, a translation its original's file."""
 
     path: Path
     meta: StepMeta
     body: str
     body_line: int
     key_lines: dict[str, int] = field(default_factory=dict)
+    translations: Mapping[str, Step] = field(default_factory=dict, compare=False)
+    translation_of: Path | None = None
 
     @property
     def name(self) -> str:
-        """The step's name: its file name, as a slug (what the CLI shows)."""
-        return slug_from_path(self.path)
+        """The step's name: its (original's) file name, as a slug (what the CLI shows)."""
+        return slug_from_path(self.translation_of or self.path)
 
     @property
     def send_slug(self) -> str:
@@ -118,12 +152,21 @@ class Step:
         return self.meta.after
 
     def as_issue(self, date: datetime, site_language: str) -> Issue:
-        """The Issue this step is drawn as, dated `date` (its send's start)."""
+        """The Issue this step is drawn as, dated `date` (its send's start), with its
+        translations drawn alike (a translation keeps its original's name as slug)."""
         meta = FrontMatter(title=self.meta.title, date=date, summary=self.meta.summary,
                            authors=self.meta.authors,
-                           language=self.meta.language or site_language)
+                           language=self.meta.language or site_language,
+                           slug=self.name if self.translation_of is not None else None)
         return Issue(path=self.path, meta=meta, body=self.body, body_line=self.body_line,
-                     key_lines=self.key_lines)
+                     key_lines=self.key_lines, translation_of=self.translation_of,
+                     translations={language: step.as_issue(date, site_language)
+                                   for language, step in self.translations.items()})
+
+
+def step_variants(step: Step) -> list[Step]:
+    """A step and its translations, the original first, then by language."""
+    return [step, *(step.translations[lang] for lang in sorted(step.translations))]
 
 
 def parse_step_text(text: str, path: Path) -> Step:
@@ -148,6 +191,27 @@ def read_step(path: Path) -> Step:
     return parse_step_text(read_text(path), path)
 
 
+def parse_step_translation(text: str, path: Path, original: Step) -> Step:
+    """Parse a translation of the step `original`; IssueFileError with every problem."""
+    data, node, body, body_line = load_front_matter(text, path)
+    problems: list[Problem] = []
+    lines = front_matter_lines(node, path, problems) if node is not None else {}
+    problems += [Problem(path, lines.get(key, 1), key,
+                         f"comes from the original ({original.path.name}); remove it here")
+                 for key in sorted(INHERITED_STEP_KEYS & set(data))]
+    try:
+        own = StepTranslationMatter.model_validate(
+            {k: v for k, v in data.items() if k not in INHERITED_STEP_KEYS})
+    except ValidationError as exc:
+        raise IssueFileError(problems + schema_problems(exc, path, lines)) from exc
+    if problems:
+        raise IssueFileError(problems)
+    meta = original.meta.model_copy(update={"title": own.title, "summary": own.summary,
+                                            "language": translation_language(path)})
+    return Step(path=path, meta=meta, body=body, body_line=body_line, key_lines=lines,
+                translation_of=original.path)
+
+
 def _duplicate_names(steps: list[Step]) -> list[Problem]:
     """Two files whose names make the same slug (`Day-3.md`, `day 3.md`) would share a send."""
     seen: dict[str, Path] = {}
@@ -161,7 +225,33 @@ def _duplicate_names(steps: list[Step]) -> list[Problem]:
 
 
 def read_steps(paths: list[Path]) -> tuple[list[Step], list[Problem], list[Path]]:
-    """Every step file: the good steps (in sending order), all problems, the failed paths."""
-    steps, problems, failed = read_each(paths, read_step)
+    """Every step file: the good steps (in sending order) with their translations, all
+    problems, the failed paths. A translation named alone brings its original."""
+    files = issue_files(paths)
+    translations = [path for path in files if translation_language(path)]
+    steps, problems, failed = read_each([p for p in files if p not in translations], read_step)
     problems.extend(_duplicate_names(steps))
+    steps = _with_translations(steps, translations, problems, failed)
     return sorted(steps, key=lambda step: (step.delay, step.name)), problems, failed
+
+
+def _with_translations(steps: list[Step], translations: list[Path], problems: list[Problem],
+                       failed: list[Path]) -> list[Step]:
+    """Attach each translation to its original step (read from beside it when it was not
+    among the files); a translation whose original is missing is a problem of its own."""
+    by_path = {step.path.resolve(): step for step in steps}
+    broken = {path.resolve() for path in failed}
+    for path in translations:
+        source = original_path(path).resolve()
+        if source in broken:
+            continue  # the original's problems are reported; its translations wait for it
+        try:
+            original = by_path.get(source) or read_step(existing_original(path))
+            translation = parse_step_translation(read_text(path), path, original)
+        except IssueFileError as exc:
+            problems.extend(exc.problems)
+            failed.append(path)
+            continue
+        by_path[source] = replace(original, translations={
+            **original.translations, str(translation.meta.language): translation})
+    return list(by_path.values())

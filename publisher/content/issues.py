@@ -493,7 +493,7 @@ def _with_translations(issues: list[Issue], translations: list[Path],
         if source in broken:
             continue  # the original's problems are reported; its translations wait for it
         try:
-            original = by_path.get(source) or read_issue(_existing_original(path))
+            original = by_path.get(source) or read_issue(existing_original(path))
             translation = parse_translation_text(read_text(path), path, original)
         except IssueFileError as exc:
             problems.extend(exc.problems)
@@ -504,7 +504,9 @@ def _with_translations(issues: list[Issue], translations: list[Path],
     return list(by_path.values())
 
 
-def _existing_original(path: Path) -> Path:
+def existing_original(path: Path) -> Path:
+    """The original beside a translation (of an issue or of an automation step), or an
+    IssueFileError saying that it is missing and how a translation is named."""
     source = original_path(path)
     if not source.is_file():
         raise IssueFileError([Problem(path, 1, None, (

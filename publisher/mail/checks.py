@@ -4,7 +4,8 @@ An issue is checked fully (front matter, body, and its email rendered, within th
 limit), every problem located in its file and reported at once; the build and the send
 both go through `check_issue(s)`, so what passes one passes the other. Automation steps
 (publisher.content.automations) are checked and rendered the same way by `check_steps`.
-A translation (`<name>.<lang>.md`) is checked as an issue is, and against its original.
+A translation (`<name>.<lang>.md`) of an issue or of a step is checked as an issue is, and
+against its original.
 `publisher check --deliverability` adds the findings below (DKIM, links, email size).
 """
 
@@ -21,7 +22,7 @@ from typing import TypeVar
 from publisher import urls
 from publisher.config import GMAIL_CLIP_BYTES, LOOPBACK_HOSTS, Config, Secrets
 from publisher.content import audience_expressions
-from publisher.content.automations import Step, read_steps
+from publisher.content.automations import Step, read_steps, step_variants
 from publisher.content.issues import Issue, read_issues, variants
 from publisher.content.lint import (
     body_problems,
@@ -108,11 +109,16 @@ def audience_problems(issue: Issue, config: Config) -> list[Problem]:
                     audience_expressions.unknown_tags_message(unknown, config.known_tags))]
 
 
-def check_steps(paths: list[Path], config: Config,
-                date: datetime) -> list[tuple[Step, RenderedEmail]]:
+def check_steps(paths: list[Path], config: Config, date: datetime, *,
+                translations: bool = False) -> list[tuple[Step, RenderedEmail]]:
     """Load and fully check automation steps, as `check_issues` does issues; each step's
-    email is rendered as dated `date`."""
-    return _every_one_checked(*read_steps(paths), lambda step: check_step(step, config, date))
+    email is rendered as dated `date`; with `translations`, each translation follows its
+    original, checked alike."""
+    steps, problems, failed = read_steps(paths)
+    if translations:
+        steps = [variant for step in steps for variant in step_variants(step)]
+    return _every_one_checked(steps, problems, failed,
+                              lambda step: check_step(step, config, date))
 
 
 def check_step(step: Step, config: Config,

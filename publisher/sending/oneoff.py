@@ -13,7 +13,8 @@ Rows are claimed, built at send time (the link's 7 days start then), sent on one
 connection per round and settled as every delivery is (publisher.sending.outbox): deferred
 on the [smtp] backoff, failed after max_attempts or on a 5xx, counted in `status`, `report`
 and the console. A row whose subscriber is no longer pending (confirmed meanwhile, left,
-erased) fails as "not sent: subscriber <status>". This module is one of the outbox's
+erased) fails as "not sent: subscriber <status>"; the others are written in their reader's
+language as stored when the row is sent. This module is one of the outbox's
 writers (its send row and its delivery rows).
 """
 
@@ -166,12 +167,14 @@ class OneOffs:
         return outbox.claim_batch(self.engine, send_id, self.worker, self.clock(), BATCH,
                                   lease, dead)
 
-    def _statuses(self, batch: list[Delivery]) -> dict[int, str]:
+    def _readers(self, batch: list[Delivery]) -> tuple[dict[int, str], dict[int, str | None]]:
+        """The status and the language of each row's subscriber, as stored now."""
+        ids = [d.subscriber_id for d in batch]
         with self.engine.connect() as conn:
-            return store.statuses(conn, [d.subscriber_id for d in batch])
+            return store.statuses(conn, ids), store.languages(conn, ids)
 
     async def _send(self, connection: smtp.Connection, batch: list[Delivery]) -> list[Result]:
-        statuses = await asyncio.to_thread(self._statuses, batch)
+        statuses, languages = await asyncio.to_thread(self._readers, batch)
         results = []
         for delivery in batch:
             status = statuses.get(delivery.subscriber_id, "erased")
@@ -179,7 +182,7 @@ class OneOffs:
                 results.append(Result(delivery.id, FAILED, f"not sent: subscriber {status}"))
                 continue
             try:
-                message = self._message(delivery)
+                message = self._message(delivery, languages.get(delivery.subscriber_id))
             except Exception as exc:  # noqa: BLE001 - a bad address or name fails its own row
                 results.append(Result(delivery.id, FAILED, f"not sent: {exc}"))
                 continue
@@ -188,10 +191,10 @@ class OneOffs:
             results.append(result_of(delivery, reply, self.backoff, self.clock()))
         return results
 
-    def _message(self, delivery: Delivery) -> Outgoing:
+    def _message(self, delivery: Delivery, language: str | None) -> Outgoing:
         token = confirm_token(self.signer, delivery.subscriber_id, delivery.email)
         return self.wire(confirmation_message(self.config, delivery.email, delivery.name,
-                                              token, self.clock()))
+                                              token, self.clock(), language))
 
 
 class Courier:

@@ -1,7 +1,8 @@
 """The double opt-in mail: built with the stdlib and DKIM-signed like every issue mail.
 
 It is written to the outbox by the web request and sent by whatever drains the outbox
-(publisher.sending.oneoff), which builds it at send time: the link's 7 days start then."""
+(publisher.sending.oneoff), which builds it at send time: the link's 7 days start then.
+It speaks the reader's language (their `language`, else the site's)."""
 
 from __future__ import annotations
 
@@ -22,23 +23,23 @@ from publisher.mail.wire import Outgoing, canonical, outgoing_from
 WireForm = Callable[[EmailMessage], Outgoing]
 
 
-def confirmation_subject(config: Config) -> str:
-    """The confirmation mail's subject, in the site's language."""
-    return strings_for(config.site.language)["confirm_mail_subject"].format(
+def confirmation_subject(config: Config, language: str | None = None) -> str:
+    """The confirmation mail's subject, in `language` (None: the site's)."""
+    return strings_for(language or config.site.language)["confirm_mail_subject"].format(
         site=config.site.title)
 
 
 def confirmation_message(config: Config, email: str, name: str, token: str,
-                         now: datetime) -> EmailMessage:
-    """A plain-text confirmation mail in the site's language."""
+                         now: datetime, language: str | None = None) -> EmailMessage:
+    """A plain-text confirmation mail in the reader's `language` (None: the site's)."""
     site = config.site
     sender = config.settings.sender
-    t = strings_for(site.language)
+    t = strings_for(language or site.language)
     link = urls.confirm_url(site.base_url, token)
     message = EmailMessage()
     message["From"] = Address(clean_text(sender.from_name), addr_spec=sender.from_address)
     message["To"] = Address(clean_text(name), addr_spec=check_address(email))
-    message["Subject"] = confirmation_subject(config)
+    message["Subject"] = confirmation_subject(config, language)
     message["Date"] = format_datetime(now)
     digest = hashlib.sha256(f"{email}|{token}".encode()).hexdigest()[:24]
     message["Message-ID"] = f"<confirm.{digest}@{sender.from_address.rsplit('@', 1)[1]}>"
@@ -47,6 +48,7 @@ def confirmation_message(config: Config, email: str, name: str, token: str,
         message["Reply-To"] = sender.reply_to
     message.set_content(t["confirm_mail_body"].format(site=site.title, email=email, url=link),
                         cte="quoted-printable")
+    message["Content-Language"] = language or site.language  # set_content drops Content-*
     return message
 
 

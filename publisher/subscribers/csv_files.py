@@ -7,6 +7,8 @@ and consent record. The separator (comma, semicolon or tab) is read from the hea
 a row that is not in the file's encoding is reported by line and the others still land.
 A tags cell holds words separated by commas, semicolons or spaces (a tag is one word, as an
 audience names it); a tag no audience could name (a parenthesis, and/or/not) refuses its row.
+A `language` cell (a BCP 47 tag) must name one of the site's `[site] languages`, else its
+row is refused; an empty one leaves the reader in the site's language.
 Exported cells that a spreadsheet would run as a formula start with a single quote.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -29,11 +31,13 @@ from publisher.errors import PublisherError
 from publisher.outage import RetryPolicy, retry
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address, normalise_name
+from publisher.subscribers.languages import with_site_language
 from publisher.subscribers.store import CONFIRMED, PENDING, STATUSES, Consent
 
 EXPORT_FIELDS = ["email", "name", "status", "tags", "created_at", "confirmed_at",
                  "unsubscribed_at", "consent_at", "consent_source", "consent_ip",
-                 "consent_user_agent", "bounce_count", "bounced_at", "complained_at"]
+                 "consent_user_agent", "bounce_count", "bounced_at", "complained_at",
+                 "language"]
 RESTORED_TIMES = ("created_at", "confirmed_at", "unsubscribed_at", "bounced_at",
                   "complained_at")
 BATCH = 1000
@@ -99,7 +103,8 @@ def open_csv(path: Path, encoding: str = "utf-8") -> IO[str]:
 
 def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
                source: str = "import", policy: RetryPolicy | None = None,
-               name: str = "CSV", welcome: bool = False) -> ImportReport:
+               name: str = "CSV", welcome: bool = False,
+               languages: Sequence[str] = ()) -> ImportReport:
     """Idempotent: a known address is refreshed, not duplicated; bad rows are reported by line.
 
     Rows are committed in batches; a bad row never rolls back the good ones around it, and
@@ -107,22 +112,33 @@ def import_csv(engine: Engine, stream: IO[str], status: str, now: datetime,
     `status` is pending or confirmed; an exported `confirmed` row stays confirmed only when
     `status` is confirmed too. `name` (the file's) starts the errors that stop the import.
     Confirmed rows enter the automations (welcome and later steps) only with `welcome`.
+    A row's `language` must be one of `languages` (the site's).
     """
     policy = policy or RetryPolicy()
     report = ImportReport()
     consent = Consent(source, now)
     encoding = _codec(stream)
     batch: list[tuple[int, dict[str, str]]] = []
+    reading = Reading(status, consent, encoding, tuple(languages))
     for numbered in _rows(stream, name, encoding):
         batch.append(numbered)
         if len(batch) >= BATCH:
-            _import_batch(engine, batch, status, consent, now, report, policy, encoding,
-                          welcome)
+            _import_batch(engine, batch, reading, now, report, policy, welcome)
             batch = []
     if batch:
-        _import_batch(engine, batch, status, consent, now, report, policy, encoding,
-                          welcome)
+        _import_batch(engine, batch, reading, now, report, policy, welcome)
     return report
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How an import reads its rows: the status and consent they get, the file's encoding,
+    and the site's languages a `language` cell may name."""
+
+    status: str
+    consent: Consent
+    encoding: str
+    languages: tuple[str, ...]
 
 
 def _codec(stream: IO[str]) -> str:
@@ -153,20 +169,22 @@ def delimiter_of(header: str) -> str:
     return max(DELIMITERS, key=lambda d: len(next(csv.reader([header], delimiter=d), [])))
 
 
-def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], status: str,
-                  consent: Consent, now: datetime, report: ImportReport,
-                  policy: RetryPolicy, encoding: str, welcome: bool) -> None:
+def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], reading: Reading,
+                  now: datetime, report: ImportReport, policy: RetryPolicy,
+                  welcome: bool) -> None:
     """Validate in Python (a bad row is reported, never written), then add the rest in bulk."""
     valid: list[store.NewRow] = []
     for line, row in batch:
         try:
-            valid.append(new_row(line, row, status, consent.source, encoding))
+            valid.append(with_site_language(
+                new_row(line, row, reading.status, reading.consent.source, reading.encoding),
+                reading.languages))
         except PublisherError as exc:
             report.rejected.append((line, str(exc.message)))
 
     def write() -> store.Added:
         with engine.begin() as conn:
-            return store.add_many(conn, valid, status, consent, now, welcome)
+            return store.add_many(conn, valid, reading.status, reading.consent, now, welcome)
 
     added = retry(write, policy)
     report.added += added.added
@@ -178,15 +196,17 @@ def _import_batch(engine: Engine, batch: list[tuple[int, dict[str, str]]], statu
 
 def new_row(line: int, row: dict[str, str], status: str, source: str,
              encoding: str) -> store.NewRow:
-    """A validated row; with the export's columns, its own status, times and consent."""
+    """A validated row; with the export's columns, its own status, times and consent. Its
+    `language` is the cell as written: `with_site_language` checks it against the site's."""
     for column in EXPORT_FIELDS:
         if _undecoded(row.get(column, "")):
             raise PublisherError(_not_decoded(row[column], column, encoding))
     tags = _tags(row.get("tags", ""))
     address = normalise_address(row.get("email", ""))
     name = normalise_name(row.get("name"))
+    language = row.get("language", "").strip() or None
     if "status" not in row and "consent_at" not in row:
-        return store.NewRow(line, address, name, tags)
+        return store.NewRow(line, address, name, tags, language=language)
     exported = row.get("status", "").strip().lower()
     if exported and exported not in STATUSES:
         raise PublisherError(f"status: {exported!r} is not one of {', '.join(STATUSES)}")
@@ -203,7 +223,8 @@ def new_row(line: int, row: dict[str, str], status: str, source: str,
         consent = Consent(row.get("consent_source") or source,
                           _when("consent_at", row["consent_at"]),
                           row.get("consent_ip") or None, row.get("consent_user_agent") or None)
-    return store.NewRow(line, address, name, tags, wanted, consent, restored)
+    return store.NewRow(line, address, name, tags, wanted, consent, restored,
+                        language=language)
 
 
 def _tags(cell: str) -> tuple[str, ...]:

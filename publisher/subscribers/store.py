@@ -1,9 +1,11 @@
 """The subscriber store: the only writer of subscriber, event and suppression rows
 (publisher.db.TABLE_OWNERS). Every status change is one transaction with its event-log row
 (and its webhook event, through publisher.events), and so is each claim of a confirmation
-mail (a `confirmation_sent` event), and each change of a reader's topics, tags, time zone
-or name (`topics_changed`, `tags_changed`, `timezone_changed` with from/to in the detail,
-`name_changed`).
+mail (a `confirmation_sent` event), and each change of a reader's topics, tags, time zone,
+name or language (`topics_changed`, `tags_changed`, `timezone_changed`, `language_changed`
+with from/to in the detail, `name_changed`). A language is a BCP 47 tag here; that it is
+one of the site's languages is checked where it comes in (publisher.subscribers.languages),
+where the site's settings are known.
 
 A reader enters the automations (`automations_at`, from which their steps' delays count)
 when they confirm or come back themselves; someone the operator adds or imports as
@@ -27,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from publisher import events as webhook
-from publisher.config import tag_name
+from publisher.config import BCP47_TAG, tag_name
 from publisher.db import subscriber_events, subscriber_table, suppressions
 from publisher.errors import InvalidAddress, StoreError
 from publisher.subscribers.addresses import Address, normalise_address, normalise_name
@@ -62,6 +64,7 @@ class Subscriber:
     confirmation_sent_at: datetime | None
     bounce_count: int
     timezone: str | None = None  # the IANA zone the reader chose (None: the site's)
+    language: str | None = None  # the BCP 47 tag the reader reads in (None: the site's)
 
 
 def email_hash(address: Address) -> str:
@@ -70,7 +73,8 @@ def email_hash(address: Address) -> str:
 
 def _row(row: Any) -> Subscriber:
     return Subscriber(int(row.id), row.email, row.name, row.status, list(row.tags or []),
-                      row.confirmation_sent_at, int(row.bounce_count), row.timezone)
+                      row.confirmation_sent_at, int(row.bounce_count), row.timezone,
+                      row.language)
 
 
 def _log(conn: Connection, subscriber_id: int, event: str, old: str | None, new: str | None,
@@ -159,12 +163,14 @@ def token_holder(conn: Connection, reader: Reader) -> Subscriber | None:
 
 def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, consent: Consent,
         now: datetime, tags: Iterable[str] = (), *, own_request: bool = False,
-        timezone: str | None = None, welcome: bool = False) -> tuple[Subscriber, bool]:
+        timezone: str | None = None, welcome: bool = False,
+        language: str | None = None) -> tuple[Subscriber, bool]:
     """Insert or refresh a subscriber; returns (subscriber, created). Suppressed: refused.
 
     Someone who unsubscribed, bounced or complained is returned unchanged (`departure` says
     why) unless `own_request`: they asked again themselves, through the subscribe form, and
-    become pending, to confirm again. A `timezone` is set (with its event) on anyone else.
+    become pending, to confirm again. A `timezone` and a `language` are set (with their
+    events) on anyone else.
     Added as confirmed, they enter the automations only with `welcome`.
     A tag no audience could name (`config.tag_name`: spaces, parentheses) is refused.
     """
@@ -179,6 +185,8 @@ def add(conn: Connection, raw_email: str, raw_name: str | None, status: str, con
                                welcome=welcome)
     if timezone is not None and subscriber.status not in LEFT:
         subscriber = set_timezone(conn, subscriber.id, timezone, now) or subscriber
+    if language is not None and subscriber.status not in LEFT:
+        subscriber = set_language(conn, subscriber.id, language, now) or subscriber
     return subscriber, created
 
 
@@ -214,22 +222,31 @@ def statuses(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, str]:
     return {int(i): str(s) for i, s in rows}
 
 
+def languages(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, str | None]:
+    """The language of each of these subscribers that is still stored (None: the site's)."""
+    rows = conn.execute(sa.select(subscriber_table.c.id, subscriber_table.c.language)
+                        .where(subscriber_table.c.id.in_(list(subscriber_ids)))).all()
+    return {int(i): None if lang is None else str(lang) for i, lang in rows}
+
+
 @dataclass(frozen=True)
 class Choice:
-    """What a reader picked on the subscribe form: topics among `declared`, and a zone."""
+    """What a reader picked on the subscribe form: topics among `declared`, a zone and a
+    language (one of the site's)."""
 
     topics: tuple[str, ...] = ()
     declared: frozenset[str] = frozenset()
     timezone: str | None = None
+    language: str | None = None
 
 
 def request_subscription(engine: Engine, address: Address, name: str, consent: Consent,
                          now: datetime, choice: Choice | None = None) -> Subscriber:
     """The person's own request (the subscribe form): `add` them as pending, in a
     transaction of its own, taken again once if a concurrent request for the same address
-    inserted it first. An erased address raises InvalidAddress. The `choice` of topics and
-    zone is stored only on a pending subscriber: a confirmed one changes theirs on the
-    preferences page, which their own link opens."""
+    inserted it first. An erased address raises InvalidAddress. The `choice` of topics, zone
+    and language is stored only on a pending subscriber: a confirmed one changes theirs on
+    the preferences page, which their own link opens."""
     try:
         with engine.begin() as conn:
             return _request(conn, address, name, consent, now, choice)
@@ -244,6 +261,7 @@ def _request(conn: Connection, address: Address, name: str, consent: Consent, no
     if choice is None or subscriber.status != PENDING:
         return subscriber
     set_topics(conn, subscriber.id, choice.topics, choice.declared, now)
+    set_language(conn, subscriber.id, choice.language, now)
     return set_timezone(conn, subscriber.id, choice.timezone, now) or subscriber
 
 
@@ -292,6 +310,22 @@ def set_timezone(conn: Connection, subscriber_id: int, zone: str | None,
                  .values(timezone=zone, updated_at=now))
     _log(conn, subscriber_id, "timezone_changed", None, None, now,
          {"from": current.timezone, "to": zone})
+    return get(conn, subscriber_id)
+
+
+def set_language(conn: Connection, subscriber_id: int, language: str | None,
+                 now: datetime) -> Subscriber | None:
+    """Set (or with None, clear: the site's) the subscriber's language, a BCP 47 tag; a
+    change is a `language_changed` event. None if there is no such id."""
+    if language is not None and not BCP47_TAG.match(language):
+        raise StoreError(f"language: {language!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
+    current = get(conn, subscriber_id)
+    if current is None or current.language == language:
+        return current
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values(language=language, updated_at=now))
+    _log(conn, subscriber_id, "language_changed", None, None, now,
+         {"from": current.language, "to": language})
     return get(conn, subscriber_id)
 
 
@@ -359,7 +393,9 @@ class NewRow:
     """One validated row for a bulk add. `status`, `consent` and `restored` (the columns
     created_at, confirmed_at, unsubscribed_at, bounced_at, complained_at, bounce_count) come
     from an export and, for a new subscriber, take the place of the batch's; `evidence`
-    (another tool's opt-in and confirmation times and IPs) goes into its `created` event."""
+    (another tool's opt-in and confirmation times and IPs) goes into its `created` event.
+    A `language` (one of the site's, checked by the reader of the file) is set on a new
+    subscriber and on a known one who has not left."""
 
     line: int
     address: Address
@@ -369,6 +405,7 @@ class NewRow:
     consent: Consent | None = None
     restored: Mapping[str, datetime | int] = field(default_factory=dict)
     evidence: Mapping[str, str] = field(default_factory=dict)
+    language: str | None = None
 
 
 @dataclass
@@ -421,6 +458,8 @@ def add_many(conn: Connection, rows: list[NewRow], status: str, consent: Consent
             continue
         _refresh(conn, current, row.name, row.status or status, row.consent or consent, now,
                  row.tags, welcome=welcome)
+        if row.language is not None:
+            set_language(conn, current.id, row.language, now)
         result.refreshed += 1
     return result
 
@@ -460,7 +499,7 @@ def _new_values(row: NewRow, status: str, consent: Consent, now: datetime,
         tags=sorted(set(row.tags)), created_at=now, updated_at=now, consent_at=consent.at,
         consent_source=consent.source[:64], consent_ip=(consent.ip or "")[:64] or None,
         consent_user_agent=(consent.user_agent or "")[:512] or None, bounce_count=0,
-        **{stamp: None for stamp in _STAMP.values()})
+        language=row.language, **{stamp: None for stamp in _STAMP.values()})
     values.update(row.restored)
     if status in _STAMP and values[_STAMP[status]] is None:
         values[_STAMP[status]] = now

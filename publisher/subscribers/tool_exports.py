@@ -50,6 +50,8 @@ def _substack(row: Any) -> list[str]:
 def _listmonk(row: Any) -> list[str]:
     attributes = {"tags": list(row.tags or []), "consent_at": _time(row.consent_at),
                   "consent_source": row.consent_source or ""}
+    if row.language:  # what `publisher import` reads back as the reader's language
+        attributes["language"] = row.language
     return [row.email, row.name, json.dumps(attributes, ensure_ascii=False)]
 
 

@@ -9,6 +9,9 @@ export. Each row becomes a `store.NewRow` whose status is the one the tool gave 
 `restored` and `evidence`); `unsubscribed`, `bounced` (cleaned, `email_disabled`,
 undeliverable) and `complained` rows are opt-outs, which the importer turns into
 suppressions. A row that cannot be read raises PublisherError naming its column.
+A reader's language comes from a `language` or `locale` column (a custom field of any of
+them; listmonk's `attributes` keys of those names), as written: the importer checks it
+against the site's languages.
 """
 
 from __future__ import annotations
@@ -144,7 +147,18 @@ def reader_row(line: int, row: Row, email_column: str, name: str, status: str, s
         restored[stamp] = left
     kept = {"source": source, **{k: v for k, v in (evidence or {}).items() if v}}
     return store.NewRow(line, address, normalise_name(name), tags, status, consent, restored,
-                        kept)
+                        kept, language_cell(row))
+
+
+LANGUAGE_COLUMNS = ("language", "locale", "attributes.language", "attributes.locale")
+
+
+def language_cell(row: Row) -> str | None:
+    """The reader's language as the export writes it (`en`, `zh_CN`), or None."""
+    for column in LANGUAGE_COLUMNS:
+        if row.get(column, "").strip():
+            return row[column].strip()
+    return None
 
 
 def _mailchimp(line: int, row: Row, hint: str) -> store.NewRow:
@@ -228,8 +242,10 @@ def _listmonk(line: int, row: Row, hint: str) -> store.NewRow:
     joined = _optional(row, "created_at") or _optional(
         {"attributes.consent_at": str(attributes.get("consent_at") or "")},
         "attributes.consent_at")  # where our own listmonk export keeps it
-    return reader_row(line, row, "email", row.get("name", ""), LISTMONK_STATUS[state],
-                      "import:listmonk", joined,
+    spoken = {f"attributes.{key}": str(attributes[key]) for key in ("language", "locale")
+              if isinstance(attributes.get(key), str)}
+    return reader_row(line, {**row, **spoken}, "email", row.get("name", ""),
+                      LISTMONK_STATUS[state], "import:listmonk", joined,
                       tuple(str(t) for t in tags) if isinstance(tags, list) else ())
 
 

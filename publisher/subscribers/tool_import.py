@@ -16,7 +16,7 @@ import codecs
 import csv
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +36,7 @@ from publisher.subscribers.csv_files import (
     delimiter_of,
     located_rows,
 )
+from publisher.subscribers.languages import with_site_language
 from publisher.subscribers.store import LEFT, PENDING, STATUSES, Consent
 from publisher.subscribers.tool_formats import FORMATS, Recognised, recognise
 
@@ -135,8 +136,9 @@ def _rows(reader: CsvReader, columns: tuple[str, ...], name: str,
             yield start, dict(zip(columns, cells, strict=False))
 
 
-def plan(files: list[ListFile]) -> Plan:
-    """First pass: recognise each file and read every row; nothing is written."""
+def plan(files: list[ListFile], languages: Sequence[str] = ()) -> Plan:
+    """First pass: recognise each file and read every row; nothing is written. A row's
+    language must be one of `languages` (the site's)."""
     result = Plan()
     for item in files:
         with item.open() as stream:
@@ -147,7 +149,8 @@ def plan(files: list[ListFile]) -> Plan:
                  else result.ignored.append((item.name, _unknown(header))))
                 continue
             found = Found(item, recognised)
-            for _line, row in _read(reader, recognised, item.name, result.errors):
+            for _line, row in _read(reader, recognised, item.name, result.errors,
+                                    languages):
                 found.counts[row.status or PENDING] += 1
             result.found.append(found)
     return result
@@ -160,10 +163,12 @@ def _unknown(header: list[str]) -> str:
 
 
 def _read(reader: CsvReader, recognised: Recognised, name: str,
-          errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, store.NewRow]]:
+          errors: list[tuple[str, int, str]],
+          languages: Sequence[str]) -> Iterator[tuple[int, store.NewRow]]:
     for line, row in _rows(reader, recognised.columns, name, errors):
         try:
-            yield line, recognised.format.read(line, row, recognised.hint)
+            yield line, with_site_language(recognised.format.read(line, row, recognised.hint),
+                                           languages)
         except PublisherError as exc:
             errors.append((name, line, str(exc.message)))
 
@@ -177,7 +182,7 @@ def refusal(found: Plan, skip_errors: bool) -> PublisherError | None:
 
 
 def write(engine: Engine, found: list[Found], now: datetime, welcome: bool = False,
-          policy: RetryPolicy | None = None) -> Written:
+          policy: RetryPolicy | None = None, languages: Sequence[str] = ()) -> Written:
     """Second pass: every readable row through the store, in batches (rows in error are
     left out: the caller decided to go on)."""
     policy = policy or RetryPolicy()
@@ -187,7 +192,7 @@ def write(engine: Engine, found: list[Found], now: datetime, welcome: bool = Fal
         with item.file.open() as stream:
             _, reader = _header(stream, item.file.name)
             batch: list[store.NewRow] = []
-            for _line, row in _read(reader, item.recognised, item.file.name, []):
+            for _line, row in _read(reader, item.recognised, item.file.name, [], languages):
                 batch.append(row)
                 if len(batch) >= BATCH:
                     _write_batch(engine, batch, item.file.name, source, now, policy, written,

@@ -102,13 +102,19 @@ class WebState:
 
     def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
              form: dict[str, object] | None = None,
-             links: list[tuple[str, str]] | None = None) -> HTMLResponse:
-        """A public page in the site's language; `links` are (href, text of the link)."""
+             links: list[tuple[str, str]] | None = None,
+             language: str | None = None) -> HTMLResponse:
+        """A public page in `language` (a reader's; None: the site's); `links` are (href,
+        text of the link)."""
+        language = language or self.language
+        t = strings_for(language)
         html = self.templates.get_template("pages/base.html.j2").render(
-            language=self.language, site=self.config.site, t=self.t,
-            heading=self.t[heading_key], paragraphs=paragraphs, form=form, links=links or [])
+            language=language, site=self.config.site, t=t,
+            heading=t[heading_key], paragraphs=paragraphs, form=form, links=links or [])
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
-    def text(self, key: str, **values: str) -> str:
-        """A language string with the site's title and `values` filled in."""
-        return self.t[key].format(site=self.config.site.title, **values)
+    def text(self, key: str, language: str | None = None, **values: str) -> str:
+        """A language string (in `language`, None: the site's) with the site's title and
+        `values` filled in."""
+        return strings_for(language or self.language)[key].format(
+            site=self.config.site.title, **values)

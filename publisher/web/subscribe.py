@@ -7,11 +7,15 @@ inbox" answer waits out STEADY_ANSWER_SECONDS, so the database work left does no
 `ask_to_subscribe` is that request, for the form and the JSON API's pending create alike.
 Every POST made from our own pages answers 303 to a GET page (Post/Redirect/Get), so Back
 and Reload repeat nothing; only the RFC 8058 one-click POST answers 200 in place.
-A refused address, name, topic or time zone re-renders the form with what was typed, naming
-the field at fault in the site's language. Readers pick topics and (optionally) a time zone
-on the subscribe form and change them on the preferences page (publisher.web.choices); the
-store logs each change with its own event row. Tokens are HMAC-signed per purpose; a bad
-one is a 400 page, never a 500; an expired confirmation link says so and how to come back.
+A refused address, name, topic, time zone or language re-renders the form with what was
+typed, naming the field at fault. Readers pick topics, (optionally) a time zone and, on a site
+of several languages, their language on the subscribe form and change them on the
+preferences page (publisher.web.choices); the store logs each change with its own event row.
+The subscribe pages speak the language chosen on the form (or named by `?language=`), else
+the best match of the browser's Accept-Language; the pages a reader's link opens (confirm,
+unsubscribe, preferences) speak the reader's stored language, else the site's. Tokens are
+HMAC-signed per purpose; a bad one is a 400 page, never a 500; an expired confirmation link
+says so and how to come back.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.errors import BadToken, InvalidAddress
+from publisher.i18n import strings_for
 from publisher.ratelimit import client_key
 from publisher.sending import oneoff
 from publisher.subscribers import store
@@ -40,6 +45,7 @@ from publisher.subscribers.addresses import (
     normalise_address,
     normalise_name,
 )
+from publisher.subscribers.languages import best_language
 from publisher.subscribers.store import Consent
 from publisher.tokens import (
     Purpose,
@@ -105,6 +111,11 @@ def _as_typed(value: str, limit: int) -> str:
     return "".join(char for char in value if char.isprintable())[:limit]
 
 
+def _subscribe_path(language: str | None) -> str:
+    """The subscribe form, in a reader's language when they have one."""
+    return "/subscribe" if language is None else f"/subscribe?language={language}"
+
+
 def _see(path: str) -> RedirectResponse:
     """Post/Redirect/Get: Back and Reload then fetch a page and send nothing again."""
     return RedirectResponse(path, status_code=303)
@@ -119,7 +130,7 @@ def _steady(endpoint: Callable[[Request], Awaitable[Response]]
         loop = asyncio.get_running_loop()
         steady = loop.time() + STEADY_ANSWER_SECONDS
         response = await endpoint(request)
-        if response.headers.get("location") == SENT_PATH:
+        if urlsplit(response.headers.get("location", "")).path == SENT_PATH:
             await asyncio.sleep(max(0.0, steady - loop.time()))
         return response
 
@@ -169,6 +180,28 @@ class _Handlers:
     def __init__(self, state: WebState) -> None:
         self.state = state
 
+    def _browser_language(self, request: Request, named: str = "") -> str:
+        """The language of a subscribe page: the one `named` (by the form or `?language=`)
+        if the site has it, else the best match of the browser's Accept-Language."""
+        site = self.state.config.site
+        try:
+            chosen = choices.chosen_language(self.state.config, named)
+        except RejectedInput:
+            chosen = None
+        return chosen or best_language(request.headers.get("accept-language"),
+                                       site.languages, site.language)
+
+    def _sent_path(self, form: dict[str, str]) -> str:
+        """Where every answer to a subscribe POST goes: "check your inbox", in the language
+        the form chose when the site offers several (the same for a bot, a known address
+        and a new one)."""
+        named = form.get(choices.LANGUAGE_FIELD, "")
+        try:
+            chosen = choices.chosen_language(self.state.config, named)
+        except RejectedInput:
+            chosen = None
+        return SENT_PATH if chosen is None else f"{SENT_PATH}?language={chosen}"
+
     def _subscribe_form(self, request: Request, status: int = 200,
                         problem: RejectedInput | None = None,
                         typed: dict[str, str] | None = None,
@@ -180,8 +213,10 @@ class _Handlers:
         if not re.fullmatch(r"[A-Za-z0-9_-]{22,64}", nonce):
             nonce = token_urlsafe(24)
         token = self.state.signer.sign(Purpose.CSRF, nonce)
-        t = self.state.t
         typed = typed or {}
+        language = self._browser_language(
+            request, typed.get(choices.LANGUAGE_FIELD, request.query_params.get("language", "")))
+        t = strings_for(language)
         heading = ("subscribe_heading" if problem is None
                    else "invalid_title" if problem.field == "email"
                    else f"invalid_{problem.field}_title")
@@ -191,9 +226,10 @@ class _Handlers:
                 "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
                 "error_field": problem.field if problem else "",
                 "choices": choices.choice_fields(self.state.config, topics or [],
-                                                 typed.get(choices.ZONE_FIELD)),
+                                                 typed.get(choices.ZONE_FIELD), language),
                 "buttons": [("", "", t["subscribe_button"])]}
-        response = self.state.page(heading, [t["subscribe_note"]], status, form)
+        response = self.state.page(heading, [t["subscribe_note"]], status, form,
+                                   language=language)
         response.set_cookie(CSRF_COOKIE, nonce, max_age=2 * 3600, path="/subscribe",
                             httponly=True, samesite="strict",
                             secure=self.state.config.site.base_url.startswith("https:"))
@@ -203,28 +239,35 @@ class _Handlers:
         return self._subscribe_form(request)
 
     async def sent_page(self, request: Request) -> Response:
-        return self.state.page("check_inbox_title", [self.state.text("check_inbox")])
+        language = self._browser_language(request, request.query_params.get("language", ""))
+        return self.state.page("check_inbox_title", [self.state.text("check_inbox", language)],
+                               language=language)
 
     async def subscribe(self, request: Request) -> Response:
         state = self.state
         form = await _form(request)
+        language = self._browser_language(request, form.get(choices.LANGUAGE_FIELD, ""))
         if not self._csrf_ok(request, form):
-            return state.page("forbidden_title", [state.text("forbidden")], 403)
+            return state.page("forbidden_title", [state.text("forbidden", language)], 403,
+                              language=language)
         if not state.ip_limiter.allow(client_key(_client_ip(request))):
-            return state.page("too_many_title", [state.text("too_many")], 429)
+            return state.page("too_many_title", [state.text("too_many", language)], 429,
+                              language=language)
+        sent = self._sent_path(form)
         if form.get("website"):  # honeypot filled: a bot; answer as if all went well
-            return _see(SENT_PATH)
+            return _see(sent)
         topics = await _topics(request)
         try:
             address = normalise_address(form.get("email", ""))
             name = normalise_name(form.get("name"))
-            choice = choices.choice_from(state.config, topics, form.get(choices.ZONE_FIELD, ""))
+            choice = choices.choice_from(state.config, topics, form.get(choices.ZONE_FIELD, ""),
+                                         form.get(choices.LANGUAGE_FIELD, ""))
         except RejectedInput as problem:
             return self._subscribe_form(request, 400, problem, form, topics)
         consent = Consent("form", state.clock(), _client_ip(request),
                           request.headers.get("user-agent"))
         ask_to_subscribe(state, address, name, consent, choice)
-        return _see(SENT_PATH)
+        return _see(sent)
 
     def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
         """A foreign Origin (or Sec-Fetch-Site: cross-site) is refused whatever the token;
@@ -289,25 +332,32 @@ class _Handlers:
         unsubscribe link's reader wants out, not to subscribe again)."""
         return self.state.page("bad_link_title", [self.state.text(text)], 400)
 
+    def _language(self, subscriber: store.Subscriber) -> str:
+        """The language of the pages a reader's link opens: theirs, else the site's."""
+        return subscriber.language or self.state.language
+
     def _text(self, key: str, subscriber: store.Subscriber) -> str:
-        t = self.state.t
-        return self.state.text(key, email=subscriber.email,
-                             status=t[f"status_{subscriber.status}"])
+        language = self._language(subscriber)
+        return self.state.text(key, language, email=subscriber.email,
+                               status=strings_for(language)[f"status_{subscriber.status}"])
 
     def _button_page(self, request: Request, heading: str, text: str, button: str,
                      subscriber: store.Subscriber,
                      hidden: list[tuple[str, str]] | None = None) -> HTMLResponse:
-        t = self.state.t
+        language = self._language(subscriber)
         form = {"action": request.url.path, "hidden": hidden or [], "subscribe": False,
-                "buttons": [("", "", t[button])]}
-        return self.state.page(heading, [self._text(text, subscriber)], 200, form)
+                "buttons": [("", "", strings_for(language)[button])]}
+        return self.state.page(heading, [self._text(text, subscriber)], 200, form,
+                               language=language)
 
     def _expired_page(self, subscriber: store.Subscriber) -> HTMLResponse:
-        t = self.state.t
+        language = self._language(subscriber)
         text = ("confirm_expired_left" if subscriber.status in store.LEFT
                 else "confirm_expired")
         return self.state.page("confirm_expired_title", [self._text(text, subscriber)], 400,
-                             links=[("/subscribe", t["subscribe_again_link"])])
+                               links=[(_subscribe_path(subscriber.language),
+                                       strings_for(language)["subscribe_again_link"])],
+                               language=language)
 
     async def confirm_page(self, request: Request) -> Response:
         """The button to confirm; for someone who left since, the button to come back
@@ -317,7 +367,8 @@ class _Handlers:
             return self._bad_link()
         subscriber, expired = link
         if subscriber.status == store.CONFIRMED:
-            return self.state.page("confirmed_title", [self._text("confirmed_text", subscriber)])
+            return self.state.page("confirmed_title", [self._text("confirmed_text", subscriber)],
+                                   language=self._language(subscriber))
         if expired:
             return self._expired_page(subscriber)
         if subscriber.status in store.LEFT:
@@ -355,12 +406,13 @@ class _Handlers:
 
     def _unsubscribed_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         """Done, with the way back: the preferences page offers to subscribe again."""
-        t = self.state.t
+        language = self._language(subscriber)
         token = preferences_token(self.state.signer, subscriber.id, subscriber.email)
         back = f"/preferences/{token}"
         return self.state.page("unsubscribed_title",
-                             [self._text("unsubscribed_text", subscriber)],
-                             links=[(back, t["come_back"])])
+                               [self._text("unsubscribed_text", subscriber)],
+                               links=[(back, strings_for(language)["come_back"])],
+                               language=language)
 
     async def unsubscribe(self, request: Request) -> Response:
         """RFC 8058 one-click: no cookie, no CSRF token, no redirect; idempotent; 200 (also
@@ -389,7 +441,8 @@ class _Handlers:
         """Status, topics and zone, with the buttons to save them and to leave (or come
         back); after a refusal, the field at fault is named."""
         config = self.state.config
-        t = self.state.t
+        language = self._language(subscriber)
+        t = strings_for(language)
         status = t[f"status_{subscriber.status}"]
         buttons = [("action", "save", t["save_choices_button"]),
                    ("action", "unsubscribe", t["unsubscribe_button"])
@@ -398,13 +451,15 @@ class _Handlers:
         form = {"action": request.url.path, "hidden": [], "subscribe": False,
                 "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
                 "error_field": problem.field if problem else "",
-                "choices": choices.choice_fields(config, subscriber.tags, subscriber.timezone),
+                "choices": choices.choice_fields(config, subscriber.tags, subscriber.timezone,
+                                                 language),
                 "buttons": buttons}
-        text = self.state.text("preferences_status", email=subscriber.email, status=status)
-        held = choices.summary(config, subscriber.tags, subscriber.timezone)
+        text = self.state.text("preferences_status", language, email=subscriber.email,
+                               status=status)
+        held = choices.summary(config, subscriber.tags, subscriber.timezone, language)
         heading = f"invalid_{problem.field}_title" if problem else "preferences_title"
         return self.state.page(heading, [*([t["preferences_saved"]] if saved else []), text, held],
-                             400 if problem else 200, form)
+                               400 if problem else 200, form, language=language)
 
     async def preferences(self, request: Request) -> Response:
         subscriber = self._verified(request, Purpose.PREFERENCES)
@@ -414,7 +469,8 @@ class _Handlers:
         action, now = form.get("action"), self.state.clock()
         try:
             choice = (choices.choice_from(self.state.config, await _topics(request),
-                                          form.get(choices.ZONE_FIELD, ""))
+                                          form.get(choices.ZONE_FIELD, ""),
+                                          form.get(choices.LANGUAGE_FIELD, ""))
                       if action == "save" else None)
         except RejectedInput as problem:
             return self._preferences_form(request, subscriber, False, problem)
@@ -426,6 +482,8 @@ class _Handlers:
             elif choice is not None:
                 store.set_topics(conn, subscriber.id, choice.topics, choice.declared, now)
                 store.set_timezone(conn, subscriber.id, choice.timezone, now)
+                if choices.LANGUAGE_FIELD in form:  # offered: the site has several
+                    store.set_language(conn, subscriber.id, choice.language, now)
         saved = "?saved=1" if action in ("subscribe", "unsubscribe", "save") else ""
         return _see(request.url.path + saved)
 
