@@ -34,6 +34,7 @@ class Reader:
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
     consent_source: str | None
+    language: str | None  # None: the site's
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Filters:
 def _reader(row: Any) -> Reader:
     return Reader(int(row.id), str(row.email), str(row.name), str(row.status),
                   list(row.tags or []), row.timezone, row.created_at, row.updated_at,
-                  row.confirmed_at, row.unsubscribed_at, row.consent_source)
+                  row.confirmed_at, row.unsubscribed_at, row.consent_source, row.language)
 
 
 def reader(conn: Connection, subscriber_id: int) -> Reader | None:

@@ -55,11 +55,13 @@ class Api:
 
 
 def site_file(folder: Path, smtp_port: int, database_url: str, base_url: str) -> Path:
-    """publisher.toml of the seed site at base_url, for the CLI in a subprocess."""
+    """publisher.toml of the seed site at base_url, in Chinese and English, for the CLI in a
+    subprocess."""
     path = write_config_file(folder, smtp_port, database_url)
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('base_url = "http://127.0.0.1:8000"',
-                                 f'base_url = "{base_url}"'), encoding="utf-8")
+    text = text.replace('base_url = "http://127.0.0.1:8000"', f'base_url = "{base_url}"')
+    text = text.replace('language = "zh-CN"', 'language = "zh-CN"\nlanguages = ["zh-CN", "en"]', 1)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

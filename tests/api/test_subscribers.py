@@ -201,3 +201,24 @@ def test_creating_a_known_or_an_unknown_address_takes_the_same_time(
     report_figure(f"POST /api/v1/subscribers ({api.engine.dialect.name}) median over {rounds}: "
                   f"known address {known:.1f} ms, unknown {unknown:.1f} ms")
     assert abs(known - unknown) < 10.0, (known, unknown)
+
+
+def test_a_readers_language_is_set_on_create_and_update_and_refused_outside_the_sites(
+        api: Api) -> None:
+    with api.client(api.token()) as client:
+        created(client, email="en@example.org", language="en")
+        created(client, email="site@example.org", consent=CONSENT, language="EN")
+        refused = client.post("/subscribers", json={"email": "fr@example.org", "language": "fr"})
+        reader_id = found(api, "site@example.org").id
+        shown = client.get(f"/subscribers/{reader_id}").json()
+        cleared = client.patch(f"/subscribers/{reader_id}", json={"language": None}).json()
+        back = client.patch(f"/subscribers/{reader_id}", json={"language": "zh-cn"}).json()
+        wrong = client.patch(f"/subscribers/{reader_id}", json={"language": "de"})
+    assert found(api, "en@example.org").language == "en"  # the form's pending reader
+    assert (shown["language"], cleared["language"], back["language"]) == ("en", None, "zh-CN")
+    for answer in (refused, wrong):
+        assert answer.status_code == 422
+        assert [error["field"] for error in answer.json()["errors"]] == ["language"]
+    wait_until(lambda: one_offs_settled(api.engine), 30)
+    mails = [message_from_bytes(raw, policy=policy.default) for raw in api.catcher.messages()]
+    assert [(m["To"], m["Content-Language"]) for m in mails] == [("en@example.org", "en")]

@@ -59,6 +59,9 @@ class SubscriberCreate(_Request):
                               description="Among the site's [topics].")
     timezone: str | None = Field(default=None, max_length=64,
                                  description="An IANA zone, e.g. Europe/Berlin.")
+    language: str | None = Field(default=None, max_length=35,
+                                 description="One of the site's [site] languages (BCP 47); "
+                                             "null: the site's language.")
     consent: Consent | None = None
     welcome: bool = Field(default=False, description="With consent: enter the automations.")
 
@@ -71,7 +74,8 @@ class SubscriptionAccepted(BaseModel):
 
 
 class SubscriberUpdate(_Request):
-    """Only the fields given change; `timezone: null` clears the zone."""
+    """Only the fields given change; `timezone: null` clears the zone, `language: null`
+    gives the reader the site's language."""
 
     name: str | None = Field(default=None, max_length=MAX_NAME)
     tags: list[Tag] | None = Field(default=None, max_length=100,
@@ -79,6 +83,9 @@ class SubscriberUpdate(_Request):
     topics: list[str] | None = Field(default=None, max_length=50,
                                      description="Replaces the topics, keeping other tags.")
     timezone: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=35,
+                                 description="One of the site's [site] languages (BCP 47); "
+                                             "null: the site's language.")
 
 
 class Subscriber(BaseModel):
@@ -94,6 +101,7 @@ class Subscriber(BaseModel):
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
     consent_source: str | None
+    language: str | None = Field(description="null: the site's language.")
 
 
 class SubscriberQuery(_Request):

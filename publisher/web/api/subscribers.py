@@ -48,7 +48,7 @@ def _model(state: WebState, reader: directory.Reader) -> SubscriberModel:
         tags=reader.tags, topics=[tag for tag in reader.tags if tag in offered],
         timezone=reader.timezone, created_at=reader.created_at, updated_at=reader.updated_at,
         confirmed_at=reader.confirmed_at, unsubscribed_at=reader.unsubscribed_at,
-        consent_source=reader.consent_source)
+        consent_source=reader.consent_source, language=reader.language)
 
 
 def _found(state: WebState, conn: Connection, subscriber_id: int) -> SubscriberModel:
@@ -76,9 +76,10 @@ def after_cursor(cursor: str | None) -> int:
     return int(match.group(1))
 
 
-def _choice(state: WebState, topics: list[str] | None, zone: str | None) -> store.Choice:
+def _choice(state: WebState, topics: list[str] | None, zone: str | None,
+            language: str | None = None) -> store.Choice:
     try:
-        return choices.choice_from(state.config, topics or [], zone or "")
+        return choices.choice_from(state.config, topics or [], zone or "", language or "")
     except RejectedInput as problem:
         raise field_refused(problem.field, str(problem)) from problem
 
@@ -100,7 +101,7 @@ def _create(call: Call) -> SubscriptionAccepted:
         name = normalise_name(body.name)
     except RejectedInput as problem:
         raise field_refused(problem.field, str(problem)) from problem
-    choice = _choice(state, body.topics, body.timezone)
+    choice = _choice(state, body.topics, body.timezone, body.language)
     if body.consent is None:
         client = call.request.client.host if call.request.client else None
         consent = store.Consent(f"api:{call.token.name}"[:64], now, client,
@@ -119,6 +120,7 @@ def _create(call: Call) -> SubscriptionAccepted:
         if new is not None:
             store.set_topics(conn, new.id, choice.topics, choice.declared, now)
             store.set_timezone(conn, new.id, choice.timezone, now)
+            store.set_language(conn, new.id, choice.language, now)
     return SubscriptionAccepted(email=address.email, requested="confirmed")
 
 
@@ -147,7 +149,7 @@ async def listed(call: Call) -> SubscriberPage:
 async def update(call: Call) -> SubscriberModel:
     body: SubscriberUpdate = call.body
     state, now, given = call.state, call.state.clock(), body.model_fields_set
-    choice = _choice(state, body.topics, body.timezone)
+    choice = _choice(state, body.topics, body.timezone, body.language)
     try:
         with state.engine.begin() as conn:
             if store.get(conn, call.id) is None:
@@ -160,6 +162,8 @@ async def update(call: Call) -> SubscriberModel:
                 store.set_topics(conn, call.id, choice.topics, choice.declared, now)
             if "timezone" in given:
                 store.set_timezone(conn, call.id, choice.timezone, now)
+            if "language" in given:
+                store.set_language(conn, call.id, choice.language, now)
             return _found(state, conn, call.id)
     except RejectedInput as problem:
         raise field_refused(problem.field, str(problem)) from problem
