@@ -14,8 +14,9 @@ connection per round and settled as every delivery is (publisher.sending.outbox)
 on the [smtp] backoff, failed after max_attempts or on a 5xx, counted in `status`, `report`
 and the console. A row whose subscriber is no longer pending (confirmed meanwhile, left,
 erased) fails as "not sent: subscriber <status>"; the others are written in their reader's
-language as stored when the row is sent. This module is one of the outbox's
-writers (its send row and its delivery rows).
+language as stored when the row is sent, each with its own VERP return path when
+`[bounces] verp` is on. This module is one of the outbox's writers (its send row and its
+delivery rows).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from publisher.config import Config, Secrets
 from publisher.db import deliveries, sends
 from publisher.logs import log_event
 from publisher.mail import smtp
+from publisher.mail.verp import verp_address
 from publisher.mail.wire import Outgoing
 from publisher.outage import reason
 from publisher.sending import outbox
@@ -186,10 +188,18 @@ class OneOffs:
             except Exception as exc:  # noqa: BLE001 - a bad address or name fails its own row
                 results.append(Result(delivery.id, FAILED, f"not sent: {exc}"))
                 continue
-            reply = await smtp.deliver(connection, self.config.settings.sender.from_address,
+            reply = await smtp.deliver(connection, self._envelope_from(delivery),
                                        delivery.email, message)
             results.append(result_of(delivery, reply, self.backoff, self.clock()))
         return results
+
+    def _envelope_from(self, delivery: Delivery) -> str:
+        """The return path: with `[bounces] verp`, one per row as for issues, so that a
+        confirmation to an address that does not exist bounces onto its own row."""
+        sender = self.config.settings.sender.from_address
+        if not self.config.settings.bounces.verp:
+            return sender
+        return verp_address(self.secrets.signing_key, delivery.id, sender.rsplit("@", 1)[1])
 
     def _message(self, delivery: Delivery, language: str | None) -> Outgoing:
         token = confirm_token(self.signer, delivery.subscriber_id, delivery.email)

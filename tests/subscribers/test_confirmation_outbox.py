@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config
 from publisher.db import deliveries, open_database
 from publisher.dev.catcher import Catcher
+from publisher.mail.verp import delivery_from_verp
 from publisher.ratelimit import KeyedLimiter
 from publisher.sending import oneoff, outbox, reports
 from publisher.sending.daemon import Daemon
@@ -270,3 +272,27 @@ def test_a_sent_confirmation_whose_result_could_not_be_written_is_not_sent_again
         controller.stop()
     assert settled == {outbox.SENT: 1} and len(handler.received) == 1
     assert confirmation_rows(engine) == [(outbox.SENT, 1, "250 2.0.0 OK")]
+
+
+def test_with_verp_each_confirmation_has_its_own_return_path(
+        seed_config: Config, tmp_path: Path) -> None:
+    with Catcher(tmp_path / "Maildir") as catcher:
+        config = smtp_site(seed_config, catcher.port)
+        settings = config.settings
+        config = replace(config, settings=settings.model_copy(update={
+            "bounces": settings.bounces.model_copy(update={"verp": True})}))
+        engine = open_database(config.database_url)
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            for address in ("one@example.org", "two@example.org"):
+                reader, _ = store.add(conn, address, "", store.PENDING,
+                                      store.Consent("form", now), now)
+                oneoff.enqueue_confirmation(conn, config, reader, now)
+        asyncio.run(oneoff.OneOffs(engine, config, SECRETS, lambda: datetime.now(UTC)).drain())
+        mails = [message_from_bytes(raw, policy=policy.default) for raw in catcher.messages()]
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.id)).all())
+    returns = {str(m["X-Envelope-To"]): str(m["X-Envelope-From"]) for m in mails}
+    assert set(returns) == set(rows) == {"one@example.org", "two@example.org"}
+    for address, path in returns.items():
+        assert delivery_from_verp(SECRETS.secret_keys, path) == rows[address], path
