@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config
 from publisher.db import deliveries, open_database, sends
 from publisher.mail.message_ids import MessageIds
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.returned import Report
 from publisher.sending import outbox, reports, retention
 from publisher.sending.drain import DrainOptions

@@ -20,7 +20,7 @@ from publisher.config import Config
 from publisher.db import deliveries, open_database
 from publisher.dev.catcher import Catcher
 from publisher.mail.message_ids import MessageIds
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.returned import Report
 from publisher.sending import control, outbox, reports
 from publisher.sending.drain import DrainOptions
