@@ -1,13 +1,19 @@
 """The one way tests run the `publisher` command: in a subprocess run to its end
 (`run_publisher`), in a subprocess the test steers (`start_publisher`), or in this process
-through click's CliRunner (`invoke_publisher`); each with the tests' secret key unless the
-test gives another environment."""
+through click's CliRunner (`invoke_publisher`, or `run_publisher_here`, which answers as
+`run_publisher` does); each with the tests' secret key unless the test gives another
+environment.
+
+A test needs a real process only when the process is what it is about (signals, a crash,
+two at once, the installed command); otherwise the same code runs here, a second or so of
+interpreter start and imports cheaper per call."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Literal, overload
@@ -69,3 +75,17 @@ def invoke_publisher(*args: str, config: Path | None = None,
     """`publisher [--config CONFIG] ARGS…` in this process (click's CliRunner)."""
     options = ["--config", str(config)] if config is not None else []
     return CliRunner().invoke(main, [*options, *args], env=env, input=stdin)
+
+
+def run_publisher_here(config: Path | None, *args: str, env: Mapping[str, str] | None = None,
+                       stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`publisher [--config CONFIG] ARGS…` in this process, answered as `run_publisher`
+    answers: an exception the command lets escape is on stderr as its traceback, with
+    status 1, as the interpreter would end a real process."""
+    result = invoke_publisher(*args, config=config, env=_environment(env), stdin=stdin)
+    stderr, status = result.stderr, result.exit_code
+    if result.exc_info is not None and not isinstance(result.exc_info[1], SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+        status = 1
+    return subprocess.CompletedProcess(cli_command(config, *args), status, result.stdout,
+                                       stderr)

@@ -22,11 +22,11 @@ from publisher.errors import IssueFileError, Problem, PublisherError
 from publisher.mail import checks
 from publisher.mail.render import (
     SAMPLE_TOKEN,
-    RenderedEmail,
     personalise,
     render_email,
     sample_recipient,
 )
+from publisher.mail.rendered import RenderedEmail
 from publisher.site.build import (
     build_site,
     email_paths,

@@ -33,7 +33,8 @@ from publisher.content.lint import (
 from publisher.content.markup import parse, to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.dkim_signing import keys_from_config
-from publisher.mail.render import RenderedEmail, render_email
+from publisher.mail.render import render_email
+from publisher.mail.rendered import RenderedEmail
 
 T = TypeVar("T")
 

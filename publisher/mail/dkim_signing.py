@@ -9,6 +9,9 @@ distinct header field once, hashes the body prefix a send's messages share once,
 each key's signature header once per second (a template with bh= and b= open), so across a
 send only what differs per recipient costs anything; the signatures are byte for byte what
 dkimpy's own steps give.
+
+dkimpy is imported on first use, not with this module: a process that never signs (a sender
+of a site without DKIM keys) does not load it, nor the DNS resolver it brings.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import CanonicalizationPolicy
 
 from publisher.config import Config, Secrets, line_of_key
 from publisher.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from dkim.canonicalization import CanonicalizationPolicy
 
 SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
@@ -153,7 +159,12 @@ def _raw_signature(key: PrivateKey, digest: bytes) -> bytes:
     return key.sign(digest)
 
 
-POLICY = CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZATION))
+@cache
+def canonicalization() -> CanonicalizationPolicy:
+    """dkimpy's relaxed/simple policy (dkimpy loaded here, on first use)."""
+    from dkim.canonicalization import CanonicalizationPolicy
+
+    return CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZATION))
 
 
 Field = tuple[bytes, bytes]  # a header field's name and value, as dkimpy parses them
@@ -185,8 +196,10 @@ class _Fields:
     def parse(self, block: bytes) -> tuple[list[Field], list[Field]]:
         """The fields of a header block (CRLF lines, ending with CRLF), raw and relaxed."""
         if block.count(b"\n") != block.count(b"\r\n"):  # bare LF: dkimpy's own split
+            import dkim
+
             headers = [(n, v) for n, v in dkim.rfc822_parse(block + b"\r\n")[0]]
-            return headers, POLICY.canonicalize_headers(headers)
+            return headers, canonicalization().canonicalize_headers(headers)
         raw: list[Field] = []
         relaxed: list[Field] = []
         for field_bytes in _field_lines(block):
@@ -209,8 +222,10 @@ def _field(field_bytes: bytes) -> tuple[list[Field], list[Field]]:
     (no colon, a name with other octets) goes through dkimpy, errors included."""
     name, colon, rest = field_bytes.partition(b":")
     if not colon or _FIELD_NAME.fullmatch(name) is None:
+        import dkim
+
         parsed = [(n, v) for n, v in dkim.rfc822_parse(field_bytes + b"\r\n\r\n")[0]]
-        return parsed, POLICY.canonicalize_headers(parsed)
+        return parsed, canonicalization().canonicalize_headers(parsed)
     value = rest.replace(b"\r\n", b"")
     if b"\t" in value or b"  " in value:
         value = _WSP.sub(b" ", value)
@@ -278,7 +293,8 @@ def _parse(message: bytes, fields: _Fields | None = None,
     headers, relaxed = (fields or _Fields()).parse(message[: end + 2])
     body, start = message, end + 4
     if not message.endswith(b"\r\n", start) or message.endswith(b"\r\n\r\n", start):
-        body, start = POLICY.canonicalize_body(message[start:]), 0  # else simple is as is
+        # else simple is the body as it is
+        body, start = canonicalization().canonicalize_body(message[start:]), 0
     present = {name.lower() for name, _ in headers}
     return _Parsed(include=tuple(h for h in SIGNED_HEADERS if h in present),
                    canonical=dict(relaxed),
@@ -333,6 +349,8 @@ def _filled(key: DkimKey, timestamp: int, include: tuple[bytes, ...], body_hash:
             signature: bytes) -> tuple[bytes, bytes]:
     """The signature header as hashed (relaxed, b= empty, no final CRLF) and as written
     (folded, CRLF-terminated), for these bh= and b= values: dkimpy's own steps."""
+    import dkim
+
     domain = key.domain.encode()
     fields = [(b"v", b"1"), (b"a", key.algorithm), (b"c", b"/".join(CANONICALIZATION)),
               (b"d", domain), (b"i", b"@" + domain), (b"q", b"dns/txt"),
@@ -341,7 +359,7 @@ def _filled(key: DkimKey, timestamp: int, include: tuple[bytes, ...], body_hash:
     value = dkim.fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(b"DKIM-Signature"),
                       linesep=b"\r\n")
     value = dkim.RE_BTAG.sub(b"\\1", value)
-    ((name, signed_value),) = POLICY.canonicalize_headers(
+    ((name, signed_value),) = canonicalization().canonicalize_headers(
         [(b"DKIM-Signature", b" " + value)])
     fields[-1] = (b"b", signature)
     signed = b"; ".join(b"=".join(f) for f in fields) + b"\r\n"

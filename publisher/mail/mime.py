@@ -36,7 +36,7 @@ from enum import StrEnum
 from publisher import urls
 from publisher.errors import InvalidAddress
 from publisher.mail.message_ids import MessageIds
-from publisher.mail.render import (
+from publisher.mail.rendered import (
     EMAIL,
     NAME,
     PLACEHOLDERS,

@@ -23,6 +23,14 @@ from publisher.content.markup import to_html
 from publisher.content.plaintext import display_width, to_text, wrap
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.i18n import strings_for
+from publisher.mail.rendered import (
+    EMAIL,
+    NAME,
+    PLACEHOLDERS,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    RenderedEmail,
+)
 from publisher.templating import date_label, environment
 
 TEMPLATE = "email.mjml.j2"
@@ -31,32 +39,10 @@ FONT_STACK = (
     "'Microsoft YaHei', 'Noto Sans CJK SC', 'Source Han Sans SC', 'Helvetica Neue', "
     "Arial, sans-serif"
 )
-# Placeholders are plain ASCII with no '=' or '%' after encoding trouble spots, so they
-# survive quoted-printable and base64-free 8bit bodies and can be replaced in bytes.
-UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
-PREFERENCES_URL = "@@PREFERENCES_URL@@"
-EMAIL = "@@EMAIL@@"
-NAME = "@@NAME@@"
-PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, EMAIL, NAME)
 COLOR_SCHEME_META = (
     '<meta name="color-scheme" content="light dark">'
     '<meta name="supported-color-schemes" content="light dark">'
 )
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    """One issue's email, rendered once, with placeholders for per-subscriber values."""
-
-    slug: str
-    subject: str
-    language: str
-    html: str
-    text: str
-
-    @property
-    def html_bytes(self) -> int:
-        return len(self.html.encode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from publisher.logs import log_event
 from publisher.mail.assemble import Builder, key_specs, make_builder
 from publisher.mail.dkim_signing import keys_from_config
 from publisher.mail.mime import SendContext, prepare
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.smtp import Connection, Reply, deliver, rate_limiter
 from publisher.mail.verp import verp_address
 from publisher.outage import RetryPolicy

@@ -38,7 +38,7 @@ from publisher.content.issues import Issue, read_issues
 from publisher.db import automation_steps, deliveries, sends, subscriber_table
 from publisher.errors import IssueFileError, Problem, SendError
 from publisher.mail.checks import check_step
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox
 from publisher.sending.recipients import audience_of
 from publisher.subscribers import store

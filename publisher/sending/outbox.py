@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from publisher import events
 from publisher.db import deliveries, sends, subscriber_table
 from publisher.errors import SendError
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.smtp import Kind, Reply
 from publisher.subscribers import store
 

@@ -22,7 +22,7 @@ from publisher.config import Config, Secrets
 from publisher.content.issues import Issue, original_path, read_issues, translation_language
 from publisher.errors import SendError
 from publisher.mail.checks import check_issues
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.smtp import Reply, send_one
 from publisher.outage import retry_async
 from publisher.sending import outbox

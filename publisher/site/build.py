@@ -54,7 +54,7 @@ from publisher.content.lint import raw_body_problems
 from publisher.content.markup import to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.checks import check_issue
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.site.archive import (
     FAVICON,
     favicon_file,

@@ -13,7 +13,7 @@ from publisher.content.audience_expressions import matches, parse
 from publisher.db import deliveries, open_database, sends
 from publisher.sending import send_issue
 from tests.audience.helpers import TAGS, random_subscribers
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import T0, write_config_file
 from tests.servers import free_port
@@ -40,7 +40,7 @@ def test_dry_run_says_how_many_of_the_confirmed_subscribers_the_audience_reaches
         tmp_path: Path) -> None:
     config, engine, confirmed = site(tmp_path)
     reached = sum(matches(parse(EXPRESSION), tags) for tags in confirmed.values())
-    result = run_publisher(config, "send", SLUG, "--audience", "(llm) and not  weekly-off",
+    result = run_publisher_here(config, "send", SLUG, "--audience", "(llm) and not  weekly-off",
                        "--dry-run")
     assert result.returncode == 0, result.stderr
     assert (f"would send to {reached} of {len(confirmed)} confirmed subscribers: "
@@ -51,11 +51,11 @@ def test_dry_run_says_how_many_of_the_confirmed_subscribers_the_audience_reaches
 
 def test_a_bad_audience_is_refused_by_the_cli_and_writes_nothing(tmp_path: Path) -> None:
     config, engine, _confirmed = site(tmp_path)
-    unknown = run_publisher(config, "send", SLUG, "--audience", "llm or robots", "--yes")
+    unknown = run_publisher_here(config, "send", SLUG, "--audience", "llm or robots", "--yes")
     assert unknown.returncode != 0
     assert "audience 'llm or robots': unknown tag 'robots'; known tags: " in unknown.stderr
     assert "中文" in unknown.stderr
-    malformed = run_publisher(config, "send", SLUG, "--audience", "llm (agents)", "--dry-run")
+    malformed = run_publisher_here(config, "send", SLUG, "--audience", "llm (agents)", "--dry-run")
     assert malformed.returncode != 0
     assert "audience 'llm (agents)': column 5: expected `and` or `or` but found `(`" \
         in malformed.stderr
@@ -67,15 +67,15 @@ def test_a_started_send_keeps_its_audience_and_the_report_names_it(tmp_path: Pat
     config = load_config(config_file.parent, config_file)
     item = send_issue.ready(config, SEED_ISSUE)
     send_issue.start(engine, config, item, T0, audience=EXPRESSION)
-    other = run_publisher(config_file, "send", SLUG, "--audience", "中文", "--dry-run")
+    other = run_publisher_here(config_file, "send", SLUG, "--audience", "中文", "--dry-run")
     assert other.returncode != 0
     assert (f"{SLUG}: this send started with audience `{EXPRESSION}`; --audience '中文' "
             "cannot change it") in other.stderr
-    same = run_publisher(config_file, "send", SLUG, "--audience", EXPRESSION, "--dry-run")
+    same = run_publisher_here(config_file, "send", SLUG, "--audience", EXPRESSION, "--dry-run")
     assert same.returncode == 0, same.stderr
     reached = sum(matches(parse(EXPRESSION), tags) for tags in confirmed.values())
     assert f"dry run: Resume '{item.issue.title}' to {reached} subscriber(s)" in same.stdout
-    report = run_publisher(config_file, "report", SLUG)
+    report = run_publisher_here(config_file, "report", SLUG)
     assert f"audience `{EXPRESSION}`" in report.stdout, report.stderr
-    as_json = json.loads(run_publisher(config_file, "report", SLUG, "--json").stdout)
+    as_json = json.loads(run_publisher_here(config_file, "report", SLUG, "--json").stdout)
     assert as_json["audience"] == EXPRESSION and as_json["total"] == reached

@@ -21,7 +21,7 @@ from publisher.config import Config
 from publisher.db import deliveries
 from publisher.dev.catcher import Catcher
 from publisher.mail.message_ids import MessageIds
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.verp import delivery_from_verp, verp_address
 from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions

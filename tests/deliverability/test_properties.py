@@ -17,7 +17,7 @@ from publisher.content.markup import sanitise, to_html
 from publisher.errors import BadToken, InvalidAddress, IssueFileError
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.mime import Personaliser, Recipient, SendContext, check_address, prepare
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.tokens import Purpose, TokenSigner
 
 FAST = settings(max_examples=150, deadline=None,

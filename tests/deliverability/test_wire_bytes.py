@@ -24,9 +24,9 @@ from publisher.config import Config
 from publisher.mail.assemble import Builder
 from publisher.mail.dkim_signing import (
     CANONICALIZATION,
-    POLICY,
     SIGNED_HEADERS,
     DkimKey,
+    canonicalization,
     keys_from_config,
     make_signer,
 )
@@ -69,7 +69,7 @@ def former_signature(message: bytes, key: DkimKey, timestamp: int) -> bytes:
     end = message.find(b"\r\n\r\n")
     headers, _ = dkim.rfc822_parse(message[: end + 4])
     body_hash = base64.b64encode(hashlib.sha256(
-        POLICY.canonicalize_body(message[end + 4:])).digest())
+        canonicalization().canonicalize_body(message[end + 4:])).digest())
     present = {name.lower() for name, _ in headers}
     include = [h for h in SIGNED_HEADERS if h in present]
     domain = key.domain.encode()
@@ -81,7 +81,8 @@ def former_signature(message: bytes, key: DkimKey, timestamp: int) -> bytes:
                       linesep=b"\r\n")
     value = dkim.RE_BTAG.sub(b"\\1", value)
     hasher = hashlib.sha256()
-    dkim.hash_headers(hasher, POLICY, POLICY.canonicalize_headers(headers), include,
+    policy = canonicalization()
+    dkim.hash_headers(hasher, policy, policy.canonicalize_headers(headers), include,
                       (b"DKIM-Signature", b" " + value), dict(fields))
     if isinstance(key.key, rsa.RSAPrivateKey):
         raw = key.key.sign(hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))

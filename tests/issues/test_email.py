@@ -11,15 +11,8 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from publisher.config import Config
 from publisher.content.issues import read_issue
 from publisher.content.plaintext import display_width
-from publisher.mail.render import (
-    EMAIL,
-    PLACEHOLDERS,
-    UNSUBSCRIBE_URL,
-    Recipient,
-    RenderedEmail,
-    personalise,
-    render_email,
-)
+from publisher.mail.render import Recipient, personalise, render_email
+from publisher.mail.rendered import EMAIL, PLACEHOLDERS, UNSUBSCRIBE_URL, RenderedEmail
 from tests.conftest import SEED_ISSUE
 
 

@@ -17,7 +17,7 @@ import yaml
 from publisher.config import load_config
 from publisher.content.foreign_posts import html_to_markdown
 from publisher.site.build import build_site
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.conftest import REPO
 from tests.subscribers.helpers import ENV, site_config
 from tests.subscribers.test_tool_import import publisher_import
@@ -40,7 +40,7 @@ def front_matter(path: Path) -> dict[str, object]:
 
 
 def check(config: Path, *files: Path) -> subprocess.CompletedProcess[str]:
-    return run_publisher(config, "check", *map(str, files), env=ENV, cwd=REPO, timeout=120)
+    return run_publisher_here(config, "check", *map(str, files), env=ENV)
 
 
 def test_a_substack_zip_becomes_issue_files_check_accepts_with_old_ids_and_redirects(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from publisher.mail.render import PLACEHOLDERS
+from publisher.mail.rendered import PLACEHOLDERS
 from publisher.site.build import email_paths
 from tests.cli import invoke_publisher
 from tests.conftest import SEED_ISSUE, SITE

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.smtp import Kind, Reply
 from publisher.sending import control, outbox
 from tests.cli import run_publisher, start_publisher

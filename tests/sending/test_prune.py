@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from publisher.config import Config
 from publisher.db import deliveries, open_database, sends
 from publisher.mail.message_ids import MessageIds
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.returned import Report
 from publisher.sending import outbox, reports, retention
 from publisher.sending.drain import DrainOptions
@@ -26,7 +26,7 @@ from publisher.sending.returned_mail import apply_report
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
-from tests.cli import run_publisher, start_publisher
+from tests.cli import run_publisher_here, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
@@ -42,7 +42,7 @@ SLUG = "2024-06-first-half"
 
 
 def run_cli(config_file: Path, *args: str) -> str:
-    result = run_publisher(config_file, *args, timeout=120)
+    result = run_publisher_here(config_file, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -116,7 +116,7 @@ def test_prune_frees_old_sends_and_every_report_stays_the_same(
         "space reclaimed (VACUUM)\n")
 
     # Its failed rows are listed still, but the email to send them again is gone.
-    retry = run_publisher(config_file, "retry", SLUG, timeout=120)
+    retry = run_publisher_here(config_file, "retry", SLUG)
     assert retry.returncode == 1
     assert "pruned by `publisher db prune`" in retry.stderr
     assert rows_by_state(engine, send_id) == {"failed": 2}

@@ -20,7 +20,7 @@ from publisher.config import Config
 from publisher.db import deliveries, open_database
 from publisher.dev.catcher import Catcher
 from publisher.mail.message_ids import MessageIds
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.mail.returned import Report
 from publisher.sending import control, outbox, reports
 from publisher.sending.drain import DrainOptions
@@ -28,7 +28,7 @@ from publisher.sending.returned_mail import apply_report
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
-from tests.cli import CLI_ENV, run_publisher, start_publisher
+from tests.cli import CLI_ENV, run_publisher_here, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import SECRETS, T0, add_confirmed, smtp_site, write_config_file
@@ -167,13 +167,13 @@ def test_report_warns_over_the_bounce_limit_and_gives_json_for_scripts(
     with FaultySMTP(lambda rcpt, attempt: "550" if rcpt == "u0@example.net" else "ok") as server:
         config_file = site_with_bounces(tmp_path, server.port, database_url)
         add_confirmed(open_database(database_url), 20)
-        assert run_publisher(config_file, "send", SLUG, "--yes").returncode == 0
-    text = run_publisher(config_file, "report", SLUG)
+        assert run_publisher_here(config_file, "send", SLUG, "--yes").returncode == 0
+    text = run_publisher_here(config_file, "report", SLUG)
     assert text.returncode == 0, text.stderr
     assert "19 sent" in text.stdout and "bounces    1 (5.26% of sent" in text.stdout
     assert "WARNING: bounce rate 5.26% is over the 2% mailbox providers accept" in text.stdout
     assert "      1 failed   550 5.1.1 No such user" in text.stdout
-    data = json.loads(run_publisher(config_file, "report", SLUG, "--json").stdout)
+    data = json.loads(run_publisher_here(config_file, "report", SLUG, "--json").stdout)
     assert set(data) == {
         "issue", "audience", "subject", "state", "counts", "total", "created_at",
         "finished_at", "first_sent_at", "last_sent_at", "duration_seconds", "average_rate",
@@ -185,7 +185,7 @@ def test_report_warns_over_the_bounce_limit_and_gives_json_for_scripts(
     assert data["failures"] == [{"state": "failed", "reply": "550 5.1.1 No such user",
                                  "count": 1}]
     assert len(data["warnings"]) == 1 and not data["pruned"]
-    missing = run_publisher(config_file, "report", "no-such-issue")
+    missing = run_publisher_here(config_file, "report", "no-such-issue")
     assert missing.returncode != 0 and "has not been sent" in missing.stderr
 
 
@@ -197,7 +197,7 @@ def test_status_shows_state_cancelled_rows_rate_and_eta(tmp_path: Path,
     rendered = RenderedEmail(slug=SLUG, subject="s", language="en", html="<p>h</p>", text="t")
     send_id = outbox.start_send(engine, "tag:x", rendered, T0)
     control.cancel(engine, send_id, T0)
-    result = run_publisher(config_file, "status")
+    result = run_publisher_here(config_file, "status")
     assert result.returncode == 0, result.stderr
     header = next(line for line in result.stdout.splitlines() if "issue" in line)
     assert [word for word in header.replace("┃", " ").split()] == [

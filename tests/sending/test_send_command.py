@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from publisher.db import deliveries, open_database, sends
-from tests.cli import run_publisher, start_publisher
+from tests.cli import run_publisher_here, start_publisher
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import add_confirmed, write_config_file
 
@@ -20,7 +20,7 @@ BATCH = 25
 ENV = {**os.environ, "PUBLISHER_SECRET_KEY": "send-command-test-key-0123"}
 
 
-publisher = partial(run_publisher, env=ENV)
+publisher = partial(run_publisher_here, env=ENV)  # in process: start_publisher for signals
 
 
 def site(tmp_path: Path, port: int) -> tuple[Path, sa.Engine]:

@@ -1,4 +1,4 @@
-"""Helpers for subscriber tests that run the real CLI in a subprocess."""
+"""Helpers for subscriber tests that run the real CLI (in this process) and web flows."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.config import Config
 from publisher.sending import oneoff, outbox
-from tests.cli import CLI_ENV, run_publisher
-from tests.conftest import REPO
+from tests.cli import CLI_ENV, run_publisher_here
 from tests.sending.helpers import write_config_file
 from tests.servers import free_port
 
@@ -19,8 +18,8 @@ ENV = {**CLI_ENV, "PYTHONIOENCODING": "utf-8"}
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `publisher subscribers …` in a subprocess."""
-    return run_publisher(config, "subscribers", *args, env=ENV, cwd=REPO)
+    """The real `publisher subscribers …`, run in this process."""
+    return run_publisher_here(config, "subscribers", *args, env=ENV)
 
 
 def site_config(folder: Path) -> Path:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.db import MIGRATIONS, make_engine, metadata, schema_version, upgrade
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox, reports, returned_mail
 from publisher.sending.erasure import erase_person
 from publisher.subscribers import activity, store

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.db import bounce_reports, metadata
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox, reports
 from publisher.sending.erasure import erase_person
 from publisher.sending.outbox import FAILED, Result

@@ -22,7 +22,7 @@ from publisher.errors import InvalidAddress
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.store import Consent
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.conftest import REPO
 from tests.subscribers.helpers import ENV, site_config, url_of
 
@@ -31,8 +31,8 @@ NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 
 def publisher_import(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `publisher import …` in a subprocess."""
-    return run_publisher(config, "import", *args, env=ENV, cwd=REPO)
+    """The real `publisher import …`, run in this process."""
+    return run_publisher_here(config, "import", *args, env=ENV)
 
 
 def mailchimp_zip(folder: Path) -> Path:
