@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox
 from publisher.web.api import OPENAPI_PATH, OPERATIONS
 from publisher.web.api.operations import PREFIX

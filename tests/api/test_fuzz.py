@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox
 from tests.api.conftest import Api
 from tests.sending.helpers import add_confirmed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from publisher.mail.render import RenderedEmail
+from publisher.mail.rendered import RenderedEmail
 from publisher.sending import control, oneoff, outbox
 from tests.api.conftest import Api
 from tests.cli import run_publisher
