@@ -85,6 +85,13 @@ def enrolled(engine: Engine, address: str) -> bool:
                                    deliveries.c.email == address)).first() is not None
 
 
+def started_logging(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """`command` started with its stderr (the JSON log lines) going to `log`; the child
+    keeps the file open, this process does not."""
+    with log.open("wb") as stderr:
+        return subprocess.Popen(command, env=CLI_ENV, stderr=stderr)
+
+
 def daemon_log(files: list[Path], since: datetime, until: datetime) -> str:
     """The daemons' JSON log lines between two moments, in time order, each after its
     file's name: what the rounds did when a figure is late."""
@@ -124,10 +131,9 @@ def test_a_busy_daemon_starts_a_due_issue_picks_up_a_resumed_send_and_enrols_wit
         due.unlink()  # it appears, due in a few seconds, once the wave is going out
         command = cli_command(config_file, "run", "--interval", str(INTERVAL))
         logs = [tmp_path / "run.log", tmp_path / "worker.log"]
-        processes = [subprocess.Popen(command, env=CLI_ENV, stderr=logs[0].open("wb"))]
+        processes = [started_logging(command, logs[0])]
         if engine.dialect.name == "postgresql":
-            processes.append(subprocess.Popen([*command, "--worker"], env=CLI_ENV,
-                                              stderr=logs[1].open("wb")))
+            processes.append(started_logging([*command, "--worker"], logs[1]))
         try:
             wait_until(lambda: sent_count(engine, "automation:welcome") > 0, 60)
             send_at = (utc_now() + timedelta(seconds=4)).replace(microsecond=0)
