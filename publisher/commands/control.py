@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.commands.context import Context
 from publisher.content.automations import SEND_PREFIX
-from publisher.sending import control, oneoff, outbox
+from publisher.sending import control, outbox
 
 
 def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
@@ -28,9 +28,6 @@ def cancelled_line(slug: str, done: control.CancelOutcome) -> str:
 def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     """(slug, send id, state) of ISSUE, a slug or an issue file's path."""
     slug = Path(issue).stem if issue.endswith(".md") else issue
-    refused = oneoff.steering_refusal(slug)
-    if refused is not None:
-        raise click.ClickException(refused)
     send_id = outbox.find_send(engine, slug)
     if send_id is None:
         what = "this step has no send yet" if slug.startswith(SEND_PREFIX) else (

@@ -50,6 +50,7 @@ from publisher.sending.outbox import (
     CANCELLED,
     DEFERRED,
     FAILED,
+    ONEOFF_KIND,
     QUEUED,
     SEND_ACTIVE,
     SEND_CANCELLED,
@@ -75,11 +76,17 @@ def send_state(engine: Engine, send_id: int) -> str:
     return str(state)
 
 
+# The standing send of one-off mails (confirmations) is never paused, resumed or cancelled:
+# halted, nobody could confirm. Every caller (CLI, console, API) meets this same refusal.
+STEERABLE = sa.or_(sends.c.kind.is_(None), sends.c.kind != ONEOFF_KIND)
+
+
 def pause(engine: Engine, send_id: int, now: datetime) -> bool:
     """Stop new claims of a sending send; False when it was not sending."""
     with engine.begin() as conn:
         changed = conn.execute(sends.update()
-                               .where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE)
+                               .where(sends.c.id == send_id, sends.c.status == SEND_ACTIVE,
+                                      STEERABLE)
                                .values(status=SEND_PAUSED, paused_at=now)).rowcount
         if changed:
             events.send_event(conn, events.SEND_PAUSED, send_id, now)
@@ -90,7 +97,8 @@ def resume(engine: Engine, send_id: int) -> bool:
     """Let a paused send be claimed again, from where it stopped; False when not paused."""
     with engine.begin() as conn:
         changed = conn.execute(sends.update()
-                               .where(sends.c.id == send_id, sends.c.status == SEND_PAUSED)
+                               .where(sends.c.id == send_id, sends.c.status == SEND_PAUSED,
+                                      STEERABLE)
                                .values(status=SEND_ACTIVE, paused_at=None)).rowcount
     return bool(changed)
 
@@ -103,7 +111,8 @@ def cancel(engine: Engine, send_id: int, now: datetime) -> int | None:
     with engine.begin() as conn:
         changed = conn.execute(sends.update()
                                .where(sends.c.id == send_id,
-                                      sends.c.status.in_([SEND_ACTIVE, SEND_PAUSED]))
+                                      sends.c.status.in_([SEND_ACTIVE, SEND_PAUSED]),
+                                      STEERABLE)
                                .values(status=SEND_CANCELLED, cancelled_at=now,
                                        finished_at=now)).rowcount
         if not changed:
@@ -302,6 +311,9 @@ def refusal(engine: Engine, slug: str, send_id: int, what: str) -> str:
     """Why pause, resume or cancel was refused (`what` says which sends it takes): the
     send's state, and for a paused or cancelled one what it has done (the CLI and the API
     say the same)."""
+    if slug.startswith(f"{ONEOFF_KIND}:"):
+        return (f"{slug}: the one-off mails (confirmations) are not a send to steer; each is "
+                "retried until it goes or gives up")
     state = send_state(engine, send_id)
     hint = f"; {state_line(slug, state, counts(engine, send_id))}" if state in (
         SEND_PAUSED, SEND_CANCELLED) else ""

@@ -52,7 +52,7 @@ from publisher.subscribers.confirmation import (
 )
 from publisher.tokens import TokenSigner, confirm_token
 
-KIND = "oneoff"
+KIND = outbox.ONEOFF_KIND
 CONFIRM = f"{KIND}:confirm"  # the standing send of confirmation mails
 BATCH = 20  # rows claimed at once
 LOOK_AGAIN_SECONDS = 60.0  # a courier looks at least this often
@@ -62,15 +62,6 @@ AFTER_ERROR_SECONDS = 5.0  # a courier whose round failed (the database away) tr
 def is_oneoff(slug: str) -> bool:
     """A send of one-off mails (drained here, not as an issue)."""
     return slug.startswith(f"{KIND}:")
-
-
-def steering_refusal(slug: str) -> str | None:
-    """Why a send cannot be paused, resumed or cancelled (None: it can): the standing send
-    of one-off mails, paused or cancelled, would keep every confirmation from going out."""
-    if not is_oneoff(slug):
-        return None
-    return (f"{slug}: the one-off mails (confirmations) are not a send to steer; each is "
-            "retried until it goes or gives up")
 
 
 def _insert(conn: Connection) -> Any:

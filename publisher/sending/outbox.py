@@ -115,6 +115,9 @@ def result_of(delivery: Delivery, reply: Reply, backoff: Backoff, now: datetime)
     return Result(delivery.id, FAILED, reply.text, hard_bounce=hard_bounce)
 
 
+ONEOFF_KIND = "oneoff"  # sends.kind of the standing sends of one-off mails (sending.oneoff)
+
+
 def worker_id() -> str:
     """host:pid — lets a restarted process on the same host reclaim a dead process's rows."""
     return f"{socket.gethostname()}:{os.getpid()}"

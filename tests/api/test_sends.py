@@ -78,6 +78,8 @@ def test_the_standing_send_of_confirmation_mails_cannot_be_paused_or_cancelled(
         assert asked.status_code == 202 and send_id is not None
         refused = [client.post(f"/sends/{send_id}/{verb}") for verb in ("pause", "cancel")]
     assert [answer.status_code for answer in refused] == [409, 409]
-    assert refused[0].json()["detail"] == oneoff.steering_refusal(oneoff.CONFIRM)
+    assert refused[0].json()["detail"] == (
+        f"{oneoff.CONFIRM}: the one-off mails (confirmations) are not a send to steer; each "
+        "is retried until it goes or gives up")
     assert outbox.send_slugs(api.engine) >= {oneoff.CONFIRM}
     assert control.send_state(api.engine, send_id) == outbox.SEND_ACTIVE

@@ -399,3 +399,18 @@ def test_the_standing_send_of_confirmation_mails_cannot_be_paused_or_cancelled(
                 "steer") in answer.stderr, answer.stderr
     assert control.send_state(site.engine, outbox.find_send(site.engine, oneoff.CONFIRM)
                               or 0) == outbox.SEND_ACTIVE
+
+
+def test_the_control_functions_every_caller_uses_leave_the_standing_send_alone(
+        site: Site) -> None:
+    config = load_config(site.config.parent, site.config)
+    with site.engine.begin() as conn:
+        reader, _created = store.add(conn, "waiting@example.org", "", store.PENDING,
+                                     store.Consent("form", utc_now()), utc_now())
+        oneoff.enqueue_confirmation(conn, config, reader, utc_now())
+    send_id = outbox.find_send(site.engine, oneoff.CONFIRM)
+    assert send_id is not None
+    assert control.pause(site.engine, send_id, utc_now()) is False  # the console's call too
+    assert control.cancel(site.engine, send_id, utc_now()) is None
+    assert control.send_state(site.engine, send_id) == outbox.SEND_ACTIVE
+    assert outbox.counts(site.engine, send_id)["queued"] == 1

@@ -14,7 +14,7 @@ from datetime import timedelta
 from starlette.concurrency import run_in_threadpool
 
 from publisher.errors import SendError
-from publisher.sending import control, oneoff, outbox, reports
+from publisher.sending import control, outbox, reports
 from publisher.web.api.models import Report, Send, SendList
 from publisher.web.api.operations import Call, Operation
 from publisher.web.errors import Conflict, NotFound
@@ -53,14 +53,6 @@ async def report(call: Call) -> Report:
     return Report.model_validate(reports.report_data(summary, failures))
 
 
-def _steerable(call: Call) -> None:
-    """404 for no such send; 409 for the standing send of one-off mails."""
-    control.send_state(call.state.engine, call.id)  # SendNotFound: 404
-    refused = oneoff.steering_refusal(_summary(call).slug)
-    if refused is not None:
-        raise Conflict(refused)
-
-
 def _refused(call: Call, what: str) -> Conflict:
     """The send is not in the state the verb needs: the CLI's line (control.refusal)."""
     slug = _summary(call).slug
@@ -68,14 +60,14 @@ def _refused(call: Call, what: str) -> Conflict:
 
 
 async def pause(call: Call) -> Send:
-    _steerable(call)
+    control.send_state(call.state.engine, call.id)  # SendNotFound: 404
     if not control.pause(call.state.engine, call.id, call.state.clock()):
         raise _refused(call, control.ONLY_SENDING)
     return _model(_summary(call))
 
 
 async def resume(call: Call) -> Send:
-    _steerable(call)
+    control.send_state(call.state.engine, call.id)
     if not control.resume(call.state.engine, call.id):
         raise _refused(call, control.ONLY_PAUSED)
     return _model(_summary(call))
@@ -83,7 +75,6 @@ async def resume(call: Call) -> Send:
 
 async def cancel(call: Call) -> Send:
     what = control.ONLY_OPEN
-    _steerable(call)
     state = control.send_state(call.state.engine, call.id)
     if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
         raise _refused(call, what)
