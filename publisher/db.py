@@ -139,6 +139,9 @@ deliveries = sa.Table(
     sa.Column("not_before", UTCDateTime),  # migration 5: a queued row is not claimed earlier
     # migration 8: claims taken back from a process that stopped before settling the row
     sa.Column("lost_claims", sa.Integer, nullable=False, default=0, server_default="0"),
+    # migration 13: the language of the edition the row gets (the reader's translation,
+    # else the original's); NULL: a row written before, which gets the original
+    sa.Column("language", sa.String(35)),
     sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
     sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
     # migration 6: a send's rows of one state in id order, so a claim reads its batch off
@@ -359,6 +362,10 @@ def _reader_languages(conn: Connection) -> None:
     _add_column(conn, "subscribers", "language", "VARCHAR(35)")
 
 
+def _delivery_languages(conn: Connection) -> None:
+    _add_column(conn, "deliveries", "language", "VARCHAR(35)")
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -378,6 +385,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "webhook_endpoints, webhook_events, webhook_deliveries: signed webhooks", _webhooks),
     (11, "api_tokens: hashed bearer tokens of the JSON API, with their scopes", _api_tokens),
     (12, "subscribers.language: the language each reader reads in", _reader_languages),
+    (13, "deliveries.language: the language of the edition each row gets",
+     _delivery_languages),
 ]
 
 

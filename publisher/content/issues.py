@@ -14,6 +14,7 @@ mistake a translation for a new issue.
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -233,6 +234,12 @@ def translation_language(path: Path) -> str | None:
 def original_path(path: Path) -> Path:
     """The original a translation's file name points to: `x.en.md` -> `x.md`."""
     return path.with_name(path.stem.rpartition(".")[0] + path.suffix)
+
+
+def translations_beside(path: Path) -> list[Path]:
+    """The translation files beside an original (`x.en.md`, `x.zh-TW.md` beside `x.md`)."""
+    return sorted(found for found in path.parent.glob(f"{glob.escape(path.stem)}.*{path.suffix}")
+                  if translation_language(found) and original_path(found) == path)
 
 
 def slug_from_path(path: Path) -> str:

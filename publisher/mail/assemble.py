@@ -11,7 +11,7 @@ the file or environment (never re-encoded) and each process loads them once to s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -44,35 +44,42 @@ def _signer(specs: tuple[KeySpec, ...]) -> Signer | None:
 
 @dataclass(frozen=True)
 class Builder:
-    """Turns claimed rows into final message bytes."""
+    """Turns claimed rows into final message bytes: each row in the edition its language
+    names (a translation's prepared message, else the original's)."""
 
     prepared: PreparedMessage
     personaliser: Personaliser
     dkim: tuple[KeySpec, ...] = field(default=(), repr=False)  # private keys: keep out of logs
+    translations: Mapping[str, PreparedMessage] = field(default_factory=dict)
 
-    def build(self, row: Row) -> Outgoing:
-        delivery_id, subscriber_id, email, name = row
+    def build(self, row: Row, language: str | None = None) -> Outgoing:
+        """The row's message in the edition `language` names (None: the original)."""
+        _delivery_id, subscriber_id, email, name = row
         values = self.personaliser.values(Recipient(subscriber_id, email, name))
         sign = _signer(self.dkim)
-        outgoing, message = self.prepared.outgoing(values, with_message=sign is not None)
+        prepared = self.translations.get(language or "", self.prepared)
+        outgoing, message = prepared.outgoing(values, with_message=sign is not None)
         return outgoing if sign is None else with_headers(sign(message), outgoing)
 
-    def attempt(self, row: Row) -> Built:
+    def attempt(self, row: Row, language: str | None = None) -> Built:
         """The row's message, or None and why: a bad address or name fails its own row."""
         try:
-            return row[0], self.build(row), ""
+            return row[0], self.build(row, language), ""
         except Exception as exc:  # noqa: BLE001 - reported per row as "not sent: …"
             return row[0], None, f"not sent: {exc}"
 
-    def build_batch(self, rows: Sequence[Row]) -> list[Built]:
-        """A bad address or name fails its own row, never the batch."""
-        return [self.attempt(row) for row in rows]
+    def build_batch(self, rows: Sequence[tuple[Row, str | None]]) -> list[Built]:
+        """Rows with the language of their edition; a bad address or name fails its own
+        row, never the batch."""
+        return [self.attempt(row, language) for row, language in rows]
 
 
 def make_builder(prepared: PreparedMessage, context: SendContext, domain: str,
-                 dkim: tuple[KeySpec, ...], secrets: Secrets) -> Builder:
+                 dkim: tuple[KeySpec, ...], secrets: Secrets,
+                 translations: Mapping[str, PreparedMessage] | None = None) -> Builder:
     """The send's Builder from plain data (a sender process makes its own from the same
-    parts, since the token signer inside a Personaliser does not pickle)."""
+    parts, since the token signer inside a Personaliser does not pickle); `translations`
+    are the prepared messages of the translations, by language."""
     personaliser = Personaliser(context, TokenSigner(secrets.secret_keys), domain,
                                 MessageIds(secrets.secret_keys))
-    return Builder(prepared, personaliser, dkim)
+    return Builder(prepared, personaliser, dkim, dict(translations or {}))

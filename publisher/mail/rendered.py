@@ -7,7 +7,8 @@ importing what rendered it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 # Placeholders are plain ASCII with no '=' or '%' after encoding trouble spots, so they
 # survive quoted-printable and base64-free 8bit bodies and can be replaced in bytes.
@@ -20,13 +21,28 @@ PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, EMAIL, NAME)
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """One issue's email, rendered once, with placeholders for per-subscriber values."""
+    """One issue's email, rendered once, with placeholders for per-subscriber values; an
+    original carries its translations' emails by language (each rendered the same way), as
+    an Issue carries its translations."""
 
     slug: str
     subject: str
     language: str
     html: str
     text: str
+    translations: Mapping[str, RenderedEmail] = field(default_factory=dict)
+
+    def in_language(self, language: str | None) -> RenderedEmail:
+        """The variant a delivery recorded as `language` gets: that translation, else this
+        original (None: a row written before languages were recorded)."""
+        if language is None or language == self.language:
+            return self
+        return self.translations.get(language, self)
+
+    @property
+    def languages(self) -> list[str]:
+        """The original's language, then its translations' in order."""
+        return [self.language, *sorted(self.translations)]
 
     @property
     def html_bytes(self) -> int:

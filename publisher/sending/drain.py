@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -96,7 +96,8 @@ def options_from(config: Config, **overrides: object) -> DrainOptions:
 
 def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
              config: Config, secrets: Secrets, started: datetime) -> SendJob:
-    """The send's prepared message, personaliser and DKIM keys (from config/secrets)."""
+    """The send's prepared messages (the original's and one per translation, each prepared
+    once), personaliser and DKIM keys (from config/secrets)."""
     sender = config.settings.sender
     context = SendContext(
         rendered=rendered, entry_id=entry_id,
@@ -106,8 +107,10 @@ def make_job(send_id: int, entry_id: str, rendered: RenderedEmail,
         date=started)
     domain = sender.from_address.rsplit("@", 1)[1]
     eight_bit = config.settings.email.transfer_encoding == "8bit"
+    translations = {language: prepare(replace(context, rendered=translation), eight_bit)
+                    for language, translation in rendered.translations.items()}
     builder = make_builder(prepare(context, eight_bit), context, domain,
-                           key_specs(keys_from_config(config, secrets)), secrets)
+                           key_specs(keys_from_config(config, secrets)), secrets, translations)
     envelope = None
     if config.settings.bounces.verp:
         key = secrets.signing_key
@@ -186,7 +189,8 @@ async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:
     by_id = {d.id: d for d in chunk}
     items: list[Item] = []
     for delivery_id, message, error in await asyncio.to_thread(
-            job.builder.build_batch, [(d.id, d.subscriber_id, d.email, d.name) for d in chunk]):
+            job.builder.build_batch,
+            [((d.id, d.subscriber_id, d.email, d.name), d.language) for d in chunk]):
         if message is None:
             flow.add(Result(delivery_id, FAILED, error, attempted=False))
         else:

@@ -24,7 +24,7 @@ outbox's writers (send and delivery rows) and the only writer of `automation_ste
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from publisher.errors import IssueFileError, Problem, SendError
 from publisher.mail.checks import check_step
 from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox
+from publisher.sending.frozen import stored_form
 from publisher.sending.recipients import audience_of
 from publisher.subscribers import store
 
@@ -136,6 +137,13 @@ def require_step_send(engine: Engine, config: Config, slug: str) -> int:
 
 
 def _render(step: Step, config: Config, date: datetime) -> RenderedEmail:
+    """A step's email with its translations' (each reader gets theirs, as with an issue)."""
+    return replace(_rendered_alone(step, config, date), translations={
+        language: _rendered_alone(translation, config, date)
+        for language, translation in step.translations.items()})
+
+
+def _rendered_alone(step: Step, config: Config, date: datetime) -> RenderedEmail:
     rendered, problems = check_step(step, config, date)
     if problems or rendered is None:
         raise IssueFileError(problems or [Problem(step.path, None, None, "cannot render")])
@@ -193,10 +201,10 @@ def sync_steps(engine: Engine, config: Config, steps: list[Step], since: dict[st
         rendered, row = emails[step.send_slug], found.get(step.send_slug)
         if row is None:
             row = _create(engine, config, rendered, now)
-        elif dict(row.content or {}) != outbox.stored_form(rendered):
+        elif dict(row.content or {}) != stored_form(rendered):
             with engine.begin() as conn:
                 conn.execute(sends.update().where(sends.c.id == row.id).values(
-                    content=outbox.stored_form(rendered), subject=rendered.subject[:998]))
+                    content=stored_form(rendered), subject=rendered.subject[:998]))
         synced.append(StepSend(step, int(row.id), row.created_at, str(row.status),
                               since.get(step.send_slug, now)))
     return synced
@@ -209,7 +217,7 @@ def _create(engine: Engine, config: Config, rendered: RenderedEmail, now: dateti
             conn.execute(sends.insert().values(
                 issue_slug=rendered.slug, entry_id=entry_id, subject=rendered.subject[:998],
                 status=outbox.SEND_ACTIVE, audience_count=0, created_at=now,
-                content=outbox.stored_form(rendered), kind=KIND))
+                content=stored_form(rendered), kind=KIND))
     except sa.exc.IntegrityError:  # another daemon created it a moment ago: use that one
         pass
     return existing_sends(engine)[rendered.slug]
@@ -229,6 +237,7 @@ def _insert_rows(conn: Connection, send_id: int, who: list[Any], now: datetime) 
     # is -1, which made every round recount the audience and log "enrolled -1".
     added = len(conn.execute(statement.returning(deliveries.c.id)).all())
     if added:
+        outbox.record_editions(conn, send_id)
         count = sa.select(sa.func.count()).where(deliveries.c.send_id == send_id)
         conn.execute(sends.update().where(sends.c.id == send_id)
                      .values(audience_count=count.scalar_subquery()))

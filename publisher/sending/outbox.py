@@ -23,8 +23,9 @@ cancel, retry, release), publisher.sending.retention (prune), publisher.sending.
 (automation steps) and publisher.sending.oneoff (one-off mails: confirmations).
 This module also owns what a transport reply does to a delivery (`result_of`: sent,
 deferred on the Backoff schedule, failed, hard bounce) and what a report that came back
-later does to it (`record_returned`), and stores the email frozen at a send's start,
-handing it back as the same RenderedEmail.
+later does to it (`record_returned`), and stores the email frozen at a send's start with
+its translations (in the form publisher.sending.frozen owns), handing it back as the same
+RenderedEmail; each row records then which edition it gets, by its reader's language.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ from publisher.db import deliveries, sends, subscriber_table
 from publisher.errors import SendError
 from publisher.mail.rendered import RenderedEmail
 from publisher.mail.smtp import Kind, Reply
+from publisher.sending.frozen import stored_form, thawed
 from publisher.subscribers import store
+from publisher.subscribers.languages import edition_language
 
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 CANCELLED = "cancelled"
@@ -67,6 +70,7 @@ class Delivery:
     email: str
     name: str
     attempts: int
+    language: str | None = None  # the edition it gets (None: a row from before migration 13)
 
 
 @dataclass(frozen=True)
@@ -167,17 +171,6 @@ def start_or_join(engine: Engine, entry_id: str, rendered: RenderedEmail, now: d
         return found, False
 
 
-def stored_form(rendered: RenderedEmail) -> dict[str, str]:
-    """The stored form of a send's email (the `sends.content` JSON)."""
-    return {"slug": rendered.slug, "subject": rendered.subject, "language": rendered.language,
-            "html": rendered.html, "text": rendered.text}
-
-
-def _thawed(stored: dict[str, Any]) -> RenderedEmail:
-    return RenderedEmail(slug=stored["slug"], subject=stored["subject"],
-                         language=stored["language"], html=stored["html"], text=stored["text"])
-
-
 def _recipients(audience: Audience | None) -> Any:
     """The condition a subscriber meets to be in a send's snapshot."""
     confirmed = subscriber_table.c.status == store.CONFIRMED
@@ -204,6 +197,7 @@ def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: dat
         conn.execute(deliveries.insert().from_select(
             ["send_id", "subscriber_id", "email", "name", "status", "attempts", "updated_at"],
             chosen))
+        record_editions(conn, send_id, rendered)
         if window is not None:
             _apply_window(conn, send_id, window, now)
         count = conn.execute(sa.select(sa.func.count()).select_from(deliveries)
@@ -212,6 +206,28 @@ def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: dat
                      .values(audience_count=int(count)))
         events.send_event(conn, events.SEND_STARTED, send_id, now)
         return send_id, True
+
+
+def record_editions(conn: Connection, send_id: int,
+                    rendered: RenderedEmail | None = None) -> None:
+    """Record on each new row of a send (no language yet) the edition its reader gets
+    (publisher.subscribers.languages), from `rendered` or else the send's frozen email:
+    one UPDATE per distinct reader language, as the window's per zone."""
+    if rendered is None:
+        stored = conn.execute(sa.select(sends.c.content).where(sends.c.id == send_id)).scalar()
+        if not stored:
+            return
+        rendered = thawed(dict(stored))
+    s, d = subscriber_table.c, deliveries.c
+    in_send = sa.select(d.subscriber_id).where(d.send_id == send_id, d.language.is_(None))
+    readers = conn.execute(sa.select(s.language).distinct().where(s.id.in_(in_send))).scalars()
+    for reader in list(readers):
+        edition = edition_language(reader, rendered.language, list(rendered.translations))
+        holders = sa.select(s.id).where(s.language.is_(None) if reader is None
+                                        else s.language == reader)
+        conn.execute(deliveries.update().where(d.send_id == send_id, d.language.is_(None),
+                                               d.subscriber_id.in_(holders))
+                     .values(language=edition))
 
 
 def _apply_window(conn: Connection, send_id: int, window: Window, now: datetime) -> None:
@@ -267,7 +283,7 @@ def frozen_content(engine: Engine, send_id: int) -> tuple[RenderedEmail, str, da
                            .where(sends.c.id == send_id)).one()
     if not row.content:
         raise SendError(f"send {send_id}: no stored content")
-    return _thawed(dict(row.content)), str(row.entry_id), row.created_at
+    return thawed(dict(row.content)), str(row.entry_id), row.created_at
 
 
 def audience_size(engine: Engine) -> int:
@@ -367,7 +383,7 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
         deliveries.update().where(c.id.in_(candidates.scalar_subquery()))
         .values(status=SENDING, claimed_by=worker, claimed_at=now, updated_at=now,
                 lost_claims=c.lost_claims + sa.case((taken_back, 1), else_=0))
-        .returning(c.id, c.send_id, c.subscriber_id, c.email, c.name, c.attempts)
+        .returning(c.id, c.send_id, c.subscriber_id, c.email, c.name, c.attempts, c.language)
     )
     with engine.begin() as conn:
         rows = conn.execute(statement).all()
@@ -426,6 +442,19 @@ def counts(engine: Engine, send_id: int) -> dict[str, int]:
                             .group_by(c.status)).all()
     found = {status: int(n) for status, n in rows}
     return {state: found.get(state, 0) for state in STATES}
+
+
+def counts_by_language(engine: Engine, send_id: int) -> dict[str, dict[str, int]]:
+    """A send's counts per state for each edition sent, by language ("" for rows written
+    before languages were recorded), in language order."""
+    c = deliveries.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.language, c.status, sa.func.count())
+                            .where(c.send_id == send_id).group_by(c.language, c.status)).all()
+    found: dict[str, dict[str, int]] = {}
+    for language, status, n in rows:
+        found.setdefault(language or "", dict.fromkeys(STATES, 0))[status] = int(n)
+    return dict(sorted(found.items()))
 
 
 def next_due(engine: Engine, send_id: int) -> datetime | None:

@@ -11,7 +11,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config, Secrets
-from publisher.content.issues import Issue, original_path, read_issues, translation_language
+from publisher.content.issues import (
+    Issue,
+    original_path,
+    read_issues,
+    translation_language,
+    translations_beside,
+)
 from publisher.errors import SendError
 from publisher.mail.checks import check_issues
 from publisher.mail.rendered import RenderedEmail
@@ -52,11 +58,14 @@ def resolve_issue_path(config: Config, name: str) -> Path:
 
 
 def ready(config: Config, path: Path) -> Ready:
-    """Check the issue fully; a broken file stops here, before any row is written."""
-    ((issue, rendered),) = check_issues([path], config)
+    """Check the issue and its translations fully; a broken file stops here, before any
+    row is written. The email carries its translations' emails, each reader's edition."""
+    (issue, rendered), *translated = check_issues([path, *translations_beside(path)], config,
+                                                  translations=True)
     if issue.meta.draft:
         raise SendError(f"{path}: draft: true (remove it to send this issue)")
-    return Ready(issue, rendered)
+    return Ready(issue, replace(rendered, translations={
+        translation.language: email for translation, email in translated}))
 
 
 def due_and_missed(issues: Iterable[Issue], started: set[str], now: datetime,

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection as PipeEnd
@@ -42,7 +42,8 @@ from publisher.mail.smtp import Connection, Kind, Reply, deliver
 if TYPE_CHECKING:  # the drain's rows; a sender process never imports the outbox (SQLAlchemy)
     from publisher.sending.outbox import Delivery
 
-SenderRow = tuple[int, int, str, str, str]  # delivery id, subscriber id, email, name, envelope
+# delivery id, subscriber id, email, name, envelope, language of the edition
+SenderRow = tuple[int, int, str, str, str, str | None]
 Outcome = tuple[int, Reply | None, str]  # delivery id, reply (None: not built), error
 OnOutcome = Callable[["Delivery", Reply | None, str], None]
 
@@ -68,16 +69,18 @@ class SenderSpec:
     smtp: SmtpConfig
     secrets: Secrets = field(repr=False)
     connections: int
+    translations: Mapping[str, PreparedMessage] = field(default_factory=dict)
 
     @classmethod
     def of(cls, builder: Builder, smtp: SmtpConfig, secrets: Secrets,
            connections: int) -> SenderSpec:
         personaliser = builder.personaliser
         return cls(builder.prepared, personaliser.context, personaliser.domain, builder.dkim,
-                   smtp, secrets, connections)
+                   smtp, secrets, connections, builder.translations)
 
     def builder(self) -> Builder:
-        return make_builder(self.prepared, self.context, self.domain, self.dkim, self.secrets)
+        return make_builder(self.prepared, self.context, self.domain, self.dkim, self.secrets,
+                            self.translations)
 
 
 def sender_counts(processes: int, pool_size: int) -> tuple[int, int]:
@@ -170,8 +173,9 @@ class _SenderLoop:
             self._add(await self._send_row(connection, row))
 
     async def _send_row(self, connection: Connection, row: SenderRow) -> Outcome:
-        delivery_id, subscriber_id, email, name, envelope = row
-        _, message, error = self.builder.attempt((delivery_id, subscriber_id, email, name))
+        delivery_id, subscriber_id, email, name, envelope, language = row
+        _, message, error = self.builder.attempt((delivery_id, subscriber_id, email, name),
+                                                 language)
         if message is None:
             return delivery_id, None, error
         reply = await deliver(connection, envelope, email, message)
@@ -384,7 +388,8 @@ def _peak_rss_kb() -> int:
 
 
 def _row(delivery: Delivery, envelope: str) -> SenderRow:
-    return delivery.id, delivery.subscriber_id, delivery.email, delivery.name, envelope
+    return (delivery.id, delivery.subscriber_id, delivery.email, delivery.name, envelope,
+            delivery.language)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

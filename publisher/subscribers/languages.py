@@ -77,3 +77,12 @@ def own_name(tag: str) -> str:
         return str(Locale.parse(tag, sep="-").get_display_name(Locale.parse(tag, sep="-")))
     except (UnknownLocaleError, ValueError):
         return tag
+
+
+def edition_language(reader: str | None, original: str, translations: Sequence[str]) -> str:
+    """Which edition of an issue a reader gets: the translation in their language (the same
+    tag, else the same primary language: an `en-GB` reader gets `en`), else the original
+    (also for a reader in the original's language, or with none recorded)."""
+    if reader is None:
+        return original
+    return best_language(reader, [original, *sorted(translations)], original)

@@ -25,6 +25,7 @@ class FaultySMTP:
         self.attempts: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()
         self.message_ids: dict[str, list[str]] = {}
+        self.languages: dict[str, list[str]] = {}  # each copy's Content-Language
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -101,6 +102,8 @@ class FaultySMTP:
                     else:
                         self.delivered[recipient] += 1
                         self.message_ids.setdefault(recipient, []).append(_message_id(data))
+                        self.languages.setdefault(recipient, []).append(
+                            _header(data, b"content-language:"))
                         reply("250 2.0.0 Ok: queued")
                 elif verb == "RSET" or verb == "NOOP":
                     reply("250 2.0.0 Ok")
@@ -127,7 +130,11 @@ class FaultySMTP:
 
 
 def _message_id(data: bytes) -> str:
+    return _header(data, b"message-id:")
+
+
+def _header(data: bytes, name: bytes) -> str:
     for line in data.split(b"\r\n"):
-        if line.lower().startswith(b"message-id:"):
+        if line.lower().startswith(name):
             return line.split(b":", 1)[1].strip().decode()
     return ""

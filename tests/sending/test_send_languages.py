@@ -1,0 +1,148 @@
+"""One send, each reader in their language: the seed issue (Chinese) with its English
+translation, to readers in English, British English, Chinese, German (no translation) and
+none, through a real SMTP catcher, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from publisher.config import Config
+from publisher.db import deliveries, open_database, sends
+from publisher.dev.catcher import Catcher
+from publisher.i18n import strings_for
+from publisher.mail.rendered import RenderedEmail
+from publisher.sending import outbox
+from publisher.sending.drain import DrainOptions
+from publisher.sending.frozen import stored_form, thawed
+from publisher.sending.send_issue import ready, run_send, start
+from publisher.subscribers import store
+from publisher.subscribers.store import Consent
+from tests.conftest import DATA, SEED_ISSUE
+from tests.sending.helpers import SECRETS, T0, smtp_site
+
+TRANSLATION = DATA / "translations" / "2024-06-first-half.en.md"
+LANGUAGES = ["zh-CN", "en", "en-GB", "de"]
+ENGLISH_TITLE = "Important LLM Papers of the First Half of June 2024"
+CHINESE_TITLE = "2024年6月上半月重要LLM论文"
+# reader -> their language (None: never chose one) and the edition they must get
+READERS: dict[str, tuple[str | None, str]] = {
+    "en@example.net": ("en", "en"),
+    "gb@example.net": ("en-GB", "en"),
+    "zh@example.net": ("zh-CN", "zh-CN"),
+    "de@example.net": ("de", "zh-CN"),
+    "none@example.net": (None, "zh-CN"),
+}
+
+
+def translated_site(config: Config, root: Path, database_url: str, port: int) -> Config:
+    """The seed site publishing in LANGUAGES, its issue beside the English translation."""
+    issues = root / "translated-issues"
+    issues.mkdir()
+    shutil.copy(SEED_ISSUE, issues)
+    shutil.copy(TRANSLATION, issues)
+    site = config.site.model_copy(update={"languages": LANGUAGES})
+    paths = config.settings.paths.model_copy(update={"issues": str(issues)})
+    config = replace(config, settings=config.settings.model_copy(
+        update={"site": site, "paths": paths}))
+    return smtp_site(config, port, database_url)
+
+
+def add_readers(engine: Engine, readers: dict[str, tuple[str | None, str]]) -> None:
+    with engine.begin() as conn:
+        for address, (language, _edition) in readers.items():
+            store.add(conn, address, "", store.CONFIRMED, Consent("import", T0), T0,
+                      language=language)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def received(catcher: Catcher) -> dict[str, EmailMessage]:
+    messages = [parse(raw) for raw in catcher.messages()]
+    by_reader = {str(m["X-Envelope-To"]): m for m in messages}
+    assert len(by_reader) == len(messages), "someone got two copies"
+    return by_reader
+
+
+def recorded_languages(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.language)).all())
+
+
+def test_each_reader_gets_the_translation_in_their_language_else_the_original(
+    seed_config: Config, tmp_path: Path, database_url: str
+) -> None:
+    with Catcher(tmp_path / "Maildir") as catcher:
+        config = translated_site(seed_config, tmp_path, database_url, catcher.port)
+        engine = open_database(database_url)
+        add_readers(engine, READERS)
+        item = ready(config, config.issues_dir / SEED_ISSUE.name)
+        send_id = start(engine, config, item, T0)
+        counts = run_send(engine, config, SECRETS, send_id, lambda: T0,
+                          DrainOptions(sender_processes=1))
+        mail = received(catcher)
+    assert counts["sent"] == len(READERS)
+    english = strings_for("en")
+    for address, (_language, edition) in READERS.items():
+        message = mail[address]
+        assert message["Content-Language"] == edition, address
+        text = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        assert text is not None and html is not None
+        body, page = text.get_content(), html.get_content()
+        if edition == "en":
+            assert message["Subject"] == ENGLISH_TITLE
+            assert ENGLISH_TITLE in body and "WildBench is an automated evaluation" in body
+            assert f"{english['unsubscribe']}{english['colon']}http://" in body
+            assert f"{english['preferences']}{english['colon']}http://" in body
+            assert 'lang="en"' in page and english["unsubscribe"] in page
+        else:
+            assert message["Subject"] == CHINESE_TITLE
+            assert ENGLISH_TITLE not in body and "WildBench is an automated" not in body
+    assert recorded_languages(engine) == {a: edition for a, (_, edition) in READERS.items()}
+    by_language = outbox.counts_by_language(engine, send_id)
+    assert {language: tally["sent"] for language, tally in by_language.items()} == {
+        "en": 2, "zh-CN": 3}
+
+
+def test_a_send_begun_before_translations_resumes_with_its_one_email(
+    seed_config: Config, tmp_path: Path, database_url: str
+) -> None:
+    """The upgrade path: content stored in the form of old (no `translations`) and rows
+    without a language (written before migration 13) send the original to everyone."""
+    with Catcher(tmp_path / "Maildir") as catcher:
+        config = translated_site(seed_config, tmp_path, database_url, catcher.port)
+        engine = open_database(database_url)
+        add_readers(engine, READERS)
+        original = ready(config, config.issues_dir / SEED_ISSUE.name)
+        alone = replace(original, rendered=replace(original.rendered, translations={}))
+        send_id = start(engine, config, alone, T0)
+        with engine.begin() as conn:
+            content = conn.execute(sa.select(sends.c.content)).scalar_one()
+            conn.execute(deliveries.update().values(language=None))
+        assert set(content) == {"slug", "subject", "language", "html", "text"}
+        run_send(engine, config, SECRETS, send_id, lambda: T0, DrainOptions())
+        mail = received(catcher)
+    assert sorted(mail) == sorted(READERS)
+    assert {m["Content-Language"] for m in mail.values()} == {"zh-CN"}
+    assert {m["Subject"] for m in mail.values()} == {CHINESE_TITLE}
+
+
+def test_the_stored_form_keeps_each_translation_and_reads_back_the_same() -> None:
+    english = RenderedEmail("s", "Hello", "en", "<p>Hello</p>", "Hello")
+    original = RenderedEmail("s", "你好", "zh-CN", "<p>你好</p>", "你好", {"en": english})
+    stored = stored_form(original)
+    assert stored["translations"]["en"]["subject"] == "Hello"
+    assert thawed(stored) == original
+    assert original.in_language("en") == english
+    assert original.in_language("de") is original and original.in_language(None) is original
