@@ -297,6 +297,7 @@ def webhook_secrets(webhook: WebhookConfig, environ: Mapping[str, str] | None = 
 
 TAG_NAME = re.compile(r"^[^\s()]+$")
 AUDIENCE_WORDS = frozenset({"and", "or", "not"})
+LANGUAGE_TERM = "lang:"  # `lang:en` in an audience names a language, never a tag
 
 
 def tag_name(tag: str) -> str:
@@ -304,6 +305,9 @@ def tag_name(tag: str) -> str:
     if not TAG_NAME.match(tag) or tag.lower() in AUDIENCE_WORDS:
         raise ValueError(f"{tag!r}: a tag is one word without spaces or parentheses, "
                          "and not and/or/not")
+    if tag.lower().startswith(LANGUAGE_TERM):
+        raise ValueError(f"{tag!r}: a tag cannot start with {LANGUAGE_TERM!r}, which names "
+                         "a language in an audience (lang:en)")
     return tag
 
 

@@ -38,8 +38,8 @@ def _rate(value: float | None) -> str:
 
 
 def status_table(engine: Engine, issue: str | None, now: datetime) -> Table:
-    """One row per send (or only ISSUE's), oldest first: state, counts per row state,
-    rate over the last minute and ETA."""
+    """One row per send (or only ISSUE's, with a row per language when it went out in
+    several), oldest first: state, counts per row state, rate over the last minute and ETA."""
     table = Table("issue", "state", *outbox.STATES, "rate", "ETA", "started", "finished")
     for summary in reversed(reports.send_summaries(engine, now)):
         if issue and summary.slug != issue:
@@ -48,7 +48,17 @@ def status_table(engine: Engine, issue: str | None, now: datetime) -> Table:
         table.add_row(summary.slug, state, *(str(summary.counts[s]) for s in outbox.STATES),
                       _rate(summary.rate_per_second), _duration(summary.eta_seconds),
                       _when(summary.created_at), _when(summary.finished_at))
+        for language, counts in _languages(summary).items() if issue else ():
+            table.add_row(f"  {language}", "", *(str(counts[s]) for s in outbox.STATES))
     return table
+
+
+def _languages(summary: reports.SendSummary) -> dict[str, dict[str, int]]:
+    """A send's counts by language, when it went out in more than one ("" is shown as
+    "-": rows from before languages were recorded)."""
+    if len(summary.by_language) < 2:
+        return {}
+    return {language or "-": counts for language, counts in summary.by_language.items()}
 
 
 def _output_console() -> Console:
@@ -95,6 +105,11 @@ def _lines(summary: reports.SendSummary, data: dict[str, object],
     if summary.state == outbox.SEND_ACTIVE:
         plain.append(f"now {_rate(summary.rate_per_second)}, "
                      f"{summary.remaining} left, ETA {_duration(summary.eta_seconds)}")
+    by_language = _languages(summary)
+    if by_language:
+        plain.append("by language:")
+        plain += [f"  {language:<8} " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                  for language, counts in by_language.items()]
     audience = (f"audience `{summary.audience}`" if summary.audience
                 else "audience: every confirmed subscriber")
     lines = [Text.assemble((summary.slug, "bold"), f"  {summary.subject}"),

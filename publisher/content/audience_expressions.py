@@ -1,8 +1,11 @@
-"""Audience expressions: which subscribers an issue is for, as a formula over their tags.
+"""Audience expressions: which subscribers an issue is for, as a formula over their tags
+and languages.
 
 `llm and not weekly-off`, `(llm or agents) and 中文`: tags are single words (no spaces or
 parentheses; hyphens and any script are fine), combined with `not` > `and` > `or` and
-parentheses. Pure: text in, a small tree out; a problem raises AudienceSyntaxError with the
+parentheses. `lang:<tag>` names the readers of a language by its BCP 47 tag, a narrower
+tag included (`lang:en`: readers in en, en-GB, en-US; a reader who chose no language reads
+in the site's). Pure: text in, a small tree out; a problem raises AudienceSyntaxError with the
 1-based column where it is. The database condition is built from the tree elsewhere
 (publisher.subscribers.audience_sql); `matches` is the same meaning in Python.
 
@@ -19,11 +22,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from publisher.config import AUDIENCE_WORDS
+from publisher.config import AUDIENCE_WORDS, LANGUAGE_TERM
 
 _TOKEN = re.compile(r"\s*(?:(?P<paren>[()])|(?P<word>[^\s()]+))")
 MAX_NESTING = 12  # `not`s and `(`s open at once (SQLite's parser overflows at 15 `a or b and (`)
 MAX_TAGS = 500  # tags named (SQLite refuses an expression tree deeper than 1,000)
+LANGUAGE_PREFIX = LANGUAGE_TERM  # `lang:en`: the readers of a language (no tag starts so)
+_TERM = "a tag, `lang:<language>`, `not` or `(`"  # what may start an operand
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
 
 
 class AudienceSyntaxError(ValueError):
@@ -40,6 +46,21 @@ class Tag:
 
     def __str__(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True)
+class Language:
+    """`lang:<tag>`: readers whose language is `tag`, or a narrower tag of it."""
+
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{LANGUAGE_PREFIX}{self.tag}"
+
+    def covers(self, language: str | None) -> bool:
+        """Whether a reader in `language` is one (`lang:en` covers en-GB; None: no one)."""
+        wanted, found = self.tag.lower(), (language or "").lower()
+        return found == wanted or found.startswith(wanted + "-")
 
 
 @dataclass(frozen=True)
@@ -78,8 +99,8 @@ class Or:
         return _joined(self, "or")
 
 
-Expr = Tag | Not | And | Or
-_BINDS = {Or: 1, And: 2, Not: 3, Tag: 4}  # how tightly each node holds its operands
+Expr = Tag | Language | Not | And | Or
+_BINDS = {Or: 1, And: 2, Not: 3, Tag: 4, Language: 4}  # how tightly each node holds its operands
 
 
 def _chained(kind: type[And | Or], first: Expr, rest: tuple[Expr, ...]) -> tuple[Expr, ...]:
@@ -141,7 +162,7 @@ class _Parser:
     def take(self) -> _Token:
         token = self.peek()
         if token is None:
-            raise AudienceSyntaxError("expected a tag, `not` or `(` but the expression ended",
+            raise AudienceSyntaxError(f"expected {_TERM} but the expression ended",
                                       self.end_column)
         self.index += 1
         return token
@@ -172,12 +193,14 @@ class _Parser:
             self.depth -= 1
             return expr
         if not token.word or token.keyword is not None:
-            raise AudienceSyntaxError(f"expected a tag, `not` or `(` but found `{token.text}`",
+            raise AudienceSyntaxError(f"expected {_TERM} but found `{token.text}`",
                                       token.column)
         self.tags += 1
         if self.tags > MAX_TAGS:
             raise AudienceSyntaxError(f"too many tags: an audience names at most {MAX_TAGS}",
                                       token.column)
+        if token.text.lower().startswith(LANGUAGE_PREFIX):
+            return _language(token)
         return Tag(token.text)
 
     def group(self, opening: _Token) -> Expr:
@@ -188,6 +211,17 @@ class _Parser:
                                       closing.column if closing else self.end_column)
         self.index += 1
         return expr
+
+
+def _language(token: _Token) -> Language:
+    tag = token.text[len(LANGUAGE_PREFIX):]
+    if not tag:
+        raise AudienceSyntaxError(f"`{token.text}` names no language: write it as "
+                                  "`lang:en` or `lang:zh-CN`", token.column)
+    if not _LANGUAGE_TAG.match(tag):
+        raise AudienceSyntaxError(f"`{token.text}`: {tag!r} is not a BCP 47 language tag "
+                                  "(write `lang:en` or `lang:zh-CN`)", token.column)
+    return Language(tag)
 
 
 def parse(text: str) -> Expr:
@@ -205,13 +239,23 @@ def parse(text: str) -> Expr:
 
 
 def tags_in(expr: Expr) -> list[str]:
-    """The tags an expression names, in order of first appearance."""
-    found: dict[str, None] = {}
+    """The tags an expression names, in order of first appearance (`lang:` terms apart)."""
+    return [node.name for node in _leaves(expr) if isinstance(node, Tag)]
+
+
+def languages_in(expr: Expr) -> list[str]:
+    """The language tags of an expression's `lang:` terms, in order of first appearance."""
+    return [node.tag for node in _leaves(expr) if isinstance(node, Language)]
+
+
+def _leaves(expr: Expr) -> list[Tag | Language]:
+    """The terms of an expression, each once, in order of first appearance."""
+    found: dict[Tag | Language, None] = {}
     stack = [expr]
     while stack:
         node = stack.pop()
-        if isinstance(node, Tag):
-            found.setdefault(node.name)
+        if isinstance(node, Tag | Language):
+            found.setdefault(node)
         elif isinstance(node, Not):
             stack.append(node.operand)
         else:
@@ -219,20 +263,35 @@ def tags_in(expr: Expr) -> list[str]:
     return list(found)
 
 
-def matches(expr: Expr, tags: set[str] | frozenset[str]) -> bool:
-    """Whether a subscriber with these tags is in the audience."""
+def matches(expr: Expr, tags: set[str] | frozenset[str], language: str | None = None) -> bool:
+    """Whether a subscriber with these tags, reading in `language`, is in the audience."""
     if isinstance(expr, Tag):
         return expr.name in tags
+    if isinstance(expr, Language):
+        return expr.covers(language)
     if isinstance(expr, Not):
-        return not matches(expr.operand, tags)
+        return not matches(expr.operand, tags, language)
     if isinstance(expr, And):
-        return all(matches(operand, tags) for operand in expr.operands)
-    return any(matches(operand, tags) for operand in expr.operands)
+        return all(matches(operand, tags, language) for operand in expr.operands)
+    return any(matches(operand, tags, language) for operand in expr.operands)
 
 
 def unknown_tags(expr: Expr, known: frozenset[str]) -> list[str]:
     """Tags an expression names that no topic or [audience] tags entry declares."""
     return [tag for tag in tags_in(expr) if tag not in known]
+
+
+def unknown_languages(expr: Expr, languages: list[str]) -> list[str]:
+    """The `lang:` terms that cover none of the site's `[site] languages`."""
+    return [tag for tag in languages_in(expr)
+            if not any(Language(tag).covers(known) for known in languages)]
+
+
+def unknown_languages_message(unknown: list[str], languages: list[str]) -> str:
+    """One line naming the languages no reader can have, and the site's."""
+    names = ", ".join(f"`{LANGUAGE_PREFIX}{tag}`" for tag in unknown)
+    return (f"{names} names no language the site publishes in; its languages: "
+            f"{', '.join(languages)} ([site] languages)")
 
 
 def unknown_tags_message(unknown: list[str], known: frozenset[str]) -> str:

@@ -99,15 +99,20 @@ def translations_problems(issue: Issue, config: Config) -> list[Problem]:
 
 
 def audience_problems(issue: Issue, config: Config) -> list[Problem]:
-    """An `audience` naming a tag no topic or [audience] tags entry declares."""
+    """An `audience` naming a tag no topic or [audience] tags entry declares, or a `lang:`
+    term for a language the site does not publish in."""
     if issue.meta.audience is None:
         return []
     expression = audience_expressions.parse(issue.meta.audience)
     unknown = audience_expressions.unknown_tags(expression, config.known_tags)
-    if not unknown:
-        return []
-    return [Problem(issue.path, issue.key_lines.get("audience", 1), "audience",
-                    audience_expressions.unknown_tags_message(unknown, config.known_tags))]
+    languages = config.site.languages
+    unknown_in = audience_expressions.unknown_languages(expression, languages)
+    messages = ([audience_expressions.unknown_tags_message(unknown, config.known_tags)]
+                if unknown else [])
+    if unknown_in:
+        messages.append(audience_expressions.unknown_languages_message(unknown_in, languages))
+    return [Problem(issue.path, issue.key_lines.get("audience", 1), "audience", message)
+            for message in messages]
 
 
 def check_steps(paths: list[Path], config: Config, date: datetime, *,

@@ -444,19 +444,6 @@ def counts(engine: Engine, send_id: int) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
-def counts_by_language(engine: Engine, send_id: int) -> dict[str, dict[str, int]]:
-    """A send's counts per state for each edition sent, by language ("" for rows written
-    before languages were recorded), in language order."""
-    c = deliveries.c
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(c.language, c.status, sa.func.count())
-                            .where(c.send_id == send_id).group_by(c.language, c.status)).all()
-    found: dict[str, dict[str, int]] = {}
-    for language, status, n in rows:
-        found.setdefault(language or "", dict.fromkeys(STATES, 0))[status] = int(n)
-    return dict(sorted(found.items()))
-
-
 def next_due(engine: Engine, send_id: int) -> datetime | None:
     """When the earliest deferred row is due (None when nothing is deferred)."""
     c = deliveries.c

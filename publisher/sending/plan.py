@@ -55,7 +55,8 @@ def plan_issue_send(engine: Engine, config: Config, item: Ready, override: str |
     if text is None:
         return IssuePlan(None, confirmed, confirmed, None)
     expr = recipients.parsed(text, config)
-    return IssuePlan(None, audience_sql.count(engine, expr), confirmed, str(expr))
+    return IssuePlan(None, audience_sql.count(engine, expr, config.site.language), confirmed,
+                     str(expr))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from publisher.content.audience_expressions import (
     AudienceSyntaxError,
     Expr,
     parse,
+    unknown_languages,
+    unknown_languages_message,
     unknown_tags,
     unknown_tags_message,
 )
@@ -24,7 +26,8 @@ from publisher.subscribers.audience_sql import condition
 
 
 def parsed(text: str, config: Config) -> Expr:
-    """The expression, checked; SendError for bad syntax or an unknown tag."""
+    """The expression, checked; SendError for bad syntax, an unknown tag or a `lang:` term
+    no reader can meet (a language the site does not publish in)."""
     try:
         expr = parse(text)
     except AudienceSyntaxError as exc:
@@ -32,6 +35,9 @@ def parsed(text: str, config: Config) -> Expr:
     unknown = unknown_tags(expr, config.known_tags)
     if unknown:
         raise SendError(f"audience {text!r}: {unknown_tags_message(unknown, config.known_tags)}")
+    languages = config.site.languages
+    if unknown_in := unknown_languages(expr, languages):
+        raise SendError(f"audience {text!r}: {unknown_languages_message(unknown_in, languages)}")
     return expr
 
 
@@ -47,4 +53,4 @@ def audience_of(issue: Issue, config: Config, override: str | None = None) -> Au
         return None
     expr = parsed(text, config)
     dialect = sa.engine.make_url(config.database_url).get_backend_name()
-    return Audience(str(expr), condition(expr, dialect))
+    return Audience(str(expr), condition(expr, dialect, config.site.language))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,9 @@ class SendSummary:
     complaints: int
     pruned: bool
     audience: str | None = None  # the tag expression it was sent to; None: every confirmed
+    # counts per state of each language sent ("" for rows from before languages were
+    # recorded), in language order; empty for a send pruned before then
+    by_language: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def remaining(self) -> int:
@@ -141,11 +144,12 @@ class _Tally:
     recent: int
     bounces: int
     complaints: int
+    by_language: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _tally(conn: Connection, send_id: int, since: datetime) -> _Tally:
-    """One pass over a send's rows: counts, first and last send, sends since `since`,
-    bounces and complaints."""
+    """One pass over a send's rows: counts (in all and by language), first and last send,
+    sends since `since`, bounces and complaints."""
     c = deliveries.c
     reply = sa.func.coalesce(c.last_reply, "")
     bounce = sa.and_(c.status == outbox.FAILED,
@@ -154,18 +158,34 @@ def _tally(conn: Connection, send_id: int, since: datetime) -> _Tally:
         c.status, sa.func.count(), sa.func.min(c.sent_at), sa.func.max(c.sent_at),
         sa.func.sum(sa.case((c.sent_at >= since, 1), else_=0)),
         sa.func.sum(sa.case((bounce, 1), else_=0)),
-        sa.func.sum(sa.case((reply.like(COMPLAINT_PREFIX + "%"), 1), else_=0)),
-    ).where(c.send_id == send_id).group_by(c.status)).all()
-    found = {str(r[0]): r for r in rows}
-    sent = found.get(outbox.SENT)
+        sa.func.sum(sa.case((reply.like(COMPLAINT_PREFIX + "%"), 1), else_=0)), c.language,
+    ).where(c.send_id == send_id).group_by(c.status, c.language)).all()
     first = min((r[2] for r in rows if r[2] is not None), default=None)
     last = max((r[3] for r in rows if r[3] is not None), default=None)
     bounces = sum(int(r[5] or 0) for r in rows)
     if bounces:  # the LIKE above is a prefilter ("5…" could be any text): check each
         bounces = _checked_bounces(conn, send_id)
-    return _Tally({s: int(found[s][1]) if s in found else 0 for s in outbox.STATES},
-                  _aware(first), _aware(last), int(sent[4] or 0) if sent else 0,
-                  bounces, sum(int(r[6] or 0) for r in rows))
+    return _Tally(_counted(rows), _aware(first), _aware(last),
+                  sum(int(r[4] or 0) for r in rows if r[0] == outbox.SENT),
+                  bounces, sum(int(r[6] or 0) for r in rows),
+                  _by_language(rows))
+
+
+def _counted(rows: Sequence[Any]) -> dict[str, int]:
+    """Every state's count over rows of (status, count, …)."""
+    counts = dict.fromkeys(outbox.STATES, 0)
+    for row in rows:
+        counts[str(row[0])] += int(row[1])
+    return counts
+
+
+def _by_language(rows: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """Every state's count for each language among rows of (status, count, …, language),
+    in language order; "" for rows from before languages were recorded."""
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(str(row[-1] or ""), []).append(row)
+    return {language: _counted(grouped[language]) for language in sorted(grouped)}
 
 
 def _checked_bounces(conn: Connection, send_id: int) -> int:
@@ -204,7 +224,7 @@ def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
     if stored is not None:
         tally = _Tally(dict(stored["counts"]), _parsed(stored["first_sent_at"]),
                        _parsed(stored["last_sent_at"]), 0, int(stored["bounces"]),
-                       int(stored["complaints"]))
+                       int(stored["complaints"]), dict(stored.get("by_language") or {}))
     else:
         tally = _tally(conn, int(row.id), now - RATE_WINDOW)
     sending = row.status == outbox.SEND_ACTIVE  # a current rate only while it is sending
@@ -220,7 +240,8 @@ def _summary(conn: Connection, row: Any, now: datetime) -> SendSummary:
         average_rate=_average(tally.counts[outbox.SENT], tally.first_sent_at,
                               tally.last_sent_at),
         eta_seconds=eta, bounces=tally.bounces, complaints=tally.complaints,
-        pruned=row.pruned_at is not None, audience=row.audience)
+        pruned=row.pruned_at is not None, audience=row.audience,
+        by_language=tally.by_language)
 
 
 def _parsed(value: str | None) -> datetime | None:
@@ -377,7 +398,8 @@ def retention_summary(engine: Engine, send_id: int, now: datetime) -> dict[str, 
     """What `publisher db prune` keeps of a send (`sends.summary`): enough for every view
     here to say the same once its rows and frozen email are gone."""
     summary = send_summary(engine, send_id, now)
-    return {"counts": summary.counts, "first_sent_at": _iso(summary.first_sent_at),
+    return {"counts": summary.counts, "by_language": summary.by_language,
+            "first_sent_at": _iso(summary.first_sent_at),
             "last_sent_at": _iso(summary.last_sent_at), "bounces": summary.bounces,
             "complaints": summary.complaints, "average_rate": summary.average_rate,
             "failures": [list(f) for f in failures_by_reply(engine, send_id, limit=100)],
@@ -393,7 +415,7 @@ def report_data(summary: SendSummary, failures: Sequence[tuple[str, str, int]]
     return {
         "issue": summary.slug, "subject": summary.subject, "state": summary.state,
         "audience": summary.audience,
-        "counts": summary.counts, "total": summary.total,
+        "counts": summary.counts, "total": summary.total, "by_language": summary.by_language,
         "created_at": _iso(summary.created_at), "finished_at": _iso(summary.finished_at),
         "first_sent_at": _iso(summary.first_sent_at), "last_sent_at": _iso(end),
         "duration_seconds": duration, "average_rate": summary.average_rate,

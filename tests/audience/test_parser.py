@@ -8,9 +8,11 @@ import pytest
 from publisher.content.audience_expressions import (
     And,
     AudienceSyntaxError,
+    Language,
     Not,
     Or,
     Tag,
+    languages_in,
     matches,
     parse,
     tags_in,
@@ -32,6 +34,16 @@ def test_parentheses_override_precedence() -> None:
 
 def test_operators_group_to_the_left() -> None:
     assert parse("a and b and c") == And(And(Tag("a"), Tag("b")), Tag("c"))
+
+
+def test_a_language_term_names_the_readers_of_that_language_and_its_narrower_tags() -> None:
+    expr = parse("lang:en and not llm")
+    assert expr == And(Language("en"), Not(Tag("llm"))) and str(expr) == "lang:en and not llm"
+    assert tags_in(expr) == ["llm"] and languages_in(expr) == ["en"]
+    assert matches(expr, set(), "en") and matches(expr, set(), "en-GB")
+    assert not matches(expr, set(), "zh-CN") and not matches(expr, set(), None)
+    assert not matches(expr, {"llm"}, "en") and not matches(parse("lang:en"), set(), "eng")
+    assert matches(parse("not lang:zh-CN"), set(), None)
 
 
 def test_operator_words_are_case_insensitive_and_tags_keep_their_case() -> None:
@@ -76,14 +88,18 @@ def test_matches_evaluates_an_expression_over_a_subscribers_tags(
 @pytest.mark.parametrize(("text", "column", "message"), [
     ("", 1, "empty expression: name at least one tag"),
     ("   ", 1, "empty expression: name at least one tag"),
-    ("llm and", 8, "expected a tag, `not` or `(` but the expression ended"),
+    ("llm and", 8, "expected a tag, `lang:<language>`, `not` or `(` but the expression ended"),
     ("llm weekly-off", 5, "expected `and` or `or` but found `weekly-off`"),
     ("(llm or agents", 15, "`(` at column 1 is never closed"),
     ("llm)", 4, "`)` without its `(`"),
-    ("and llm", 1, "expected a tag, `not` or `(` but found `and`"),
-    ("llm and or agents", 9, "expected a tag, `not` or `(` but found `or`"),
-    ("()", 2, "expected a tag, `not` or `(` but found `)`"),
-    ("中文 and (", 9, "expected a tag, `not` or `(` but the expression ended"),
+    ("and llm", 1, "expected a tag, `lang:<language>`, `not` or `(` but found `and`"),
+    ("llm and or agents", 9, "expected a tag, `lang:<language>`, `not` or `(` but found `or`"),
+    ("()", 2, "expected a tag, `lang:<language>`, `not` or `(` but found `)`"),
+    ("中文 and (", 9,
+     "expected a tag, `lang:<language>`, `not` or `(` but the expression ended"),
+    ("llm and lang:", 9, "`lang:` names no language: write it as `lang:en` or `lang:zh-CN`"),
+    ("lang:en_GB", 1, "`lang:en_GB`: 'en_GB' is not a BCP 47 language tag "
+                      "(write `lang:en` or `lang:zh-CN`)"),
 ])
 def test_a_malformed_expression_is_refused_with_the_column_of_the_problem(
         text: str, column: int, message: str) -> None:

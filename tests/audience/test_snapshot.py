@@ -78,8 +78,8 @@ def test_each_snapshot_is_the_set_the_expression_matches_in_python(
 
 
 @pytest.mark.parametrize(("override", "error"), [
-    ("llm and", "audience 'llm and': column 8: expected a tag, `not` or `(` but the "
-                "expression ended"),
+    ("llm and", "audience 'llm and': column 8: expected a tag, `lang:<language>`, `not` or "
+                "`(` but the expression ended"),
     ("llm and not robots", "audience 'llm and not robots': unknown tag 'robots'; known tags: "),
 ])
 def test_a_bad_expression_is_refused_before_any_row_is_written(

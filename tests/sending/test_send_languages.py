@@ -10,19 +10,22 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.config import Config
+from publisher.content.audience_expressions import matches, parse
 from publisher.db import deliveries, open_database, sends
 from publisher.dev.catcher import Catcher
+from publisher.errors import SendError
 from publisher.i18n import strings_for
 from publisher.mail.rendered import RenderedEmail
-from publisher.sending import outbox
+from publisher.sending import reports
 from publisher.sending.drain import DrainOptions
 from publisher.sending.frozen import stored_form, thawed
 from publisher.sending.send_issue import ready, run_send, start
-from publisher.subscribers import store
+from publisher.subscribers import audience_sql, store
 from publisher.subscribers.store import Consent
 from tests.conftest import DATA, SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0, smtp_site
@@ -61,14 +64,14 @@ def add_readers(engine: Engine, readers: dict[str, tuple[str | None, str]]) -> N
                       language=language)
 
 
-def parse(raw: bytes) -> EmailMessage:
+def parsed_mail(raw: bytes) -> EmailMessage:
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     return message
 
 
 def received(catcher: Catcher) -> dict[str, EmailMessage]:
-    messages = [parse(raw) for raw in catcher.messages()]
+    messages = [parsed_mail(raw) for raw in catcher.messages()]
     by_reader = {str(m["X-Envelope-To"]): m for m in messages}
     assert len(by_reader) == len(messages), "someone got two copies"
     return by_reader
@@ -110,7 +113,7 @@ def test_each_reader_gets_the_translation_in_their_language_else_the_original(
             assert message["Subject"] == CHINESE_TITLE
             assert ENGLISH_TITLE not in body and "WildBench is an automated" not in body
     assert recorded_languages(engine) == {a: edition for a, (_, edition) in READERS.items()}
-    by_language = outbox.counts_by_language(engine, send_id)
+    by_language = reports.send_summary(engine, send_id, T0).by_language
     assert {language: tally["sent"] for language, tally in by_language.items()} == {
         "en": 2, "zh-CN": 3}
 
@@ -146,3 +149,35 @@ def test_the_stored_form_keeps_each_translation_and_reads_back_the_same() -> Non
     assert thawed(stored) == original
     assert original.in_language("en") == english
     assert original.in_language("de") is original and original.in_language(None) is original
+
+
+def test_an_audience_of_lang_en_reaches_the_readers_of_english_and_its_variants(
+    seed_config: Config, tmp_path: Path, database_url: str
+) -> None:
+    config = translated_site(seed_config, tmp_path, database_url, 25)
+    engine = open_database(database_url)
+    add_readers(engine, READERS)
+    item = ready(config, config.issues_dir / SEED_ISSUE.name)
+    send_id = start(engine, config, item, T0, audience="lang:en")
+    assert recorded_languages(engine) == {"en@example.net": "en", "gb@example.net": "en"}
+    assert reports.send_summary(engine, send_id, T0).audience == "lang:en"
+    site_language = config.site.language  # a reader who chose none reads in zh-CN
+    for text, expected in (("lang:zh", {"zh", "none"}), ("not lang:zh-CN", {"en", "gb", "de"}),
+                           ("lang:en-GB or lang:de", {"gb", "de"})):
+        reached = {address.split("@")[0] for address, (language, _) in READERS.items()
+                   if matches(parse(text), set(), language or site_language)}
+        assert reached == expected, text
+        assert audience_sql.count(engine, parse(text), site_language) == len(expected), text
+
+
+def test_a_lang_term_for_a_language_the_site_does_not_publish_is_refused(
+    seed_config: Config, tmp_path: Path
+) -> None:
+    config = translated_site(seed_config, tmp_path, "sqlite:///" + str(tmp_path / "p.db"), 25)
+    item = ready(config, config.issues_dir / SEED_ISSUE.name)
+    engine = open_database(config.database_url)
+    with pytest.raises(SendError) as refused:
+        start(engine, config, item, T0, audience="lang:fr or lang:en")
+    assert str(refused.value) == (
+        "audience 'lang:fr or lang:en': `lang:fr` names no language the site publishes in; "
+        "its languages: zh-CN, en, en-GB, de ([site] languages)")

@@ -94,6 +94,7 @@ def view(console: Console, summary: SendSummary) -> dict[str, Any]:
         "complaint_rate": f"{summary.complaint_rate:.3%}",
         "over_limits": summary.over_limits, "pruned": summary.pruned,
         "audience": summary.audience,  # the tag expression; None: every confirmed subscriber
+        "by_language": summary.by_language,  # counts per state of each language sent
     }
 
 

@@ -160,6 +160,9 @@ class Report(BaseModel):
     audience: str | None
     counts: dict[str, int]
     total: int
+    # counts per state of each language the send went out in ("": rows from before
+    # languages were recorded)
+    by_language: dict[str, dict[str, int]]
     created_at: str | None
     finished_at: str | None
     first_sent_at: str | None
