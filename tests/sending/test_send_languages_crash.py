@@ -1,0 +1,93 @@
+"""SIGKILL a real `publisher send` of an issue with a translation (half the readers in
+English, half in the site's Chinese) at random moments, resume, and check that nobody was
+missed, a re-send is the same message, and every copy is in its reader's language."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from publisher.db import open_database
+from publisher.subscribers import store
+from tests.conftest import DATA
+from tests.sending.faulty_smtp import FaultySMTP
+from tests.sending.helpers import T0, add_confirmed
+from tests.sending.test_send_crash import (
+    SUBSCRIBERS,
+    WINDOW,
+    children,
+    extra_copies,
+    gone,
+    send,
+    sent_states,
+    wait_until,
+    write_site,
+)
+
+pytestmark = pytest.mark.slow  # SIGKILL loops of real `publisher send` processes
+
+TRANSLATION = DATA / "translations" / "2024-06-first-half.en.md"
+
+
+def write_translated_site(tmp_path: Path, port: int) -> Path:
+    """The crash tests' site, publishing in zh-CN and en, with the English translation."""
+    config = write_site(tmp_path, port)
+    shutil.copy(TRANSLATION, tmp_path / "issues")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('language = "zh-CN"\n',
+                                   'language = "zh-CN"\nlanguages = ["zh-CN", "en"]\n', 1),
+                      encoding="utf-8")
+    return config
+
+
+def test_sigkill_of_a_two_language_send_then_resume_keeps_each_reader_in_their_language(
+        tmp_path: Path, report_figure: Callable[[str], None]) -> None:
+    rng = random.Random(20240617)
+    per_kill: list[int] = []
+    orphans: list[int] = []
+    with FaultySMTP(lambda r, a: "ok", delay=0.02) as server:
+        config = write_translated_site(tmp_path, server.port)
+        engine = open_database(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
+        addresses = add_confirmed(engine, SUBSCRIBERS)
+        with engine.begin() as conn:  # every other reader reads English
+            for subscriber_id in range(1, SUBSCRIBERS + 1, 2):
+                store.set_language(conn, subscriber_id, "en", T0)
+        expected = {address: "en" if n % 2 == 0 else "zh-CN"
+                    for n, address in enumerate(addresses)}
+        killed = False
+        for _ in range(3):
+            before, total = extra_copies(server.delivered), sum(server.delivered.values())
+            process = send(config)
+            at = total + rng.randint(5, 120)
+            wait_until(lambda: sum(server.delivered.values()) >= at  # noqa: B023
+                       or process.poll() is not None, 60)  # noqa: B023
+            senders = children(process.pid)
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            if killed:
+                per_kill.append(extra_copies(server.delivered) - before)
+            killed = process.returncode == -signal.SIGKILL
+            orphans += [pid for pid in senders if not gone(pid)]
+        before = extra_copies(server.delivered)
+        final = send(config)
+        _, stderr = final.communicate(timeout=120)
+        assert final.returncode == 0, stderr.decode()[-2000:]
+        if killed:
+            per_kill.append(extra_copies(server.delivered) - before)
+    report_figure(f"SIGKILL of a two-language `publisher send`: duplicates per kill "
+                  f"{per_kill} (window {WINDOW})")
+    assert len(per_kill) >= 2, "the kills should land while the send is running"
+    assert not orphans, "a sender process outlived its killed drain"
+    assert set(server.delivered) == set(addresses), "someone was missed"
+    assert all(extra <= WINDOW for extra in per_kill)
+    for address, count in server.delivered.items():
+        assert count == 1 or len(set(server.message_ids[address])) == 1, \
+            "a re-send must be the same message"
+        assert set(server.languages[address]) == {expected[address]}, address
+    assert sent_states(engine) == {"sent": SUBSCRIBERS}
