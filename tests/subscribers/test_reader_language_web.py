@@ -2,10 +2,12 @@
 the subscribe form offers both, each named in itself, the browser's Accept-Language
 preselecting one (stored only when the form is sent); a reader who chooses English gets the
 English confirmation mail (through the outbox, into a real SMTP catcher) and English
-confirm, preferences and unsubscribe pages; a language the site lacks is refused."""
+confirm, preferences and unsubscribe pages, and an issue sent later comes in English (its
+translation), its links opening English pages; a language the site lacks is refused."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,10 +17,14 @@ import pytest
 from lxml import html as lxml_html
 
 from publisher.config import Config
+from publisher.sending.drain import DrainOptions
+from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
+from publisher.subscribers.store import Consent
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
-from tests.sending.helpers import SECRETS
+from tests.conftest import DATA, SEED_ISSUE
+from tests.sending.helpers import SECRETS, T0
 from tests.subscribers.test_web_flows import Site, confirm_link, served
 
 TWO_LANGUAGES = ["zh-CN", "en"]
@@ -138,3 +144,40 @@ def test_a_site_of_one_language_offers_no_language_select(seed_config: Config,
         assert heading(page) == "通过邮件订阅"  # the site's one language, whatever the browser
         assert running.post("/subscribe", {"email": "a@example.org"}).headers[
             "location"] == "/subscribe/sent"
+
+
+@pytest.fixture
+def translated(seed_config: Config, tmp_path: Path) -> Iterator[Site]:
+    """`bilingual`, its issue beside the English translation (tests/data/translations)."""
+    issues = tmp_path / "translated-issues"
+    issues.mkdir()
+    shutil.copy(SEED_ISSUE, issues)
+    shutil.copy(DATA / "translations" / f"{SEED_ISSUE.stem}.en.md", issues)
+    settings = seed_config.settings
+    site = settings.site.model_copy(update={"languages": TWO_LANGUAGES})
+    paths = settings.paths.model_copy(update={"issues": str(issues)})
+    config = replace(seed_config, settings=settings.model_copy(
+        update={"site": site, "paths": paths}))
+    with served(config, tmp_path) as running:
+        yield running
+
+
+def test_an_english_reader_gets_the_english_issue_whose_links_open_english_pages(
+        translated: Site) -> None:
+    with translated.engine.begin() as conn:
+        store.add(conn, "reader@example.org", "", store.CONFIRMED, Consent("import", T0), T0,
+                  language="en")
+    item = ready(translated.config, translated.config.issues_dir / SEED_ISSUE.name)
+    send_id = start(translated.engine, translated.config, item, T0)
+    run_send(translated.engine, translated.config, SECRETS, send_id, lambda: T0,
+             DrainOptions())
+    (mail,) = [m for m in translated.mails() if m["Content-Language"] == "en"]
+    assert mail["Subject"] == "Important LLM Papers of the First Half of June 2024"
+    body = mail.get_body(("plain",))
+    assert body is not None
+    links = dict(line.split(": ", 1) for line in body.get_content().splitlines()
+                 if line.startswith(("Unsubscribe: ", "Preferences: ")))
+    preferences = httpx.get(links["Preferences"]).text
+    assert heading(preferences) == "Subscription preferences"
+    assert 'lang="en"' in preferences.split(">", 2)[1]
+    assert heading(httpx.get(links["Unsubscribe"]).text) == "Unsubscribe"
