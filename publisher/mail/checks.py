@@ -33,7 +33,7 @@ from publisher.content.lint import (
 from publisher.content.markup import parse, to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.dkim_signing import keys_from_config
-from publisher.mail.render import render_email
+from publisher.mail.render import edition_url, render_email
 from publisher.mail.rendered import RenderedEmail
 
 T = TypeVar("T")
@@ -130,13 +130,20 @@ def check_steps(paths: list[Path], config: Config, date: datetime, *,
 def check_step(step: Step, config: Config,
                date: datetime) -> tuple[RenderedEmail | None, list[Problem]]:
     """A step's body problems and its email, drawn as an issue dated `date`. A step has no
-    page of its own, so its "view in browser" link leads to the archive's home."""
-    rendered, problems = check_issue(step.as_issue(date, config.site.language), config)
+    page of its own, so its "view in browser" link leads to the archive's home (and a
+    translated step's links to the root edition's: a language's edition may not exist)."""
+    issue = step.as_issue(date, config.site.language)
+    rendered, problems = check_issue(issue, config)
     if rendered is None:
         return None, problems
-    page, home = urls.issue_url(config.site.base_url, step.name), config.site.base_url + "/"
-    return replace(rendered, slug=step.send_slug, html=rendered.html.replace(page, home),
-                   text=rendered.text.replace(page, home)), problems
+    root = config.site.base_url
+    edition = edition_url(issue, root)
+    swaps = [(urls.issue_url(edition, step.name), root + "/"),
+             (urls.feed_url(edition), urls.feed_url(root))]
+    html, text = rendered.html, rendered.text
+    for link, kept in swaps:
+        html, text = html.replace(link, kept), text.replace(link, kept)
+    return replace(rendered, slug=step.send_slug, html=html, text=text), problems
 
 
 def _with_largest_sections(problem: Problem, issue: Issue) -> Problem:

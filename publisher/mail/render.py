@@ -68,6 +68,12 @@ def sample_recipient(base_url: str) -> Recipient:
     )
 
 
+def edition_url(issue: Issue, base_url: str) -> str:
+    """The root of the archive edition an issue's email belongs to: the site's for an
+    original, the language's (`/en`) for a translation, whose page and feeds live there."""
+    return base_url + ("" if issue.translation_of is None else urls.language_path(issue.language))
+
+
 def _date_label(issue: Issue, config: Config) -> str:
     """The issue's date in the site's timezone, written the issue's way."""
     return date_label(issue.published.astimezone(config.site.zone), issue.language)
@@ -88,8 +94,8 @@ def render_mjml(issue: Issue, config: Config) -> str:
         title=issue.title,
         preheader=issue.meta.summary or issue.title,
         font_stack=FONT_STACK,
-        view_url=urls.issue_url(site.base_url, issue.slug),
-        feed_url=urls.feed_url(site.base_url, "atom"),
+        view_url=urls.issue_url(edition_url(issue, site.base_url), issue.slug),
+        feed_url=urls.feed_url(edition_url(issue, site.base_url), "atom"),
         site_title=site.title,
         date_label=_date_label(issue, config),
         authors=", ".join(issue.meta.authors),
@@ -123,7 +129,8 @@ def render_text(issue: Issue, config: Config) -> str:
     ]
     if issue.meta.authors:
         header.append(t["by"].format(authors=", ".join(issue.meta.authors)))
-    header.append(f"{t['view_in_browser']}{t['colon']}{urls.issue_url(site.base_url, issue.slug)}")
+    page = urls.issue_url(edition_url(issue, site.base_url), issue.slug)
+    header.append(f"{t['view_in_browser']}{t['colon']}{page}")
     body = to_text(issue.body, links_heading=t["links"], base_url=site.base_url)
     footer = ["-- ", wrap(t["why"].format(email=EMAIL, site=site.title))]
     if issue.meta.source:

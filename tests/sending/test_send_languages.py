@@ -32,6 +32,7 @@ from tests.sending.helpers import SECRETS, T0, smtp_site
 
 TRANSLATION = DATA / "translations" / "2024-06-first-half.en.md"
 LANGUAGES = ["zh-CN", "en", "en-GB", "de"]
+BASE = "http://127.0.0.1:8000"  # the seed site's base_url
 ENGLISH_TITLE = "Important LLM Papers of the First Half of June 2024"
 CHINESE_TITLE = "2024年6月上半月重要LLM论文"
 # reader -> their language (None: never chose one) and the edition they must get
@@ -109,8 +110,10 @@ def test_each_reader_gets_the_translation_in_their_language_else_the_original(
             assert f"{english['unsubscribe']}{english['colon']}http://" in body
             assert f"{english['preferences']}{english['colon']}http://" in body
             assert 'lang="en"' in page and english["unsubscribe"] in page
+            assert f"{BASE}/en/issues/{item.issue.slug}/" in body  # its English page
         else:
             assert message["Subject"] == CHINESE_TITLE
+            assert f"{BASE}/issues/{item.issue.slug}/" in body
             assert ENGLISH_TITLE not in body and "WildBench is an automated" not in body
     assert recorded_languages(engine) == {a: edition for a, (_, edition) in READERS.items()}
     by_language = reports.send_summary(engine, send_id, T0).by_language
