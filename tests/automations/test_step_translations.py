@@ -2,20 +2,29 @@
 beside `welcome.md` is read with its original, never as a step of its own, and `publisher
 check` gives it the diagnostics of an issue's translation (a missing original, a language
 the site does not list, a key that comes from the original, links that diverge, and a
-warning when it is older than its original)."""
+warning when it is older than its original); each reader gets the step in their language."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from publisher.config import Config
 from publisher.content.automations import read_steps, step_variants
+from publisher.db import deliveries, sends
+from publisher.sending.daemon import Daemon
+from publisher.subscribers import store
+from tests.automations.helpers import BASE, confirm_at, with_steps
 from tests.automations.test_step_files import config_with_steps, run
 from tests.conftest import DATA, SITE
+from tests.sending.faulty_smtp import FaultySMTP
+from tests.sending.helpers import SECRETS, database, smtp_site
 
 TRANSLATION = DATA / "step_translations" / "welcome.en.md"
 
@@ -110,3 +119,25 @@ def test_a_step_translation_older_than_its_original_is_a_warning(steps: Path,
     assert code == 0, output
     assert "warning:" in output and "older than its original" in output
     assert str(steps / "welcome.md") in output
+
+
+def test_each_reader_gets_the_welcome_in_their_language_else_the_original(
+    seed_config: Config, steps: Path, database_url: str
+) -> None:
+    with FaultySMTP(lambda r, a: "ok") as server:
+        config = with_steps(smtp_site(seed_config, server.port, database_url), steps)
+        site = config.site.model_copy(update={"languages": ["zh-CN", "en"]})
+        config = replace(config, settings=config.settings.model_copy(update={"site": site}))
+        engine = database(config)
+        english, chinese = confirm_at(engine, 2, BASE - timedelta(minutes=5))
+        with engine.begin() as conn:
+            store.set_language(conn, 1, "en", BASE)
+        daemon = Daemon(config, SECRETS, engine, lambda: BASE)
+        for _ in range(3):
+            daemon.tick()
+    assert server.languages == {english: ["en"], chinese: ["zh-CN"]}
+    with engine.connect() as conn:
+        recorded = dict(conn.execute(sa.select(deliveries.c.email, deliveries.c.language)
+                                     .join(sends, sends.c.id == deliveries.c.send_id)
+                                     .where(sends.c.issue_slug == "automation:welcome")).all())
+    assert recorded == {english: "en", chinese: "zh-CN"}
