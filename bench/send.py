@@ -2,21 +2,26 @@
 within this one run, with the seed edition as sent (personalised, DKIM rsa-2048 signed):
 
   L   smtp-source -s 16 -d: Postfix's C client, 16 reused connections (as publisher's)
+  L2  the same at the mean size of c2's messages (the English translation is larger)
   R   raw aiosmtplib `sendmail`, prebuilt bytes, 16 connections, one process
   S   publisher's SMTP client alone (Connection/deliver), prebuilt Outgoing, 16 connections
   c   publisher's full pipeline: SQLite outbox, personalisation, DKIM, 16 connections,
       `sender_processes` left at its default (one per core), N subscribers, start + drain
   c0  the same without DKIM
+  c2  c with half the readers in English: two language variants (the seed issue and its
+      English translation, issues/2024-06-first-half.en.md), one prepared message each
   d1, d2  PostgreSQL, 1 and 2 `publisher run --worker --once` processes, each with
       `sender_processes = 1` and 16 connections: the SMTP side is the limit
   e   a naive baseline: EmailMessage and dkimpy per recipient, one commit per row
 
-then c/L, c0/L, c/R and d2/d1 against the issue's targets, the per-message CPU split
-(bench/profile_send.py), the peak RSS of c (main process and each sender process, from
-their `sender_stopped` log lines) and 1/4/16 sessions beside smtp-source.
+then c/L, c0/L, c2/L2 (within 5 % of c/L), c/R and d2/d1 against the issue's targets, the
+per-message CPU split (bench/profile_send.py), the peak RSS of c (main process and each
+sender process, from their `sender_stopped` log lines) and 1/4/16 sessions beside
+smtp-source.
 
     python bench/send.py [--subscribers 100000] [--quick]
     python bench/send.py --pipeline-only --subscribers 1000000   # c and its peak RSS only
+    python bench/send.py --languages --subscribers 20000   # L, c and c2 only
 """
 
 from __future__ import annotations
@@ -99,10 +104,18 @@ class _Events(logging.Handler):
             pass
 
 
-def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: bool) -> None:
-    """c in a process of its own, so its peak RSS is its own; prints one JSON line."""
+def mixed_size(config: Any) -> int:
+    """The mean size of c2's messages: half the seed edition's, half its translation's."""
+    built = builder(config)
+    return (len(built.build(row(1)).data) + len(built.build(row(1), "en").data)) // 2
+
+
+def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: bool,
+                   bilingual: bool = False) -> None:
+    """c in a process of its own, so its peak RSS is its own; prints one JSON line. With
+    `bilingual`, every other reader reads English (c2): the send has two variants."""
     from publisher.clock import utc_now
-    from publisher.db import open_database
+    from publisher.db import open_database, subscriber_table
     from publisher.sending.drain import options_from
     from publisher.sending.send_issue import ready, run_send, start
 
@@ -116,7 +129,12 @@ def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: 
         config = site(root, port, f"sqlite:///{root / 'bench.db'}", pool, senders, dkim)
         engine = open_database(config.database_url)
         insert_confirmed(engine, count, name="读者 {n}")
+        if bilingual:
+            with engine.begin() as conn:
+                conn.execute(subscriber_table.update().where(subscriber_table.c.id % 2 == 0)
+                             .values(language="en"))
         item = ready(config, SEED)  # rendering the issue is not sending it
+        assert not bilingual or "en" in item.rendered.translations, "no English translation"
         own, children = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         send_id = start(engine, config, item, NOW)
@@ -173,9 +191,9 @@ class Pipeline:
 
 
 def pipeline(port: int, count: int, pool: int = 16, senders: int | None = None,
-             dkim: bool = True) -> Pipeline:
+             dkim: bool = True, bilingual: bool = False) -> Pipeline:
     args = [str(port), str(count), str(pool), "default" if senders is None else str(senders),
-            "dkim" if dkim else "none"]
+            "dkim" if dkim else "none", "bilingual" if bilingual else "one"]
     output = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
                             capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
@@ -282,11 +300,13 @@ class Runs:
     n: int
     naive_n: int
     limit: float
+    mixed: float  # L at the mean size of c2's messages (the translation is larger)
     raw: ClientRun
     client: ClientRun
     split: Split
     full: Pipeline
     plain: Pipeline
+    bilingual: Pipeline
     pg1: float
     pg2: float
     baseline: float
@@ -300,18 +320,20 @@ def measure(n: int, naive_n: int, quick: bool) -> Runs:
         message = builder(config).build(row(1))
         volume = 4_000 if quick else max(10_000, n // 10)
         limit = smtp_source(port, 16, volume, len(message.data))
+        mixed = smtp_source(port, 16, volume, mixed_size(config))
         raw = raw_aiosmtplib(port, unstuffed(message), volume)
         client = smtp_client(config, message, volume)
         split = cpu_split(root, port, quick)
         full = pipeline(port, n)
         plain = pipeline(port, n, dkim=False)
+        bilingual = pipeline(port, n, bilingual=True)
         with postgres_server() as server:
             pg1 = postgres_workers(server, port, n, 1)
             pg2 = postgres_workers(server, port, n, 2)
         baseline = naive(port, naive_n)
         levels = concurrency(port, len(message.data), 2_000)
-    return Runs(len(message.data), n, naive_n, limit, raw, client, split, full, plain,
-                pg1, pg2, baseline, levels)
+    return Runs(len(message.data), n, naive_n, limit, mixed, raw, client, split, full,
+                plain, bilingual, pg1, pg2, baseline, levels)
 
 
 def verdict(value: float, target: float | None) -> str:
@@ -326,12 +348,15 @@ def report(runs: Runs) -> list[str]:
     lines = [f"{'run':<74} {'messages/s':>10}"]
     for label, value in (
             ("L   smtp-source -s 16 -d -> smtp-sink", runs.limit),
+            ("L2  the same at the mean size of c2's messages", runs.mixed),
             ("R   raw aiosmtplib sendmail, prebuilt bytes, 16 connections", runs.raw.rate),
             ("S   publisher SMTP client alone, prebuilt Outgoing, 16 connections",
              runs.client.rate),
             (f"c   publisher, SQLite, DKIM, 16 connections, {senders} sender processes, "
              f"{n:,}", runs.full.rate),
             (f"c0  the same without DKIM, {n:,}", runs.plain.rate),
+            (f"c2  c with half the readers in English (two variants), {n:,}",
+             runs.bilingual.rate),
             (f"d1  PostgreSQL, 1 worker (1 sender process, 16 connections), {n:,}", runs.pg1),
             (f"d2  PostgreSQL, 2 workers (1 sender process, 16 connections each), {n:,}",
              runs.pg2),
@@ -342,6 +367,10 @@ def report(runs: Runs) -> list[str]:
     for label, value, target in (
             ("c/L   full pipeline, DKIM", rate(c, limit), 0.5),
             ("c0/L  full pipeline, no DKIM", rate(runs.plain.rate, limit), 0.6),
+            ("c2/L2 full pipeline, two languages", rate(runs.bilingual.rate, runs.mixed),
+             None),
+            ("(c2/L2)/(c/L) two languages vs one",
+             rate(rate(runs.bilingual.rate, runs.mixed), rate(c, limit)), 0.95),
             ("c/R   vs raw aiosmtplib", rate(c, runs.raw.rate), None),
             ("S/L   our SMTP client vs smtp-source", rate(runs.client.rate, limit), None),
             ("d2/d1 1 -> 2 PostgreSQL workers", rate(runs.pg2, runs.pg1), 1.3),
@@ -380,6 +409,30 @@ def pipeline_only(n: int) -> None:
     print(f"CPU per message: {full.cpu_line()}")
 
 
+def languages_only(n: int) -> None:
+    """L, c, L2 and c2 alone: what a second language variant costs the send. The English
+    translation is larger than the original, so c2 is measured against L2, smtp-source at
+    the mean size of c2's messages."""
+    with smtp_sink() as port, tempfile.TemporaryDirectory() as tmp:
+        config = site(Path(tmp), port, f"sqlite:///{Path(tmp) / 'sample.db'}")
+        size, mixed = len(builder(config).build(row(1)).data), mixed_size(config)
+        volume = max(10_000, n // 10)
+        limit = smtp_source(port, 16, volume, size)
+        one = pipeline(port, n)
+        limit2 = smtp_source(port, 16, volume, mixed)
+        two = pipeline(port, n, bilingual=True)
+    one_ratio, two_ratio = rate(one.rate, limit), rate(two.rate, limit2)
+    print(header(size, n))
+    print(f"L   smtp-source -s 16 -d -> smtp-sink, {size:,} bytes: {limit:,.0f} messages/s")
+    print(f"c   one language, {n:,}: {one.rate:,.0f} messages/s, c/L {one_ratio:.3f}")
+    print(f"L2  the same at {mixed:,} bytes (c2's mean): {limit2:,.0f} messages/s")
+    print(f"c2  two languages (half the readers in English), {n:,}: {two.rate:,.0f} "
+          f"messages/s, c2/L2 {two_ratio:.3f}")
+    print(f"(c2/L2)/(c/L) = {rate(two_ratio, one_ratio):.3f} (target: within 5 %, >= 0.95)")
+    print(f"CPU per message during c: {one.cpu_line()}")
+    print(f"CPU per message during c2: {two.cpu_line()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -387,18 +440,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts: a few minutes")
     parser.add_argument("--pipeline-only", action="store_true",
                         help="only c: its rate and peak RSS at --subscribers")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--languages", action="store_true",
+                        help="only L, c and c2 (one language against two)")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        port, count, pool, senders, dkim = args.child
+        port, count, pool, senders, dkim, languages = args.child
         pipeline_child(int(port), int(count), int(pool),
-                       None if senders == "default" else int(senders), dkim == "dkim")
+                       None if senders == "default" else int(senders), dkim == "dkim",
+                       languages == "bilingual")
         return
     print(f"$ {command_line()}", flush=True)
     began = time.perf_counter()
     n = 5_000 if args.quick else args.subscribers
     if args.pipeline_only:
         pipeline_only(n)
+    elif args.languages:
+        languages_only(n)
     else:
         runs = measure(n, 300 if args.quick else args.naive, args.quick)
         print(header(runs.size, n))

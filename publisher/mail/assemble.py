@@ -33,8 +33,12 @@ def key_specs(keys: Sequence[DkimKey]) -> tuple[KeySpec, ...]:
     return tuple((k.selector, k.domain, k.pem) for k in keys)
 
 
-@lru_cache(maxsize=4)
-def _signer(specs: tuple[KeySpec, ...]) -> Signer | None:
+@lru_cache(maxsize=16)
+def _signer(specs: tuple[KeySpec, ...], edition: str = "") -> Signer | None:
+    """The keys' signer for one edition of a send ("": the original): each language
+    variant keeps its own caches of parsed header fields and of its body's shared prefix
+    (see publisher.mail.dkim_signing), which rows alternating between variants would
+    otherwise relearn at every row."""
     if not specs:
         return None
     keys = [load_key(pem, selector, domain, f"{selector}._domainkey.{domain}")
@@ -56,8 +60,9 @@ class Builder:
         """The row's message in the edition `language` names (None: the original)."""
         _delivery_id, subscriber_id, email, name = row
         values = self.personaliser.values(Recipient(subscriber_id, email, name))
-        sign = _signer(self.dkim)
-        prepared = self.translations.get(language or "", self.prepared)
+        edition = language if language is not None and language in self.translations else ""
+        sign = _signer(self.dkim, edition)
+        prepared = self.translations[edition] if edition else self.prepared
         outgoing, message = prepared.outgoing(values, with_message=sign is not None)
         return outgoing if sign is None else with_headers(sign(message), outgoing)
 
