@@ -109,7 +109,9 @@ sends = sa.Table(
     sa.Column("audience_count", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
-    sa.Column("content", sa.JSON),  # migration 2: the email as rendered when the send began
+    # migration 2: the email as rendered when the send began (with its translations' since
+    # they are sent: publisher.sending.frozen)
+    sa.Column("content", sa.JSON),
     # migration 4: operator control and retention
     sa.Column("paused_at", UTCDateTime),
     sa.Column("cancelled_at", UTCDateTime),

@@ -86,8 +86,10 @@ def _watch(out: Console, render: Callable[[], RenderableType], busy: Callable[[]
             live.update(render(), refresh=True)
 
 
-def _lines(summary: reports.SendSummary, data: dict[str, object],
-           failures: Sequence[tuple[str, str, int]]) -> list[Text]:
+def report_lines(summary: reports.SendSummary, data: dict[str, object],
+                 failures: Sequence[tuple[str, str, int]]) -> list[Text]:
+    """`publisher report`'s lines: the figures, the counts by language when there are
+    several, the audience, the warnings and the failures by reply."""
     pruned = " (pruned: counts from the summary kept)" if summary.pruned else ""
     duration = data["duration_seconds"]
     plain = [
@@ -136,7 +138,7 @@ def report_command(context: Context, issue: str, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     out = _output_console()
-    for line in _lines(summary, data, failures):
+    for line in report_lines(summary, data, failures):
         out.print(line, soft_wrap=True)
 
 

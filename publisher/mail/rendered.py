@@ -32,18 +32,6 @@ class RenderedEmail:
     text: str
     translations: Mapping[str, RenderedEmail] = field(default_factory=dict)
 
-    def in_language(self, language: str | None) -> RenderedEmail:
-        """The variant a delivery recorded as `language` gets: that translation, else this
-        original (None: a row written before languages were recorded)."""
-        if language is None or language == self.language:
-            return self
-        return self.translations.get(language, self)
-
-    @property
-    def languages(self) -> list[str]:
-        """The original's language, then its translations' in order."""
-        return [self.language, *sorted(self.translations)]
-
     @property
     def html_bytes(self) -> int:
         return len(self.html.encode("utf-8"))

@@ -175,12 +175,13 @@ def test_report_warns_over_the_bounce_limit_and_gives_json_for_scripts(
     assert "      1 failed   550 5.1.1 No such user" in text.stdout
     data = json.loads(run_publisher_here(config_file, "report", SLUG, "--json").stdout)
     assert set(data) == {
-        "issue", "audience", "subject", "state", "counts", "total", "created_at",
-        "finished_at", "first_sent_at", "last_sent_at", "duration_seconds", "average_rate",
+        "issue", "audience", "subject", "state", "counts", "total", "by_language",
+        "created_at", "finished_at", "first_sent_at", "last_sent_at", "duration_seconds", "average_rate",
         "rate_per_second", "eta_seconds", "bounces", "bounce_rate", "complaints",
         "complaint_rate", "limits", "warnings", "pruned", "failures"}
     assert data["state"] == "done" and data["counts"]["sent"] == 19 and data["total"] == 20
     assert data["audience"] is None  # every confirmed subscriber
+    assert data["by_language"] == {"zh-CN": data["counts"]}  # the seed site's one language
     assert data["limits"] == {"bounce_rate": 0.02, "complaint_rate": 0.003}
     assert data["failures"] == [{"state": "failed", "reply": "550 5.1.1 No such user",
                                  "count": 1}]

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from publisher.commands.status import report_lines, status_table
 from publisher.config import Config
 from publisher.content.audience_expressions import matches, parse
 from publisher.db import deliveries, open_database, sends
@@ -150,8 +152,6 @@ def test_the_stored_form_keeps_each_translation_and_reads_back_the_same() -> Non
     stored = stored_form(original)
     assert stored["translations"]["en"]["subject"] == "Hello"
     assert thawed(stored) == original
-    assert original.in_language("en") == english
-    assert original.in_language("de") is original and original.in_language(None) is original
 
 
 def test_an_audience_of_lang_en_reaches_the_readers_of_english_and_its_variants(
@@ -184,3 +184,26 @@ def test_a_lang_term_for_a_language_the_site_does_not_publish_is_refused(
     assert str(refused.value) == (
         "audience 'lang:fr or lang:en': `lang:fr` names no language the site publishes in; "
         "its languages: zh-CN, en, en-GB, de ([site] languages)")
+
+
+def test_the_report_and_status_count_a_send_by_language(
+    seed_config: Config, tmp_path: Path
+) -> None:
+    with Catcher(tmp_path / "Maildir") as catcher:
+        config = translated_site(seed_config, tmp_path, seed_config.database_url, catcher.port)
+        engine = open_database(config.database_url)
+        add_readers(engine, READERS)
+        item = ready(config, config.issues_dir / SEED_ISSUE.name)
+        send_id = start(engine, config, item, T0)
+        run_send(engine, config, SECRETS, send_id, lambda: T0, DrainOptions())
+    summary = reports.send_summary(engine, send_id, T0)
+    lines = [str(line) for line in report_lines(summary, reports.report_data(summary, []), [])]
+    at = lines.index("by language:")
+    assert lines[at + 1:at + 3] == [
+        "  en       0 queued, 0 sending, 2 sent, 0 deferred, 0 failed, 0 cancelled",
+        "  zh-CN    0 queued, 0 sending, 3 sent, 0 deferred, 0 failed, 0 cancelled"]
+    out = Console(record=True, width=200)
+    out.print(status_table(engine, item.issue.slug, T0))
+    rows = [line.split() for line in out.export_text().splitlines()]
+    assert ["│", "en", "│", "│", "0", "│", "0", "│", "2"] == rows[-3][:9]
+    assert ["│", "zh-CN", "│", "│", "0", "│", "0", "│", "3"] == rows[-2][:9]
