@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test quick lint system-deps bench docs docs-reference clean
+.PHONY: demo test quick lint system-deps bench docs docs-reference locale clean
 
 $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ docs: $(BIN)/publisher
 
 docs-reference: $(BIN)/publisher
 	$(BIN)/python docs/generate.py
+
+# The gettext catalogs (publisher/locale, docs/development.md#translations): every marked
+# string of the package and the templates into messages.pot, then merged into each
+# language's messages.po (new entries come in empty: translate them, tests/i18n checks).
+locale: $(BIN)/publisher
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output --width 100 \
+		--project publisher --copyright-holder publisher -o publisher/locale/messages.pot .
+	$(BIN)/pybabel -q update -i publisher/locale/messages.pot -d publisher/locale \
+		--no-fuzzy-matching --ignore-obsolete --width 100
 
 clean:
 	rm -rf $(VENV) public var site .pytest_cache .mypy_cache

@@ -1,654 +1,168 @@
-"""The few fixed strings of email and pages, in the languages issues are written in."""
+"""Translations of every fixed string of pages, mails and the console, from gettext catalogs.
+
+The strings are English msgids marked where they are used (`_()`, `ngettext()`,
+`pgettext()` in Python and in the templates; `N_()` marks a msgid kept as data and
+translated later). Their translations live in the package, one catalog per language:
+`publisher/locale/<lang>/LC_MESSAGES/messages.po`, extracted with Babel (`make locale`) and
+compiled to `.mo` when the wheel is built; a source checkout without `.mo` files compiles the
+`.po` in memory, once per language. Dates are Babel's, in the catalog's locale.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
 
-STRINGS: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "view_in_browser": "View in your browser",
-        "by": "By {authors}",
-        "source": "Source",
-        "colon": ": ",
-        "why": "You are receiving this because {email} subscribed to {site}.",
-        "unsubscribe": "Unsubscribe",
-        "preferences": "Preferences",
-        "feed": "Follow by feed",
-        "links": "Links",
-        "date_format": "%B %-d, %Y",
-        "subscribe_heading": "Get it by email",
-        "email_label": "Email address",
-        "name_label": "Name (optional)",
-        "honeypot_label": "Leave this field empty",
-        "subscribe_button": "Subscribe",
-        "subscribe_note": "We send a confirmation link first. Unsubscribe in one click.",
-        "issues": "Issues",
-        "tags": "Tags",
-        "tagged": "Issues tagged",
-        "feeds_label": "Feeds",
-        "languages_label": "Languages",
-        "all_issues": "All issues",
-        "skip": "Skip to content",
-        "check_inbox_title": "Check your inbox",
-        "check_inbox": "If the address can receive mail, a confirmation link is on its way. "
-                       "Open it to start receiving the digest.",
-        "confirm_title": "Confirm your subscription",
-        "confirm_text": "Press the button to confirm that {email} wants to receive {site}.",
-        "confirm_button": "Confirm subscription",
-        "confirmed_title": "Subscription confirmed",
-        "confirmed_text": "Thank you. {email} will receive the next issue of {site}.",
-        "unsubscribe_title": "Unsubscribe",
-        "unsubscribe_text": "Press the button to stop emails from {site} to {email}.",
-        "unsubscribe_button": "Unsubscribe",
-        "unsubscribed_title": "Unsubscribed",
-        "unsubscribed_text": "{email} will not receive {site} any more.",
-        "preferences_title": "Subscription preferences",
-        "preferences_status": "Status of {email}: {status}.",
-        "resubscribe_button": "Subscribe again",
-        "bad_link_title": "This link does not work",
-        "bad_link": "The link is invalid or has expired. Subscribe again from the archive.",
-        "bad_unsubscribe_link": "This unsubscribe link is damaged or incomplete (a mail "
-                                "program may have cut it). To stop receiving {site}, use the "
-                                "Unsubscribe link at the bottom of any issue, or your mail "
-                                "program's unsubscribe button.",
-        "bad_preferences_link": "This preferences link is damaged or incomplete (a mail "
-                                "program may have cut it). Open Preferences from the bottom of "
-                                "any recent issue.",
-        "invalid_title": "Please check the address",
-        "too_many_title": "Too many requests",
-        "too_many": "Too many attempts from here. Please wait a few minutes and try again.",
-        "forbidden_title": "Request refused",
-        "forbidden": "This form must be sent from the site itself. Reload the page and retry.",
-        "invalid_name_title": "Please check the name",
-        "problem_email_required": "Email address: please enter one.",
-        "problem_email_control": "Email address: it contains control or invisible characters; "
-                                 "please type it again.",
-        "problem_email_too_long": "Email address: it is too long (254 characters at most).",
-        "problem_email_fullwidth_at": "Email address: the @ is a full-width character (＠); "
-                                      "please type a regular @.",
-        "problem_email_no_at": "Email address: the @ is missing.",
-        "problem_email_non_ascii_local": "Email address: it uses non-Latin characters before "
-                                         "the @, which our mail server cannot deliver yet. "
-                                         "Please use an address with only Latin letters, "
-                                         "digits and symbols before the @.",
-        "problem_email_double_dot": "Email address: it has two dots in a row (..).",
-        "problem_email_local": "Email address: the part before the @ is not valid; check for "
-                               "a typo or a stray character.",
-        "problem_email_domain": "Email address: the part after the @ is not a valid domain "
-                                "(like example.com); check for a typo.",
-        "problem_email_syntax": "Email address: this does not look like a valid address; "
-                                "check for a typo.",
-        "problem_name_control": "Name: it contains control or invisible characters.",
-        "problem_name_too_long": "Name: it is too long (100 characters at most).",
-        "problem_name_link": "Name: it must not contain an email address or a link.",
-        "problem_name_mixed_scripts": "Name: it mixes letters of different alphabets (such as "
-                                      "Latin and Cyrillic), a trick used to impersonate "
-                                      "others. Please write it in one alphabet.",
-        "confirm_again_text": "{email} is not subscribed to {site} now ({status}). Press the "
-                              "button to subscribe again.",
-        "confirm_expired_title": "This confirmation link has expired",
-        "confirm_expired": "Confirmation links work for 7 days. Subscribe again and we will "
-                           "send you a new one.",
-        "confirm_expired_left": "{email} is not subscribed to {site} now ({status}), and this "
-                                "confirmation link has expired (links work for 7 days). To "
-                                "come back, subscribe again and confirm the new mail.",
-        "come_back": "Changed your mind? Subscribe again",
-        "subscribe_again_link": "Subscribe again",
-        "preferences_saved": "Your change is saved.",
-        "topics_label": "Topics",
-        "topics_hint": "Pick the topics you want to hear about.",
-        "timezone_label": "Your time zone (optional)",
-        "timezone_unset": "(not set)",
-        "timezone_hint": "Some issues arrive at a set hour of your day; this is the zone "
-                         "they use. Leave it unset to use the site's.",
-        "timezone_placeholder": "e.g. Europe/Berlin",
-        "save_choices_button": "Save topics and time zone",
-        "preferences_choices": "Topics: {topics}. Time zone: {zone}.",
-        "no_topics": "none",
-        "invalid_topics_title": "Please check the topics",
-        "invalid_timezone_title": "Please check the time zone",
-        "invalid_language_title": "Please check the language",
-        "language_label": "Language of the emails and pages",
-        "problem_language_unknown": "Language: choose one of the languages listed.",
-        "problem_topics_unknown": "Topics: choose only among the topics listed.",
-        "problem_timezone_unknown": "Time zone: this is not a time zone we know; choose one "
-                                    "from the list (such as Europe/Berlin), or leave it unset.",
-        "not_found_title": "Page not found",
-        "not_found": "There is no page at this address. It may have moved, or the link may be "
-                     "mistyped.",
-        "method_not_allowed_title": "This request is not possible here",
-        "method_not_allowed": "This address does not accept that kind of request.",
-        "bad_request_title": "This request cannot be read",
-        "bad_request": "The form sent is not one of ours (too many fields, a file, or a "
-                       "damaged form). Go back, reload the page and send it again.",
-        "too_large_title": "Too much to send",
-        "too_large": "What was sent is larger than any of our forms ({limit} bytes at "
-                     "most). Nothing was saved.",
-        "home_link": "Go to the home page",
-        "unsubscribed_gone": "This address is no longer on the list of {site}: no more email "
-                             "will be sent to it.",
-        "unavailable_title": "Temporarily unavailable",
-        "unavailable": "We cannot save anything right now. Nothing was changed: please try "
-                       "again in a minute.",
-        "confirm_mail_subject": "Confirm your subscription to {site}",
-        "confirm_mail_body": "Someone (hopefully you) asked to receive {site} at {email}.\n\n"
-                             "Confirm with this link (valid for 7 days):\n{url}\n\n"
-                             "If it was not you, ignore this message: nothing will be sent.",
-        "status_pending": "waiting for confirmation",
-        "status_confirmed": "subscribed",
-        "status_unsubscribed": "unsubscribed",
-        "status_bounced": "paused after bounces",
-        "status_complained": "unsubscribed after a spam report",
-        "chart_no_data": "No data yet",
-        "chart_subscribers_title": "Subscribers per day",
-        "chart_confirmed": "New confirmations",
-        "chart_unsubscribed": "Unsubscribes",
-        "chart_bounced": "Bounces",
-        "chart_complained": "Spam complaints",
-        "chart_total_confirmed": "Confirmed subscribers (right axis)",
-        "chart_progress_title": "Messages sent",
-        "chart_time": "Time ({zone})",
-        "chart_sent": "Sent so far",
-        "chart_total": "Audience",
-        "chart_rates_title": "Bounce and complaint rates per send",
-        "chart_bounce_rate": "Bounce rate",
-        "chart_complaint_rate": "Complaint rate",
-        "chart_bounce_limit": "Bounce rate limit ({limit})",
-        "chart_complaint_limit": "Complaint rate limit ({limit})",
-        "chart_over_limit": "over the limit",
-        "admin_title": "Operator console",
-        "admin_nav_sends": "Sends",
-        "admin_nav_subscribers": "Subscribers",
-        "admin_nav_charts": "Charts",
-        "admin_logout": "Sign out",
-        "admin_back_to_console": "Back to the console",
-        "admin_login_title": "Sign in",
-        "admin_username": "Username",
-        "admin_password": "Password",
-        "admin_login_button": "Sign in",
-        "admin_login_failed": "Wrong username or password.",
-        "admin_setup_title": "No operator account yet",
-        "admin_setup_text": "The console has no account, and none exists by default. On the "
-                            "server, create one (the command asks for the password twice):",
-        "admin_setup_then": "Then reload this page and sign in.",
-        "admin_no_secret_title": "The console is not set up",
-        "admin_no_secret": "The console signs its cookies with PUBLISHER_SECRET_KEY, which is "
-                           "not set: make one with publisher secret-key, set it in the "
-                           "environment of publisher serve and restart.",
-        "admin_signed_out_title": "Signed out",
-        "admin_signed_out": "Your session has ended or expired. Sign in again.",
-        "admin_forbidden": "This request did not come from the console's own page, or the page is "
-                           "too old. Reload it and retry.",
-        "admin_too_many": "Too many sign-in attempts. Wait a few minutes and try again.",
-        "admin_send_sending": "sending",
-        "admin_send_paused": "paused",
-        "admin_send_cancelled": "cancelled",
-        "admin_step_off_draft": "Step off: its file is a draft; nobody new is enrolled",
-        "admin_step_off_disabled": "Step off: disabled (publisher automations enable turns "
-                                   "it back on); nobody new is enrolled",
-        "admin_step_off_file_removed": "Step off: its file was removed; nobody new is "
-                                       "enrolled",
-        "admin_send_done": "done",
-        "admin_row_queued": "queued",
-        "admin_row_sending": "sending",
-        "admin_row_sent": "sent",
-        "admin_row_deferred": "deferred",
-        "admin_row_failed": "failed",
-        "admin_row_cancelled": "cancelled",
-        "admin_sends_title": "Sends",
-        "rate_per_second": "{rate}/s",
-        "duration_hours": "{h} h {m:02d} min",
-        "duration_minutes": "{m} min {s:02d} s",
-        "duration_seconds": "{s} s",
-        "admin_sent_of": "sent",
-        "admin_no_sends": "No issue has been sent yet.",
-        "admin_col_issue": "Issue",
-        "admin_col_state": "State",
-        "admin_col_progress": "Progress",
-        "admin_col_rate": "Rate",
-        "admin_col_eta": "Time left",
-        "admin_col_started": "Started",
-        "admin_col_finished": "Finished",
-        "admin_col_actions": "Actions",
-        "admin_col_address": "Address",
-        "admin_col_attempts": "Attempts",
-        "admin_col_reply": "Last SMTP reply",
-        "admin_col_next": "Next attempt",
-        "admin_col_updated": "Updated",
-        "admin_col_count": "Rows",
-        "admin_col_sent": "Sent at",
-        "admin_col_name": "Name",
-        "admin_col_status": "Status",
-        "admin_col_created": "Added",
-        "admin_col_confirmed": "Confirmed",
-        "admin_col_when": "When",
-        "admin_col_event": "Event",
-        "admin_col_change": "Status change",
-        "admin_col_detail": "Detail",
-        "admin_pause": "Pause",
-        "admin_resume": "Resume",
-        "admin_cancel": "Cancel…",
-        "admin_over_limits": "Over the limits large mailbox providers enforce: bounce rate "
-                             "{bounce}, complaint rate {complaint}. Pause and find the cause "
-                             "before sending more.",
-        "admin_average_rate": "Average rate",
-        "admin_audience": "Audience",
-        "admin_audience_everyone": "every confirmed subscriber",
-        "admin_bounce_rate": "Bounce rate",
-        "admin_complaint_rate": "Complaint rate",
-        "admin_limit": "limit {limit}",
-        "admin_pruned": "The delivery rows of this send were pruned; its figures come from the "
-                        "summary kept.",
-        "admin_retry_failed": "Retry the {n} failed",
-        "admin_retry_note": "They go back in the queue; the daemon (publisher run) sends them.",
-        "admin_progress_title": "Progress",
-        "admin_failure_groups": "Failures by reply",
-        "admin_by_language": "By language",
-        "admin_col_language": "Language",
-        "admin_language_unrecorded": "not recorded",
-        "admin_deliveries_title": "Deliveries",
-        "admin_filter_reply": "Reply contains",
-        "admin_filter_button": "Filter",
-        "admin_next_page": "Next page →",
-        "admin_no_rows": "Nothing to show.",
-        "admin_erased": "erased",
-        "admin_cancel_title": "Cancel this send?",
-        "admin_cancel_text": "{slug}: {n} deliveries are not made yet; they will never be "
-                             "sent, except any already handed to the mail server, which "
-                             "finish. Messages already sent stay sent. This cannot be undone.",
-        "admin_cancel_button": "Cancel the send",
-        "admin_keep": "Keep sending",
-        "admin_notice_paused": "Paused: no new message leaves until you resume.",
-        "admin_notice_resumed": "Resumed: sending goes on from where it stopped.",
-        "admin_notice_cancelled": "Cancelled: {n} deliveries will never be made; {sent} were "
-                                  "sent.",
-        "admin_notice_in_flight": " {flight} still in flight are recorded by their process.",
-        "admin_notice_retried": "{n} failed deliveries are queued again; the daemon sends them.",
-        "admin_notice_unchanged": "Nothing changed: the state had already moved on.",
-        "admin_notice_unsubscribed": "Unsubscribed: no further issue will be sent to this address.",
-        "admin_notice_erased": "Erased: only a hash of the address is kept, so it is never added "
-                               "again.",
-        "admin_subscribers_title": "Subscribers",
-        "admin_search": "Address contains",
-        "admin_search_button": "Search",
-        "admin_any_status": "any status",
-        "admin_no_subscribers": "No subscriber matches.",
-        "admin_total_bounce_events": "bounces ever",
-        "admin_total_complaint_events": "spam reports ever",
-        "admin_tags": "Tags",
-        "admin_timezone": "Time zone",
-        "admin_bounce_count": "Hard bounces",
-        "admin_unsubscribe_button": "Unsubscribe",
-        "admin_erase_button": "Erase…",
-        "admin_consent": "Consent record",
-        "admin_consent_at": "Given",
-        "admin_consent_source": "How",
-        "admin_consent_ip": "IP address",
-        "admin_consent_agent": "Browser",
-        "admin_events": "History",
-        "admin_event_created": "added",
-        "admin_event_confirmation_sent": "confirmation mail sent",
-        "admin_event_confirmed": "confirmed",
-        "admin_event_unsubscribed": "unsubscribed",
-        "admin_event_bounced": "paused after bounces",
-        "admin_event_complained": "spam report",
-        "admin_event_resubscribed": "subscribed again",
-        "admin_event_topics_changed": "topics changed",
-        "admin_event_timezone_changed": "time zone changed",
-        "admin_event_erased": "erased",
-        "admin_detail_via": "via",
-        "admin_detail_source": "source",
-        "admin_detail_from": "from",
-        "admin_detail_to": "to",
-        "admin_detail_status": "status",
-        "admin_detail_detail": "detail",
-        "semicolon": "; ",
-        "admin_deliveries_received": "Deliveries",
-        "admin_erase_title": "Erase this person?",
-        "admin_erase_text": "{email}: their record, consent and history details are deleted and "
-                            "their deliveries blanked; only a hash stays so the address is never "
-                            "added again. This cannot be undone.",
-        "admin_keep_person": "Keep them",
-        "admin_charts_title": "Charts",
-        "admin_charts_subscribers": "Subscribers, last {days} days",
-        "admin_charts_rates": "Bounce and complaint rate per send",
-        "admin_nav_webhooks": "Webhooks",
-        "admin_webhooks_title": "Webhooks",
-        "admin_webhooks_none": "No webhooks: add a [[webhooks]] table to publisher.toml.",
-        "admin_webhooks_events": "Events",
-        "admin_webhooks_removed": "no longer in publisher.toml",
-        "admin_webhooks_delivered": "Delivered",
-        "admin_webhooks_pending": "Pending",
-        "admin_webhooks_failed": "Failed",
-        "admin_webhooks_oldest": "Oldest undelivered",
-        "admin_webhooks_last_failure": "Last failure",
-        "admin_webhooks_failures": "Latest failed deliveries",
-        "admin_webhooks_endpoint": "Endpoint",
-        "admin_webhooks_event": "Event",
-        "admin_webhooks_event_id": "id {id}",
-        "admin_webhooks_reply": "Last reply",
-        "admin_webhooks_replay": "Deliver again",
-        "admin_webhooks_since": "Events since",
-        "admin_webhooks_every_endpoint": "every endpoint",
-        "admin_webhooks_replay_button": "Replay",
-        "admin_webhooks_replay_note": "An age (2h, 30m, 7d) or an ISO time with its zone "
-                                      "(2026-05-01T09:00Z). The events keep their ids; "
-                                      "the daemon delivers them.",
-        "admin_webhooks_replayed": "{n} deliveries are queued again; the daemon delivers them.",
-        "admin_webhooks_bad_since": "Nothing replayed: give an age such as 2h or an ISO time "
-                                    "with its zone.",
-        "admin_webhooks_bad_url": "Nothing replayed: that endpoint is not in publisher.toml.",
-    },
-    "zh": {
-        "view_in_browser": "在浏览器中查看",
-        "by": "作者：{authors}",
-        "source": "原文",
-        "colon": "：",
-        "why": "你收到这封邮件，是因为 {email} 订阅了《{site}》。",
-        "unsubscribe": "退订",
-        "preferences": "订阅设置",
-        "feed": "通过 RSS 订阅",
-        "links": "链接",
-        "date_format": "%Y年%-m月%-d日",
-        "subscribe_heading": "通过邮件订阅",
-        "email_label": "邮箱地址",
-        "name_label": "称呼（可选）",
-        "honeypot_label": "请勿填写此栏",
-        "subscribe_button": "订阅",
-        "subscribe_note": "我们会先发送一封确认邮件。退订只需一次点击。",
-        "issues": "往期",
-        "tags": "标签",
-        "tagged": "标签",
-        "feeds_label": "订阅源",
-        "languages_label": "语言",
-        "all_issues": "全部往期",
-        "skip": "跳到正文",
-        "check_inbox_title": "请查收邮件",
-        "check_inbox": "如果这个地址可以收信，确认链接已经发出。打开它即可开始接收摘要。",
-        "confirm_title": "确认订阅",
-        "confirm_text": "点击下面的按钮，确认 {email} 订阅《{site}》。",
-        "confirm_button": "确认订阅",
-        "confirmed_title": "订阅成功",
-        "confirmed_text": "谢谢！{email} 将收到下一期《{site}》。",
-        "unsubscribe_title": "退订",
-        "unsubscribe_text": "点击下面的按钮，{email} 将不再收到《{site}》。",
-        "unsubscribe_button": "退订",
-        "unsubscribed_title": "已退订",
-        "unsubscribed_text": "{email} 将不再收到《{site}》。",
-        "preferences_title": "订阅设置",
-        "preferences_status": "{email} 的状态：{status}。",
-        "resubscribe_button": "重新订阅",
-        "bad_link_title": "链接无效",
-        "bad_link": "链接无效或已过期。请从往期页面重新订阅。",
-        "bad_unsubscribe_link": "这个退订链接已损坏或不完整（可能被邮件程序截断了）。"
-                                "如需停止接收《{site}》，请点击任意一期邮件底部的“退订”链接，"
-                                "或使用邮件程序自带的退订按钮。",
-        "bad_preferences_link": "这个订阅设置链接已损坏或不完整（可能被邮件程序截断了）。"
-                                "请从最近任意一期邮件底部打开“订阅设置”。",
-        "invalid_title": "请检查邮箱地址",
-        "too_many_title": "请求过多",
-        "too_many": "来自这里的尝试太多了。请稍等几分钟再试。",
-        "forbidden_title": "请求被拒绝",
-        "forbidden": "请从本站页面提交表单。刷新页面后再试。",
-        "invalid_name_title": "请检查称呼",
-        "problem_email_required": "邮箱地址：请填写。",
-        "problem_email_control": "邮箱地址：含有控制字符或不可见字符，请重新输入。",
-        "problem_email_too_long": "邮箱地址：太长了（最多 254 个字符）。",
-        "problem_email_fullwidth_at": "邮箱地址：其中的 @ 是全角字符（＠），请改成半角的 @。",
-        "problem_email_no_at": "邮箱地址：缺少 @。",
-        "problem_email_non_ascii_local": "邮箱地址：@ 前面用了非拉丁字符，我们的邮件服务器"
-                                         "暂时还无法投递到这样的地址。请换一个 @ 前只有英文"
-                                         "字母、数字和符号的地址。",
-        "problem_email_double_dot": "邮箱地址：有两个连续的句点（..）。",
-        "problem_email_local": "邮箱地址：@ 前面的部分无效，请检查是否有错字或多余的符号。",
-        "problem_email_domain": "邮箱地址：@ 后面不是有效的域名（例如 example.com），"
-                                "请检查拼写。",
-        "problem_email_syntax": "邮箱地址：看起来不是有效的地址，请检查是否有错字。",
-        "problem_name_control": "称呼：含有控制字符或不可见字符。",
-        "problem_name_too_long": "称呼：太长了（最多 100 个字符）。",
-        "problem_name_link": "称呼：不能包含邮箱地址或网址。",
-        "problem_name_mixed_scripts": "称呼：混用了不同文字的字母（例如拉丁字母和西里尔字母），"
-                                      "这种写法常被用来冒充他人。请只用一种文字书写。",
-        "confirm_again_text": "{email} 现在没有订阅《{site}》（{status}）。点击下面的按钮即可"
-                              "重新订阅。",
-        "confirm_expired_title": "确认链接已过期",
-        "confirm_expired": "确认链接 7 天内有效。请重新订阅，我们会再发一封确认邮件。",
-        "confirm_expired_left": "{email} 现在没有订阅《{site}》（{status}），而这个确认链接已经"
-                                "过期（7 天内有效）。想回来的话，请重新订阅并确认新的邮件。",
-        "come_back": "改变主意了？重新订阅",
-        "subscribe_again_link": "重新订阅",
-        "preferences_saved": "更改已保存。",
-        "topics_label": "主题",
-        "topics_hint": "选择你想关注的主题。",
-        "timezone_label": "你的时区（可选）",
-        "timezone_unset": "（未设置）",
-        "timezone_hint": "有些期刊会在你当地的固定时间送达，按这里的时区计算；"
-                         "不设置则使用本站的时区。",
-        "timezone_placeholder": "例如 Asia/Shanghai",
-        "save_choices_button": "保存主题和时区",
-        "preferences_choices": "主题：{topics}。时区：{zone}。",
-        "no_topics": "无",
-        "invalid_topics_title": "请检查主题",
-        "invalid_timezone_title": "请检查时区",
-        "invalid_language_title": "请检查语言",
-        "language_label": "邮件与页面的语言",
-        "problem_language_unknown": "语言：请从列出的语言中选择。",
-        "problem_topics_unknown": "主题：请只在列出的主题中选择。",
-        "problem_timezone_unknown": "时区：无法识别这个时区，请从列表中选择（例如 Asia/Shanghai），"
-                                    "或者不设置。",
-        "not_found_title": "找不到这个页面",
-        "not_found": "这个地址没有页面。它可能已被移走，也可能是链接输错了。",
-        "method_not_allowed_title": "无法处理这个请求",
-        "method_not_allowed": "这个地址不接受这种请求。",
-        "bad_request_title": "无法读取这个请求",
-        "bad_request": "提交的内容不是本站的表单（字段过多、带有文件或表单已损坏）。"
-                       "请返回、刷新页面后重新提交。",
-        "too_large_title": "提交的内容过大",
-        "too_large": "提交的内容超过了本站任何表单的大小（最多 {limit} 字节），没有保存任何内容。",
-        "home_link": "返回首页",
-        "unsubscribed_gone": "该邮箱已不在《{site}》的订阅名单中，不会再收到任何邮件。",
-        "unavailable_title": "暂时无法处理",
-        "unavailable": "现在无法保存任何内容，也没有做任何更改。请一分钟后再试。",
-        "confirm_mail_subject": "请确认订阅《{site}》",
-        "confirm_mail_body": "有人（希望是你）申请用 {email} 订阅《{site}》。\n\n"
-                             "请打开以下链接确认（7 天内有效）：\n{url}\n\n"
-                             "如果不是你本人操作，请忽略本邮件，我们不会再发送任何内容。",
-        "status_pending": "等待确认",
-        "status_confirmed": "已订阅",
-        "status_unsubscribed": "已退订",
-        "status_bounced": "因退信暂停",
-        "status_complained": "因垃圾邮件举报已退订",
-        "chart_no_data": "暂无数据",
-        "chart_subscribers_title": "每日订阅变化",
-        "chart_confirmed": "新确认订阅",
-        "chart_unsubscribed": "退订",
-        "chart_bounced": "退信",
-        "chart_complained": "垃圾邮件举报",
-        "chart_total_confirmed": "已确认订阅者（右轴）",
-        "chart_progress_title": "已发送邮件",
-        "chart_time": "时间（{zone}）",
-        "chart_sent": "累计已发送",
-        "chart_total": "收件人总数",
-        "chart_rates_title": "每期的退信率与投诉率",
-        "chart_bounce_rate": "退信率",
-        "chart_complaint_rate": "投诉率",
-        "chart_bounce_limit": "退信率上限（{limit}）",
-        "chart_complaint_limit": "投诉率上限（{limit}）",
-        "chart_over_limit": "超出上限",
-        "admin_title": "运营控制台",
-        "admin_nav_sends": "发送",
-        "admin_nav_subscribers": "订阅者",
-        "admin_nav_charts": "图表",
-        "admin_logout": "退出登录",
-        "admin_back_to_console": "返回控制台",
-        "admin_login_title": "登录",
-        "admin_username": "用户名",
-        "admin_password": "密码",
-        "admin_login_button": "登录",
-        "admin_login_failed": "用户名或密码错误。",
-        "admin_setup_title": "尚无运营账号",
-        "admin_setup_text": "控制台没有账号，也没有默认账号。请在服务器上创建一个（命令会要求输入"
-                            "两次密码）：",
-        "admin_setup_then": "然后刷新本页并登录。",
-        "admin_no_secret_title": "控制台尚未配置",
-        "admin_no_secret": "控制台用 PUBLISHER_SECRET_KEY 签名 Cookie，但它尚未设置："
-                           "请用 publisher secret-key 生成一个，"
-                           "在 publisher serve 的环境中设置后重启。",
-        "admin_signed_out_title": "已退出",
-        "admin_signed_out": "会话已结束或已过期，请重新登录。",
-        "admin_forbidden": "此请求并非来自控制台自身的页面，或页面已过期。请刷新后重试。",
-        "admin_too_many": "登录尝试过多。请等几分钟再试。",
-        "admin_send_sending": "发送中",
-        "admin_send_paused": "已暂停",
-        "admin_send_cancelled": "已取消",
-        "admin_step_off_draft": "步骤已关闭：文件是草稿，不再加入新读者",
-        "admin_step_off_disabled": "步骤已关闭：已停用（publisher automations enable 可重新启用），"
-                                   "不再加入新读者",
-        "admin_step_off_file_removed": "步骤已关闭：文件已删除，不再加入新读者",
-        "admin_send_done": "已完成",
-        "admin_row_queued": "排队中",
-        "admin_row_sending": "发送中",
-        "admin_row_sent": "已发送",
-        "admin_row_deferred": "延后重试",
-        "admin_row_failed": "失败",
-        "admin_row_cancelled": "已取消",
-        "admin_sends_title": "发送",
-        "rate_per_second": "{rate} 封/秒",
-        "duration_hours": "{h} 小时 {m:02d} 分",
-        "duration_minutes": "{m} 分 {s:02d} 秒",
-        "duration_seconds": "{s} 秒",
-        "admin_sent_of": "已发送",
-        "admin_no_sends": "还没有发送过任何一期。",
-        "admin_col_issue": "期号",
-        "admin_col_state": "状态",
-        "admin_col_progress": "进度",
-        "admin_col_rate": "速率",
-        "admin_col_eta": "剩余时间",
-        "admin_col_started": "开始",
-        "admin_col_finished": "结束",
-        "admin_col_actions": "操作",
-        "admin_col_address": "地址",
-        "admin_col_attempts": "尝试次数",
-        "admin_col_reply": "最近的 SMTP 回复",
-        "admin_col_next": "下次尝试",
-        "admin_col_updated": "更新于",
-        "admin_col_count": "行数",
-        "admin_col_sent": "发送于",
-        "admin_col_name": "称呼",
-        "admin_col_status": "订阅状态",
-        "admin_col_created": "加入",
-        "admin_col_confirmed": "确认",
-        "admin_col_when": "时间",
-        "admin_col_event": "事件",
-        "admin_col_change": "状态变化",
-        "admin_col_detail": "详情",
-        "admin_pause": "暂停",
-        "admin_resume": "继续",
-        "admin_cancel": "取消…",
-        "admin_over_limits": "已超出大型邮箱服务商的限制：退信率 {bounce}，投诉率 "
-                             "{complaint}。请先暂停并查明原因，再继续发送。",
-        "admin_average_rate": "平均速率",
-        "admin_audience": "受众",
-        "admin_audience_everyone": "所有已确认的订阅者",
-        "admin_bounce_rate": "退信率",
-        "admin_complaint_rate": "投诉率",
-        "admin_limit": "上限 {limit}",
-        "admin_pruned": "此次发送的投递记录已清理；数字来自保留的汇总。",
-        "admin_retry_failed": "重试 {n} 封失败的邮件",
-        "admin_retry_note": "它们会重新排队，由守护进程（publisher run）发送。",
-        "admin_progress_title": "进度",
-        "admin_failure_groups": "按回复归类的失败",
-        "admin_by_language": "按语言",
-        "admin_col_language": "语言",
-        "admin_language_unrecorded": "未记录",
-        "admin_deliveries_title": "投递记录",
-        "admin_filter_reply": "回复包含",
-        "admin_filter_button": "筛选",
-        "admin_next_page": "下一页 →",
-        "admin_no_rows": "没有可显示的内容。",
-        "admin_erased": "已抹除",
-        "admin_cancel_title": "取消这次发送？",
-        "admin_cancel_text": "{slug}：还有 {n} 封尚未投递，它们将永远不会发出（已经交给邮件"
-                             "服务器的除外，它们会发完）。已发出的邮件不受影响。此操作无法撤销。",
-        "admin_cancel_button": "取消发送",
-        "admin_keep": "继续发送",
-        "admin_notice_paused": "已暂停：在继续之前不会再发出新邮件。",
-        "admin_notice_resumed": "已继续：从停下的地方接着发送。",
-        "admin_notice_cancelled": "已取消：{n} 封永远不会投递；已发出 {sent} 封。",
-        "admin_notice_in_flight": "仍有 {flight} 封在发送途中，由其进程记录结果。",
-        "admin_notice_retried": "{n} 封失败的邮件已重新排队，由守护进程发送。",
-        "admin_notice_unchanged": "没有变化：状态已经改变。",
-        "admin_notice_unsubscribed": "已退订：今后不会再向此地址发送。",
-        "admin_notice_erased": "已抹除：只保留地址的哈希，以免再次被加入。",
-        "admin_subscribers_title": "订阅者",
-        "admin_search": "地址包含",
-        "admin_search_button": "搜索",
-        "admin_any_status": "任意状态",
-        "admin_no_subscribers": "没有匹配的订阅者。",
-        "admin_total_bounce_events": "累计退信",
-        "admin_total_complaint_events": "累计垃圾邮件举报",
-        "admin_tags": "标签",
-        "admin_timezone": "时区",
-        "admin_bounce_count": "硬退信次数",
-        "admin_unsubscribe_button": "退订",
-        "admin_erase_button": "抹除…",
-        "admin_consent": "同意记录",
-        "admin_consent_at": "时间",
-        "admin_consent_source": "方式",
-        "admin_consent_ip": "IP 地址",
-        "admin_consent_agent": "浏览器",
-        "admin_events": "历史",
-        "admin_event_created": "已加入",
-        "admin_event_confirmation_sent": "已发送确认邮件",
-        "admin_event_confirmed": "已确认",
-        "admin_event_unsubscribed": "已退订",
-        "admin_event_bounced": "因退信暂停",
-        "admin_event_complained": "垃圾邮件举报",
-        "admin_event_resubscribed": "重新订阅",
-        "admin_event_topics_changed": "主题已更改",
-        "admin_event_timezone_changed": "时区已更改",
-        "admin_event_erased": "已抹除",
-        "admin_detail_via": "方式",
-        "admin_detail_source": "来源",
-        "admin_detail_from": "原为",
-        "admin_detail_to": "改为",
-        "admin_detail_status": "状态",
-        "admin_detail_detail": "详情",
-        "semicolon": "；",
-        "admin_deliveries_received": "投递记录",
-        "admin_erase_title": "抹除此人？",
-        "admin_erase_text": "{email}：其记录、同意记录和历史详情将被删除，投递记录被清空；只保留哈"
-                            "希，以免该地址再次被加入。此操作无法撤销。",
-        "admin_keep_person": "保留",
-        "admin_charts_title": "图表",
-        "admin_charts_subscribers": "订阅者（最近 {days} 天）",
-        "admin_charts_rates": "每期的退信率与投诉率",
-        "admin_nav_webhooks": "Webhook",
-        "admin_webhooks_title": "Webhook",
-        "admin_webhooks_none": "没有 Webhook：请在 publisher.toml 中添加 [[webhooks]] 表。",
-        "admin_webhooks_events": "事件",
-        "admin_webhooks_removed": "已不在 publisher.toml 中",
-        "admin_webhooks_delivered": "已送达",
-        "admin_webhooks_pending": "待送达",
-        "admin_webhooks_failed": "失败",
-        "admin_webhooks_oldest": "最早未送达",
-        "admin_webhooks_last_failure": "最近一次失败",
-        "admin_webhooks_failures": "最近失败的投递",
-        "admin_webhooks_endpoint": "端点",
-        "admin_webhooks_event": "事件",
-        "admin_webhooks_event_id": "编号 {id}",
-        "admin_webhooks_reply": "最近的回复",
-        "admin_webhooks_replay": "重新投递",
-        "admin_webhooks_since": "起始时间",
-        "admin_webhooks_every_endpoint": "全部端点",
-        "admin_webhooks_replay_button": "重放",
-        "admin_webhooks_replay_note": "填写时长（2h、30m、7d）或带时区的 ISO 时间。"
-                                      "事件保留原编号，由守护进程投递。",
-        "admin_webhooks_replayed": "{n} 条投递已重新排队，由守护进程投递。",
-        "admin_webhooks_bad_since": "没有重放：请填写 2h 这样的时长或带时区的 ISO 时间。",
-        "admin_webhooks_bad_url": "没有重放：该端点不在 publisher.toml 中。",
-    },
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+SOURCE_LANGUAGE = "en"  # the msgids' language, and where every lookup ends
+
+
+def N_(message: str) -> str:
+    """Mark `message` for extraction; it is translated where it is shown."""
+    return message
+
+
+# Values shown by name (a subscriber's status, a delivery's state, a history event), each
+# msgid written out so that extraction finds it. Templates have them as globals.
+STATUS_LABELS = {
+    "pending": N_("waiting for confirmation"),
+    "confirmed": N_("subscribed"),
+    "unsubscribed": N_("unsubscribed"),
+    "bounced": N_("paused after bounces"),
+    "complained": N_("unsubscribed after a spam report"),
 }
+DELIVERY_LABELS = {
+    "queued": N_("queued"),
+    "sending": N_("sending"),
+    "sent": N_("sent"),
+    "deferred": N_("deferred"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+}
+SEND_STATE_LABELS = {
+    "sending": N_("sending"),
+    "paused": N_("paused"),
+    "cancelled": N_("cancelled"),
+    "done": N_("done"),
+}
+EVENT_LABELS = {
+    "created": N_("added"),
+    "confirmation_sent": N_("confirmation mail sent"),
+    "confirmed": N_("confirmed"),
+    "unsubscribed": N_("unsubscribed"),
+    "bounced": N_("paused after bounces"),
+    "complained": N_("spam report"),
+    "resubscribed": N_("subscribed again"),
+    "topics_changed": N_("topics changed"),
+    "timezone_changed": N_("time zone changed"),
+    "erased": N_("erased"),
+}
+DETAIL_LABELS = {
+    "via": N_("via"),
+    "source": N_("source"),
+    "from": N_("from"),
+    "to": N_("to"),
+    "status": N_("status"),
+    "detail": N_("detail"),
+}
+TOTAL_LABELS = {
+    "bounce_events": N_("bounces ever"),
+    "complaint_events": N_("spam reports ever"),
+}
+VALUE_LABELS: Mapping[str, Mapping[str, str]] = {
+    "status_labels": STATUS_LABELS, "delivery_labels": DELIVERY_LABELS,
+    "send_state_labels": SEND_STATE_LABELS, "event_labels": EVENT_LABELS,
+    "detail_labels": DETAIL_LABELS, "total_labels": TOTAL_LABELS,
+}
+
+
+@dataclass(frozen=True)
+class Translator:
+    """One catalog's translations: `gettext` and friends, with brace placeholders filled
+    from keyword values (`_("By {authors}", authors=...)`) when values are given."""
+
+    locale: str  # the catalog's name: en, zh_Hans, de
+    translations: Translations
+
+    def gettext(self, message: str, /, **values: object) -> str:
+        text = self.translations.gettext(message)
+        return text.format(**values) if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, /, **values: object) -> str:
+        """The form of `singular`/`plural` for the count `n` ({n} is filled in)."""
+        return self.translations.ngettext(singular, plural, n).format(n=n, **values)
+
+    def pgettext(self, context: str, message: str, /, **values: object) -> str:
+        text = str(self.translations.pgettext(context, message))
+        return text.format(**values) if values else text
+
+    def template_functions(self) -> dict[str, Callable[..., str]]:
+        """What templates call, passed in each render's context (never set on the shared
+        environment, which serves every language at once)."""
+        return {"_": self.gettext, "gettext": self.gettext, "ngettext": self.ngettext,
+                "pgettext": self.pgettext}
+
+    def date(self, day: date) -> str:
+        """A date as a reader of this catalog's language writes it (Babel's long format)."""
+        return format_date(day, format="long", locale=self.locale)
+
+
+@cache
+def shipped_catalogs() -> tuple[str, ...]:
+    """The languages publisher ships a catalog for (a folder with a messages.po)."""
+    return tuple(sorted(path.parent.parent.name
+                        for path in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")))
+
+
+@cache
+def catalog_name(language: str) -> str:
+    """The catalog for a BCP 47 tag: its language and script (zh-CN -> zh_Hans), else its
+    language (de-AT -> de), else another script of it (zh-TW -> zh_Hans), else English."""
+    shipped = shipped_catalogs()
+    tag = language.replace("_", "-")
+    try:
+        parsed = Locale.parse(tag, sep="-")
+        primary, script = parsed.language, parsed.script
+    except (UnknownLocaleError, ValueError):
+        primary, script = tag.split("-", 1)[0].lower(), None
+    candidates = [f"{primary}_{script}"] if script else []
+    candidates += [primary, *(name for name in shipped if name.startswith(f"{primary}_"))]
+    return next((name for name in candidates if name in shipped), SOURCE_LANGUAGE)
+
+
+def _compiled(catalog: str) -> io.BytesIO:
+    """The catalog's .mo: the one the build compiled, or the .po compiled now."""
+    folder = LOCALE_DIR / catalog / "LC_MESSAGES"
+    mo = folder / f"{DOMAIN}.mo"
+    if mo.is_file():
+        return io.BytesIO(mo.read_bytes())
+    with (folder / f"{DOMAIN}.po").open("rb") as po:
+        messages = read_po(po, locale=catalog)
+    compiled = io.BytesIO()
+    write_mo(compiled, messages)
+    compiled.seek(0)
+    return compiled
+
+
+@cache
+def _translator(catalog: str) -> Translator:
+    return Translator(catalog, Translations(_compiled(catalog), domain=DOMAIN))
+
+
+def translator_for(language: str) -> Translator:
+    """The translations for a BCP 47 tag (see `catalog_name`), loaded once per catalog."""
+    return _translator(catalog_name(language))
 
 
 def topic_label(labels: Mapping[str, str], language: str) -> str:
@@ -659,9 +173,3 @@ def topic_label(labels: Mapping[str, str], language: str) -> str:
         if labels.get(key):
             return labels[key]
     return next(iter(labels.values()), "")
-
-
-def strings_for(language: str) -> Mapping[str, str]:
-    """Strings for a BCP 47 tag, falling back from zh-CN to zh to en."""
-    primary = language.split("-", 1)[0].lower()
-    return STRINGS.get(language, STRINGS.get(primary, STRINGS["en"]))

@@ -1,5 +1,8 @@
 """What every rendered page and email shares: one jinja2 environment and one date label.
 
+The environment serves every language: a render gets its `_`/`ngettext`/`pgettext` in its
+context (`i18n.Translator.template_functions`); the globals are the same for all of them.
+
 Templates are HTML (or MJML, which is HTML too), so output is always autoescaped, and a
 misspelt variable fails the render (StrictUndefined) instead of printing nothing.
 
@@ -16,8 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from publisher import urls
-from publisher.i18n import strings_for
+from publisher import i18n, urls
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -66,9 +68,10 @@ def environment(templates_dir: Path, *, keep_trailing_newline: bool = False) -> 
         keep_trailing_newline=keep_trailing_newline,
     )
     env.globals["tag_path"] = urls.tag_path
+    env.globals.update(i18n.VALUE_LABELS)
     return env
 
 
 def date_label(local: datetime, language: str) -> str:
     """A date (already in the zone it is shown in) as a reader of `language` writes it."""
-    return local.strftime(strings_for(language)["date_format"])
+    return i18n.translator_for(language).date(local.date())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,10 @@ def test_the_wheel_installed_elsewhere_inits_checks_builds_and_sends_the_demo(
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
           str(REPO)], cwd=tmp_path)
     [wheel] = wheels.glob("publisher-*.whl")
+    with zipfile.ZipFile(wheel) as archive:  # hatch_build.py compiled every catalog
+        names = set(archive.namelist())
+    for catalog in ("en", "zh_Hans", "de"):
+        assert f"publisher/locale/{catalog}/LC_MESSAGES/messages.mo" in names, catalog
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
     _run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], cwd=tmp_path, timeout=900)
@@ -40,6 +45,11 @@ def test_the_wheel_installed_elsewhere_inits_checks_builds_and_sends_the_demo(
                   "import publisher.templating as t; print(t.default_templates_dir())"],
                  cwd=home, env=env).stdout.strip()
     assert Path(where).is_relative_to(venv), where  # the package's, not the checkout's
+    german = _run([str(venv / "bin" / "python"), "-c",
+                   "from publisher.i18n import LOCALE_DIR, translator_for as t; "
+                   "print((LOCALE_DIR / 'de/LC_MESSAGES/messages.mo').is_file(), "
+                   "t('de-AT').gettext('Unsubscribe'))"], cwd=home, env=env).stdout
+    assert german.split() == ["True", "Abbestellen"], german
 
     made = _run([publisher, "init", "site", "--yes"], cwd=home, env=env)
     site = home / "site"

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.config import Config
 from publisher.db import open_database
-from publisher.i18n import strings_for
+from publisher.i18n import translator_for
 from publisher.web.app import create_app
 from publisher.web.state import WebState
 from tests.conftest import LiveServer
@@ -49,7 +49,7 @@ def test_an_api_path_that_is_not_there_answers_a_problem_document(seed_config: C
             httpx.Client(base_url=server.url) as client:
         missing = client.get("/api/v1/nothing-here")
         page = client.get("/nothing-here")
-    title = strings_for(seed_config.site.language)["not_found_title"]
+    title = translator_for(seed_config.site.language).gettext("Page not found")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json() == {"type": "about:blank", "title": title, "status": 404}

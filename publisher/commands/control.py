@@ -36,9 +36,9 @@ def _send_of(engine: Engine, issue: str) -> tuple[str, int, str]:
     return slug, send_id, control.send_state(engine, send_id)
 
 
-def _refused(engine: Engine, slug: str, send_id: int, what: str) -> click.ClickException:
+def _refused(engine: Engine, send_id: int, what: str) -> click.ClickException:
     """The send was not in the state the verb needs: say which state it is in."""
-    return click.ClickException(control.refusal(engine, slug, send_id, what))
+    return click.ClickException(control.refusal(engine, send_id, what))
 
 
 @click.command("pause")
@@ -49,7 +49,7 @@ def pause_command(context: Context, issue: str) -> None:
     engine = context.engine
     slug, send_id, _state = _send_of(engine, issue)
     if not control.pause(engine, send_id, context.clock()):
-        raise _refused(engine, slug, send_id, control.ONLY_SENDING)
+        raise _refused(engine, send_id, control.ONLY_SENDING)
     counts = outbox.counts(engine, send_id)
     left = outbox.remaining(counts)
     click.echo(f"paused {slug}: {counts[outbox.SENT]} sent, {left} left; "
@@ -64,7 +64,7 @@ def resume_command(context: Context, issue: str) -> None:
     engine = context.engine
     slug, send_id, _state = _send_of(engine, issue)
     if not control.resume(engine, send_id):
-        raise _refused(engine, slug, send_id, control.ONLY_PAUSED)
+        raise _refused(engine, send_id, control.ONLY_PAUSED)
     counts = outbox.counts(engine, send_id)
     left = outbox.remaining(counts)
     click.echo(f"resumed {slug}: {counts[outbox.SENT]} sent, {left} left; a running "
@@ -81,7 +81,7 @@ def cancel_command(context: Context, issue: str, yes: bool) -> None:
     engine = context.engine
     slug, send_id, state = _send_of(engine, issue)
     if state not in (outbox.SEND_ACTIVE, outbox.SEND_PAUSED):
-        raise _refused(engine, slug, send_id, control.ONLY_OPEN)
+        raise _refused(engine, send_id, control.ONLY_OPEN)
     left = outbox.remaining(outbox.counts(engine, send_id))
     if not yes and not click.confirm(f"Cancel {slug} for good? {left} deliveries not yet "
                                      "sent will never be sent", default=False):
@@ -89,7 +89,7 @@ def cancel_command(context: Context, issue: str, yes: bool) -> None:
     done = control.cancel_and_settle(engine, send_id, context.clock(), timedelta(
         seconds=config.settings.sending.lease_seconds))
     if done is None:  # it ended meanwhile
-        raise _refused(engine, slug, send_id, control.ONLY_OPEN)
+        raise _refused(engine, send_id, control.ONLY_OPEN)
     click.echo(cancelled_line(slug, done) + control.step_note(slug))
 
 COMMANDS: list[click.Command] = [pause_command, resume_command, cancel_command]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,12 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from publisher.content.issues import (
     FrontMatter,
     Issue,
-    existing_original,
+    attach_translations,
     front_matter_lines,
     issue_files,
     language_tag,
     load_front_matter,
-    original_path,
     read_each,
     read_text,
     schema_problems,
@@ -231,27 +230,11 @@ def read_steps(paths: list[Path]) -> tuple[list[Step], list[Problem], list[Path]
     translations = [path for path in files if translation_language(path)]
     steps, problems, failed = read_each([p for p in files if p not in translations], read_step)
     problems.extend(_duplicate_names(steps))
-    steps = _with_translations(steps, translations, problems, failed)
+    steps = attach_translations(steps, translations, problems, failed, read_step,
+                                _read_step_translation)
     return sorted(steps, key=lambda step: (step.delay, step.name)), problems, failed
 
 
-def _with_translations(steps: list[Step], translations: list[Path], problems: list[Problem],
-                       failed: list[Path]) -> list[Step]:
-    """Attach each translation to its original step (read from beside it when it was not
-    among the files); a translation whose original is missing is a problem of its own."""
-    by_path = {step.path.resolve(): step for step in steps}
-    broken = {path.resolve() for path in failed}
-    for path in translations:
-        source = original_path(path).resolve()
-        if source in broken:
-            continue  # the original's problems are reported; its translations wait for it
-        try:
-            original = by_path.get(source) or read_step(existing_original(path))
-            translation = parse_step_translation(read_text(path), path, original)
-        except IssueFileError as exc:
-            problems.extend(exc.problems)
-            failed.append(path)
-            continue
-        by_path[source] = replace(original, translations={
-            **original.translations, str(translation.meta.language): translation})
-    return list(by_path.values())
+def _read_step_translation(path: Path, original: Step) -> tuple[str, Step]:
+    translation = parse_step_translation(read_text(path), path, original)
+    return str(translation.meta.language), translation

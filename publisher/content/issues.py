@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import yaml
 from pydantic import (
@@ -474,7 +474,8 @@ def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Pat
                                          read_issue)
     problems.extend(duplicate_slug_problems(issues))
     problems.extend(duplicate_id_problems(issues))
-    issues = _with_translations(issues, translations, problems, failed)
+    issues = attach_translations(issues, translations, problems, failed, read_issue,
+                                 _read_translation)
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
 
 
@@ -489,26 +490,50 @@ def read_variant(path: Path) -> Issue:
                 if variant.path == path)
 
 
-def _with_translations(issues: list[Issue], translations: list[Path],
-                       problems: list[Problem], failed: list[Path]) -> list[Issue]:
-    """Attach each translation to its original (read from beside it when it was not among
-    the files); a translation whose original is missing is a problem of its own."""
-    by_path = {issue.path.resolve(): issue for issue in issues}
+class Translatable(Protocol):
+    """An issue or an automation step: a dataclass read from a file, carrying its
+    translations by language."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def translations(self) -> Mapping[str, Any]: ...
+
+
+Original = TypeVar("Original", bound=Translatable)
+
+
+def attach_translations(
+        originals: list[Original], translations: list[Path], problems: list[Problem],
+        failed: list[Path], read_original: Callable[[Path], Original],
+        read_translation: Callable[[Path, Original], tuple[str, Any]]) -> list[Original]:
+    """Attach each translation (read_translation gives its language and itself) to its
+    original (read from beside it when it was not among the files); a translation whose
+    original is missing is a problem of its own. Issues and automation steps alike."""
+    by_path = {original.path.resolve(): original for original in originals}
     broken = {path.resolve() for path in failed}
     for path in translations:
         source = original_path(path).resolve()
         if source in broken:
             continue  # the original's problems are reported; its translations wait for it
         try:
-            original = by_path.get(source) or read_issue(existing_original(path))
-            translation = parse_translation_text(read_text(path), path, original)
+            original = by_path.get(source) or read_original(existing_original(path))
+            language, translation = read_translation(path, original)
         except IssueFileError as exc:
             problems.extend(exc.problems)
             failed.append(path)
             continue
         by_path[source] = replace(original, translations={
-            **original.translations, translation.language: translation})
+            **original.translations, language: translation})
     return list(by_path.values())
+
+
+def _read_translation(path: Path, original: Issue) -> tuple[str, Issue]:
+    translation = parse_translation_text(read_text(path), path, original)
+    return translation.language, translation
 
 
 def existing_original(path: Path) -> Path:

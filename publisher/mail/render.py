@@ -22,7 +22,7 @@ from publisher.content.issues import Issue
 from publisher.content.markup import to_html
 from publisher.content.plaintext import display_width, to_text, wrap
 from publisher.errors import ConfigError, IssueFileError, Problem
-from publisher.i18n import strings_for
+from publisher.i18n import translator_for
 from publisher.mail.rendered import (
     EMAIL,
     NAME,
@@ -82,7 +82,6 @@ def _date_label(issue: Issue, config: Config) -> str:
 def render_mjml(issue: Issue, config: Config) -> str:
     """Fill the MJML template for an issue (the jinja2 stage)."""
     site = config.site
-    t = strings_for(issue.language)
     try:
         template = environment(config.templates_dir,
                                keep_trailing_newline=True).get_template(TEMPLATE)
@@ -101,7 +100,8 @@ def render_mjml(issue: Issue, config: Config) -> str:
         authors=", ".join(issue.meta.authors),
         source=issue.meta.source,
         content=Markup(to_html(issue.body, email=True, base_url=site.base_url)),
-        t={**t, "why": t["why"].format(email=EMAIL, site=site.title)},
+        recipient=EMAIL,
+        **translator_for(issue.language).template_functions(),
         unsubscribe_url=UNSUBSCRIBE_URL,
         preferences_url=PREFERENCES_URL,
         contact_line=site.contact_line,
@@ -120,7 +120,8 @@ def _finish_html(html: str) -> str:
 
 def render_text(issue: Issue, config: Config) -> str:
     """The plain-text part: title, meta line, the body from the AST, and the footer."""
-    t = strings_for(issue.language)
+    _ = translator_for(issue.language).gettext
+    colon = _(": ")
     site = config.site
     header = [
         issue.title,
@@ -128,15 +129,16 @@ def render_text(issue: Issue, config: Config) -> str:
         f"{site.title} · {_date_label(issue, config)}",
     ]
     if issue.meta.authors:
-        header.append(t["by"].format(authors=", ".join(issue.meta.authors)))
+        header.append(_("By {authors}", authors=", ".join(issue.meta.authors)))
     page = urls.issue_url(edition_url(issue, site.base_url), issue.slug)
-    header.append(f"{t['view_in_browser']}{t['colon']}{page}")
-    body = to_text(issue.body, links_heading=t["links"], base_url=site.base_url)
-    footer = ["-- ", wrap(t["why"].format(email=EMAIL, site=site.title))]
+    header.append(_("View in your browser") + colon + page)
+    body = to_text(issue.body, links_heading=_("Links"), base_url=site.base_url)
+    footer = ["-- ", wrap(_("You are receiving this because {email} subscribed to {site}.",
+                            email=EMAIL, site=site.title))]
     if issue.meta.source:
-        footer.append(f"{t['source']}{t['colon']}{issue.meta.source}")
-    footer.append(f"{t['unsubscribe']}{t['colon']}{UNSUBSCRIBE_URL}")
-    footer.append(f"{t['preferences']}{t['colon']}{PREFERENCES_URL}")
+        footer.append(_("Source") + colon + issue.meta.source)
+    footer.append(_("Unsubscribe") + colon + UNSUBSCRIBE_URL)
+    footer.append(_("Preferences") + colon + PREFERENCES_URL)
     if site.contact_line:
         footer.append(wrap(site.contact_line))
     return "\n".join(header) + "\n\n" + body + "\n" + "\n".join(footer) + "\n"

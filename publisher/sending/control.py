@@ -307,14 +307,16 @@ ONLY_PAUSED = "a paused send can be resumed"
 ONLY_OPEN = "a sending or paused send can be cancelled"
 
 
-def refusal(engine: Engine, slug: str, send_id: int, what: str) -> str:
+def refusal(engine: Engine, send_id: int, what: str) -> str:
     """Why pause, resume or cancel was refused (`what` says which sends it takes): the
     send's state, and for a paused or cancelled one what it has done (the CLI and the API
     say the same)."""
+    with engine.connect() as conn:
+        slug, state = conn.execute(sa.select(sends.c.issue_slug, sends.c.status)
+                                   .where(sends.c.id == send_id)).one()
     if slug.startswith(f"{ONEOFF_KIND}:"):
         return (f"{slug}: the one-off mails (confirmations) are not a send to steer; each is "
                 "retried until it goes or gives up")
-    state = send_state(engine, send_id)
     hint = f"; {state_line(slug, state, counts(engine, send_id))}" if state in (
         SEND_PAUSED, SEND_CANCELLED) else ""
     return f"{slug} is {state}: only {what}{hint}"

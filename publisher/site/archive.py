@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from publisher import urls
 from publisher.config import Config
-from publisher.i18n import strings_for, topic_label
+from publisher.i18n import topic_label, translator_for
 from publisher.site.feeds import Entry, Tag
 from publisher.templating import date_label, environment, template_file
 
@@ -140,12 +140,14 @@ def _render(config: Config, template: str, **context: object) -> str:
     root = str(context.get("root", ""))
     prefix = str(context.pop("prefix", ""))
     defaults: dict[str, object] = {
-        "site": site, "language": site.language, "t": strings_for(site.language), "root": root,
+        "site": site, "language": site.language, "root": root,
         "home": root + prefix, "feeds": site.base_url + prefix, "alternates": [],
         "description": site.description, "split": _topic_split(config, language),
         "offered": [(tag, topic_label(names, language))
                     for tag, names in config.settings.topics.items()]}
-    return env.get_template(template).render({**defaults, **context})
+    # the chrome is in the page's language: the issue's, or the edition's
+    return env.get_template(template).render(
+        {**defaults, **translator_for(language).template_functions(), **context})
 
 
 def issue_page(item: PageItem, content_html: str, config: Config,
@@ -153,7 +155,7 @@ def issue_page(item: PageItem, content_html: str, config: Config,
     """An issue's page; in a translation's edition, its chrome is in the edition's language."""
     prefix = edition.prefix if edition else ""
     return _render(config, "archive/issue.html.j2", item=item, content=Markup(content_html),
-                   language=item.language, t=strings_for(item.language),
+                   language=item.language,
                    root=_root_for(prefix + item.path), prefix=prefix, alternates=variants or [])
 
 
@@ -169,9 +171,9 @@ def index_page(items: list[PageItem], tags: list[Tag], config: Config,
     """The list of an edition's issues, or (with `tag`) of one tag's, linking its feeds."""
     language, prefix = (edition.language, edition.prefix) if edition else (
         config.site.language, "")
-    t = strings_for(language)
-    heading = f"{t['tagged']} #{tag.label}" if tag else t["issues"]
-    extra: dict[str, object] = {"language": language, "t": t} if edition else {}
+    _ = translator_for(language).gettext
+    heading = _("Issues tagged") + f" #{tag.label}" if tag else _("Issues")
+    extra: dict[str, object] = {"language": language} if edition else {}
     return _render(config, "archive/index.html.j2", items=_labelled(items, tags),
                    heading=heading, tag=tag, root=_root_for(prefix + (tag.path if tag else "/")),
                    prefix=prefix, alternates=variants or [], **extra)

@@ -15,7 +15,7 @@ from email.utils import format_datetime
 
 from publisher import urls
 from publisher.config import Config, Secrets
-from publisher.i18n import strings_for
+from publisher.i18n import translator_for
 from publisher.mail.dkim_signing import keys_from_config, make_signer
 from publisher.mail.mime import check_address, clean_text
 from publisher.mail.wire import Outgoing, canonical, outgoing_from
@@ -25,8 +25,8 @@ WireForm = Callable[[EmailMessage], Outgoing]
 
 def confirmation_subject(config: Config, language: str | None = None) -> str:
     """The confirmation mail's subject, in `language` (None: the site's)."""
-    return strings_for(language or config.site.language)["confirm_mail_subject"].format(
-        site=config.site.title)
+    return translator_for(language or config.site.language).gettext(
+        "Confirm your subscription to {site}", site=config.site.title)
 
 
 def confirmation_message(config: Config, email: str, name: str, token: str,
@@ -34,7 +34,7 @@ def confirmation_message(config: Config, email: str, name: str, token: str,
     """A plain-text confirmation mail in the reader's `language` (None: the site's)."""
     site = config.site
     sender = config.settings.sender
-    t = strings_for(language or site.language)
+    _ = translator_for(language or site.language).gettext
     link = urls.confirm_url(site.base_url, token)
     message = EmailMessage()
     message["From"] = Address(clean_text(sender.from_name), addr_spec=sender.from_address)
@@ -46,8 +46,11 @@ def confirmation_message(config: Config, email: str, name: str, token: str,
     message["Auto-Submitted"] = "auto-generated"
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
-    message.set_content(t["confirm_mail_body"].format(site=site.title, email=email, url=link),
-                        cte="quoted-printable")
+    body = _("Someone (hopefully you) asked to receive {site} at {email}.\n\n"
+             "Confirm with this link (valid for 7 days):\n{url}\n\n"
+             "If it was not you, ignore this message: nothing will be sent.",
+             site=site.title, email=email, url=link)
+    message.set_content(body, cte="quoted-printable")
     message["Content-Language"] = language or site.language  # set_content drops Content-*
     return message
 

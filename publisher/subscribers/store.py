@@ -297,20 +297,32 @@ def set_topics(conn: Connection, subscriber_id: int, chosen: Iterable[str],
     return get(conn, subscriber_id)
 
 
+def _change(conn: Connection, subscriber_id: int, column: str, value: Any, event: str,
+            now: datetime, logged: bool = True) -> Subscriber | None:
+    """Set one column of a subscriber when it differs, logging `event` (with from/to when
+    `logged`); the subscriber after, None if there is no such id."""
+    current = get(conn, subscriber_id)
+    if current is None:
+        return None
+    before = getattr(current, column)
+    if isinstance(before, list):
+        before = sorted(before)  # tags: a set, kept sorted
+    if before == value:
+        return current
+    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
+                 .values({column: value, "updated_at": now}))
+    detail = {"from": before, "to": value} if logged else None
+    _log(conn, subscriber_id, event, None, None, now, detail)
+    return get(conn, subscriber_id)
+
+
 def set_timezone(conn: Connection, subscriber_id: int, zone: str | None,
                  now: datetime) -> Subscriber | None:
     """Set (or with None, clear) the subscriber's time zone, one of `zone_names()`; a
     change is a `timezone_changed` event. None if there is no such id."""
     if zone is not None and zone not in zone_names():
         raise StoreError(f"timezone: {zone!r} is not a known IANA time zone (e.g. Europe/Berlin)")
-    current = get(conn, subscriber_id)
-    if current is None or current.timezone == zone:
-        return current
-    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
-                 .values(timezone=zone, updated_at=now))
-    _log(conn, subscriber_id, "timezone_changed", None, None, now,
-         {"from": current.timezone, "to": zone})
-    return get(conn, subscriber_id)
+    return _change(conn, subscriber_id, "timezone", zone, "timezone_changed", now)
 
 
 def set_language(conn: Connection, subscriber_id: int, language: str | None,
@@ -319,28 +331,15 @@ def set_language(conn: Connection, subscriber_id: int, language: str | None,
     change is a `language_changed` event. None if there is no such id."""
     if language is not None and not BCP47_TAG.match(language):
         raise StoreError(f"language: {language!r} is not a BCP 47 language tag (e.g. en, zh-CN)")
-    current = get(conn, subscriber_id)
-    if current is None or current.language == language:
-        return current
-    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
-                 .values(language=language, updated_at=now))
-    _log(conn, subscriber_id, "language_changed", None, None, now,
-         {"from": current.language, "to": language})
-    return get(conn, subscriber_id)
+    return _change(conn, subscriber_id, "language", language, "language_changed", now)
 
 
 def set_name(conn: Connection, subscriber_id: int, raw_name: str,
              now: datetime) -> Subscriber | None:
     """Set the subscriber's display name (normalised; InvalidAddress if refused); a change
-    is a `name_changed` event. None if there is no such id."""
-    name = normalise_name(raw_name)
-    current = get(conn, subscriber_id)
-    if current is None or current.name == name:
-        return current
-    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
-                 .values(name=name, updated_at=now))
-    _log(conn, subscriber_id, "name_changed", None, None, now)
-    return get(conn, subscriber_id)
+    is a `name_changed` event (the names are not logged). None if there is no such id."""
+    return _change(conn, subscriber_id, "name", normalise_name(raw_name), "name_changed", now,
+                   logged=False)
 
 
 def set_tags(conn: Connection, subscriber_id: int, tags: Iterable[str],
@@ -353,14 +352,7 @@ def set_tags(conn: Connection, subscriber_id: int, tags: Iterable[str],
             tag_name(tag)
         except ValueError as exc:
             raise StoreError(f"tags: {exc}") from exc
-    current = get(conn, subscriber_id)
-    if current is None or sorted(current.tags) == wanted:
-        return current
-    conn.execute(subscriber_table.update().where(subscriber_table.c.id == subscriber_id)
-                 .values(tags=wanted, updated_at=now))
-    _log(conn, subscriber_id, "tags_changed", None, None, now,
-         {"from": sorted(current.tags), "to": wanted})
-    return get(conn, subscriber_id)
+    return _change(conn, subscriber_id, "tags", wanted, "tags_changed", now)
 
 
 def claim_confirmation_mail(conn: Connection, subscriber_id: int, now: datetime,

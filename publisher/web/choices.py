@@ -19,7 +19,7 @@ from itertools import groupby
 
 from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.i18n import strings_for, topic_label
+from publisher.i18n import topic_label, translator_for
 from publisher.subscribers.addresses import RejectedInput
 from publisher.subscribers.languages import own_name, reader_language
 from publisher.subscribers.store import Choice, zone_names
@@ -83,8 +83,8 @@ def choice_fields(config: Config, topics: Iterable[str], zone: str | None,
 
 def summary(config: Config, tags: Iterable[str], zone: str | None, language: str) -> str:
     """One line for the preferences page: the reader's topics and zone, in their words."""
-    t = strings_for(language)
+    _ = translator_for(language).gettext
     held = set(tags)
     names = [label for tag, label in labelled_topics(config, language) if tag in held]
-    return t["preferences_choices"].format(topics=", ".join(names) or t["no_topics"],
-                                           zone=zone or t["timezone_unset"])
+    return _("Topics: {topics}. Time zone: {zone}.", topics=", ".join(names) or _("none"),
+             zone=zone or _("(not set)"))

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from publisher.errors import DatabaseFault, SendNotFound
+from publisher.i18n import N_
 from publisher.logs import log_event
 from publisher.outage import as_error
 from publisher.web.state import WebState
@@ -36,14 +37,15 @@ class HttpProblem(Exception):
     `values` fill the text's placeholders; `headers` go on the answer (Allow, Retry-After)."""
 
     status = 500
-    title_key = "unavailable_title"
-    text_key = "unavailable"
+    title = N_("Temporarily unavailable")
+    text = N_("We cannot save anything right now. Nothing was changed: please try again in a "
+              "minute.")
     way_home = False  # whether the page links to the home page
     api_title = ""  # the title of an API-only problem; else the page's, in the site's language
 
     def __init__(self, detail: str = "", headers: Mapping[str, str] | None = None,
                  errors: list[dict[str, str]] | None = None, **values: str) -> None:
-        super().__init__(detail or self.title_key)
+        super().__init__(detail or self.title)
         self.detail = detail
         self.headers = dict(headers or {})
         self.errors = errors
@@ -53,28 +55,38 @@ class HttpProblem(Exception):
 class BadRequest(HttpProblem):
     """A request that cannot be read: a form the parser refuses."""
 
-    status, title_key, text_key = 400, "bad_request_title", "bad_request"
+    status = 400
+    title = N_("This request cannot be read")
+    text = N_("The form sent is not one of ours (too many fields, a file, or a damaged form). Go "
+              "back, reload the page and send it again.")
     way_home = True
 
 
 class NotFound(HttpProblem):
     """Nothing at this address (an unknown route, a missing file, a row that is not there)."""
 
-    status, title_key, text_key = 404, "not_found_title", "not_found"
+    status = 404
+    title = N_("Page not found")
+    text = N_("There is no page at this address. It may have moved, or the link may be mistyped.")
     way_home = True
 
 
 class MethodNotAllowed(HttpProblem):
     """A method this address does not take; Starlette's `Allow` header goes with it."""
 
-    status, title_key, text_key = 405, "method_not_allowed_title", "method_not_allowed"
+    status = 405
+    title = N_("This request is not possible here")
+    text = N_("This address does not accept that kind of request.")
     way_home = True
 
 
 class PayloadTooLarge(HttpProblem):
     """A body over the size limit; `limit` (bytes) is said on the page."""
 
-    status, title_key, text_key = 413, "too_large_title", "too_large"
+    status = 413
+    title = N_("Too much to send")
+    text = N_("What was sent is larger than any of our forms ({limit} bytes at most). Nothing was "
+              "saved.")
     way_home = True
 
 
@@ -146,12 +158,13 @@ def problem_document(problem: HttpProblem, title: str) -> JSONResponse:
 
 def exception_handlers(state: WebState) -> dict[int | type[Exception], ExceptionHandler]:
     """Every mapping from an error to its answer, for the app's Starlette()."""
-    home = [("/", state.t["home_link"])]
+    home = [("/", state.translator.gettext("Go to the home page"))]
 
     def answer(request: Request, found: HttpProblem) -> Response:
         if request.url.path.startswith(API_PREFIX):
-            return problem_document(found, found.api_title or state.t[found.title_key])
-        response = state.page(found.title_key, [state.text(found.text_key, **found.values)],
+            return problem_document(found, found.api_title
+                                    or state.translator.gettext(found.title))
+        response = state.page(found.title, [state.text(found.text, **found.values)],
                               found.status, links=home if found.way_home else None)
         response.headers.update(found.headers)
         return response

@@ -10,7 +10,6 @@ none makes an engine, a clock or a limiter of its own. Tests inject the clock an
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -22,7 +21,7 @@ from publisher import events
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
 from publisher.db import open_database
-from publisher.i18n import strings_for
+from publisher.i18n import Translator, translator_for
 from publisher.ratelimit import FailureDelay, KeyedLimiter
 from publisher.sending import oneoff
 from publisher.templating import environment
@@ -96,25 +95,26 @@ class WebState:
         return self.config.site.language
 
     @property
-    def t(self) -> Mapping[str, str]:
-        """The site's language strings."""
-        return strings_for(self.language)
+    def translator(self) -> Translator:
+        """The site's language's translations."""
+        return translator_for(self.language)
 
-    def page(self, heading_key: str, paragraphs: list[str], status: int = 200,
+    def page(self, heading: str, paragraphs: list[str], status: int = 200,
              form: dict[str, object] | None = None,
              links: list[tuple[str, str]] | None = None,
              language: str | None = None) -> HTMLResponse:
-        """A public page in `language` (a reader's; None: the site's); `links` are (href,
-        text of the link)."""
+        """A public page in `language` (a reader's; None: the site's) under `heading` (a
+        msgid, translated here); `links` are (href, text of the link)."""
         language = language or self.language
-        t = strings_for(language)
+        translator = translator_for(language)
         html = self.templates.get_template("pages/base.html.j2").render(
-            language=language, site=self.config.site, t=t,
-            heading=t[heading_key], paragraphs=paragraphs, form=form, links=links or [])
+            language=language, site=self.config.site, **translator.template_functions(),
+            heading=translator.gettext(heading), paragraphs=paragraphs, form=form,
+            links=links or [])
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
-    def text(self, key: str, language: str | None = None, **values: str) -> str:
-        """A language string (in `language`, None: the site's) with the site's title and
+    def text(self, message: str, language: str | None = None, **values: str) -> str:
+        """A msgid translated (in `language`, None: the site's) with the site's title and
         `values` filled in."""
-        return strings_for(language or self.language)[key].format(
-            site=self.config.site.title, **values)
+        return translator_for(language or self.language).gettext(
+            message, site=self.config.site.title, **values)

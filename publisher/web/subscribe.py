@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.errors import BadToken, InvalidAddress
-from publisher.i18n import strings_for
+from publisher.i18n import N_, STATUS_LABELS, translator_for
 from publisher.ratelimit import client_key
 from publisher.sending import oneoff
 from publisher.subscribers import store
@@ -53,6 +53,7 @@ from publisher.tokens import (
     reader_from,
 )
 from publisher.web import choices, forms
+from publisher.web.problem_texts import INVALID_TITLES, PROBLEM_TEXTS
 from publisher.web.state import WebState
 
 RESEND_AFTER = timedelta(minutes=10)
@@ -60,8 +61,16 @@ CSRF_COOKIE = "publisher_csrf"
 MAX_FIELDS = 40
 SENT_PATH = "/subscribe/sent"
 # What a damaged link's page tells its reader to do: someone leaving is not told to subscribe.
-BAD_LINK_TEXTS = {Purpose.UNSUBSCRIBE: "bad_unsubscribe_link",
-                  Purpose.PREFERENCES: "bad_preferences_link"}
+BAD_LINK = N_("The link is invalid or has expired. Subscribe again from the archive.")
+BAD_LINK_TEXTS = {
+    Purpose.UNSUBSCRIBE: N_("This unsubscribe link is damaged or incomplete (a mail program may "
+                            "have cut it). To stop receiving {site}, use the Unsubscribe link "
+                            "at the bottom of any issue, or your mail program's unsubscribe "
+                            "button."),
+    Purpose.PREFERENCES: N_("This preferences link is damaged or incomplete (a mail program may "
+                            "have cut it). Open Preferences from the bottom of any recent "
+                            "issue."),
+}
 # Every "check your inbox" answer takes at least this long, whoever asked: the database work
 # (a new row or none, a mail queued or not) stays well inside it.
 STEADY_ANSWER_SECONDS = 0.1
@@ -114,6 +123,11 @@ def _as_typed(value: str, limit: int) -> str:
 def _subscribe_path(language: str | None) -> str:
     """The subscribe form, in a reader's language when they have one."""
     return "/subscribe" if language is None else f"/subscribe?language={language}"
+
+
+def _problem_text(problem: RejectedInput | None, gettext: Callable[[str], str]) -> str:
+    """The line naming a refused field's fault, in the page's language; "" when none."""
+    return gettext(PROBLEM_TEXTS[problem.field, problem.kind]) if problem else ""
 
 
 def _see(path: str) -> RedirectResponse:
@@ -216,20 +230,18 @@ class _Handlers:
         typed = typed or {}
         language = self._browser_language(
             request, typed.get(choices.LANGUAGE_FIELD, request.query_params.get("language", "")))
-        t = strings_for(language)
-        heading = ("subscribe_heading" if problem is None
-                   else "invalid_title" if problem.field == "email"
-                   else f"invalid_{problem.field}_title")
+        _ = translator_for(language).gettext
+        heading = N_("Get it by email") if problem is None else INVALID_TITLES[problem.field]
         form = {"action": "/subscribe", "hidden": [("csrf", token)], "subscribe": True,
                 "email": _as_typed(typed.get("email", ""), MAX_ADDRESS),
                 "name": _as_typed(typed.get("name", ""), MAX_NAME),
-                "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
+                "error": _problem_text(problem, _),
                 "error_field": problem.field if problem else "",
                 "choices": choices.choice_fields(self.state.config, topics or [],
                                                  typed.get(choices.ZONE_FIELD), language),
-                "buttons": [("", "", t["subscribe_button"])]}
-        response = self.state.page(heading, [t["subscribe_note"]], status, form,
-                                   language=language)
+                "buttons": [("", "", _("Subscribe"))]}
+        note = _("We send a confirmation link first. Unsubscribe in one click.")
+        response = self.state.page(heading, [note], status, form, language=language)
         response.set_cookie(CSRF_COOKIE, nonce, max_age=2 * 3600, path="/subscribe",
                             httponly=True, samesite="strict",
                             secure=self.state.config.site.base_url.startswith("https:"))
@@ -240,19 +252,22 @@ class _Handlers:
 
     async def sent_page(self, request: Request) -> Response:
         language = self._browser_language(request, request.query_params.get("language", ""))
-        return self.state.page("check_inbox_title", [self.state.text("check_inbox", language)],
-                               language=language)
+        text = self.state.text(N_("If the address can receive mail, a confirmation link is on "
+                                  "its way. Open it to start receiving the digest."), language)
+        return self.state.page(N_("Check your inbox"), [text], language=language)
 
     async def subscribe(self, request: Request) -> Response:
         state = self.state
         form = await _form(request)
         language = self._browser_language(request, form.get(choices.LANGUAGE_FIELD, ""))
         if not self._csrf_ok(request, form):
-            return state.page("forbidden_title", [state.text("forbidden", language)], 403,
-                              language=language)
+            refused = state.text(N_("This form must be sent from the site itself. Reload the "
+                                    "page and retry."), language)
+            return state.page(N_("Request refused"), [refused], 403, language=language)
         if not state.ip_limiter.allow(client_key(_client_ip(request))):
-            return state.page("too_many_title", [state.text("too_many", language)], 429,
-                              language=language)
+            wait = state.text(N_("Too many attempts from here. Please wait a few minutes and "
+                                 "try again."), language)
+            return state.page(N_("Too many requests"), [wait], 429, language=language)
         sent = self._sent_path(form)
         if form.get("website"):  # honeypot filled: a bot; answer as if all went well
             return _see(sent)
@@ -303,8 +318,10 @@ class _Handlers:
         try:
             reader_from(self.state.signer, purpose, request.path_params["token"])
         except BadToken:
-            return self._bad_link(BAD_LINK_TEXTS.get(purpose, "bad_link"))
-        return self.state.page("unsubscribed_title", [self.state.text("unsubscribed_gone")])
+            return self._bad_link(BAD_LINK_TEXTS.get(purpose, BAD_LINK))
+        gone = self.state.text(N_("This address is no longer on the list of {site}: no more "
+                                  "email will be sent to it."))
+        return self.state.page(N_("Unsubscribed"), [gone])
 
     def _confirm_link(self, request: Request) -> tuple[store.Subscriber, bool] | None:
         """The subscriber a confirmation link names and whether it is past its 7 days;
@@ -327,36 +344,40 @@ class _Handlers:
             return None
         return subscriber, expired
 
-    def _bad_link(self, text: str = "bad_link") -> HTMLResponse:
+    def _bad_link(self, text: str = BAD_LINK) -> HTMLResponse:
         """A link that is not ours or not whole; `text` says what to do for its kind (an
         unsubscribe link's reader wants out, not to subscribe again)."""
-        return self.state.page("bad_link_title", [self.state.text(text)], 400)
+        return self.state.page(N_("This link does not work"), [self.state.text(text)], 400)
 
     def _language(self, subscriber: store.Subscriber) -> str:
         """The language of the pages a reader's link opens: theirs, else the site's."""
         return subscriber.language or self.state.language
 
-    def _text(self, key: str, subscriber: store.Subscriber) -> str:
+    def _text(self, message: str, subscriber: store.Subscriber) -> str:
         language = self._language(subscriber)
-        return self.state.text(key, language, email=subscriber.email,
-                               status=strings_for(language)[f"status_{subscriber.status}"])
+        status = translator_for(language).gettext(STATUS_LABELS[subscriber.status])
+        return self.state.text(message, language, email=subscriber.email, status=status)
 
     def _button_page(self, request: Request, heading: str, text: str, button: str,
                      subscriber: store.Subscriber,
                      hidden: list[tuple[str, str]] | None = None) -> HTMLResponse:
         language = self._language(subscriber)
         form = {"action": request.url.path, "hidden": hidden or [], "subscribe": False,
-                "buttons": [("", "", strings_for(language)[button])]}
+                "buttons": [("", "", translator_for(language).gettext(button))]}
         return self.state.page(heading, [self._text(text, subscriber)], 200, form,
                                language=language)
 
     def _expired_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         language = self._language(subscriber)
-        text = ("confirm_expired_left" if subscriber.status in store.LEFT
-                else "confirm_expired")
-        return self.state.page("confirm_expired_title", [self._text(text, subscriber)], 400,
-                               links=[(_subscribe_path(subscriber.language),
-                                       strings_for(language)["subscribe_again_link"])],
+        text = (N_("{email} is not subscribed to {site} now ({status}), and this confirmation "
+                   "link has expired (links work for 7 days). To come back, subscribe again "
+                   "and confirm the new mail.") if subscriber.status in store.LEFT
+                else N_("Confirmation links work for 7 days. Subscribe again and we will send "
+                        "you a new one."))
+        again = translator_for(language).gettext("Subscribe again")
+        return self.state.page(N_("This confirmation link has expired"),
+                               [self._text(text, subscriber)], 400,
+                               links=[(_subscribe_path(subscriber.language), again)],
                                language=language)
 
     async def confirm_page(self, request: Request) -> Response:
@@ -367,15 +388,21 @@ class _Handlers:
             return self._bad_link()
         subscriber, expired = link
         if subscriber.status == store.CONFIRMED:
-            return self.state.page("confirmed_title", [self._text("confirmed_text", subscriber)],
+            thanks = self._text(N_("Thank you. {email} will receive the next issue of {site}."),
+                                subscriber)
+            return self.state.page(N_("Subscription confirmed"), [thanks],
                                    language=self._language(subscriber))
         if expired:
             return self._expired_page(subscriber)
         if subscriber.status in store.LEFT:
-            return self._button_page(request, "confirm_title", "confirm_again_text",
-                                     "resubscribe_button", subscriber)
-        return self._button_page(request, "confirm_title", "confirm_text", "confirm_button",
-                                 subscriber)
+            return self._button_page(
+                request, N_("Confirm your subscription"),
+                N_("{email} is not subscribed to {site} now ({status}). Press the button to "
+                   "subscribe again."), N_("Subscribe again"), subscriber)
+        return self._button_page(
+            request, N_("Confirm your subscription"),
+            N_("Press the button to confirm that {email} wants to receive {site}."),
+            N_("Confirm subscription"), subscriber)
 
     async def confirm(self, request: Request) -> Response:
         """Confirm, or bring back someone who left since: the link proves they hold the
@@ -401,17 +428,21 @@ class _Handlers:
             return self._not_named(request, Purpose.UNSUBSCRIBE)
         if subscriber.status == store.UNSUBSCRIBED:
             return self._unsubscribed_page(subscriber)
-        return self._button_page(request, "unsubscribe_title", "unsubscribe_text",
-                                 "unsubscribe_button", subscriber, [("via", "page")])
+        return self._button_page(
+            request, N_("Unsubscribe"),
+            N_("Press the button to stop emails from {site} to {email}."), N_("Unsubscribe"),
+            subscriber, [("via", "page")])
 
     def _unsubscribed_page(self, subscriber: store.Subscriber) -> HTMLResponse:
         """Done, with the way back: the preferences page offers to subscribe again."""
         language = self._language(subscriber)
         token = preferences_token(self.state.signer, subscriber.id, subscriber.email)
         back = f"/preferences/{token}"
-        return self.state.page("unsubscribed_title",
-                               [self._text("unsubscribed_text", subscriber)],
-                               links=[(back, strings_for(language)["come_back"])],
+        return self.state.page(N_("Unsubscribed"),
+                               [self._text(N_("{email} will not receive {site} any more."),
+                                           subscriber)],
+                               links=[(back, translator_for(language).gettext(
+                                   "Changed your mind? Subscribe again"))],
                                language=language)
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -442,23 +473,24 @@ class _Handlers:
         back); after a refusal, the field at fault is named."""
         config = self.state.config
         language = self._language(subscriber)
-        t = strings_for(language)
-        status = t[f"status_{subscriber.status}"]
-        buttons = [("action", "save", t["save_choices_button"]),
-                   ("action", "unsubscribe", t["unsubscribe_button"])
+        _ = translator_for(language).gettext
+        status = _(STATUS_LABELS[subscriber.status])
+        buttons = [("action", "save", _("Save topics and time zone")),
+                   ("action", "unsubscribe", _("Unsubscribe"))
                    if subscriber.status == store.CONFIRMED
-                   else ("action", "subscribe", t["resubscribe_button"])]
+                   else ("action", "subscribe", _("Subscribe again"))]
         form = {"action": request.url.path, "hidden": [], "subscribe": False,
-                "error": t[f"problem_{problem.field}_{problem.kind}"] if problem else "",
+                "error": _problem_text(problem, _),
                 "error_field": problem.field if problem else "",
                 "choices": choices.choice_fields(config, subscriber.tags, subscriber.timezone,
                                                  language),
                 "buttons": buttons}
-        text = self.state.text("preferences_status", language, email=subscriber.email,
-                               status=status)
+        text = self.state.text(N_("Status of {email}: {status}."), language,
+                               email=subscriber.email, status=status)
         held = choices.summary(config, subscriber.tags, subscriber.timezone, language)
-        heading = f"invalid_{problem.field}_title" if problem else "preferences_title"
-        return self.state.page(heading, [*([t["preferences_saved"]] if saved else []), text, held],
+        heading = INVALID_TITLES[problem.field] if problem else N_("Subscription preferences")
+        saved_line = [_("Your change is saved.")] if saved else []
+        return self.state.page(heading, [*saved_line, text, held],
                                400 if problem else 200, form, language=language)
 
     async def preferences(self, request: Request) -> Response:

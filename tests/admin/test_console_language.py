@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from publisher.config import Config
-from publisher.i18n import STRINGS
 from publisher.subscribers import store
 from publisher.web.admin.console import zoned
 from tests.admin.helpers import console_served, log_in, with_language
+from tests.catalogs import catalog, translations
 from tests.sending.helpers import add_confirmed
 
 ASCII_PUNCTUATION = re.compile(r"[,:;!?()]")
@@ -33,7 +33,8 @@ def visible_text(page: str) -> str:
 
 
 def test_chinese_strings_use_full_width_punctuation() -> None:
-    mixed = {key: text for key, text in STRINGS["zh"].items()
+    mixed = {message.id: text for message in catalog("zh_Hans") if message.id
+             for text in translations(message)
              if ASCII_PUNCTUATION.search(re.sub(r"\{[a-z_]+(:[^}]*)?\}", "", text))}
     assert mixed == {}
 

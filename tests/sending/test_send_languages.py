@@ -21,7 +21,6 @@ from publisher.content.audience_expressions import matches, parse
 from publisher.db import deliveries, open_database, sends
 from publisher.dev.catcher import Catcher
 from publisher.errors import SendError
-from publisher.i18n import strings_for
 from publisher.mail.rendered import RenderedEmail
 from publisher.sending import reports
 from publisher.sending.drain import DrainOptions
@@ -98,7 +97,6 @@ def test_each_reader_gets_the_translation_in_their_language_else_the_original(
                           DrainOptions(sender_processes=1))
         mail = received(catcher)
     assert counts["sent"] == len(READERS)
-    english = strings_for("en")
     for address, (_language, edition) in READERS.items():
         message = mail[address]
         assert message["Content-Language"] == edition, address
@@ -109,9 +107,8 @@ def test_each_reader_gets_the_translation_in_their_language_else_the_original(
         if edition == "en":
             assert message["Subject"] == ENGLISH_TITLE
             assert ENGLISH_TITLE in body and "WildBench is an automated evaluation" in body
-            assert f"{english['unsubscribe']}{english['colon']}http://" in body
-            assert f"{english['preferences']}{english['colon']}http://" in body
-            assert 'lang="en"' in page and english["unsubscribe"] in page
+            assert "Unsubscribe: http://" in body and "Preferences: http://" in body
+            assert 'lang="en"' in page and "Unsubscribe" in page
             assert f"{BASE}/en/issues/{item.issue.slug}/" in body  # its English page
         else:
             assert message["Subject"] == CHINESE_TITLE

@@ -41,7 +41,7 @@ import pygal
 from lxml import etree
 from pygal.style import Style
 
-from publisher.i18n import strings_for
+from publisher.i18n import N_, translator_for
 from publisher.sending.reports import BOUNCE_RATE_LIMIT, COMPLAINT_RATE_LIMIT, SendSummary
 from publisher.subscribers.activity import DayActivity
 
@@ -95,12 +95,12 @@ TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 108
 def _chart(kind: Callable[..., Any], name: str, title: str, keys: list[str],
            language: str, size: Size, style: Style = STYLE, **options: Any) -> Any:
     """A pygal chart with the console's look; `keys` name its series in add order."""
-    strings = strings_for(language)
+    tr = translator_for(language)
     chart = kind(style=style, js=[], disable_xml_declaration=True, no_prefix=False,
                  classes=["pygal-chart", "publisher-chart"], width=size.width,
                  height=size.height, legend_at_bottom=True,
                  legend_at_bottom_columns=size.legend_columns, dots_size=3,
-                 no_data_text=strings["chart_no_data"], truncate_legend=-1,
+                 no_data_text=tr.gettext("No data yet"), truncate_legend=-1,
                  truncate_label=size.label_chars, **options)
     chart.uuid = name + size.suffix  # the id is `chart-<name>[-narrow]`: stable, scoped CSS
     chart.add_xml_filter(_sanitised(title, keys))
@@ -169,22 +169,23 @@ def subscribers_chart(days: Sequence[DayActivity], language: str,
                       size: Size = WIDE) -> str:
     """Daily confirmations, unsubscribes, bounces and complaints, and the confirmed total
     (right axis), one point per day."""
-    s = strings_for(language)
-    daily = [("confirmed", "chart_confirmed"), ("unsubscribed", "chart_unsubscribed"),
-             ("bounced", "chart_bounced"), ("complained", "chart_complained")]
+    tr = translator_for(language)
+    daily = [("confirmed", N_("New confirmations")), ("unsubscribed", N_("Unsubscribes")),
+             ("bounced", N_("Bounces")), ("complained", N_("Spam complaints"))]
     keys = [key for key, _ in daily] + ["total-confirmed"]
     every = max(1, math.ceil(len(days) / (size.x_labels - 1)))
+    title = tr.gettext("Subscribers per day")
     if not days:
-        return _empty("subscribers", s["chart_subscribers_title"], language, size)
-    chart = _chart(pygal.Line, "subscribers", s["chart_subscribers_title"], keys, language,
-                   size, x_labels_major_every=every, show_minor_x_labels=False,
-                   min_scale=1, max_scale=6, include_x_axis=True, value_formatter=_count)
+        return _empty("subscribers", title, language, size)
+    chart = _chart(pygal.Line, "subscribers", title, keys, language, size,
+                   x_labels_major_every=every, show_minor_x_labels=False, min_scale=1,
+                   max_scale=6, include_x_axis=True, value_formatter=_count)
     chart.x_labels = [day.day.strftime("%m-%d") for day in days]
     for key, label in daily:
-        name = s[label]
+        name = tr.gettext(label)
         chart.add(name, [_point(getattr(day, key), f"{day.day.isoformat()} {name}: "
                                 f"{getattr(day, key):,}") for day in days])
-    total = s["chart_total_confirmed"]
+    total = tr.gettext("Confirmed subscribers (right axis)")
     chart.add(total, [_point(day.total_confirmed, f"{day.day.isoformat()} {total}: "
                              f"{day.total_confirmed:,}") for day in days],
               secondary=True, stroke_style=DASHED)
@@ -195,9 +196,9 @@ def progress_chart(points: Sequence[tuple[datetime, int]], total: int, language:
                    zone: tzinfo = UTC, size: Size = WIDE) -> str:
     """Messages sent so far over a send's life, with its audience as a dashed line; times
     on the axis in `zone` (UTC unless told), on round steps that read differently."""
-    s = strings_for(language)
+    tr = translator_for(language)
     if not points:
-        return _empty("progress", s["chart_progress_title"], language, size)
+        return _empty("progress", tr.gettext("Messages sent"), language, size)
     first, last = points[0][0].timestamp(), points[-1][0].timestamp()
     if last - first < 60:  # a single sample still gets an axis a minute wide
         last = first + 60
@@ -207,15 +208,16 @@ def progress_chart(points: Sequence[tuple[datetime, int]], total: int, language:
         return datetime.fromtimestamp(x, zone).strftime(pattern)
 
     top = max(total, max(count for _, count in points), 1)
-    chart = _chart(pygal.XY, "progress", s["chart_progress_title"], ["sent", "total"],
+    chart = _chart(pygal.XY, "progress", tr.gettext("Messages sent"), ["sent", "total"],
                    language, size, x_value_formatter=when, range=(0, top * 1.05),
-                   xrange=(first, last), x_title=s["chart_time"].format(zone=zone),
+                   xrange=(first, last), x_title=tr.gettext("Time ({zone})", zone=zone),
                    value_formatter=_count)
     chart.x_labels = ticks
-    sent = s["chart_sent"]
+    sent = tr.gettext("Sent so far")
     chart.add(sent, [_point((at.timestamp(), count), f"{when(at.timestamp())} {sent}: {count:,}")
                      for at, count in points])
-    chart.add(f"{s['chart_total']}{s['colon']}{total:,}", [(first, total), (last, total)],
+    audience = tr.pgettext("chart", "Audience") + tr.gettext(": ")
+    chart.add(f"{audience}{total:,}", [(first, total), (last, total)],
               show_dots=False, stroke_style=DASHED)
     return _render(chart)
 
@@ -224,30 +226,33 @@ def rates_chart(sends: Sequence[SendSummary], language: str, size: Size = WIDE) 
     """Bounce and complaint rate (percent) per send, oldest first, with the limits large
     mailbox providers enforce as dashed lines in the rate's colour; a send over a limit is
     marked."""
-    s = strings_for(language)
+    tr = translator_for(language)
     keys = ["bounce-rate", "complaint-rate", "bounce-limit", "complaint-limit"]
+    title = tr.gettext("Bounce and complaint rates per send")
     if not sends:
-        return _empty("rates", s["chart_rates_title"], language, size)
+        return _empty("rates", title, language, size)
     ordered = sorted(sends, key=lambda send: (send.created_at, send.send_id))
     labels = [("⚠ " if send.over_limits else "") + send.slug for send in ordered]
     highest = max(max(send.bounce_rate, send.complaint_rate) for send in ordered)
     top = max(BOUNCE_RATE_LIMIT * 1.25, highest * 1.1) * 100
     left, right = 0.5, len(ordered) + 0.5  # sends at x = 1…n
-    chart = _chart(pygal.XY, "rates", s["chart_rates_title"], keys, language, size,
+    chart = _chart(pygal.XY, "rates", title, keys, language, size,
                    style=RATES_STYLE, range=(0, top), xrange=(left, right),
                    x_value_formatter=lambda x: labels[round(x) - 1] if left < x < right else "",
                    x_label_rotation=20 if size is WIDE else 45,
                    value_formatter=lambda y: f"{y:.2f} %")
     step = max(1, math.ceil(len(ordered) / (2 * size.x_labels - 2)))
     chart.x_labels = list(range(1, len(ordered) + 1, step))
-    for name, rate, limit in (("chart_bounce_rate", "bounce_rate", BOUNCE_RATE_LIMIT),
-                              ("chart_complaint_rate", "complaint_rate", COMPLAINT_RATE_LIMIT)):
-        chart.add(s[name], [_rate_point(i, send, getattr(send, rate), limit, s[name],
-                                        s["chart_over_limit"])
-                            for i, send in enumerate(ordered, start=1)])
-    for name, limit in (("chart_bounce_limit", BOUNCE_RATE_LIMIT),
-                        ("chart_complaint_limit", COMPLAINT_RATE_LIMIT)):
-        chart.add(s[name].format(limit=f"{limit * 100:g} %"),
+    for name, rate, limit in ((N_("Bounce rate"), "bounce_rate", BOUNCE_RATE_LIMIT),
+                              (N_("Complaint rate"), "complaint_rate", COMPLAINT_RATE_LIMIT)):
+        label = tr.gettext(name)
+        chart.add(label, [_rate_point(i, send, getattr(send, rate), limit, label,
+                                      tr.gettext("over the limit"))
+                          for i, send in enumerate(ordered, start=1)])
+    for name, limit in ((N_("Bounce rate limit ({limit})"), BOUNCE_RATE_LIMIT),
+                        (N_("Complaint rate limit ({limit})"), COMPLAINT_RATE_LIMIT)):
+        shown = format(limit * 100, "g") + " %"
+        chart.add(tr.gettext(name, limit=shown),
                   [(left, limit * 100), (right, limit * 100)], show_dots=False,
                   stroke_style=DASHED)
     return _render(chart)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from publisher import accounts
 from publisher.clock import Clock
 from publisher.config import Config, Secrets
+from publisher.i18n import N_
 from publisher.web import forms
 from publisher.web.admin import auth
 from publisher.web.errors import NotFound
@@ -80,9 +81,12 @@ class Console:
     def language(self) -> str:
         return self.state.language
 
-    @property
-    def t(self) -> Mapping[str, str]:
-        return self.state.t
+    def gettext(self, message: str, /, **values: object) -> str:
+        """A msgid in the console's language (the site's), `values` filled in."""
+        return self.state.translator.gettext(message, **values)
+
+    def ngettext(self, singular: str, plural: str, n: int, /, **values: object) -> str:
+        return self.state.translator.ngettext(singular, plural, n, **values)
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -95,13 +99,15 @@ class Console:
     def render(self, template: str, operator: Operator | None, http_status: int = 200,
                **values: Any) -> HTMLResponse:
         html = self.state.templates.get_template(f"admin/{template}").render(
-            language=self.language, site=self.config.site, t=self.t, operator=operator,
+            language=self.language, site=self.config.site, operator=operator,
+            **self.state.translator.template_functions(),
             when=self.local, **values)
         return HTMLResponse(html, status_code=http_status)
 
-    def message(self, heading_key: str, text: str, operator: Operator | None,
+    def message(self, heading: str, text: str, operator: Operator | None,
                 status: int = 200) -> HTMLResponse:
-        return self.render("message.html.j2", operator, status, heading=self.t[heading_key],
+        """A page that says one thing under `heading` (a msgid, translated here)."""
+        return self.render("message.html.j2", operator, status, heading=self.gettext(heading),
                            text=text)
 
     def operator(self, request: Request) -> Operator | None:
@@ -239,12 +245,13 @@ def action(console: Console, handler: Handler) -> Endpoint:
     async def guarded(request: Request) -> Response:
         operator = console.operator(request)
         if operator is None:
-            return console.message("admin_signed_out_title", console.t["admin_signed_out"],
-                                   None, 401)
+            return console.message(N_("Signed out"), console.gettext(
+                "Your session has ended or expired. Sign in again."), None, 401)
         form = await form_of(request)
         if console.foreign(request) or not auth.same_token(operator.csrf, form.get("csrf", "")):
-            return console.message("forbidden_title", console.t["admin_forbidden"],
-                                   operator, 403)
+            return console.message(N_("Request refused"), console.gettext(
+                "This request did not come from the console's own page, or the page is too old. "
+                "Reload it and retry."), operator, 403)
         request.state.form = form
         return await handler(request, operator)
 

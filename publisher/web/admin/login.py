@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from publisher import accounts
+from publisher.i18n import N_
 from publisher.ratelimit import client_key
 from publisher.templating import template_file
 from publisher.web.admin import auth
@@ -59,6 +60,13 @@ def _keys(request: Request, username: str) -> tuple[str, str]:
     return address, f"{address} {username.lower()}"
 
 
+def _no_secret(console: Console) -> Response:
+    return console.message(N_("The console is not set up"), console.gettext(
+        "The console signs its cookies with PUBLISHER_SECRET_KEY, which is not set: make one "
+        "with publisher secret-key, set it in the environment of publisher serve and "
+        "restart."), None, 503)
+
+
 class _Handlers:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -80,7 +88,7 @@ class _Handlers:
     async def login_form(self, request: Request) -> Response:
         console = self.console
         if not console.secrets.secret_keys:
-            return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
+            return _no_secret(console)
         if not accounts.has_accounts(console.engine):
             return console.render("setup.html.j2", None)
         return self._form(request)  # also when signed in: signing in again replaces it
@@ -90,23 +98,26 @@ class _Handlers:
         form = await form_of(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not console.secrets.secret_keys:
-            return console.message("admin_no_secret_title", console.t["admin_no_secret"], None, 503)
+            return _no_secret(console)
         if console.foreign(request) or not nonce or not auth.same_token(
                 console.keys.login_csrf(nonce), form.get("csrf", "")):
-            return console.message("forbidden_title", console.t["admin_forbidden"], None, 403)
+            return console.message(N_("Request refused"), console.gettext(
+                "This request did not come from the console's own page, or the page is too "
+                "old. Reload it and retry."), None, 403)
         username = form.get("username", "").strip()
         address, pair = _keys(request, username)
         state = console.state
         wait = max(state.address_delays.wait(address), state.login_delays.wait(pair))
         if wait > 0:
-            response = console.message("too_many_title", console.t["admin_too_many"], None, 429)
+            response = console.message(N_("Too many requests"), console.gettext(
+                "Too many sign-in attempts. Wait a few minutes and try again."), None, 429)
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
         state.address_delays.fail(address)  # until the password proves right
         state.login_delays.fail(pair)
         if not await run_in_threadpool(accounts.check_password, console.engine, username,
                                        form.get("password", ""), console.clock()):
-            return self._form(request, console.t["admin_login_failed"], username)
+            return self._form(request, console.gettext("Wrong username or password."), username)
         state.address_delays.refund(address)
         state.login_delays.forgive(pair)
         return self._signed_in(request, username, form.get("next"))

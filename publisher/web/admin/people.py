@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from publisher.i18n import N_
 from publisher.sending import reports
 from publisher.sending.erasure import erase_person
 from publisher.subscribers import activity, store
@@ -32,7 +33,11 @@ from publisher.web.admin.console import (
 from publisher.web.errors import NotFound
 
 PAGE_SIZE = 50
-NOTICES = ("unsubscribed", "erased", "unchanged")
+NOTICES = {
+    "unsubscribed": N_("Unsubscribed: no further issue will be sent to this address."),
+    "erased": N_("Erased: only a hash of the address is kept, so it is never added again."),
+    "unchanged": N_("Nothing changed: the state had already moved on."),
+}
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -49,7 +54,7 @@ def routes(console: Console) -> list[BaseRoute]:
 
 def _notice(console: Console, request: Request) -> str:
     key = request.query_params.get("notice", "")
-    return console.t[f"admin_notice_{key}"] if key in NOTICES else ""
+    return console.gettext(NOTICES[key]) if key in NOTICES else ""
 
 
 class _Handlers:
@@ -100,10 +105,13 @@ class _Handlers:
         person = self._person(request)
         where = f"{PREFIX}/subscribers/{person.subscriber.id}"
         return console.render(
-            "confirm.html.j2", operator, heading=console.t["admin_erase_title"],
-            text=console.t["admin_erase_text"].format(email=person.subscriber.email),
-            action=where + "/erase", button=console.t["admin_erase_button"], back=where,
-            back_label=console.t["admin_keep_person"])
+            "confirm.html.j2", operator, heading=console.gettext("Erase this person?"),
+            text=console.gettext(
+                "{email}: their record, consent and history details are deleted and their "
+                "deliveries blanked; only a hash stays so the address is never added again. "
+                "This cannot be undone.", email=person.subscriber.email),
+            action=where + "/erase", button=console.gettext("Erase…"), back=where,
+            back_label=console.gettext("Keep them"))
 
     async def erase(self, request: Request, operator: Operator) -> Response:
         person = self._person(request)

@@ -8,7 +8,6 @@ first asks on a page of its own. Listings are keyset-paged (after=<id>), never O
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.errors import PublisherError, SendError
+from publisher.i18n import N_, SEND_STATE_LABELS, Translator
 from publisher.sending import control, enrolment, outbox, reports
 from publisher.sending.reports import SendSummary
 from publisher.web.admin import charts
@@ -36,7 +36,20 @@ from publisher.web.admin.console import (
 
 PAGE_SIZE = 50
 DEFAULT_STATES = (outbox.FAILED, outbox.DEFERRED)
-NOTICES = ("paused", "resumed", "cancelled", "retried", "unchanged")
+NOTICES = {
+    "paused": N_("Paused: no new message leaves until you resume."),
+    "resumed": N_("Resumed: sending goes on from where it stopped."),
+    "cancelled": N_("Cancelled: {n} deliveries will never be made; {sent} were sent."),
+    "retried": N_("{n} failed deliveries are queued again; the daemon sends them."),
+    "unchanged": N_("Nothing changed: the state had already moved on."),
+}
+# Why an automation step is off (enrolment.StepStatus.off), in the console's words.
+STEP_OFF_TEXTS = {
+    "draft": N_("Step off: its file is a draft; nobody new is enrolled"),
+    "disabled": N_("Step off: disabled (publisher automations enable turns it back on); "
+                   "nobody new is enrolled"),
+    "file removed": N_("Step off: its file was removed; nobody new is enrolled"),
+}
 NOTICE_FIGURES = ("n", "sent", "flight")  # the counts a notice may carry in its URL
 
 
@@ -57,12 +70,14 @@ def routes(console: Console) -> list[BaseRoute]:
     ]
 
 
-def rate_label(per_second: float | None, t: Mapping[str, str]) -> str:
+def rate_label(per_second: float | None, translator: Translator) -> str:
     """12.5/s (12.5 封/秒); a dash when unknown."""
-    return "—" if per_second is None else t["rate_per_second"].format(rate=f"{per_second:.1f}")
+    if per_second is None:
+        return "—"
+    return translator.gettext("{rate}/s", rate=format(per_second, ".1f"))
 
 
-def duration_label(seconds: float | None, t: Mapping[str, str]) -> str:
+def duration_label(seconds: float | None, translator: Translator) -> str:
     """3 h 05 min, 4 min 20 s, 12 s in the console's language; a dash when unknown."""
     if seconds is None:
         return "—"
@@ -70,24 +85,25 @@ def duration_label(seconds: float | None, t: Mapping[str, str]) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return t["duration_hours"].format(h=hours, m=minutes)
+        return translator.gettext("{h} h {m:02d} min", h=hours, m=minutes)
     if minutes:
-        return t["duration_minutes"].format(m=minutes, s=secs)
-    return t["duration_seconds"].format(s=secs)
+        return translator.gettext("{m} min {s:02d} s", m=minutes, s=secs)
+    return translator.gettext("{s} s", s=secs)
 
 
 def view(console: Console, summary: SendSummary) -> dict[str, Any]:
     """What the page and the live JSON show of a send: the same figures, the same words.
     Progress counts delivered mail only: failed and cancelled rows are not progress."""
     sent = summary.counts[outbox.SENT]
+    translator = console.state.translator
     return {
         "id": summary.send_id, "slug": summary.slug, "subject": summary.subject,
-        "state": summary.state, "state_label": console.t[f"admin_send_{summary.state}"],
+        "state": summary.state, "state_label": console.gettext(SEND_STATE_LABELS[summary.state]),
         "counts": summary.counts, "total": summary.total, "sent": sent,
         "percent": round(100 * sent / summary.total, 1) if summary.total else 100.0,
-        "rate": rate_label(summary.rate_per_second, console.t),
-        "average_rate": rate_label(summary.average_rate, console.t),
-        "eta": duration_label(summary.eta_seconds, console.t),
+        "rate": rate_label(summary.rate_per_second, translator),
+        "average_rate": rate_label(summary.average_rate, translator),
+        "eta": duration_label(summary.eta_seconds, translator),
         "started": console.local(summary.first_sent_at or summary.created_at),
         "finished": console.local(summary.finished_at),
         "bounce_rate": f"{summary.bounce_rate:.2%}",
@@ -112,9 +128,10 @@ def notice(console: Console, request: Request) -> str:
         return ""
     figures = {name: _figure(request.query_params.get(name, "0"))
                for name in NOTICE_FIGURES}
-    text = console.t[f"admin_notice_{key}"].format(**figures)
+    text = console.gettext(NOTICES[key], **figures)
     if key == "cancelled" and figures["flight"] != "0":
-        text += console.t["admin_notice_in_flight"].format(**figures)
+        text += console.gettext(" {flight} still in flight are recorded by their process.",
+                                **figures)
     return text
 
 
@@ -141,12 +158,12 @@ class _Handlers:
 
     def _steps_off(self) -> dict[str, str]:
         """Send slug -> why that automation step is switched off, in the console's words."""
-        t, console = self.console.t, self.console
+        console = self.console
         try:
             statuses = enrolment.step_statuses(console.engine, console.config, console.clock())
         except PublisherError:  # a broken step file: `publisher check` says which
             return {}
-        return {status.slug: t["admin_step_off_" + status.off.replace(" ", "_")]
+        return {status.slug: console.gettext(STEP_OFF_TEXTS[status.off])
                 for status in statuses if status.off is not None}
 
     async def live_all(self, request: Request, operator: Operator) -> Response:
@@ -209,12 +226,17 @@ class _Handlers:
         console = self.console
         summary = self._summary(path_id(request, "send_id"))
         return console.render(
-            "confirm.html.j2", operator, heading=console.t["admin_cancel_title"],
-            text=console.t["admin_cancel_text"].format(slug=summary.slug,
-                                                      n=summary.remaining),
+            "confirm.html.j2", operator, heading=console.gettext("Cancel this send?"),
+            text=console.ngettext(
+                "{slug}: {n} delivery is not made yet; it will never be sent, unless it is "
+                "already handed to the mail server, which finishes it. Messages already sent "
+                "stay sent. This cannot be undone.",
+                "{slug}: {n} deliveries are not made yet; they will never be sent, except any "
+                "already handed to the mail server, which finish. Messages already sent stay "
+                "sent. This cannot be undone.", summary.remaining, slug=summary.slug),
             action=f"{PREFIX}/sends/{summary.send_id}/cancel",
-            button=console.t["admin_cancel_button"],
-            back=f"{PREFIX}/sends/{summary.send_id}", back_label=console.t["admin_keep"])
+            button=console.gettext("Cancel the send"),
+            back=f"{PREFIX}/sends/{summary.send_id}", back_label=console.gettext("Keep sending"))
 
     async def cancel(self, request: Request, operator: Operator) -> Response:
         console = self.console

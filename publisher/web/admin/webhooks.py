@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from publisher.i18n import N_
 from publisher.sending import webhooks
 from publisher.web.admin.console import PREFIX, Console, Operator, action, page, see
 from publisher.web.admin.sends import duration_label
@@ -23,6 +24,10 @@ from publisher.web.admin.sends import duration_label
 PATH = PREFIX + "/webhooks"
 FAILURES_SHOWN = 20
 DEFAULT_SINCE = "1h"
+REPLAY_REFUSALS = {
+    "bad_since": N_("Nothing replayed: give an age such as 2h or an ISO time with its zone."),
+    "bad_url": N_("Nothing replayed: that endpoint is not in publisher.toml."),
+}
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -37,7 +42,7 @@ def endpoint_view(console: Console, endpoint: webhooks.EndpointStatus,
     return {"url": endpoint.url, "events": events, "delivered": endpoint.delivered,
             "pending": endpoint.pending, "failed": endpoint.failed,
             "oldest": duration_label(endpoint.oldest_undelivered_seconds
-                                     if endpoint.pending else None, console.t),
+                                     if endpoint.pending else None, console.state.translator),
             "last_failure": endpoint.last_failure}
 
 
@@ -46,10 +51,12 @@ def page_notice(console: Console, request: Request) -> str:
     query = request.query_params
     if query.get("notice") == "replayed":
         count = query.get("n", "0")
-        return console.t["admin_webhooks_replayed"].format(
-            n=count if count.isascii() and count.isdigit() and len(count) < 20 else "0")
-    if query.get("notice") in ("bad_since", "bad_url"):
-        return console.t["admin_webhooks_" + query["notice"]]
+        n = int(count) if count.isascii() and count.isdigit() and len(count) < 20 else 0
+        return console.ngettext(
+            "{n} delivery is queued again; the daemon delivers it.",
+            "{n} deliveries are queued again; the daemon delivers them.", n)
+    if query.get("notice") in REPLAY_REFUSALS:
+        return console.gettext(REPLAY_REFUSALS[query["notice"]])
     return ""
 
 

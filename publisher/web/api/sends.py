@@ -55,8 +55,7 @@ async def report(call: Call) -> Report:
 
 def _refused(call: Call, what: str) -> Conflict:
     """The send is not in the state the verb needs: the CLI's line (control.refusal)."""
-    slug = _summary(call).slug
-    return Conflict(control.refusal(call.state.engine, slug, call.id, what))
+    return Conflict(control.refusal(call.state.engine, call.id, what))
 
 
 async def pause(call: Call) -> Send:
