@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from lxml import html as lxml_html
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
@@ -28,6 +29,7 @@ from publisher.sending.frozen import stored_form, thawed
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import audience_sql, store
 from publisher.subscribers.store import Consent
+from tests.admin.helpers import console_served, log_in
 from tests.conftest import DATA, SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0, smtp_site
 
@@ -183,7 +185,7 @@ def test_a_lang_term_for_a_language_the_site_does_not_publish_is_refused(
         "its languages: zh-CN, en, en-GB, de ([site] languages)")
 
 
-def test_the_report_and_status_count_a_send_by_language(
+def test_the_report_status_and_console_count_a_send_by_language(
     seed_config: Config, tmp_path: Path
 ) -> None:
     with Catcher(tmp_path / "Maildir") as catcher:
@@ -204,3 +206,12 @@ def test_the_report_and_status_count_a_send_by_language(
     rows = [line.split() for line in out.export_text().splitlines()]
     assert ["│", "en", "│", "│", "0", "│", "0", "│", "2"] == rows[-3][:9]
     assert ["│", "zh-CN", "│", "│", "0", "│", "0", "│", "3"] == rows[-2][:9]
+    with console_served(config) as site, site.client() as client:
+        log_in(client)
+        page = lxml_html.fromstring(client.get(f"/admin/sends/{send_id}").text)
+    table = page.find(".//table[@class='by-language']")
+    assert table is not None
+    cells = {row.get("data-language"): [td.text_content() for td in row.iter("td")]
+             for row in table.iter("tr") if row.get("data-language")}
+    assert cells == {"en": ["en", "0", "0", "2", "0", "0", "0"],
+                     "zh-CN": ["zh-CN", "0", "0", "3", "0", "0", "0"]}
