@@ -144,6 +144,10 @@ deliveries = sa.Table(
     # migration 13: the language of the edition the row gets (the reader's translation,
     # else the original's); NULL: a row written before, which gets the original
     sa.Column("language", sa.String(35)),
+    # migration 14: the language of the email's fixed strings (header, date, footer) when
+    # it is not the edition's: the reader's, whose language has no translation of the
+    # issue; NULL: the edition's own
+    sa.Column("strings_language", sa.String(35)),
     sa.UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_send_subscriber"),
     sa.Index("ix_deliveries_claim", "send_id", "status", "next_attempt_at"),
     # migration 6: a send's rows of one state in id order, so a claim reads its batch off
@@ -368,6 +372,10 @@ def _delivery_languages(conn: Connection) -> None:
     _add_column(conn, "deliveries", "language", "VARCHAR(35)")
 
 
+def _delivery_strings_languages(conn: Connection) -> None:
+    _add_column(conn, "deliveries", "strings_language", "VARCHAR(35)")
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -389,6 +397,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (12, "subscribers.language: the language each reader reads in", _reader_languages),
     (13, "deliveries.language: the language of the edition each row gets",
      _delivery_languages),
+    (14, "deliveries.strings_language: the reader's language of an original's fixed strings",
+     _delivery_strings_languages),
 ]
 
 

@@ -4,6 +4,10 @@ Per-subscriber values are placeholders filled by `personalise` after rendering, 
 once per issue however many people receive it; a preview fills them with `sample_recipient`.
 Root-relative links and images in the body are made absolute against the site's base URL in
 both parts: a mail client has no site to resolve them against.
+The email's own words (the header line, the date, the footer) are in the reader's language,
+which may differ from the content's: an English reader of an issue with no English
+translation gets the original with English fixed strings, the blocks that carry them marked
+`lang` (the document's `lang` stays the content's).
 """
 
 from __future__ import annotations
@@ -74,14 +78,27 @@ def edition_url(issue: Issue, base_url: str) -> str:
     return base_url + ("" if issue.translation_of is None else urls.language_path(issue.language))
 
 
-def _date_label(issue: Issue, config: Config) -> str:
-    """The issue's date in the site's timezone, written the issue's way."""
-    return date_label(issue.published.astimezone(config.site.zone), issue.language)
+def _date_label(issue: Issue, config: Config, language: str) -> str:
+    """The issue's date in the site's timezone, written the way of `language`."""
+    return date_label(issue.published.astimezone(config.site.zone), language)
 
 
-def render_mjml(issue: Issue, config: Config) -> str:
-    """Fill the MJML template for an issue (the jinja2 stage)."""
+def strings_language(issue: Issue, reader_language: str | None) -> str:
+    """The language of the email's fixed strings: the reader's, else the content's."""
+    return reader_language or issue.language
+
+
+def _lang_attribute(strings: str, content: str) -> Markup:
+    """` lang="en"` for the blocks of fixed strings when their language is not the
+    content's; nothing otherwise, so an email in one language is as it always was."""
+    return Markup("") if strings == content else Markup(' lang="{}"').format(strings)
+
+
+def render_mjml(issue: Issue, config: Config, reader_language: str | None = None) -> str:
+    """Fill the MJML template for an issue (the jinja2 stage), its fixed strings in
+    `reader_language` (default: the issue's language)."""
     site = config.site
+    strings = strings_language(issue, reader_language)
     try:
         template = environment(config.templates_dir,
                                keep_trailing_newline=True).get_template(TEMPLATE)
@@ -96,12 +113,13 @@ def render_mjml(issue: Issue, config: Config) -> str:
         view_url=urls.issue_url(edition_url(issue, site.base_url), issue.slug),
         feed_url=urls.feed_url(edition_url(issue, site.base_url), "atom"),
         site_title=site.title,
-        date_label=_date_label(issue, config),
+        date_label=_date_label(issue, config, strings),
+        lang_attr=_lang_attribute(strings, issue.language),
         authors=", ".join(issue.meta.authors),
         source=issue.meta.source,
         content=Markup(to_html(issue.body, email=True, base_url=site.base_url)),
         recipient=EMAIL,
-        **translator_for(issue.language).template_functions(),
+        **translator_for(strings).template_functions(),
         unsubscribe_url=UNSUBSCRIBE_URL,
         preferences_url=PREFERENCES_URL,
         contact_line=site.contact_line,
@@ -118,15 +136,17 @@ def _finish_html(html: str) -> str:
     return html.replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
 
 
-def render_text(issue: Issue, config: Config) -> str:
-    """The plain-text part: title, meta line, the body from the AST, and the footer."""
-    _ = translator_for(issue.language).gettext
+def render_text(issue: Issue, config: Config, reader_language: str | None = None) -> str:
+    """The plain-text part: title, meta line, the body from the AST, and the footer (its
+    fixed strings in `reader_language`, default the issue's)."""
+    strings = strings_language(issue, reader_language)
+    _ = translator_for(strings).gettext
     colon = _(": ")
     site = config.site
     header = [
         issue.title,
         "=" * min(76, max(display_width(issue.title), 10)),
-        f"{site.title} · {_date_label(issue, config)}",
+        f"{site.title} · {_date_label(issue, config, strings)}",
     ]
     if issue.meta.authors:
         header.append(_("By {authors}", authors=", ".join(issue.meta.authors)))
@@ -144,15 +164,18 @@ def render_text(issue: Issue, config: Config) -> str:
     return "\n".join(header) + "\n\n" + body + "\n" + "\n".join(footer) + "\n"
 
 
-def render_email(issue: Issue, config: Config) -> RenderedEmail:
-    """Render an issue's email once; raise a located error when the HTML is too large."""
-    html = _finish_html(mjml2html(render_mjml(issue, config)))
+def render_email(issue: Issue, config: Config,
+                 reader_language: str | None = None) -> RenderedEmail:
+    """Render an issue's email once, its fixed strings in `reader_language` (default: the
+    issue's; its `language` stays the content's); raise a located error when the HTML is
+    too large."""
+    html = _finish_html(mjml2html(render_mjml(issue, config, reader_language)))
     rendered = RenderedEmail(
         slug=issue.slug,
         subject=issue.title,
         language=issue.language,
         html=html,
-        text=render_text(issue, config),
+        text=render_text(issue, config, reader_language),
     )
     limit = config.settings.email.max_html_bytes
     if rendered.html_bytes > limit:

@@ -190,7 +190,7 @@ async def _built(job: SendJob, chunk: list[Delivery], flow: Flow) -> list[Item]:
     items: list[Item] = []
     for delivery_id, message, error in await asyncio.to_thread(
             job.builder.build_batch,
-            [((d.id, d.subscriber_id, d.email, d.name), d.language) for d in chunk]):
+            [((d.id, d.subscriber_id, d.email, d.name), d.edition) for d in chunk]):
         if message is None:
             flow.add(Result(delivery_id, FAILED, error, attempted=False))
         else:

@@ -25,7 +25,9 @@ This module also owns what a transport reply does to a delivery (`result_of`: se
 deferred on the Backoff schedule, failed, hard bounce) and what a report that came back
 later does to it (`record_returned`), and stores the email frozen at a send's start with
 its translations (in the form publisher.sending.frozen owns), handing it back as the same
-RenderedEmail; each row records then which edition it gets, by its reader's language.
+RenderedEmail; each row records then which edition it gets, by its reader's language
+(`language`: the content's; `strings_language`: its fixed strings', when the reader's
+language has no translation and gets the original with its own strings).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class Delivery:
     name: str
     attempts: int
     language: str | None = None  # the edition it gets (None: a row from before migration 13)
+    strings_language: str | None = None  # its fixed strings' language, when not the edition's
+
+    @property
+    def edition(self) -> str | None:
+        """The key of the prepared message it gets among the send's editions."""
+        return self.strings_language or self.language
 
 
 @dataclass(frozen=True)
@@ -222,12 +230,21 @@ def record_editions(conn: Connection, send_id: int,
     in_send = sa.select(d.subscriber_id).where(d.send_id == send_id, d.language.is_(None))
     readers = conn.execute(sa.select(s.language).distinct().where(s.id.in_(in_send))).scalars()
     for reader in list(readers):
-        edition = edition_language(reader, rendered.language, list(rendered.translations))
+        key = edition_language(reader, rendered.language, list(rendered.translations))
         holders = sa.select(s.id).where(s.language.is_(None) if reader is None
                                         else s.language == reader)
         conn.execute(deliveries.update().where(d.send_id == send_id, d.language.is_(None),
                                                d.subscriber_id.in_(holders))
-                     .values(language=edition))
+                     .values(_edition_columns(rendered, key)))
+
+
+def _edition_columns(rendered: RenderedEmail, key: str) -> dict[str, str | None]:
+    """What a row records of the edition `key`: its content's language, and the language
+    of its fixed strings when they are not the content's (the original in a reader's
+    language that has no translation, keyed by that language)."""
+    content = rendered.translations[key].language if key in rendered.translations \
+        else rendered.language
+    return {"language": content, "strings_language": None if content == key else key}
 
 
 def _apply_window(conn: Connection, send_id: int, window: Window, now: datetime) -> None:
@@ -383,7 +400,8 @@ def claim_batch(engine: Engine, send_id: int, worker: str, now: datetime, limit:
         deliveries.update().where(c.id.in_(candidates.scalar_subquery()))
         .values(status=SENDING, claimed_by=worker, claimed_at=now, updated_at=now,
                 lost_claims=c.lost_claims + sa.case((taken_back, 1), else_=0))
-        .returning(c.id, c.send_id, c.subscriber_id, c.email, c.name, c.attempts, c.language)
+        .returning(c.id, c.send_id, c.subscriber_id, c.email, c.name, c.attempts, c.language,
+                   c.strings_language)
     )
     with engine.begin() as conn:
         rows = conn.execute(statement).all()

@@ -28,6 +28,7 @@ from publisher.content.issues import (
 )
 from publisher.errors import SendError
 from publisher.mail.checks import check_issues
+from publisher.mail.render import render_email
 from publisher.mail.rendered import RenderedEmail
 from publisher.mail.smtp import Reply, send_one
 from publisher.outage import retry_async
@@ -35,6 +36,7 @@ from publisher.sending import outbox
 from publisher.sending.drain import DrainOptions, drain, make_job
 from publisher.sending.recipients import audience_of
 from publisher.sending.windows import window_of
+from publisher.subscribers.languages import strings_editions
 
 
 @dataclass(frozen=True)
@@ -59,13 +61,17 @@ def resolve_issue_path(config: Config, name: str) -> Path:
 
 def ready(config: Config, path: Path) -> Ready:
     """Check the issue and its translations fully; a broken file stops here, before any
-    row is written. The email carries its translations' emails, each reader's edition."""
+    row is written. The email carries its translations' emails, each reader's edition, and
+    for each of the site's languages with no translation the original with that language's
+    fixed strings (keyed by it; its `language` stays the original's)."""
     (issue, rendered), *translated = check_issues([path, *translations_beside(path)], config,
                                                   translations=True)
     if issue.meta.draft:
         raise SendError(f"{path}: draft: true (remove it to send this issue)")
-    return Ready(issue, replace(rendered, translations={
-        translation.language: email for translation, email in translated}))
+    editions = {translation.language: email for translation, email in translated}
+    for language in strings_editions(config.site.languages, issue.language, list(editions)):
+        editions[language] = render_email(issue, config, reader_language=language)
+    return Ready(issue, replace(rendered, translations=editions))
 
 
 def due_and_missed(issues: Iterable[Issue], started: set[str], now: datetime,

@@ -42,7 +42,7 @@ from publisher.mail.smtp import Connection, Kind, Reply, deliver
 if TYPE_CHECKING:  # the drain's rows; a sender process never imports the outbox (SQLAlchemy)
     from publisher.sending.outbox import Delivery
 
-# delivery id, subscriber id, email, name, envelope, language of the edition
+# delivery id, subscriber id, email, name, envelope, key of the edition (Delivery.edition)
 SenderRow = tuple[int, int, str, str, str, str | None]
 Outcome = tuple[int, Reply | None, str]  # delivery id, reply (None: not built), error
 OnOutcome = Callable[["Delivery", Reply | None, str], None]
@@ -389,7 +389,7 @@ def _peak_rss_kb() -> int:
 
 def _row(delivery: Delivery, envelope: str) -> SenderRow:
     return (delivery.id, delivery.subscriber_id, delivery.email, delivery.name, envelope,
-            delivery.language)
+            delivery.edition)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

@@ -3,7 +3,9 @@ form, a CSV cell or an option as the site spells it (`zh-cn` is the site's `zh-C
 match of a browser's Accept-Language among them, and each language's name in itself.
 
 A tag the site does not publish in is refused (PublisherError naming the `language` field):
-a reader is never given a language whose pages and mails the site does not have."""
+a reader is never given a language whose pages and mails the site does not have.
+A reader whose language has no translation of an issue gets the original, its fixed strings
+(header, date, footer) in their own language: `strings_editions` names those languages."""
 
 from __future__ import annotations
 
@@ -86,3 +88,14 @@ def edition_language(reader: str | None, original: str, translations: Sequence[s
     if reader is None:
         return original
     return best_language(reader, [original, *sorted(translations)], original)
+
+
+def strings_editions(languages: Sequence[str], original: str,
+                     translations: Sequence[str]) -> list[str]:
+    """The site's languages whose readers get the original (by `edition_language`) but are
+    not of its language (the same primary language): each gets the original with its own
+    fixed strings, an edition keyed by that language."""
+    primary = original.split("-", 1)[0].lower()
+    return [language for language in languages
+            if edition_language(language, original, translations) == original
+            and language.split("-", 1)[0].lower() != primary]
