@@ -3,13 +3,16 @@ the subscribe form offers both, each named in itself, the browser's Accept-Langu
 preselecting one (stored only when the form is sent); a reader who chooses English gets the
 English confirmation mail (through the outbox, into a real SMTP catcher) and English
 confirm, preferences and unsubscribe pages, and an issue sent later comes in English (its
-translation), its links opening English pages; a language the site lacks is refused."""
+translation), its links opening English pages, as they do from the Chinese original
+with its English footer when there is no translation; a language the site lacks is
+refused."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -173,6 +176,12 @@ def test_an_english_reader_gets_the_english_issue_whose_links_open_english_pages
              DrainOptions())
     (mail,) = [m for m in translated.mails() if m["Content-Language"] == "en"]
     assert mail["Subject"] == "Important LLM Papers of the First Half of June 2024"
+    assert_links_open_english_pages(mail)
+
+
+def assert_links_open_english_pages(mail: EmailMessage) -> None:
+    """The mail's text part has English Unsubscribe and Preferences links, which open
+    English pages."""
     body = mail.get_body(("plain",))
     assert body is not None
     links = dict(line.split(": ", 1) for line in body.get_content().splitlines()
@@ -181,3 +190,18 @@ def test_an_english_reader_gets_the_english_issue_whose_links_open_english_pages
     assert heading(preferences) == "Subscription preferences"
     assert 'lang="en"' in preferences.split(">", 2)[1]
     assert heading(httpx.get(links["Unsubscribe"]).text) == "Unsubscribe"
+
+
+def test_an_english_reader_of_an_untranslated_issue_gets_english_links_to_english_pages(
+        bilingual: Site) -> None:
+    """No English translation: the Chinese original, its footer English (issue 27)."""
+    with bilingual.engine.begin() as conn:
+        store.add(conn, "reader@example.org", "", store.CONFIRMED, Consent("import", T0), T0,
+                  language="en")
+    item = ready(bilingual.config, bilingual.config.issues_dir / SEED_ISSUE.name)
+    send_id = start(bilingual.engine, bilingual.config, item, T0)
+    run_send(bilingual.engine, bilingual.config, SECRETS, send_id, lambda: T0,
+             DrainOptions())
+    (mail,) = [m for m in bilingual.mails() if m["Subject"] == "2024年6月上半月重要LLM论文"]
+    assert mail["Content-Language"] == "zh-CN"
+    assert_links_open_english_pages(mail)
