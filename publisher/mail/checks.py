@@ -136,6 +136,19 @@ def check_step(step: Step, config: Config,
     rendered, problems = check_issue(issue, config)
     if rendered is None:
         return None, problems
+    return _step_email(step, issue, rendered, config), problems
+
+
+def step_in_reader_strings(step: Step, config: Config, date: datetime,
+                           reader_language: str) -> RenderedEmail:
+    """A step's email (already checked by `check_step`) with its fixed strings in
+    `reader_language`: the edition of a reader whose language has no translation of it."""
+    issue = step.as_issue(date, config.site.language)
+    return _step_email(step, issue, render_email(issue, config, reader_language), config)
+
+
+def _step_email(step: Step, issue: Issue, rendered: RenderedEmail,
+                config: Config) -> RenderedEmail:
     root = config.site.base_url
     edition = edition_url(issue, root)
     swaps = [(urls.issue_url(edition, step.name), root + "/"),
@@ -143,7 +156,7 @@ def check_step(step: Step, config: Config,
     html, text = rendered.html, rendered.text
     for link, kept in swaps:
         html, text = html.replace(link, kept), text.replace(link, kept)
-    return replace(rendered, slug=step.send_slug, html=html, text=text), problems
+    return replace(rendered, slug=step.send_slug, html=html, text=text)
 
 
 def _with_largest_sections(problem: Problem, issue: Issue) -> Problem:

@@ -37,12 +37,13 @@ from publisher.content.automations import SEND_PREFIX, Step, read_steps, step_sl
 from publisher.content.issues import Issue, read_issues
 from publisher.db import automation_steps, deliveries, sends, subscriber_table
 from publisher.errors import IssueFileError, Problem, SendError
-from publisher.mail.checks import check_step
+from publisher.mail.checks import check_step, step_in_reader_strings
 from publisher.mail.rendered import RenderedEmail
 from publisher.sending import outbox
 from publisher.sending.frozen import stored_form
 from publisher.sending.recipients import audience_of
 from publisher.subscribers import store
+from publisher.subscribers.languages import strings_editions
 
 KIND = "automation"
 
@@ -137,10 +138,14 @@ def require_step_send(engine: Engine, config: Config, slug: str) -> int:
 
 
 def _render(step: Step, config: Config, date: datetime) -> RenderedEmail:
-    """A step's email with its translations' (each reader gets theirs, as with an issue)."""
-    return replace(_rendered_alone(step, config, date), translations={
-        language: _rendered_alone(translation, config, date)
-        for language, translation in step.translations.items()})
+    """A step's email with its translations' (each reader gets theirs, as with an issue),
+    and the original in the fixed strings of each site language with no translation."""
+    rendered = _rendered_alone(step, config, date)
+    editions = {language: _rendered_alone(translation, config, date)
+                for language, translation in step.translations.items()}
+    for language in strings_editions(config.site.languages, rendered.language, list(editions)):
+        editions[language] = step_in_reader_strings(step, config, date, language)
+    return replace(rendered, translations=editions)
 
 
 def _rendered_alone(step: Step, config: Config, date: datetime) -> RenderedEmail:

@@ -2,7 +2,8 @@
 beside `welcome.md` is read with its original, never as a step of its own, and `publisher
 check` gives it the diagnostics of an issue's translation (a missing original, a language
 the site does not list, a key that comes from the original, links that diverge, and a
-warning when it is older than its original); each reader gets the step in their language."""
+warning when it is older than its original); each reader gets the step in their language,
+else the original with its fixed strings (footer) in theirs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from publisher.config import Config
 from publisher.content.automations import read_steps, step_variants
 from publisher.db import deliveries, sends
 from publisher.sending.daemon import Daemon
+from publisher.sending.frozen import thawed
 from publisher.subscribers import store
 from tests.automations.helpers import BASE, confirm_at, with_steps
 from tests.automations.test_step_files import config_with_steps, run
@@ -141,3 +143,35 @@ def test_each_reader_gets_the_welcome_in_their_language_else_the_original(
                                      .join(sends, sends.c.id == deliveries.c.send_id)
                                      .where(sends.c.issue_slug == "automation:welcome")).all())
     assert recorded == {english: "en", chinese: "zh-CN"}
+
+
+def test_a_reader_whose_language_has_no_step_translation_gets_the_original_in_their_words(
+    seed_config: Config, tmp_path: Path, database_url: str
+) -> None:
+    """No `welcome.en.md`: the English reader gets the Chinese welcome, its footer English."""
+    folder = tmp_path / "automations"
+    shutil.copytree(SITE / "automations", folder)
+    with FaultySMTP(lambda r, a: "ok") as server:
+        config = with_steps(smtp_site(seed_config, server.port, database_url), folder)
+        site = config.site.model_copy(update={"languages": ["zh-CN", "en"]})
+        config = replace(config, settings=config.settings.model_copy(update={"site": site}))
+        engine = database(config)
+        english, chinese = confirm_at(engine, 2, BASE - timedelta(minutes=5))
+        with engine.begin() as conn:
+            store.set_language(conn, 1, "en", BASE)
+        daemon = Daemon(config, SECRETS, engine, lambda: BASE)
+        for _ in range(3):
+            daemon.tick()
+    assert server.languages == {english: ["zh-CN"], chinese: ["zh-CN"]}
+    c = deliveries.c
+    with engine.connect() as conn:
+        recorded = {email: (language, strings) for email, language, strings in conn.execute(
+            sa.select(c.email, c.language, c.strings_language)
+            .join(sends, sends.c.id == c.send_id)
+            .where(sends.c.issue_slug == "automation:welcome")).all()}
+        content = conn.execute(sa.select(sends.c.content).where(
+            sends.c.issue_slug == "automation:welcome")).scalar_one()
+    assert recorded == {english: ("zh-CN", "en"), chinese: ("zh-CN", None)}
+    edition = thawed(dict(content)).translations["en"]
+    assert edition.language == "zh-CN" and "\nUnsubscribe: " in edition.text
+    assert "\nUnsubscribe: " not in thawed(dict(content)).text
