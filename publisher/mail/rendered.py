@@ -23,7 +23,8 @@ PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, EMAIL, NAME)
 class RenderedEmail:
     """One issue's email, rendered once, with placeholders for per-subscriber values; an
     original carries its translations' emails by language (each rendered the same way), as
-    an Issue carries its translations."""
+    an Issue carries its translations, and, keyed by a language with no translation, itself
+    in that language's fixed strings (its `language` the original's)."""
 
     slug: str
     subject: str

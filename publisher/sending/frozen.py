@@ -1,7 +1,9 @@
 """The stored form of a send's email (the `sends.content` JSON) and back (pure).
 
 The original's fields at the top level, as every send has stored them since migration 2;
-its translations, when it has any, under `translations` by language, each in the same form.
+its other editions, when it has any, under `translations` by language, each in the same form
+(a translation, or the original in the words of a language with none: its `language` is
+then the original's).
 Content stored before translations were sent has no `translations` and reads back as an
 original alone, so a send begun before the upgrade resumes as it began.
 """

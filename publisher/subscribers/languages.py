@@ -84,7 +84,8 @@ def own_name(tag: str) -> str:
 def edition_language(reader: str | None, original: str, translations: Sequence[str]) -> str:
     """Which edition of an issue a reader gets: the translation in their language (the same
     tag, else the same primary language: an `en-GB` reader gets `en`), else the original
-    (also for a reader in the original's language, or with none recorded)."""
+    (also for a reader in the original's language, or with none recorded). `translations`
+    are the keys of a send's editions, `strings_editions`' languages among them."""
     if reader is None:
         return original
     return best_language(reader, [original, *sorted(translations)], original)
