@@ -45,8 +45,9 @@ def views_command(context: Context, periods: int) -> None:
 def ingest_command(context: Context, access_log: Path) -> None:
     """Count the feed fetches and issue page views of an nginx access log (combined
     format) logged since the last ingest; the same log twice counts once."""
-    done = ingest.ingest_file(context.engine, access_log, context.config.site.zone)
-    mark = f"{done.last_at:%Y-%m-%d %H:%M:%S %z}" if done.last_at else "none"
+    zone = context.config.site.zone
+    done = ingest.ingest_file(context.engine, access_log, zone)
+    mark = f"{done.last_at.astimezone(zone):%Y-%m-%d %H:%M:%S %z}" if done.last_at else "none"
     click.echo(f"{done.lines} lines read, {done.new} logged after the last ingest, "
                f"{done.counted} counted; counted up to {mark}")
 
