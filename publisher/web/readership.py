@@ -1,9 +1,11 @@
 """The counting hook of the archive and feeds `publisher serve` answers: each answered
-request goes through publisher.analytics.tally (in memory) and, when it counts, its
-increments are written by publisher.analytics.counters off the event loop.
+request goes through publisher.analytics.tally (in memory, at once) and, when it counts,
+its increments are written by publisher.analytics.counters in a background task that runs
+once the response is sent.
 
-Rule: counting never changes or fails a response. A database that is away loses the count
-(with a warning in the log), not the page; `[analytics] count_on_serve = false` turns it off.
+Rule: counting never changes, delays or fails a response. A database that is away loses the
+count (with a warning in the log), not the page; `[analytics] count_on_serve = false` turns
+it off.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,8 +46,8 @@ def counting(endpoint: Endpoint, state: WebState) -> Endpoint:
         response = await endpoint(request)
         batch = Batch()
         state.tally.add(hit_of(request, response.status_code, state), batch)
-        if batch:
-            await run_in_threadpool(_write, state, batch)
+        if batch and response.background is None:  # the archive's responses carry none
+            response.background = BackgroundTask(_write, state, batch)
         return response
 
     return serve

@@ -19,7 +19,16 @@ from publisher.db import ANALYTICS_TABLES, open_database
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
-from tests.analytics.helpers import ACCESS_LOG, NOW, logged_hits, replay, with_database
+from tests.analytics.helpers import (
+    ACCESS_LOG,
+    EXPECTED,
+    NOW,
+    counts_reach,
+    logged_hits,
+    replay,
+    ticking_clock,
+    with_database,
+)
 from tests.conftest import LiveServer
 
 # Every column the analytics tables have, and what each may hold.
@@ -49,12 +58,13 @@ def test_no_column_or_value_of_the_analytics_tables_identifies_a_reader(
 ) -> None:
     config = with_database(seed_config, database_url)
     build_site(config, NOW)
-    state = WebState(config, Secrets(secret_keys=("k" * 32,)), clock=lambda: NOW)
+    state = WebState(config, Secrets(secret_keys=("k" * 32,)), clock=ticking_clock())
     hits = logged_hits()
+    engine = open_database(database_url)
     with caplog.at_level(logging.DEBUG), LiveServer(create_app(state)) as live:
         list(replay(live.url, hits))
         list(replay(live.url, hits, DNT="1"))
-    engine = open_database(database_url)
+        assert counts_reach(engine, EXPECTED)
     ingest_file(engine, ACCESS_LOG, ZoneInfo("Asia/Shanghai"))
 
     assert {t.name: {c.name for c in t.columns} for t in ANALYTICS_TABLES} == COLUMNS
