@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.analytics import counters
 from publisher.analytics.access_log import parse_lines
-from publisher.analytics.tally import Batch, Tally, counted
+from publisher.analytics.tally import Batch, Tally
 
 SOURCE = "access_log"
 
@@ -33,7 +33,7 @@ class Ingested:
 
     lines: int  # lines in the combined format
     new: int  # of those, logged after the previous ingest's mark
-    counted: int  # of those, requests that count (a GET answered 200 or 304)
+    counted: int  # of those, feed fetches and issue page views counted
     last_at: datetime | None  # the mark now
 
 
@@ -48,8 +48,7 @@ def ingest_lines(engine: Engine, lines: Iterable[str], zone: ZoneInfo) -> Ingest
         if mark is not None and hit.at <= mark:
             continue
         new += 1
-        taken += counted(hit)
-        tally.add(hit, batch)
+        taken += tally.add(hit, batch)
         last = hit.at if last is None else max(last, hit.at)
     if last is not None and last != mark:
         counters.add_ingested(engine, batch, SOURCE, last)

@@ -6,7 +6,7 @@ Rules. A request is counted only when it is a GET answered 200 or 304 and carrie
 subscribers are kept (its latest report of the day); any other fetcher that is not a
 crawler counts once a day per feed, recognised by an HMAC of its address and User-Agent
 under a salt drawn at random for that day. Salt and HMACs live in this object only, in
-memory: they are dropped when the first request of a new day (in the site's zone) arrives,
+memory: they are dropped when the first fetcher of a new day (in the site's zone) arrives,
 so yesterday's fetchers can no longer be recognised by anyone. An issue page counts as a
 view when a browser asks for it, never a crawler, script or aggregator.
 """
@@ -73,10 +73,10 @@ class Tally:
         self._salt = b""
         self._seen: dict[str, set[bytes]] = {}
 
-    def add(self, hit: Hit, batch: Batch) -> None:
-        """Add what the request counts for to `batch` (nothing when it is not counted)."""
+    def add(self, hit: Hit, batch: Batch) -> bool:
+        """Add what the request counts for to `batch`; whether it counted for anything."""
         if not counted(hit):
-            return
+            return False
         day = hit.at.astimezone(self.zone).date()
         feed = feed_of(hit.path)
         if feed is not None:
@@ -86,10 +86,12 @@ class Tally:
                 batch.report((day, feed, report.name), Report(report.subscribers, hit.at))
             elif not is_crawler(hit.user_agent) and self._first_today(day, feed, hit):
                 batch.new_fetchers[(day, feed)] += 1
-            return
+            return True
         page = issue_page_of(hit.path)
-        if page is not None and not is_automated(hit.user_agent):
-            batch.views[(day, page)] += 1
+        if page is None or is_automated(hit.user_agent):
+            return False
+        batch.views[(day, page)] += 1
+        return True
 
     def _first_today(self, day: date, feed: str, hit: Hit) -> bool:
         """Whether this fetcher (address and User-Agent) is new today for the feed."""

@@ -49,7 +49,7 @@ def ingest_command(context: Context, access_log: Path) -> None:
     done = ingest.ingest_file(context.engine, access_log, zone)
     mark = f"{done.last_at.astimezone(zone):%Y-%m-%d %H:%M:%S %z}" if done.last_at else "none"
     click.echo(f"{done.lines} lines read, {done.new} logged after the last ingest, "
-               f"{done.counted} counted; counted up to {mark}")
+               f"{done.counted} counted as feed fetches or page views; read up to {mark}")
 
 
 COMMANDS: list[click.Command] = [analytics_group]
