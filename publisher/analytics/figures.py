@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.db import feed_aggregators, feed_fetches, page_views
+from publisher.urls import issue_path
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,16 @@ def issue_views(engine: Engine) -> list[PageViews]:
             periods[row.page].append((row.period, int(row.views)))
     found = [PageViews(page, sum(v for _, v in days), days) for page, days in periods.items()]
     return sorted(found, key=lambda p: (-p.views, p.page))
+
+
+def views_of_issue(engine: Engine, slug: str) -> int:
+    """Views of an issue's page, in every language (`/issues/<slug>/`, `/en/issues/<slug>/`)."""
+    page = page_views.c.page
+    path = issue_path(slug)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(page_views.c.views), 0))
+                             .where(sa.or_(page == path, page.like(f"%{path}")))).scalar_one()
+    return int(total)
 
 
 def fetch_totals(engine: Engine) -> dict[str, int]:
