@@ -272,6 +272,9 @@ log_ingests = sa.Table(  # migration 14: how far `analytics ingest` has read acc
     "log_ingests", metadata,
     sa.Column("source", sa.String(32), primary_key=True),  # access_log
     sa.Column("last_at", UTCDateTime, nullable=False),  # the newest line counted
+    # how many lines of that very second were counted: the rest of it, logged after the
+    # ingest read the file, is counted by the next one
+    sa.Column("lines_at_last", sa.Integer, nullable=False, server_default="0"),
 )
 
 # Who may write each table (insert, update, delete): the modules named here and nowhere

@@ -81,22 +81,34 @@ def _add_views(conn: Connection, period: str, page: str, views: int) -> None:
         set_={"views": page_views.c.views + statement.excluded.views}))
 
 
-def ingest_mark(engine: Engine, source: str) -> datetime | None:
-    """The time of the newest line counted from `source`; None before the first ingest."""
+@dataclass(frozen=True)
+class IngestMark:
+    """How far a log source has been counted: the time of its newest line counted, and how
+    many lines of that second were."""
+
+    last_at: datetime
+    lines_at_last: int
+
+
+def ingest_mark(engine: Engine, source: str) -> IngestMark | None:
+    """How far `source` has been counted; None before its first ingest."""
     with engine.connect() as conn:
-        found = conn.execute(sa.select(log_ingests.c.last_at)
-                             .where(log_ingests.c.source == source)).scalar()
-    return found if isinstance(found, datetime) else None
+        found = conn.execute(sa.select(log_ingests.c.last_at, log_ingests.c.lines_at_last)
+                             .where(log_ingests.c.source == source)).first()
+    return None if found is None else IngestMark(found.last_at, int(found.lines_at_last))
 
 
-def add_ingested(engine: Engine, batch: Batch, source: str, last_at: datetime) -> None:
-    """Add a log's batch and move its mark to `last_at`, in one transaction: a log is
-    counted together with the mark that stops it being counted again."""
+def add_ingested(engine: Engine, batch: Batch, source: str, mark: IngestMark) -> None:
+    """Add a log's batch and move its mark, in one transaction: a log is counted together
+    with the mark that stops it being counted again."""
     with engine.begin() as conn:
         _add(conn, batch)
-        statement = _insert(conn)(log_ingests).values(source=source, last_at=last_at)
+        statement = _insert(conn)(log_ingests).values(source=source, last_at=mark.last_at,
+                                                      lines_at_last=mark.lines_at_last)
         conn.execute(statement.on_conflict_do_update(
-            index_elements=["source"], set_={"last_at": statement.excluded.last_at}))
+            index_elements=["source"],
+            set_={"last_at": statement.excluded.last_at,
+                  "lines_at_last": statement.excluded.lines_at_last}))
 
 
 @dataclass(frozen=True)

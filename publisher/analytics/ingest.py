@@ -2,12 +2,12 @@
 access log in the combined format, for sites whose feeds and pages nginx serves itself.
 
 Idempotent by a high-water mark: the counters remember the time of the newest line counted
-(publisher.db.log_ingests), and an ingest counts only lines logged after it, then moves it
-in the same transaction as the counts. The same log ingested twice, or a log and its
-rotated copy, counts each line once. Limits: a log older than the mark is not counted
-(ingest logs oldest first), nor are lines logged in the very second the previous ingest
-ended on; a fetcher seen in two ingests of one day counts in each (each ingest draws its
-own salt and forgets it when it ends).
+and how many lines of that second were (publisher.db.log_ingests); an ingest counts only
+the lines after those, then moves the mark in the same transaction as the counts. The same
+log ingested twice, a log ingested while nginx still writes its current second, or a log
+and its rotated copy: each line counts once. Limits: a log older than the mark is not
+counted (ingest logs oldest first); a fetcher seen in two ingests of one day counts in each
+(each ingest draws its own salt and forgets it when it ends).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from publisher.analytics import counters
 from publisher.analytics.access_log import parse_lines
+from publisher.analytics.counters import IngestMark
 from publisher.analytics.tally import Batch, Tally
 
 SOURCE = "access_log"
@@ -38,21 +39,27 @@ class Ingested:
 
 
 def ingest_lines(engine: Engine, lines: Iterable[str], zone: ZoneInfo) -> Ingested:
-    """Count the lines logged after the mark, and move the mark past them."""
+    """Count the lines the mark has not counted (those after its second, and in its second
+    those past the lines it counted), and move the mark past them."""
     mark = counters.ingest_mark(engine, SOURCE)
     tally, batch = Tally(zone), Batch()
-    read = new = taken = 0
-    last = mark
+    read = new = taken = in_marked_second = 0
+    moved = mark
     for hit in parse_lines(lines):
         read += 1
-        if mark is not None and hit.at <= mark:
-            continue
+        if mark is not None and hit.at <= mark.last_at:
+            in_marked_second += hit.at == mark.last_at
+            if hit.at < mark.last_at or in_marked_second <= mark.lines_at_last:
+                continue
         new += 1
         taken += tally.add(hit, batch)
-        last = hit.at if last is None else max(last, hit.at)
-    if last is not None and last != mark:
-        counters.add_ingested(engine, batch, SOURCE, last)
-    return Ingested(read, new, taken, last)
+        if moved is None or hit.at > moved.last_at:
+            moved = IngestMark(hit.at, 1)
+        elif hit.at == moved.last_at:
+            moved = IngestMark(hit.at, moved.lines_at_last + 1)
+    if moved is not None and moved != mark:
+        counters.add_ingested(engine, batch, SOURCE, moved)
+    return Ingested(read, new, taken, None if moved is None else moved.last_at)
 
 
 def ingest_file(engine: Engine, path: Path, zone: ZoneInfo) -> Ingested:

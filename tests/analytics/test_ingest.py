@@ -8,11 +8,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.analytics.access_log import parse_line
 from publisher.analytics.ingest import ingest_file, ingest_lines
-from publisher.db import open_database
+from publisher.db import feed_fetches, open_database
 from tests.analytics.helpers import ACCESS_LOG, EXPECTED, counts
 from tests.cli import invoke_publisher
 
@@ -70,3 +71,21 @@ def test_a_log_line_is_read_with_its_time_zone_and_its_escaped_user_agent() -> N
     assert (hit.method, hit.path, hit.status) == ("GET", "/feed.atom?x=1", 200)
     assert hit.user_agent == 'Reader "quoted" 1.0'
     assert parse_line('192.0.2.1 - - [bad time] "GET / HTTP/1.1" 200 5 "-" "x"') is None
+
+
+def test_a_log_read_while_nginx_still_writes_its_second_counts_the_rest_of_it_next_time(
+        engine: Engine) -> None:
+    """Three fetches in one second: the first ingest reads the file after two of them were
+    written; the next ingest, of the whole file, counts the third and only it."""
+    line = ('203.0.113.{n} - - [07/Dec/2026:12:00:05 +0800] "GET /feed.atom HTTP/1.1" 200 '
+            '5120 "-" "Reader/{n}.0"')
+    second = [line.format(n=n) for n in (1, 2, 3)]
+    zone = ZoneInfo("Asia/Shanghai")
+    first = ingest_lines(engine, second[:2], zone)
+    assert (first.new, first.counted) == (2, 2)
+    rest = ingest_lines(engine, second, zone)
+    assert (rest.lines, rest.new, rest.counted) == (3, 1, 1)
+    assert ingest_lines(engine, second, zone).new == 0
+    with engine.connect() as conn:
+        fetches = conn.execute(sa.select(sa.func.sum(feed_fetches.c.fetches))).scalar()
+    assert fetches == 3

@@ -36,7 +36,7 @@ COLUMNS = {
     "feed_fetches": {"period", "feed", "fetches", "other_fetchers"},
     "feed_aggregators": {"period", "feed", "aggregator", "subscribers", "reported_at"},
     "page_views": {"period", "page", "views"},
-    "log_ingests": {"source", "last_at"},
+    "log_ingests": {"source", "last_at", "lines_at_last"},
 }
 PERIOD = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 SITE_PATH = re.compile(r"^/[a-z0-9/.-]*$")
