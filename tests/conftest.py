@@ -136,7 +136,7 @@ def make_seed_config(root: Path) -> Config:
         update={"url": f"sqlite:///{root / 'publisher.db'}"})
     # Sent from the test's own process: a sender process per core costs an interpreter start
     # per drain. The tests about sender processes ask for them (test_sender_processes.py),
-    # and a subprocess's config file (write_config_file) keeps the seed's default.
+    # and a subprocess's config file (write_config_file) keeps one.
     sending = config.settings.sending.model_copy(update={"sender_processes": 0})
     settings = config.settings.model_copy(update={"paths": paths, "database": database,
                                                   "sending": sending})
