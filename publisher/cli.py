@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "report": "status", "demo": "demo", "run": "daemon", "pause": "control",
     "resume": "control", "cancel": "control", "dkim": "dkim", "bounces": "bounces",
     "admin": "admin", "automations": "automations", "webhooks": "webhooks", "dev": "dev",
+    "analytics": "analytics",
 }
 
 

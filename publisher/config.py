@@ -201,6 +201,14 @@ class EmailConfig(_Section):
     transfer_encoding: Literal["8bit", "quoted-printable"] = "8bit"
 
 
+class AnalyticsConfig(_Section):
+    # `publisher serve` counts the feed fetches and issue page views it answers; off when
+    # another server's access log is ingested instead, so nothing is counted twice.
+    count_on_serve: bool = True
+    # `publisher db prune` sums the day counters older than this into one row per month.
+    keep_days: int = Field(default=90, ge=1)
+
+
 class AdminConfig(_Section):
     # A console session ends this long after login, whatever the activity (absolute).
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
@@ -334,6 +342,7 @@ class Settings(_Section):
     bounces: BouncesConfig = BouncesConfig()
     metrics: MetricsConfig = MetricsConfig()
     admin: AdminConfig = AdminConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
     # Topics readers may choose: [topics.<tag>] with a label per language (en = "…", zh = "…").
     topics: dict[str, dict[str, str]] = Field(default_factory=dict)
     audience: AudienceConfig = AudienceConfig()

@@ -144,7 +144,7 @@ deliveries = sa.Table(
     # migration 13: the language of the edition the row gets (the reader's translation,
     # else the original's); NULL: a row written before, which gets the original
     sa.Column("language", sa.String(35)),
-    # migration 14: the language of the email's fixed strings (header, date, footer) when
+    # migration 15: the language of the email's fixed strings (header, date, footer) when
     # it is not the edition's: the reader's, whose language has no translation of the
     # issue; NULL: the edition's own
     sa.Column("strings_language", sa.String(35)),
@@ -243,6 +243,44 @@ api_tokens = sa.Table(  # migration 11: bearer tokens of the JSON API (/api/v1)
     sa.Column("revoked_at", UTCDateTime),  # NULL: valid
 )
 
+# migration 14: aggregate readership counters (publisher.analytics), one row per period
+# ('YYYY-MM-DD' in the site's zone, or 'YYYY-MM' once `db prune` has summed the days) and
+# feed or page: no column ever holds an address, a User-Agent or a subscriber.
+feed_fetches = sa.Table(
+    "feed_fetches", metadata,
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("feed", sa.String(300), primary_key=True),  # its path: /feed.atom
+    sa.Column("fetches", sa.Integer, nullable=False, default=0),
+    # fetchers other than aggregators and crawlers, each counted once a day (a month row:
+    # the sum of its days)
+    sa.Column("other_fetchers", sa.Integer, nullable=False, default=0),
+)
+
+feed_aggregators = sa.Table(  # migration 14: the subscribers an aggregator reports
+    "feed_aggregators", metadata,
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("feed", sa.String(300), primary_key=True),
+    sa.Column("aggregator", sa.String(40), primary_key=True),  # its name: Feedly
+    sa.Column("subscribers", sa.Integer, nullable=False),  # its latest report in the period
+    sa.Column("reported_at", UTCDateTime, nullable=False),
+)
+
+page_views = sa.Table(  # migration 14: browser views of each issue page
+    "page_views", metadata,
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("page", sa.String(300), primary_key=True),  # its path: /issues/<slug>/
+    sa.Column("views", sa.Integer, nullable=False, default=0),
+)
+
+log_ingests = sa.Table(  # migration 14: how far `analytics ingest` has read access logs
+    "log_ingests", metadata,
+    sa.Column("source", sa.String(32), primary_key=True),  # access_log
+    sa.Column("last_at", UTCDateTime, nullable=False),  # the newest line counted
+    # how many lines of that very second were counted: the rest of it, logged after the
+    # ingest read the file, is counted by the next one
+    sa.Column("lines_at_last", sa.Integer, nullable=False, server_default="0"),
+)
+
 # Who may write each table (insert, update, delete): the modules named here and nowhere
 # else, kept by tests/test_table_owners.py. Other modules read through SELECTs or call the
 # owners' functions; the migrations below, which create and reshape tables, are exempt.
@@ -250,6 +288,7 @@ _OUTBOX = ("publisher.sending.outbox", "publisher.sending.control", "publisher.s
            "publisher.sending.enrolment", "publisher.sending.oneoff")
 _STORE = ("publisher.subscribers.store",)
 _ACCOUNTS = ("publisher.accounts",)
+_ANALYTICS = ("publisher.analytics.counters",)
 TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     schema_version.name: ("publisher.db",),  # upgrade() records each migration
     subscriber_table.name: _STORE,
@@ -266,6 +305,10 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     webhook_events.name: ("publisher.events",),
     webhook_deliveries.name: ("publisher.events", "publisher.sending.webhooks"),
     api_tokens.name: ("publisher.api_tokens",),
+    feed_fetches.name: _ANALYTICS,
+    feed_aggregators.name: _ANALYTICS,
+    page_views.name: _ANALYTICS,
+    log_ingests.name: _ANALYTICS,
 }
 
 Migration = Callable[[Connection], None]
@@ -276,7 +319,8 @@ def _initial_schema(conn: Connection) -> None:
     metadata.create_all(conn, tables=[subscriber_table, subscriber_events, suppressions, sends,
                                       deliveries, leases, bounce_reports, admin_users,
                                       admin_sessions, automation_steps, webhook_endpoints,
-                                      webhook_events, webhook_deliveries, api_tokens])
+                                      webhook_events, webhook_deliveries, api_tokens,
+                                      *ANALYTICS_TABLES])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -372,6 +416,13 @@ def _delivery_languages(conn: Connection) -> None:
     _add_column(conn, "deliveries", "language", "VARCHAR(35)")
 
 
+ANALYTICS_TABLES = (feed_fetches, feed_aggregators, page_views, log_ingests)
+
+
+def _analytics(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(ANALYTICS_TABLES))
+
+
 def _delivery_strings_languages(conn: Connection) -> None:
     _add_column(conn, "deliveries", "strings_language", "VARCHAR(35)")
 
@@ -397,7 +448,9 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (12, "subscribers.language: the language each reader reads in", _reader_languages),
     (13, "deliveries.language: the language of the edition each row gets",
      _delivery_languages),
-    (14, "deliveries.strings_language: the reader's language of an original's fixed strings",
+    (14, "feed_fetches, feed_aggregators, page_views, log_ingests: readership counters",
+     _analytics),
+    (15, "deliveries.strings_language: the reader's language of an original's fixed strings",
      _delivery_strings_languages),
 ]
 

@@ -13,7 +13,7 @@ from publisher.clock import utc_now
 log = logging.getLogger("publisher")
 
 WARNINGS = {"database_unavailable", "database_error", "sender_lost", "senders_failed",
-            "delivery_set_aside"}
+            "delivery_set_aside", "analytics_not_counted"}
 
 
 def log_event(event: str, **fields: object) -> None:

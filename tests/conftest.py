@@ -126,14 +126,20 @@ def seed_config(tmp_path: Path) -> Config:
 
 
 def make_seed_config(root: Path) -> Config:
-    """The seed site's publisher.toml and issues, with output and database under root."""
+    """The seed site's publisher.toml and issues, with output and database under root,
+    sending from this process."""
     config = load_config(SITE)
     paths = PathsConfig(issues=str(SITE / "issues"), output=str(root / "public"),
                         templates=str(REPO / "templates"),
                         automations=str(root / "automations"))  # none unless a test adds them
     database = config.settings.database.model_copy(
         update={"url": f"sqlite:///{root / 'publisher.db'}"})
-    settings = config.settings.model_copy(update={"paths": paths, "database": database})
+    # Sent from the test's own process: a sender process per core costs an interpreter start
+    # per drain. The tests about sender processes ask for them (test_sender_processes.py),
+    # and a subprocess's config file (write_config_file) keeps one.
+    sending = config.settings.sending.model_copy(update={"sender_processes": 0})
+    settings = config.settings.model_copy(update={"paths": paths, "database": database,
+                                                  "sending": sending})
     return replace(config, settings=settings, root=root)  # var/ (previews) under root too
 
 

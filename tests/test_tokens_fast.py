@@ -5,6 +5,7 @@ reader's token names the address it was made for."""
 from __future__ import annotations
 
 import random
+from functools import cache
 from typing import Any
 
 import pytest
@@ -26,8 +27,13 @@ from publisher.tokens import (
 KEYS = ("older-secret-key-1234567", "test-secret-key-0123456789")
 
 
+@cache
+def serializer(purpose: Purpose) -> URLSafeSerializer:
+    return URLSafeSerializer(list(reversed(KEYS)), salt=purpose.value)
+
+
 def reference(purpose: Purpose, payload: Any) -> str:
-    return str(URLSafeSerializer(list(reversed(KEYS)), salt=purpose.value).dumps(payload))
+    return str(serializer(purpose).dumps(payload))
 
 
 def ids() -> list[int]:

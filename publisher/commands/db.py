@@ -1,6 +1,6 @@
 """Verbs for database maintenance: db upgrade (the numbered migrations) and db prune (the
-rows and frozen emails of finished sends, keeping their summaries, and settled webhook
-deliveries past their retention; then VACUUM)."""
+rows and frozen emails of finished sends, keeping their summaries, settled webhook
+deliveries past their retention, readership day counters summed into months; then VACUUM)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from functools import partial
 
 import click
 
+from publisher.analytics import counters
 from publisher.commands.context import Context
 from publisher.db import upgrade
 from publisher.sending import reports, retention
@@ -37,8 +38,9 @@ def upgrade_command(context: Context) -> None:
 def prune_command(context: Context, days: int, dry_run: bool, vacuum: bool) -> None:
     """Delete the sent and cancelled rows and the frozen email of finished sends, keeping
     each send's summary (counts, bounces, complaints, failures by reply) and failed rows;
-    and the webhook deliveries settled before `database.webhook_retention_days`, with the
-    events none still needs."""
+    the webhook deliveries settled before `database.webhook_retention_days`, with the
+    events none still needs; and sum the readership counters of days before
+    `analytics.keep_days` into one row per month."""
     engine = context.engine
     now = context.clock()
     candidates = retention.prunable_sends(engine, now - timedelta(days=days))
@@ -55,6 +57,7 @@ def prune_command(context: Context, days: int, dry_run: bool, vacuum: bool) -> N
     if not candidates:
         click.echo(f"nothing to prune: no send finished more than {days} days ago is left")
     click.echo(webhook_line(context, now, dry_run))
+    click.echo(analytics_line(context, now, dry_run))
     if vacuum and not dry_run:
         retention.reclaim_space(engine)
         click.echo("space reclaimed (VACUUM)")
@@ -72,6 +75,17 @@ def webhook_line(context: Context, now: datetime, dry_run: bool) -> str:
         verb = "pruned"
     return (f"{verb} {found.deliveries} webhook deliveries settled more than {keep:g} days "
             f"ago and {found.events} events no delivery needs")
+
+
+def analytics_line(context: Context, now: datetime, dry_run: bool) -> str:
+    """Sum (or count) the readership day rows older than `analytics.keep_days` into months."""
+    keep = context.config.settings.analytics.keep_days
+    before = now.astimezone(context.config.site.zone).date() - timedelta(days=keep)
+    found = (counters.prunable if dry_run else counters.prune)(context.engine, before)
+    verb = "would sum" if dry_run else "summed"
+    return (f"{verb} {found.rows} readership day rows older than {keep} days into months "
+            f"(feed fetches {found.fetch_rows}, aggregator reports {found.aggregator_rows}, "
+            f"page views {found.view_rows})")
 
 
 COMMANDS: list[click.Command] = [db_group]

@@ -1,5 +1,6 @@
 """Verbs that show the outbox: `publisher status` and `publisher report`, as tables and
-text built from publisher.sending.reports, and the live refresh of `status --watch`."""
+text built from publisher.sending.reports (and a report's archive views from
+publisher.analytics), and the live refresh of `status --watch`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Engine
 
+from publisher.analytics import figures
 from publisher.commands.context import Context
 from publisher.sending import outbox, reports
 from publisher.sending.send_issue import missed_issues
@@ -128,7 +130,8 @@ def report_lines(summary: reports.SendSummary, data: dict[str, object],
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.pass_obj
 def report_command(context: Context, issue: str, as_json: bool) -> None:
-    """One send's counts, duration, rate, bounce and complaint rates, failures by reply."""
+    """One send's counts, duration, rate, bounce and complaint rates, failures by reply,
+    and its issue page's archive views once any are counted."""
     engine = context.engine
     send_id = outbox.require_send(engine, issue)
     summary = reports.send_summary(engine, send_id, context.clock())
@@ -140,6 +143,10 @@ def report_command(context: Context, issue: str, as_json: bool) -> None:
     out = _output_console()
     for line in report_lines(summary, data, failures):
         out.print(line, soft_wrap=True)
+    views = figures.views_of_issue(engine, summary.slug)
+    if views:
+        out.print(f"archive views {views} (its page in every language; per day: "
+                  "publisher analytics views)", soft_wrap=True)
 
 
 @click.command("status")

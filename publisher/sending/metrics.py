@@ -5,8 +5,9 @@ The rule: a scrape costs a few GROUP BY queries and never fails. The collector r
 database on each scrape (no cache, no background thread); a database that cannot be read
 gives `publisher_database_up 0` and no other database figure, never an error page. Reading
 is all it does: the figures come from the outbox's tables (rows present, plus the summaries
-`db prune` keeps), from the webhook deliveries through `webhooks.status`, and from the
-subscriber store through `activity.totals`. The HTTP server is
+`db prune` keeps), from the webhook deliveries through `webhooks.status`, from the
+subscriber store through `activity.totals`, and from the readership counters through
+`analytics.figures.fetch_totals`. The HTTP server is
 prometheus_client's, in its own daemon thread, on the address `[metrics] listen` names.
 """
 
@@ -23,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
+from publisher.analytics import figures
 from publisher.db import deliveries, sends
 from publisher.sending import outbox, webhooks
 from publisher.subscribers import activity
@@ -56,6 +58,7 @@ class Snapshot:
     bounces: int = 0  # bounce events ever
     complaints: int = 0  # complaint events ever
     webhooks: list[webhooks.EndpointStatus] = field(default_factory=list)  # per endpoint
+    feed_fetches: dict[str, int] = field(default_factory=dict)  # per feed path, ever
 
 
 def reply_class(first_character: str | None) -> str:
@@ -86,7 +89,7 @@ def read_snapshot(engine: Engine, now: datetime) -> Snapshot:
                       for summary in pruned)
     totals = activity.totals(engine)
     hooks = webhooks.status(engine, [], now)
-    return Snapshot(webhooks=hooks,
+    return Snapshot(webhooks=hooks, feed_fetches=figures.fetch_totals(engine),
         deliveries=by_state, replies=replies, sent_total=by_state[outbox.SENT] + pruned_sent,
         queue_depth=depth, oldest_due_age=oldest, bounces=totals.pop("bounce_events", 0),
         complaints=totals.pop("complaint_events", 0), subscribers=totals)
@@ -143,6 +146,7 @@ def families(snapshot: Snapshot | None, process: ProcessState) -> list[Metric]:
         CounterMetricFamily("publisher_complaints", "Spam complaints recorded, ever",
                             value=snapshot.complaints),
         *webhook_families(snapshot.webhooks),
+        feed_family(snapshot.feed_fetches),
     ]
     return found
 
@@ -163,6 +167,15 @@ def webhook_families(endpoints: list[webhooks.EndpointStatus]) -> list[Metric]:
         failed.add_metric([endpoint.url], endpoint.failed)
         oldest.add_metric([endpoint.url], endpoint.oldest_undelivered_seconds)
     return [rows, failed, oldest]
+
+
+def feed_family(fetches: dict[str, int]) -> CounterMetricFamily:
+    """Feed fetches counted by `serve` and `analytics ingest`, per feed, ever."""
+    family = CounterMetricFamily("publisher_feed_fetches", "Feed fetches counted (serve and "
+                                 "analytics ingest), per feed path, ever", labels=["feed"])
+    for feed, count in sorted(fetches.items()):
+        family.add_metric([feed], count)
+    return family
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

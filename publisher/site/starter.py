@@ -76,6 +76,8 @@ MEANINGS: dict[str, str] = {
     "metrics.listen": "host:port for Prometheus /metrics from publisher run (empty: off)",
     "metrics.allow_remote": "allow a listen host that is not loopback",
     "admin.session_hours": "a console session ends this long after login",
+    "analytics.count_on_serve": "publisher serve counts feed fetches and issue page views",
+    "analytics.keep_days": "db prune sums day counters older than this into months",
     "audience.tags": "subscriber tags audiences may name besides the topics",
     "webhooks": "endpoints told about events by signed POSTs, one `[[webhooks]]` table each "
                 "(see [Webhooks](webhooks.md))",

@@ -2,7 +2,8 @@
 
 One WebState (publisher.web.state) serves every part: the public pages (subscribe,
 confirm, unsubscribe, preferences), the console under /admin, the JSON API under /api/v1
-(publisher.web.api), then the static archive. Errors are mapped in one place,
+(publisher.web.api), then the static archive, whose feed fetches and issue page views are
+counted (publisher.web.readership). Errors are mapped in one place,
 publisher.web.errors: pages in the site's language with a way home, never bare text
 (400, 404, 405, 413 for a body over publisher.web.forms.MAX_FORM_BYTES, 503 while the
 database is away), and problem documents under /api/.
@@ -22,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from publisher.web import admin, api, forms, static, subscribe
+from publisher.web import admin, api, forms, readership, static, subscribe
 from publisher.web.errors import NotFound, exception_handlers
 from publisher.web.state import WebState
 
@@ -76,9 +77,11 @@ def _misses_raise(endpoint: Endpoint) -> Endpoint:
     return serve
 
 
-def _with_html_misses(routes: list[BaseRoute]) -> list[BaseRoute]:
-    return [Route(route.path, _misses_raise(route.endpoint), methods=route.methods,
-                  name=route.name) if isinstance(route, Route) else route
+def _with_html_misses(routes: list[BaseRoute], state: WebState) -> list[BaseRoute]:
+    """The archive's routes, counting what they answer (publisher.web.readership) and
+    raising their misses."""
+    return [Route(route.path, _misses_raise(readership.counting(route.endpoint, state)),
+                  methods=route.methods, name=route.name) if isinstance(route, Route) else route
             for route in routes]
 
 
@@ -92,7 +95,7 @@ def create_app(state: WebState) -> Starlette:
     routes = [*subscribe.routes(state),
               *admin.routes(state),
               *api.routes(state),  # before the archive's catch-all
-              *_with_html_misses(static.routes(state.config))]
+              *_with_html_misses(static.routes(state.config), state)]
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -3,8 +3,9 @@
 Rule: one `WebState` per app, made once by publisher.web.app.create_app's caller. It holds
 the config, the secrets, the clock, the rate limits, and opens ONE engine (its migrations
 checked once, on first use, so a database that is away answers 503 rather than stopping the
-server), one jinja environment and one Courier for the one-off mails. Route modules read it;
-none makes an engine, a clock or a limiter of its own. Tests inject the clock and limits.
+server), one jinja environment, one Courier for the one-off mails and one readership tally.
+Route modules read it; none makes an engine, a clock or a limiter of its own. Tests inject
+the clock and limits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from starlette.responses import HTMLResponse
 
 from publisher import events
+from publisher.analytics.tally import Tally
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
 from publisher.db import open_database
@@ -75,6 +77,12 @@ class WebState:
         engine = open_database(self.config.database_url)
         events.sync_configured(engine, self.config.webhook_endpoints, self.clock())
         return engine
+
+    @cached_property
+    def tally(self) -> Tally:
+        """Turns the feed and archive requests `serve` answers into counts (its day's salt
+        lives here, in memory only)."""
+        return Tally(self.config.site.zone)
 
     @cached_property
     def signer(self) -> TokenSigner:

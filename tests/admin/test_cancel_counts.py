@@ -18,7 +18,7 @@ import pytest
 from publisher.config import load_config
 from publisher.sending import outbox
 from tests.admin.helpers import Served, console_served, csrf_of, log_in
-from tests.cli import run_publisher, start_publisher
+from tests.cli import run_publisher_here, start_publisher
 from tests.conftest import DATA
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import bulk_confirmed, wait_until, write_config_file
@@ -37,7 +37,7 @@ class Sending:
     sender: subprocess.Popen[str]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_publisher(self.config_file, *args)
+        return run_publisher_here(self.config_file, *args)
 
     def delivered(self) -> int:
         return sum(self.smtp.delivered.values())

@@ -9,7 +9,7 @@ import json
 from publisher.mail.rendered import RenderedEmail
 from publisher.sending import control, oneoff, outbox
 from tests.api.conftest import Api
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.sending.helpers import add_confirmed
 
 SLUG = "2026-03-api"
@@ -30,7 +30,7 @@ def test_sends_list_one_and_report_as_the_cli_says(api: Api) -> None:
         report = client.get(f"/sends/{send_id}/report").json()
         missing = [client.get(f"/sends/{send_id + 1}"), client.get("/sends/0"),
                    client.get("/sends/x/report"), client.get(f"/sends/{2**40}")]
-    cli = run_publisher(api.config_file, "report", SLUG, "--json")
+    cli = run_publisher_here(api.config_file, "report", SLUG, "--json")
     assert [item["issue"] for item in listed["items"]] == [SLUG]
     assert one["state"] == "sending" and one["total"] == one["remaining"] == 3
     assert one["counts"]["queued"] == 3
@@ -62,7 +62,7 @@ def test_pause_resume_cancel_with_the_clis_refusals(api: Api) -> None:
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     assert cancelled.json()["counts"]["cancelled"] == 3
     assert [a.status_code for a in after_cancel] == [409, 409, 409]
-    refused = run_publisher(api.config_file, "cancel", SLUG, "--yes")
+    refused = run_publisher_here(api.config_file, "cancel", SLUG, "--yes")
     assert after_cancel[2].json()["detail"] == refused.stderr.removeprefix("Error: ").strip()
     assert after_cancel[2].json()["detail"].startswith(
         f"{SLUG} is cancelled: only a sending or paused send can be cancelled; ")

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 
 from publisher.db import api_tokens
 from tests.api.conftest import Api
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 
 
 def admin_token(api: Api, *args: str) -> str:
-    done = run_publisher(api.config_file, "admin", "token", *args)
+    done = run_publisher_here(api.config_file, "admin", "token", *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -57,8 +57,8 @@ def test_the_api_is_off_until_a_token_exists_and_a_revoked_token_is_refused(api:
         refused = client.get("/subscribers")
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
     assert "revoked" in admin_token(api, "list")
-    again = run_publisher(api.config_file, "admin", "token", "create", "crm", "--scope",
-                          "sends:read")
+    again = run_publisher_here(api.config_file, "admin", "token", "create", "crm", "--scope",
+                               "sends:read")
     assert again.returncode == 1 and "exists" in again.stderr
 
 

@@ -30,7 +30,7 @@ from publisher.dev.catcher import Catcher
 from publisher.sending.daemon import Daemon
 from publisher.subscribers import audience_sql
 from tests.audience.helpers import TAGS, random_subscribers, with_tags
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.conftest import DATA, DATABASES
 from tests.sending.helpers import SECRETS, T0, smtp_site, write_config_file
 from tests.servers import free_port
@@ -96,11 +96,11 @@ def test_send_refuses_a_too_deep_audience_with_its_location_and_no_traceback(
     random_subscribers(open_database(url), 50)
     for path, line in ((TOO_DEEP, f"column {MAX_NESTING + 1}: `(`"),
                        (TOO_MANY_NOTS, f"column {4 * MAX_NESTING + 1}: `not`")):
-        result = run_publisher(config, "send", str(path), "--dry-run", timeout=120)
+        result = run_publisher_here(config, "send", str(path), "--dry-run")
         assert result.returncode == 1, result.stderr
         assert f"{path.name}:4: audience: {line} {DEEP_MESSAGE}" in result.stderr
         assert "Traceback" not in result.stderr + result.stdout
-    wide = run_publisher(config, "send", str(OR_400), "--dry-run", timeout=120)
+    wide = run_publisher_here(config, "send", str(OR_400), "--dry-run")
     assert wide.returncode == 0, wide.stderr
     assert "would send to " in wide.stdout
 

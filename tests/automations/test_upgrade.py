@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from publisher.db import automation_steps, make_engine, sends, subscriber_table, upgrade
+from publisher.db import (
+    ANALYTICS_TABLES,
+    automation_steps,
+    make_engine,
+    sends,
+    subscriber_table,
+    upgrade,
+)
 from publisher.sending import outbox
 from tests.automations.helpers import BASE, confirm_at
 
@@ -17,9 +24,9 @@ def test_an_upgraded_database_keeps_who_is_enrolled_and_each_steps_window(
 ) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
-    with engine.begin() as conn:  # back to the schema before migration 9 (and 10, 11)
+    with engine.begin() as conn:  # back to the schema before migration 9 (and 10, 11, 14)
         for table in ("api_tokens", "webhook_deliveries", "webhook_events", "webhook_endpoints",
-                      "automation_steps"):
+                      "automation_steps", *(t.name for t in ANALYTICS_TABLES)):
             conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("ALTER TABLE subscribers DROP COLUMN automations_at"))
         conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 9"))
@@ -34,7 +41,7 @@ def test_an_upgraded_database_keeps_who_is_enrolled_and_each_steps_window(
             issue_slug="automation:welcome", entry_id="tag:x,2025:w", subject="Welcome",
             status=outbox.SEND_DONE, audience_count=0, created_at=BASE - timedelta(days=1),
             kind="automation"))
-    assert upgrade(engine) == [9, 10, 11, 12, 13, 14]
+    assert upgrade(engine) == [9, 10, 11, 12, 13, 14, 15]
     confirm_at(engine, 1, BASE)  # and the store writes the new column
     with engine.connect() as conn:
         entered = dict(conn.execute(sa.select(subscriber_table.c.email,

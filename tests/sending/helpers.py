@@ -71,7 +71,7 @@ def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: st
                       outage_seconds: float | None = None, **smtp: object) -> Path:
     """The seed site's publisher.toml for a subprocess: SMTP on 127.0.0.1:smtp_port, the
     given database, the seed site's issues and the repo's templates, output under folder;
-    `extra` TOML appended."""
+    `extra` TOML appended; one sender process unless `extra` says how many."""
     repo = Path(__file__).resolve().parents[2]
     site = repo / "tests" / "data" / "site"
     text = (site / "publisher.toml").read_text(encoding="utf-8")
@@ -85,8 +85,19 @@ def write_config_file(folder: Path, smtp_port: int, database_url: str, extra: st
     text = text.replace('templates = "templates"', f'templates = "{repo / "templates"}"')
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "publisher.toml"
-    path.write_text(text + "\n" + extra, encoding="utf-8")
+    path.write_text(text + "\n" + one_sender_process_unless_set(extra), encoding="utf-8")
     return path
+
+
+def one_sender_process_unless_set(extra: str) -> str:
+    """`extra` with `sender_processes = 1` in its [sending] table unless it names a number:
+    the sender-process path as deployed, one interpreter start per drain instead of one per
+    core (the tests about several sender processes ask for them)."""
+    if "sender_processes" in extra:
+        return extra
+    if "[sending]\n" in extra:
+        return extra.replace("[sending]\n", "[sending]\nsender_processes = 1\n", 1)
+    return f"[sending]\nsender_processes = 1\n\n{extra}"
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:

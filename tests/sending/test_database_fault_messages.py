@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from publisher.errors import EX_IOERR, EX_TEMPFAIL
 from publisher.outage import Fault, as_error, classify
-from tests.cli import CLI_ENV, run_publisher, start_publisher
+from tests.cli import CLI_ENV, run_publisher, run_publisher_here, start_publisher
 from tests.sending.helpers import write_config_file
 from tests.servers import free_port
 
@@ -52,7 +52,7 @@ def test_an_import_waits_out_a_sqlite_lock_then_lands_every_row(tmp_path: Path) 
     config = write_config_file(tmp_path, free_port(), f"sqlite:///{database}")
     rows = "".join(f"u{n}@example.net,读者 {n}\n" for n in range(300))
     (tmp_path / "list.csv").write_text("email,name\n" + rows, encoding="utf-8")
-    assert run_publisher(config, "subscribers", "stats").returncode == 0  # schema in place
+    assert run_publisher_here(config, "subscribers", "stats").returncode == 0  # schema in place
     out, err = tmp_path / "import.out", tmp_path / "import.err"
     with _write_lock(database), out.open("w") as stdout, err.open("w") as stderr:
         importing = start_publisher(config, "subscribers", "import", str(tmp_path / "list.csv"),
@@ -71,14 +71,14 @@ def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path
                                outage_seconds=1)
     (tmp_path / "list.csv").write_text("email,name\nreader@example.net,读者\n",
                                        encoding="utf-8")
-    assert run_publisher(config, "subscribers", "stats").returncode == 0
+    assert run_publisher_here(config, "subscribers", "stats").returncode == 0
     with _write_lock(database):  # held until the import has given up
         done = run_publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
     assert done.returncode == EX_TEMPFAIL, done.stderr
     assert "Error: database is locked by another process: database is locked; nothing was " \
            "lost, run the same command again to resume" in done.stderr
     assert "reader@example.net" not in done.stderr and "Traceback" not in done.stderr
-    again = run_publisher(config, "subscribers", "import", str(tmp_path / "list.csv"))
+    again = run_publisher_here(config, "subscribers", "import", str(tmp_path / "list.csv"))
     assert again.returncode == 0 and "added 1" in again.stdout
 
 

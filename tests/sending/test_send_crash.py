@@ -90,6 +90,37 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
+def kill_then_resume(config: Path, server: FaultySMTP, rng: random.Random,
+                     kills: int) -> tuple[list[int], list[int]]:
+    """`publisher send` SIGKILLed `kills` times at random points while it sends, then run to
+    the end: the copies each kill made the next run send twice, and the sender processes
+    that outlived their killed drain."""
+    per_kill: list[int] = []
+    orphans: list[int] = []
+    killed = False
+    for _ in range(kills):
+        before, total = extra_copies(server.delivered), sum(server.delivered.values())
+        process = send(config)
+        at = total + rng.randint(5, 120)  # a random point while it sends
+        wait_until(lambda: sum(server.delivered.values()) >= at  # noqa: B023
+                   or process.poll() is not None, 60)  # noqa: B023
+        senders = children(process.pid)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        if killed:  # what this run sent twice is what the previous kill left unwritten
+            per_kill.append(extra_copies(server.delivered) - before)
+        killed = process.returncode == -signal.SIGKILL
+        orphans += [pid for pid in senders if not gone(pid)]
+    before = extra_copies(server.delivered)
+    final = send(config)
+    _, stderr = final.communicate(timeout=120)
+    assert final.returncode == 0, stderr.decode()[-2000:]
+    if killed:
+        per_kill.append(extra_copies(server.delivered) - before)
+    return per_kill, orphans
+
+
 def sent_states(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(deliveries.c.status, sa.func.count())
@@ -100,33 +131,11 @@ def sent_states(engine: sa.Engine) -> dict[str, int]:
 def test_sigkill_at_random_points_then_resume_misses_nobody(
         tmp_path: Path, report_figure: Callable[[str], None]) -> None:
     rng = random.Random(20240616)
-    per_kill: list[int] = []
-    orphans: list[int] = []
     with FaultySMTP(lambda r, a: "ok", delay=0.02) as server:
         config = write_site(tmp_path, server.port)
         engine = open_database(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
         addresses = add_confirmed(engine, SUBSCRIBERS)
-        killed = False
-        for _ in range(4):
-            before, total = extra_copies(server.delivered), sum(server.delivered.values())
-            process = send(config)
-            at = total + rng.randint(5, 120)  # a random point while it sends
-            wait_until(lambda: sum(server.delivered.values()) >= at  # noqa: B023
-                       or process.poll() is not None, 60)  # noqa: B023
-            senders = children(process.pid)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-            if killed:  # what this run sent twice is what the previous kill left unwritten
-                per_kill.append(extra_copies(server.delivered) - before)
-            killed = process.returncode == -signal.SIGKILL
-            orphans += [pid for pid in senders if not gone(pid)]
-        before = extra_copies(server.delivered)
-        final = send(config)
-        _, stderr = final.communicate(timeout=120)
-        assert final.returncode == 0, stderr.decode()[-2000:]
-        if killed:
-            per_kill.append(extra_copies(server.delivered) - before)
+        per_kill, orphans = kill_then_resume(config, server, rng, kills=4)
     report_figure(f"SIGKILL of `publisher send` (2 sender processes): duplicates per kill "
                   f"{per_kill} (window {WINDOW})")
     assert len(per_kill) >= 2, "the kills should land while the send is running"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,12 +19,8 @@ from tests.sending.helpers import T0, add_confirmed
 from tests.sending.test_send_crash import (
     SUBSCRIBERS,
     WINDOW,
-    children,
-    extra_copies,
-    gone,
-    send,
+    kill_then_resume,
     sent_states,
-    wait_until,
     write_site,
 )
 
@@ -48,8 +43,6 @@ def write_translated_site(tmp_path: Path, port: int) -> Path:
 def test_sigkill_of_a_two_language_send_then_resume_keeps_each_reader_in_their_language(
         tmp_path: Path, report_figure: Callable[[str], None]) -> None:
     rng = random.Random(20240617)
-    per_kill: list[int] = []
-    orphans: list[int] = []
     with FaultySMTP(lambda r, a: "ok", delay=0.02) as server:
         config = write_translated_site(tmp_path, server.port)
         engine = open_database(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
@@ -59,27 +52,7 @@ def test_sigkill_of_a_two_language_send_then_resume_keeps_each_reader_in_their_l
                 store.set_language(conn, subscriber_id, "en", T0)
         expected = {address: "en" if n % 2 == 0 else "zh-CN"
                     for n, address in enumerate(addresses)}
-        killed = False
-        for _ in range(3):
-            before, total = extra_copies(server.delivered), sum(server.delivered.values())
-            process = send(config)
-            at = total + rng.randint(5, 120)
-            wait_until(lambda: sum(server.delivered.values()) >= at  # noqa: B023
-                       or process.poll() is not None, 60)  # noqa: B023
-            senders = children(process.pid)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-            if killed:
-                per_kill.append(extra_copies(server.delivered) - before)
-            killed = process.returncode == -signal.SIGKILL
-            orphans += [pid for pid in senders if not gone(pid)]
-        before = extra_copies(server.delivered)
-        final = send(config)
-        _, stderr = final.communicate(timeout=120)
-        assert final.returncode == 0, stderr.decode()[-2000:]
-        if killed:
-            per_kill.append(extra_copies(server.delivered) - before)
+        per_kill, orphans = kill_then_resume(config, server, rng, kills=3)
     report_figure(f"SIGKILL of a two-language `publisher send`: duplicates per kill "
                   f"{per_kill} (window {WINDOW})")
     assert len(per_kill) >= 2, "the kills should land while the send is running"

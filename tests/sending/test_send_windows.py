@@ -27,7 +27,7 @@ from publisher.sending.daemon import Daemon
 from publisher.sending.outbox import first_local_time
 from publisher.subscribers import store
 from publisher.subscribers.store import Consent
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.conftest import SEED_ISSUE
 from tests.sending.helpers import SECRETS, smtp_site, write_config_file
 from tests.subscribers.helpers import url_of
@@ -194,7 +194,7 @@ def test_send_in_the_foreground_says_how_many_wait_for_their_local_time(
         engine = open_database(url_of(config_file))
         add_readers(engine, {"utc@example.net": "UTC", "berlin@example.net": "Europe/Berlin"},
                     utc_now())
-        sent = run_publisher(config_file, "send", "2024-06-first-half", "--yes", timeout=120)
+        sent = run_publisher_here(config_file, "send", "2024-06-first-half", "--yes")
     assert sent.returncode == 0, sent.stderr
     assert catcher.messages() == []
     assert "2 wait for their local send time" in sent.stdout, sent.stdout

@@ -19,7 +19,7 @@ from publisher.sending import outbox
 from publisher.sending.daemon import Daemon
 from publisher.sending.drain import options_from
 from publisher.sending.send_issue import ready, run_send, start
-from tests.cli import run_publisher
+from tests.cli import run_publisher_here
 from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
@@ -75,7 +75,7 @@ def test_send_wait_returns_only_when_no_row_is_queued_sending_or_deferred(
         config = write_config_file(tmp_path, server.port, url, backoff_base_seconds=1,
                                    backoff_max_seconds=2, max_attempts=4)
         began = time.monotonic()
-        done = run_publisher(config, "send", "2024-06-first-half", "--yes", "--wait", timeout=120)
+        done = run_publisher_here(config, "send", "2024-06-first-half", "--yes", "--wait")
         took = time.monotonic() - began
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sent=30" in done.stdout and "deferred=0" in done.stdout, done.stdout
@@ -118,7 +118,7 @@ def test_the_daemon_leaves_the_back_issues_of_a_migrated_archive_and_status_name
         f'issues = "{Path(__file__).resolve().parents[1] / "data" / "site" / "issues"}"',
         f'issues = "{site.issues_dir}"')
     config_file.write_text(text, encoding="utf-8")
-    status = run_publisher(config_file, "status", env=dict(os.environ), timeout=60)
+    status = run_publisher_here(config_file, "status", env=dict(os.environ))
     assert status.returncode == 0, status.stderr
     for year in (2020, 2021, 2022):
         assert f"missed   back-{year}: send_at {year}-03-01T09:00:00+00:00" in status.stdout

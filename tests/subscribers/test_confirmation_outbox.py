@@ -37,7 +37,7 @@ from publisher.subscribers.addresses import normalise_address
 from publisher.web.app import create_app
 from publisher.web.state import WebState
 from tests.admin.helpers import console_served, log_in
-from tests.cli import run_publisher, start_publisher
+from tests.cli import run_publisher_here, start_publisher
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS, add_confirmed, smtp_site, wait_until, write_config_file
 from tests.servers import free_port
@@ -150,7 +150,7 @@ def test_status_shows_a_deferred_confirmation_mail(seed_config: Config, tmp_path
     with serving(seed_config, smtp_port) as (url, _), httpx.Client() as client:
         subscribe(client, url, "reader@example.org")
         wait_until(lambda: confirmation_rows(engine)[0][0] == outbox.DEFERRED, 30)
-    shown = run_publisher(config_file, "status", oneoff.CONFIRM, timeout=120)
+    shown = run_publisher_here(config_file, "status", oneoff.CONFIRM)
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if oneoff.CONFIRM in line)
     queued, sending, sent, deferred, failed = row.split("│")[3:8]

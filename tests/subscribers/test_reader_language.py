@@ -20,8 +20,7 @@ from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.csv_files import export_csv, import_csv
 from publisher.subscribers.languages import best_language, own_name, reader_language
 from publisher.subscribers.tool_formats import LISTMONK, recognise
-from tests.cli import run_publisher
-from tests.conftest import REPO
+from tests.cli import run_publisher_here
 from tests.subscribers.helpers import ENV, cli, site_config
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -153,11 +152,11 @@ def test_import_of_another_tools_export_refuses_a_language_the_site_lacks(
     export.write_text('email,name,attributes\n'
                       'alice@example.org,Alice,"{""language"": ""en""}"\n'
                       'bob@example.org,Bob,"{""language"": ""fr""}"\n', encoding="utf-8")
-    refused = run_publisher(config, "import", str(export), env=ENV, cwd=REPO)
+    refused = run_publisher_here(config, "import", str(export), env=ENV)
     assert refused.returncode == 1
     assert (f"{export}:3: language: 'fr' is not one of the site's languages (zh-CN, en)"
             in refused.stderr)
-    done = run_publisher(config, "import", str(export), "--skip-errors", env=ENV, cwd=REPO)
+    done = run_publisher_here(config, "import", str(export), "--skip-errors", env=ENV)
     assert done.returncode == 0, done.stderr
     exported = cli(config, "export")
     assert [(row["email"], row["language"]) for row in csv.DictReader(

@@ -1,0 +1,125 @@
+"""The readership counters read back, for `publisher analytics`, reports and /metrics.
+Reads only (publisher.analytics.counters writes)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from publisher.db import feed_aggregators, feed_fetches, page_views
+from publisher.urls import issue_path
+
+
+@dataclass(frozen=True)
+class Period:
+    """One day ('YYYY-MM-DD') or month ('YYYY-MM') of a feed."""
+
+    period: str
+    fetches: int
+    other_fetchers: int
+
+
+@dataclass(frozen=True)
+class AggregatorCount:
+    """An aggregator's latest report for a feed, and the period it was made in."""
+
+    aggregator: str
+    subscribers: int
+    period: str
+
+
+@dataclass
+class FeedReadership:
+    """A feed's aggregators (latest count each) and its periods, oldest first."""
+
+    feed: str
+    aggregators: list[AggregatorCount] = field(default_factory=list)
+    periods: list[Period] = field(default_factory=list)
+
+    @property
+    def aggregator_subscribers(self) -> int:
+        return sum(a.subscribers for a in self.aggregators)
+
+
+@dataclass(frozen=True)
+class PageViews:
+    """An issue page's views: in all, and per period oldest first."""
+
+    page: str
+    views: int
+    periods: list[tuple[str, int]]
+
+
+def feed_readership(engine: Engine) -> list[FeedReadership]:
+    """Every feed counted, by path."""
+    feeds: dict[str, FeedReadership] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(sa.select(feed_fetches).order_by(feed_fetches.c.period)):
+            found = feeds.setdefault(row.feed, FeedReadership(row.feed))
+            found.periods.append(Period(row.period, int(row.fetches), int(row.other_fetchers)))
+        latest: dict[tuple[str, str], AggregatorCount] = {}
+        for row in conn.execute(sa.select(feed_aggregators)
+                                .order_by(feed_aggregators.c.reported_at)):
+            latest[(row.feed, row.aggregator)] = AggregatorCount(
+                row.aggregator, int(row.subscribers), row.period)
+    for (feed, _name), count in sorted(latest.items()):
+        feeds.setdefault(feed, FeedReadership(feed)).aggregators.append(count)
+    return [feeds[feed] for feed in sorted(feeds)]
+
+
+def issue_views(engine: Engine) -> list[PageViews]:
+    """Every issue page viewed, most viewed first."""
+    periods: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    with engine.connect() as conn:
+        for row in conn.execute(sa.select(page_views).order_by(page_views.c.period)):
+            periods[row.page].append((row.period, int(row.views)))
+    found = [PageViews(page, sum(v for _, v in days), days) for page, days in periods.items()]
+    return sorted(found, key=lambda p: (-p.views, p.page))
+
+
+def views_of_issue(engine: Engine, slug: str) -> int:
+    """Views of an issue's page, in every language (`/issues/<slug>/`, `/en/issues/<slug>/`)."""
+    page = page_views.c.page
+    path = issue_path(slug)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(page_views.c.views), 0))
+                             .where(sa.or_(page == path, page.like(f"%{path}")))).scalar_one()
+    return int(total)
+
+
+def fetch_totals(engine: Engine) -> dict[str, int]:
+    """Fetches of each feed ever counted (month rows included), for Prometheus."""
+    c = feed_fetches.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.feed, sa.func.sum(c.fetches)).group_by(c.feed)).all()
+    return {str(feed): int(total) for feed, total in rows}
+
+
+def feed_lines(feeds: list[FeedReadership], periods: int) -> list[str]:
+    """`publisher analytics feeds`: per feed, its aggregators' latest counts and its last
+    `periods` days or months."""
+    if not feeds:
+        return ["no feed fetch counted yet"]
+    lines = []
+    for feed in feeds:
+        lines.append(feed.feed)
+        named = ", ".join(f"{a.aggregator} {a.subscribers}" for a in feed.aggregators)
+        lines.append(f"  aggregators: {named} (subscribers in all: "
+                     f"{feed.aggregator_subscribers})" if named else "  aggregators: none")
+        lines += [f"  {p.period:<10}  {p.fetches:>7} fetches  {p.other_fetchers:>6} other "
+                  "fetchers" for p in feed.periods[-periods:]]
+    return lines
+
+
+def view_lines(pages: list[PageViews], periods: int) -> list[str]:
+    """`publisher analytics views`: per issue page, its views in all and its last days."""
+    if not pages:
+        return ["no issue page view counted yet"]
+    lines = []
+    for page in pages:
+        lines.append(f"{page.page}  {page.views} views")
+        lines += [f"  {period:<10}  {views:>7} views" for period, views in page.periods[-periods:]]
+    return lines
