@@ -11,14 +11,17 @@ build never wrote are never touched.
 A draft's problems are warnings: the draft is left out and everything else is built. Any
 other problem fails the build before anything is written.
 
-Incremental: each published issue's outputs are keyed by a fingerprint of its file, the
-templates, the settings and the package version; an unchanged one is neither checked nor
-rendered again (its web content comes from the build cache, <output>/.cache/, which holds
-published issues only). The cache also keeps a fingerprint of each issue's words (title,
-summary, body) and the build time at which a change to them was first seen: the entry's
-`updated` when the front matter has none. Unpublished issues are checked and rendered on
-every build. Listings and feeds are cheap and are always regenerated, but written only when
-their bytes change.
+Incremental, and the same bytes as a fresh build: when nothing the build reads or wrote
+changed since the last good one (site.stamp), it stops at once. Otherwise the front matter
+of unchanged files comes from the build cache (<output>/.cache/, content.front_matter_cache),
+and each published issue's outputs are keyed by a fingerprint of its file, the templates,
+the settings and the package version; an unchanged one is neither checked nor rendered again
+(its web content comes from the build cache, which holds published issues only). The cache
+also keeps a fingerprint of each issue's words (title, summary, body) and the build time at
+which a change to them was first seen: the entry's `updated` when the front matter has none.
+Unpublished issues are checked and rendered on every build. Issue pages, listings, tag pages
+and feed pages are rendered only when what they are made from changed (site.derived), and
+written only when their bytes change. `full` ignores all of it but the words' history.
 
 Translations (`<name>.<lang>.md`) are checked and rendered with their original, whose
 fingerprint covers them all, and cached under `<slug>.<lang>`. The site's language is one
@@ -255,7 +258,9 @@ class _Output:
         self.produced.add(self._name(path))
 
     def _name(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        """`path` relative to the root (cheaper than `relative_to`, asked for every file)."""
+        text, root = path.as_posix(), self.root.as_posix() + "/"
+        return text[len(root):] if text.startswith(root) else path.relative_to(self.root).as_posix()
 
     def unchanged(self, path: Path, key: str) -> bool:
         """Whether the last build made `path` from `key` and left it as it is: then it is

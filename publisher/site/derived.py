@@ -61,4 +61,4 @@ class Derived:
         self.current[name] = [key, stat.st_size, stat.st_mtime_ns]
 
     def dump(self) -> str:
-        return json.dumps(self.current, indent=0, sort_keys=True) + "\n"
+        return json.dumps(self.current, sort_keys=True) + "\n"
