@@ -37,7 +37,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -63,6 +63,7 @@ from publisher.mail.rendered import RenderedEmail
 from publisher.site import stamp
 from publisher.site.archive import (
     FAVICON,
+    Edition,
     favicon_file,
     index_page,
     issue_page,
@@ -72,7 +73,7 @@ from publisher.site.archive import (
 from publisher.site.derived import Derived
 from publisher.site.derived import key as derived_key
 from publisher.site.editions import Listing, Pages, cache_key, edition_prefix, site_editions
-from publisher.site.feeds import Entry, absolutize, feed_pages, render_feed_set
+from publisher.site.feeds import Entry, Tag, absolutize, feed_pages, render_feed_set
 from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
@@ -228,7 +229,7 @@ class _Cache:
                 path.unlink()
 
     def save(self) -> None:
-        write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, indent=1, sort_keys=True))
+        write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, sort_keys=True))
 
 
 class _Output:
@@ -301,7 +302,7 @@ class _Output:
         """List what the build wrote. After a failed build: what the last good one listed
         plus what this one wrote, so no file written is ever left unlisted."""
         names = sorted(self.previous | self.produced)
-        write_if_changed(self.listing, json.dumps(names, indent=0, ensure_ascii=False) + "\n")
+        write_if_changed(self.listing, json.dumps(names, ensure_ascii=False) + "\n")
 
 
 def _legacy_outputs(root: Path) -> set[str]:
@@ -385,34 +386,50 @@ def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
     return changed
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """What pages and feeds are made from, cheaply: the site's fingerprint, and each
+    published variant's (by `cache_key`) its original's fingerprint, which covers all that
+    its page item and content are made of."""
+
+    site: str
+    variants: dict[str, str]
+
+    def of(self, entry: Entry, edition: Edition) -> str:
+        """An entry's, as its edition shows it (`updated` is the build cache's)."""
+        name = entry.slug if not edition.prefix else f"{entry.slug}.{edition.language}"
+        return f"{self.variants[name]}:{name}:{entry.updated.isoformat()}"
+
+
 def _write_edition(listing: Listing, pages: Pages, config: Config, out: _Output,
-                   site: str) -> None:
+                   keys: _Keys) -> None:
     """An edition's issue pages, listing, tag pages and feeds, under its prefix; each one
     rendered only when what it is made from changed (site.derived)."""
     edition, prefix, language = listing.edition, listing.edition.prefix, listing.edition.language
-    newest_first = sorted(listing.items, key=lambda item: item.published_iso, reverse=True)
-    for item, entry in zip(listing.items, listing.entries, strict=True):
+    entry_keys = [keys.of(entry, edition) for entry in listing.entries]
+    for item, entry, key in zip(listing.items, listing.entries, entry_keys, strict=True):
         variants = pages.of(item.path, language)
         out.derive(out.root / (prefix + item.path).strip("/") / "index.html",
-                   derived_key(site, item, entry.content_html, edition, variants),
+                   derived_key(keys.site, key, edition, variants),
                    partial(issue_page, item, entry.content_html, config, edition, variants))
-    home = pages.of("/", language)
-    out.derive(out.root / prefix.strip("/") / "index.html",
-               derived_key(site, newest_first, listing.tags, edition, home),
-               partial(index_page, newest_first, listing.tags, config, None, edition, home))
-    for tag in listing.tags:
-        tagged = [item for item in newest_first if tag.holds(item.tags)]
-        variants = pages.of(tag.path, language)
-        out.derive(out.root / (prefix + tag.path + "index.html").strip("/"),
-                   derived_key(site, tagged, listing.tags, tag, edition, variants),
-                   partial(index_page, tagged, listing.tags, config, tag, edition, variants))
-    _write_feeds(listing, config, out, site)
+    newest = sorted(zip(listing.items, entry_keys, strict=True),
+                    key=lambda pair: pair[0].published_iso, reverse=True)
+    lists: list[tuple[Tag | None, str]] = [(None, "/"), *((tag, tag.path) for tag in listing.tags)]
+    for tag, path in lists:
+        shown = [(item, key) for item, key in newest if tag is None or tag.holds(item.tags)]
+        items, variants = [item for item, _ in shown], pages.of(path, language)
+        out.derive(out.root / (prefix + path + "index.html").strip("/"),
+                   derived_key(keys.site, [key for _, key in shown], listing.tags, tag, edition,
+                               variants),
+                   partial(index_page, items, listing.tags, config, tag, edition, variants))
+    _write_feeds(listing, dict(zip(map(id, listing.entries), entry_keys, strict=True)), config,
+                 out, keys.site)
 
 
-def _write_feeds(listing: Listing, config: Config, out: _Output, site: str) -> None:
-    """Every page of the edition's feeds whose entries or place changed, in all formats."""
-    entry_keys = {id(entry): derived_key(replace(entry, content_html=""), entry.content_html)
-                  for entry in listing.entries}
+def _write_feeds(listing: Listing, entry_keys: dict[int, str], config: Config, out: _Output,
+                 site: str) -> None:
+    """Every page of the edition's feeds whose entries or place changed, in all formats
+    (`entry_keys` by the id of each entry)."""
     for page in feed_pages(listing.entries, listing.tags, config, listing.edition.prefix,
                            listing.edition.language):
         key = derived_key(site, page.meta, [entry_keys[id(entry)] for entry in page.entries])
@@ -425,13 +442,13 @@ def _write_feeds(listing: Listing, config: Config, out: _Output, site: str) -> N
                 out.report.feeds_changed = True
 
 
-def _write_site(listings: list[Listing], config: Config, out: _Output, site: str) -> None:
+def _write_site(listings: list[Listing], config: Config, out: _Output, keys: _Keys) -> None:
     """Every edition (the site's language first), then the sitemap, stylesheet and icon."""
     pages = Pages(config.site.base_url)
     for listing in listings:
         pages.add(listing.edition, listing.paths)
     for listing in listings:
-        _write_edition(listing, pages, config, out, site)
+        _write_edition(listing, pages, config, out, keys)
     items = [item for listing in listings for item in listing.items]
     newest_first = sorted(items, key=lambda item: item.published_iso, reverse=True)
     out.write(out.root / "sitemap.xml",
@@ -537,7 +554,9 @@ def _build(config: Config, now: datetime, full: bool,
                                           config), config, cache.changed_at(variant, now))
                     for issue in published for variant in variants(issue)}
         editions = site_editions(published, contents, config)
-        _write_site(editions, config, out, site)
+        variant_keys = {cache_key(variant): fingerprints[issue.path]
+                        for issue in published for variant in variants(issue)}
+        _write_site(editions, config, out, _Keys(site, variant_keys))
         out.prune()
     finally:
         out.save()
