@@ -475,7 +475,7 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None,
         raise ConfigError(config.missing_folder("issues"))
     cache_dir = config.output_dir / CACHE_DIR
     last = None if full else stamp.load(cache_dir)
-    if last is not None and last.holds(stamp.inputs(config), _outputs_now(config), now):
+    if last is not None and last.holds(stamp.inputs(config), partial(_outputs_now, config), now):
         return BuildReport(up_to_date=True)
     started = stamp.start(cache_dir)
     inputs = stamp.inputs(config)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -70,9 +70,9 @@ def inputs(config: Config) -> Inputs:
         digest.update(str(place.resolve()).encode() + b"\0")
     digest.update(config.settings.model_dump_json().encode())
     newest = 0
-    for row in _stat_rows(_input_files(config)):
-        digest.update(repr(row).encode())
-        newest = max(newest, row[2], row[3])
+    for name, size, mtime, ctime in _stat_rows(_input_files(config)):
+        digest.update(f"{name}\0{size}\0{mtime}\0{ctime}\n".encode())
+        newest = max(newest, mtime, ctime)
     return Inputs(digest.hexdigest(), newest)
 
 
@@ -84,7 +84,7 @@ def outputs(root: Path, names: Iterable[str], private: Path) -> str:
     for folder, relative in ((root, sorted(names)), (private, private_files)):
         paths = [os.path.join(folder, name) for name in relative]
         for name, size, mtime, _ctime in _stat_rows(paths):
-            digest.update(repr((name, size, mtime)).encode())
+            digest.update(f"{name}\0{size}\0{mtime}\n".encode())
         digest.update(b"\0")
     return digest.hexdigest()
 
@@ -98,10 +98,11 @@ class Stamp:
     published_from: datetime | None  # the newest published issue's date
     until: datetime | None  # the first future (not draft) issue's date
 
-    def holds(self, current: Inputs, current_outputs: str, now: datetime) -> bool:
-        return (self.inputs == current.digest and self.outputs == current_outputs
-                and (self.published_from is None or self.published_from <= now)
-                and (self.until is None or now < self.until))
+    def holds(self, current: Inputs, current_outputs: Callable[[], str], now: datetime) -> bool:
+        """Whether nothing changed (the outputs are looked at only when the inputs match)."""
+        return ((self.published_from is None or self.published_from <= now)
+                and (self.until is None or now < self.until)
+                and self.inputs == current.digest and self.outputs == current_outputs())
 
     def to_json(self) -> str:
         return json.dumps({

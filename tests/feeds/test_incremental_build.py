@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from publisher.cli import main
 from publisher.config import Config, PathsConfig
 from publisher.errors import IssueFileError
 from publisher.site.build import build_site
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 from tests.feeds.helpers import private_site, write_issue
 from tests.feeds.test_public_is_exactly_the_site import folders, tree
 from tests.feeds.test_translated_site import BUILT_ON, TRANSLATION, bilingual_config
@@ -235,3 +237,21 @@ def test_a_full_build_leaves_the_same_tree(seed_config: Config, tmp_path: Path) 
     assert len(report.rendered) == 10
     assert report.written == []
     assert tree(config.output_dir) == before
+
+
+def test_the_build_command_says_when_nothing_changed_and_builds_all_with_full(
+    tmp_path: Path
+) -> None:
+    shutil.copy(SITE / "publisher.toml", tmp_path)
+    shutil.copytree(SITE / "issues", tmp_path / "issues")
+
+    def build(*options: str) -> str:
+        result = CliRunner().invoke(
+            main, ["--config", str(tmp_path / "publisher.toml"), "build", *options])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    assert "built 1 issue(s)" in build()
+    assert "built 1 issue(s)" in build()  # the first build keeps no stamp
+    assert "is up to date: nothing changed since the last build" in build()
+    assert "built 1 issue(s)" in build("--full")
