@@ -64,6 +64,7 @@ from publisher.site import stamp
 from publisher.site.archive import (
     FAVICON,
     Edition,
+    PageItem,
     favicon_file,
     index_page,
     issue_page,
@@ -412,7 +413,7 @@ def _write_edition(listing: Listing, pages: Pages, config: Config, out: _Output,
         out.derive(out.root / (prefix + item.path).strip("/") / "index.html",
                    derived_key(keys.site, key, edition, variants),
                    partial(issue_page, item, entry.content_html, config, edition, variants))
-    newest = sorted(zip(listing.items, entry_keys, strict=True),
+    newest = sorted(((item, _shown(item)) for item in listing.items),
                     key=lambda pair: pair[0].published_iso, reverse=True)
     lists: list[tuple[Tag | None, str]] = [(None, "/"), *((tag, tag.path) for tag in listing.tags)]
     for tag, path in lists:
@@ -424,6 +425,13 @@ def _write_edition(listing: Listing, pages: Pages, config: Config, out: _Output,
                    partial(index_page, items, listing.tags, config, tag, edition, variants))
     _write_feeds(listing, dict(zip(map(id, listing.entries), entry_keys, strict=True)), config,
                  out, keys.site)
+
+
+def _shown(item: PageItem) -> str:
+    """All a list page shows of an issue, as one string (a repr costs several times more)."""
+    return "\0".join((item.title, item.path, item.url, item.summary, "\1".join(item.tags),
+                      "\1".join(item.authors), item.language, item.source or "",
+                      item.published_iso))
 
 
 def _write_feeds(listing: Listing, entry_keys: dict[int, str], config: Config, out: _Output,
