@@ -186,21 +186,15 @@ def rss_bytes(meta: FeedMeta, entries: list[Entry], base_url: str, epoch: dateti
     """RSS 2.0 with content:encoded; paging and hub links added as atom:link elements."""
     fg = _generator(meta, entries, base_url, "rss", epoch)
     fg.lastBuildDate(newest_update(entries, epoch))
-    raw = bytes(fg.rss_str(pretty=False))
+    # Parsed once, the links added, printed once: as feedgen's own pretty print would, but
+    # with CDATA sections as escaped text (lxml's parser strips them).
+    root = etree.fromstring(bytes(fg.rss_str(pretty=False)),
+                            etree.XMLParser(remove_blank_text=True))
     extra = _paging_links(meta, base_url, "rss") + ([("hub", meta.hub)] if meta.hub else [])
-    if not extra:
-        return _pretty(raw)
-    root = etree.fromstring(raw)
     channel = root.find("channel")
     assert channel is not None
     for rel, href in extra:
         etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
-    return _pretty(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-
-
-def _pretty(raw: bytes) -> bytes:
-    parser = etree.XMLParser(remove_blank_text=True)
-    root = etree.fromstring(raw, parser)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
