@@ -485,14 +485,13 @@ def build_site(config: Config, now: datetime, *, ping: Ping | None = None,
     last = None if full else stamp.load(cache_dir)
     if last is not None and last.holds(stamp.inputs(config), partial(_outputs_now, config), now):
         return BuildReport(up_to_date=True)
-    started = stamp.start(cache_dir)
-    inputs = stamp.inputs(config)
+    inputs = stamp.begin(cache_dir, config)
     report, out, editions, window = _build(config, now, full)
     hub = config.settings.feeds.websub_hub
     if ping is not None and hub and report.feeds_changed:
         ping(hub, [urls.feed_url(config.site.base_url + listing.edition.prefix, kind)
                    for listing in editions for kind in urls.FEED_KINDS])
-    if not report.warnings and started is not None and inputs.newest_ns < started:
+    if inputs is not None and not report.warnings:
         built = stamp.Stamp(inputs.digest, stamp.outputs(out.root, out.produced,
                                                          preview_dir(config)), *window)
         write_if_changed(cache_dir / stamp.STAMP, built.to_json())

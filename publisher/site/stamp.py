@@ -138,14 +138,15 @@ def load(cache_dir: Path) -> Stamp | None:
         return None
 
 
-def start(cache_dir: Path) -> int | None:
-    """Void the stamp (nothing holds until this build ends well) and return the filesystem's
-    time now, in ns: an input not older than this makes the build racy. None when there is
-    no cache folder yet (a first build, which creates nothing before its checks pass, and
-    saves no stamp)."""
+def begin(cache_dir: Path, config: Config) -> Inputs | None:
+    """Void the stamp (nothing holds until this build ends well), then take the inputs: None
+    when this build may not save a stamp, because there is no cache folder yet (a first
+    build, which creates nothing before its checks pass) or an input is not older than
+    the build's start (the filesystem's time of the voided stamp; racy)."""
     if not cache_dir.is_dir():
         return None
     marker = cache_dir / STAMP
     marker.write_text("{}\n", encoding="utf-8")
     stat = marker.stat()
-    return max(stat.st_mtime_ns, stat.st_ctime_ns)
+    current = inputs(config)
+    return current if current.newest_ns < max(stat.st_mtime_ns, stat.st_ctime_ns) else None
