@@ -10,6 +10,9 @@ issue: it has its own title, summary and body and inherits everything else (date
 tags, send_at, …) from the original. `read_issues` returns originals only, each carrying its
 translations by language (`Issue.translations`), so nothing that lists or sends issues can
 mistake a translation for a new issue.
+
+A reader may pass a `FrontMatterCache` (the build does): front matter whose very text was
+parsed before is not parsed again; everything after the YAML (schema, rules, lines) is the same.
 """
 
 from __future__ import annotations
