@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from starlette.responses import HTMLResponse
 
 from publisher import events
+from publisher.analytics.click_tally import ClickTally, KnownLinks
 from publisher.analytics.tally import Tally
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
@@ -83,6 +84,18 @@ class WebState:
         """Turns the feed and archive requests `serve` answers into counts (its day's salt
         lives here, in memory only)."""
         return Tally(self.config.site.zone)
+
+    @cached_property
+    def click_tally(self) -> ClickTally:
+        """Counts the clicks on emails' links until they are written (its prefetch salt
+        lives here, in memory only)."""
+        analytics = self.config.settings.analytics
+        return ClickTally(self.config.site.zone, analytics.prefetch_seconds)
+
+    @cached_property
+    def known_links(self) -> KnownLinks:
+        """What the click route remembers of links and sends between requests."""
+        return KnownLinks()
 
     @cached_property
     def signer(self) -> TokenSigner:

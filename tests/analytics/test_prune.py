@@ -86,7 +86,7 @@ def test_db_prune_sums_the_days_older_than_keep_days(database_url: str, tmp_path
     config.write_text(CONFIG.format(url=database_url), encoding="utf-8")
     dry = invoke_publisher("db", "prune", "--older-than", "30", "--dry-run", config=config)
     assert ("would sum 12 readership day rows older than 30 days into months (feed fetches 4, "
-            "aggregator reports 4, page views 4)") in dry.output
+            "aggregator reports 4, page views 4, link clicks 0)") in dry.output
     done = invoke_publisher("db", "prune", "--older-than", "30", config=config)
     assert done.exit_code == 0, done.output
     assert "summed 12 readership day rows older than 30 days into months" in done.output
