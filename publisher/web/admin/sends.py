@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from publisher.analytics.figures import clicks_of_send, top_links
 from publisher.errors import PublisherError, SendError
 from publisher.i18n import N_, SEND_STATE_LABELS, Translator
 from publisher.sending import control, enrolment, outbox, reports
@@ -35,6 +36,7 @@ from publisher.web.admin.console import (
 )
 
 PAGE_SIZE = 50
+TOP_LINKS = 10  # the most clicked links across sends, under the sends list
 DEFAULT_STATES = (outbox.FAILED, outbox.DEFERRED)
 NOTICES = {
     "paused": N_("Paused: no new message leaves until you resume."),
@@ -154,6 +156,7 @@ class _Handlers:
         return console.render("sends.html.j2", operator, sends=[view(console, s)
                                                                for s in summaries],
                               steps_off=self._steps_off(), live=PREFIX + "/live.json",
+                              top_links=top_links(console.engine, TOP_LINKS),
                               notice=notice(console, request))
 
     def _steps_off(self) -> dict[str, str]:
@@ -194,6 +197,7 @@ class _Handlers:
             "send.html.j2", operator, send=view(console, summary), rows=rows, states=states,
             all_states=outbox.STATES, reply=reply, next_page=next_page, chart=chart,
             groups=reports.failures_by_reply(console.engine, send_id),
+            links=clicks_of_send(console.engine, send_id),
             live=f"{PREFIX}/sends/{send_id}/live.json", notice=notice(console, request),
             bounce_limit=f"{reports.BOUNCE_RATE_LIMIT:.0%}",
             complaint_limit=f"{reports.COMPLAINT_RATE_LIMIT:.1%}")
