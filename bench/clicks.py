@@ -118,7 +118,8 @@ def main() -> None:
     verdict = "meets" if rate >= TARGET else "MISSES"
     print(f"/l/ redirects ({tool}, {args.connections} keep-alive connections, "  # noqa: T201
           f"{args.seconds} s): {rate:,.0f} req/s, {verdict} the {TARGET:,.0f} req/s target; "
-          f"{total:,} answered, {counted:,} counted")
+          f"{total:,} answered to wrk, {counted:,} counted (the server also answers the "
+          "requests in flight when the client stops)")
     engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)
 

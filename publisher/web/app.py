@@ -94,10 +94,10 @@ def create_app(state: WebState) -> Starlette:
 
     A database that cannot be reached answers 503 with Retry-After, in the site's language;
     every flow writes in one transaction, so a failed request leaves nothing half-done."""
-    routes = [*subscribe.routes(state),
+    routes = [*clicks.routes(state),  # first: the busiest route is matched first
+              *subscribe.routes(state),
               *admin.routes(state),
               *api.routes(state),  # before the archive's catch-all
-              *clicks.routes(state),
               *_with_html_misses(static.routes(state.config), state)]
 
     @asynccontextmanager
