@@ -78,10 +78,11 @@ async def _click(state: WebState, request: Request) -> Response:
             raise NotFound()
         _remember(known.targets, (send_id, number), url)
         known.last_sent.setdefault(send_id, last_sent)
-    known.clicked.add(send_id)
-    address = request.client.host if request.client else ""
-    state.click_tally.add(send_id, number, state.clock(), address,
-                          known.last_sent.get(send_id))
+    if request.method == "GET":  # a HEAD is a link checker asking, not a reader going
+        known.clicked.add(send_id)
+        address = request.client.host if request.client else ""
+        state.click_tally.add(send_id, number, state.clock(), address,
+                              known.last_sent.get(send_id))
     return Response(status_code=302, headers={"location": url, "cache-control": "no-store"})
 
 
