@@ -10,7 +10,7 @@ Every other click is a click. The network is kept only as an HMAC under a salt d
 random in memory, per (S, L); salt and HMACs are dropped every SALT_SECONDS (and never
 written anywhere), so a network can no longer be recognised once they are. Counts wait here
 until the web app's flusher writes them (publisher.analytics.counters.add_clicks), once a
-second.
+second. `KnownLinks` is what the click route remembers of the database between requests.
 """
 
 from __future__ import annotations

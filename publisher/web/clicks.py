@@ -32,7 +32,7 @@ from publisher.analytics import counters, figures
 from publisher.errors import BadToken, PublisherError
 from publisher.logs import log_event
 from publisher.sending import outbox
-from publisher.tokens import MAX_TOKEN_LENGTH, link_from
+from publisher.tokens import link_from
 from publisher.urls import CLICK_PREFIX
 from publisher.web.errors import NotFound
 from publisher.web.state import WebState
@@ -53,8 +53,6 @@ def _link_of(state: WebState, token: str) -> tuple[int, int]:
     known = state.known_links
     found = known.tokens.get(token)
     if found is None:
-        if len(token) > MAX_TOKEN_LENGTH:
-            raise NotFound()
         try:
             found = link_from(state.signer, token)
         except BadToken:

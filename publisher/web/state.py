@@ -3,7 +3,8 @@
 Rule: one `WebState` per app, made once by publisher.web.app.create_app's caller. It holds
 the config, the secrets, the clock, the rate limits, and opens ONE engine (its migrations
 checked once, on first use, so a database that is away answers 503 rather than stopping the
-server), one jinja environment, one Courier for the one-off mails and one readership tally.
+server), one jinja environment, one Courier for the one-off mails, one readership tally, and
+one click tally with what the click route knows of links.
 Route modules read it; none makes an engine, a clock or a limiter of its own. Tests inject
 the clock and limits.
 """
