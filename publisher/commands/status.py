@@ -138,7 +138,7 @@ def report_command(context: Context, issue: str, as_json: bool) -> None:
     summary = reports.send_summary(engine, send_id, context.clock())
     failures = reports.failures_by_reply(engine, send_id)
     clicks = figures.clicks_of_send(engine, send_id)
-    data = reports.report_data(summary, failures) | {"clicks": [c.as_json() for c in clicks]}
+    data = reports.report_data(summary, failures, clicks)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
