@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -68,6 +69,32 @@ def feed_readership(engine: Engine) -> list[FeedReadership]:
     for (feed, _name), count in sorted(latest.items()):
         feeds.setdefault(feed, FeedReadership(feed)).aggregators.append(count)
     return [feeds[feed] for feed in sorted(feeds)]
+
+
+@dataclass(frozen=True)
+class FeedDay:
+    """Every feed's fetches on one day, and its other fetchers summed over the feeds (a
+    fetcher of two feeds counts twice: the counts are per feed and nothing ties them)."""
+
+    day: date
+    fetches: int
+    other_fetchers: int
+
+
+def feed_days(engine: Engine, days: int, today: date) -> list[FeedDay]:
+    """One entry per day for the `days` days ending `today` (inclusive), oldest first; a
+    day nothing was counted is zero (month rows, older than keep_days, are left out)."""
+    first = today - timedelta(days=days - 1)
+    c = feed_fetches.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(c.period, sa.func.sum(c.fetches), sa.func.sum(c.other_fetchers))
+            .where(c.period >= first.isoformat(), c.period <= today.isoformat(),
+                   sa.func.length(c.period) == len("YYYY-MM-DD"))
+            .group_by(c.period)).all()
+    found = {str(period): (int(fetches), int(others)) for period, fetches, others in rows}
+    return [FeedDay(day, *found.get(day.isoformat(), (0, 0)))
+            for day in (first + timedelta(days=n) for n in range(days))]
 
 
 def issue_views(engine: Engine) -> list[PageViews]:

@@ -1,6 +1,6 @@
 """Where clicks show: `publisher report` lists each link of a send with its clicks and
-prefetches (`--json`: a `clicks` list), the console's send page lists them, and its sends
-list ends with the most clicked links across issues."""
+prefetches (`--json`: a `clicks` list), the console's send page lists them, and its
+readership page ends with the most clicked links across issues."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_the_console_lists_a_sends_links_and_the_most_clicked_ones(
     with console_served(config) as site, site.client() as client:
         log_in(client)
         page = client.get(f"/admin/sends/{send_id}").text
-        listing = client.get("/admin/sends").text
+        listing = client.get("/admin/readership").text
     assert (f'<tr data-link="2"><td>2</td><td class="reply">{html.escape(links[2])}</td>'
             "<td>6</td><td>3</td></tr>") in page
     assert f'<tr data-link="{len(links)}">' in page  # every link, clicked or not

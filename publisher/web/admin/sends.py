@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from publisher.analytics.figures import clicks_of_send, top_links
+from publisher.analytics.figures import clicks_of_send
 from publisher.errors import PublisherError, SendError
 from publisher.i18n import N_, SEND_STATE_LABELS, Translator
 from publisher.sending import control, enrolment, outbox, reports
@@ -36,7 +36,6 @@ from publisher.web.admin.console import (
 )
 
 PAGE_SIZE = 50
-TOP_LINKS = 10  # the most clicked links across sends, under the sends list
 DEFAULT_STATES = (outbox.FAILED, outbox.DEFERRED)
 NOTICES = {
     "paused": N_("Paused: no new message leaves until you resume."),
@@ -156,7 +155,6 @@ class _Handlers:
         return console.render("sends.html.j2", operator, sends=[view(console, s)
                                                                for s in summaries],
                               steps_off=self._steps_off(), live=PREFIX + "/live.json",
-                              top_links=top_links(console.engine, TOP_LINKS),
                               notice=notice(console, request))
 
     def _steps_off(self) -> dict[str, str]:
