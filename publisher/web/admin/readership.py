@@ -1,6 +1,6 @@
 """The console's readership page: feed readership over time (a chart), each feed's
-aggregator counts, and the archive's views per issue page; all of it aggregate counts
-(publisher.analytics), nothing about any one reader.
+aggregator counts, the archive's views per issue page, and the most clicked links of
+emails; all of it aggregate counts (publisher.analytics), nothing about any one reader.
 
 Rule: like the charts page, the chart is SVG drawn on the server and inlined at both sizes.
 """
@@ -17,6 +17,7 @@ from publisher.web.admin.console import PREFIX, Console, Operator, page
 
 CHART_DAYS = 90
 VIEWED_PAGES = 50  # the most viewed issue pages listed
+TOP_LINKS = 10  # the most clicked links of emails, across issues
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -28,6 +29,7 @@ def routes(console: Console) -> list[BaseRoute]:
             feeds_chart=[(size.name, charts.feeds_chart(days, console.language, size))
                          for size in charts.SIZES],
             feeds=figures.feed_readership(console.engine),
-            pages=figures.issue_views(console.engine)[:VIEWED_PAGES])
+            pages=figures.issue_views(console.engine)[:VIEWED_PAGES],
+            top_links=figures.top_links(console.engine, TOP_LINKS))
 
     return [Route(PREFIX + "/readership", page(console, readership_page), methods=["GET"])]
