@@ -57,10 +57,12 @@ def assert_equals_a_fresh_build(config: Config, tmp_path: Path, now: datetime = 
     assert folders(config.output_dir) == folders(fresh.output_dir)
 
 
+def rewrite(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
 def edit_body(config: Config) -> Config:
-    path = config.issues_dir / "may-05.md"
-    path.write_text(path.read_text(encoding="utf-8").replace("Body of", "The body of"),
-                    encoding="utf-8")
+    rewrite(config.issues_dir / "may-05.md", "Body of", "The body of")
     return config
 
 
@@ -75,9 +77,7 @@ def rename(config: Config) -> Config:
 
 
 def change_tags(config: Config) -> Config:
-    path = config.issues_dir / "may-03.md"
-    path.write_text(path.read_text(encoding="utf-8").replace("[大模型, Weekly]", "[papers]"),
-                    encoding="utf-8")
+    rewrite(config.issues_dir / "may-03.md", "[大模型, Weekly]", "[papers]")
     return config
 
 
