@@ -176,7 +176,7 @@ BODY_HASH_LENGTH = 44  # base64 of a sha256 digest
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class Parsed:
     include: tuple[bytes, ...]  # the SIGNED_HEADERS present, in that order
     canonical: dict[bytes, bytes]  # relaxed name -> relaxed value; the last field wins
     body_hash: bytes
@@ -207,13 +207,13 @@ class _Fields:
             if known is None:
                 if len(self._known) >= FIELD_CACHE:
                     self._known.clear()
-                known = self._known[field_bytes] = _field(field_bytes)
+                known = self._known[field_bytes] = parse_field(field_bytes)
             raw += known[0]
             relaxed += known[1]
         return raw, relaxed
 
 
-def _field(field_bytes: bytes) -> tuple[list[Field], list[Field]]:
+def parse_field(field_bytes: bytes) -> tuple[list[Field], list[Field]]:
     """One field (no bare LF) as dkim.rfc822_parse and relaxed canonicalisation give it.
 
     A well-formed field is cut at its first colon without dkimpy's per-call regexes:
@@ -284,7 +284,7 @@ def _common_length(prefix: bytes, body: bytes, start: int) -> int:
 
 
 def _parse(message: bytes, fields: _Fields | None = None,
-           bodies: _BodyHashes | None = None) -> _Parsed:
+           bodies: _BodyHashes | None = None) -> Parsed:
     """Headers parsed, body hashed once; only the header block is parsed (splitting a large
     body into lines is what made signing slow), and the body is hashed in place."""
     end = message.find(b"\r\n\r\n")
@@ -296,7 +296,7 @@ def _parse(message: bytes, fields: _Fields | None = None,
         # else simple is the body as it is
         body, start = canonicalization().canonicalize_body(message[start:]), 0
     present = {name.lower() for name, _ in headers}
-    return _Parsed(include=tuple(h for h in SIGNED_HEADERS if h in present),
+    return Parsed(include=tuple(h for h in SIGNED_HEADERS if h in present),
                    canonical=dict(relaxed),
                    body_hash=base64.b64encode((bodies or _BodyHashes()).digest(body, start)))
 
@@ -384,7 +384,7 @@ def _open_runs(first: bytes, second: bytes, expected: int) -> list[tuple[int, in
     return runs
 
 
-class _Signatures:
+class KeySignatures:
     """One key's signatures, from a template kept for the current `t=` and signed fields."""
 
     def __init__(self, key: DkimKey) -> None:
@@ -393,7 +393,7 @@ class _Signatures:
         self._length = (octets + 2) // 3 * 4  # base64 of the raw signature
         self._template: tuple[int, tuple[bytes, ...], _Template] | None = None
 
-    def header(self, parsed: _Parsed, timestamp: int) -> bytes:
+    def header(self, parsed: Parsed, timestamp: int) -> bytes:
         kept = self._template
         if kept is None or kept[0] != timestamp or kept[1] != parsed.include:
             kept = (timestamp, parsed.include,
@@ -407,7 +407,7 @@ def make_header_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Si
     front of the message. Keeps the header fields it has parsed (see _Fields), the body
     prefix it has hashed (_BodyHashes) and each key's template (_Template)."""
     fields, bodies = _Fields(), _BodyHashes()
-    signatures = [_Signatures(key) for key in keys]
+    signatures = [KeySignatures(key) for key in keys]
 
     def sign(message: bytes) -> bytes:
         timestamp = int(clock().timestamp())
