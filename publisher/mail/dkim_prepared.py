@@ -51,33 +51,48 @@ class _SlotField:
     name: bytes
     pieces: tuple[Piece, ...]
 
+    def relaxed(self, encoded: dict[Slot, bytes]) -> bytes:
+        """"name:value" as hashed, value relaxed, for these values."""
+        field_bytes = b"".join([p if isinstance(p, bytes) else encoded[p] for p in self.pieces])
+        return self.name + b":" + parse_field(field_bytes)[1][0][1]
+
 
 @dataclass(frozen=True)
 class SigningPlan:
     """One prepared message's DKIM inputs with the slots left open (see the module)."""
 
     include: tuple[bytes, ...]  # the SIGNED_HEADERS present, in that order
-    canonical: dict[bytes, bytes]  # relaxed name -> value, for fields without a slot
-    slot_fields: tuple[_SlotField, ...]  # fields with a slot whose value is the one hashed
-    header_slots: frozenset[Slot]
+    # The included fields as hashed: "name:value" runs of fields without a slot, joined,
+    # and the fields with a slot (the last of their name), relaxed per recipient.
+    signed_fields: tuple[bytes | _SlotField, ...]
+    header_slots: tuple[Slot, ...]
+    body_slots: tuple[Slot, ...]
     body_state: hashlib._Hash  # sha256 of the body up to its first slot
     body_rest: tuple[Piece, ...]  # the body from its first slot on
 
     def parsed(self, encoded: dict[Slot, bytes]) -> Parsed | None:
         """What dkim_signing hashes and signs for these values, or None if a value would
         change the message's shape (then sign the whole message)."""
-        for slot, value in encoded.items():
-            if not crlf_only(value) or (slot in self.header_slots and not _folds_only(value)):
-                return None
-        canonical = self.canonical.copy()
-        for each in self.slot_fields:
-            field_bytes = b"".join([p if isinstance(p, bytes) else encoded[p]
-                                    for p in each.pieces])
-            canonical[each.name] = parse_field(field_bytes)[1][0][1]
+        if not self._takes(encoded):
+            return None
+        fields = b"".join([part if isinstance(part, bytes) else part.relaxed(encoded)
+                           for part in self.signed_fields])
         hasher = self.body_state.copy()
         for piece in self.body_rest:
             hasher.update(piece if isinstance(piece, bytes) else encoded[piece])
-        return Parsed(self.include, canonical, base64.b64encode(hasher.digest()))
+        return Parsed(self.include, fields, base64.b64encode(hasher.digest()))
+
+    def _takes(self, encoded: dict[Slot, bytes]) -> bool:
+        body = b"".join([encoded[slot] for slot in self.body_slots])
+        if (b"\r" in body or b"\n" in body) and not all(
+                crlf_only(encoded[slot]) for slot in self.body_slots):
+            return False
+        for slot in self.header_slots:
+            value = encoded[slot]
+            if (b"\r" in value or b"\n" in value) and not (
+                    crlf_only(value) and _folds_only(value)):
+                return False
+        return True
 
 
 def _folds_only(value: bytes) -> bool:
@@ -197,11 +212,22 @@ def _plan(fields: list[tuple[Piece, ...]],
         header_slots.update(slots)
         present.add(name.lower())
         winners[name.lower()] = _SlotField(name.lower(), pieces)
+    include = tuple(h for h in SIGNED_HEADERS if h in present)
+    signed: list[bytes | _SlotField] = []
+    for name in include:
+        winner = winners.get(name)
+        if winner is None:
+            return None  # a name dkimpy's parse reads otherwise: the general path decides
+        if isinstance(winner, _SlotField):
+            signed.append(winner)
+        elif signed and isinstance(signed[-1], bytes):
+            signed[-1] += name + b":" + winner
+        else:
+            signed.append(name + b":" + winner)
     return SigningPlan(
-        include=tuple(h for h in SIGNED_HEADERS if h in present),
-        canonical={k: v for k, v in winners.items() if isinstance(v, bytes)},
-        slot_fields=tuple(v for v in winners.values() if isinstance(v, _SlotField)),
-        header_slots=frozenset(header_slots), body_state=body[0], body_rest=body[1])
+        include=include, signed_fields=tuple(signed), header_slots=tuple(sorted(header_slots)),
+        body_slots=tuple(sorted({p for p in body[1] if isinstance(p, Slot)})),
+        body_state=body[0], body_rest=body[1])
 
 
 class PreparedSigner:

@@ -178,7 +178,7 @@ BODY_HASH_LENGTH = 44  # base64 of a sha256 digest
 @dataclass(frozen=True)
 class Parsed:
     include: tuple[bytes, ...]  # the SIGNED_HEADERS present, in that order
-    canonical: dict[bytes, bytes]  # relaxed name -> relaxed value; the last field wins
+    signed_fields: bytes  # each included field, relaxed (the last of its name), joined
     body_hash: bytes
 
 
@@ -296,8 +296,10 @@ def _parse(message: bytes, fields: _Fields | None = None,
         # else simple is the body as it is
         body, start = canonicalization().canonicalize_body(message[start:]), 0
     present = {name.lower() for name, _ in headers}
-    return Parsed(include=tuple(h for h in SIGNED_HEADERS if h in present),
-                   canonical=dict(relaxed),
+    include = tuple(h for h in SIGNED_HEADERS if h in present)
+    canonical = dict(relaxed)  # the last field of a name wins
+    return Parsed(include=include,
+                   signed_fields=b"".join([name + b":" + canonical[name] for name in include]),
                    body_hash=base64.b64encode((bodies or _BodyHashes()).digest(body, start)))
 
 
@@ -329,12 +331,10 @@ class _Template:
             done, taken = end, taken + end - start
         self.tail = forms[0][1][done:]
 
-    def header(self, key: DkimKey, canonical: dict[bytes, bytes], include: tuple[bytes, ...],
-               body_hash: bytes) -> bytes:
+    def header(self, key: DkimKey, signed_fields: bytes, body_hash: bytes) -> bytes:
         # What dkim.hash_headers hashes: each signed field (the last of its name, relaxed),
         # then this signature header with b= empty and without its final CRLF.
-        hashed = [name + b":" + canonical[name] for name in include]
-        hashed += (self.hashed[0], body_hash, self.hashed[1])
+        hashed = (signed_fields, self.hashed[0], body_hash, self.hashed[1])
         signature = base64.b64encode(
             _raw_signature(key.key, hashlib.sha256(b"".join(hashed)).digest()))
         if len(signature) != self.signature_length or len(body_hash) != BODY_HASH_LENGTH:
@@ -399,7 +399,7 @@ class KeySignatures:
             kept = (timestamp, parsed.include,
                     _Template(self.key, timestamp, parsed.include, self._length))
             self._template = kept
-        return kept[2].header(self.key, parsed.canonical, parsed.include, parsed.body_hash)
+        return kept[2].header(self.key, parsed.signed_fields, parsed.body_hash)
 
 
 def make_header_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Signer:
