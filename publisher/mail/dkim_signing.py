@@ -8,7 +8,9 @@ signature. The `t=` tag comes from an injected clock. A signer parses and canoni
 distinct header field once, hashes the body prefix a send's messages share once, and folds
 each key's signature header once per second (a template with bh= and b= open), so across a
 send only what differs per recipient costs anything; the signatures are byte for byte what
-dkimpy's own steps give.
+dkimpy's own steps give. A send's messages, built from a prepared message, are signed from
+its signing plan instead (publisher.mail.dkim_prepared), which uses this module's parsing
+and templates; this signer is the general path, for any message.
 
 dkimpy is imported on first use, not with this module: a process that never signs (a sender
 of a site without DKIM keys) does not load it, nor the DNS resolver it brings.
