@@ -22,6 +22,10 @@ smtp-source.
     python bench/send.py [--subscribers 100000] [--quick]
     python bench/send.py --pipeline-only --subscribers 1000000   # c and its peak RSS only
     python bench/send.py --languages --subscribers 20000   # L, c and c2 only
+    python bench/send.py --clicks --subscribers 20000   # L, c, then c with clicks counted
+
+`--clicks` measures c in one run with `[analytics] clicks` off and on (every link of the
+email through /l/), twice each, against the same L: the two c/L within 3 %.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -111,9 +115,10 @@ def mixed_size(config: Any) -> int:
 
 
 def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: bool,
-                   bilingual: bool = False) -> None:
+                   bilingual: bool = False, clicks: bool = False) -> None:
     """c in a process of its own, so its peak RSS is its own; prints one JSON line. With
-    `bilingual`, every other reader reads English (c2): the send has two variants."""
+    `bilingual`, every other reader reads English (c2): the send has two variants; with
+    `clicks`, the send counts its links' clicks (its links go through /l/)."""
     from publisher.clock import utc_now
     from publisher.db import open_database, subscriber_table
     from publisher.sending.drain import options_from
@@ -127,6 +132,10 @@ def pipeline_child(port: int, count: int, pool: int, senders: int | None, dkim: 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = site(root, port, f"sqlite:///{root / 'bench.db'}", pool, senders, dkim)
+        if clicks:
+            analytics = config.settings.analytics.model_copy(update={"clicks": True})
+            config = replace(config, settings=config.settings.model_copy(
+                update={"analytics": analytics}))
         engine = open_database(config.database_url)
         insert_confirmed(engine, count, name="读者 {n}")
         if bilingual:
@@ -191,9 +200,10 @@ class Pipeline:
 
 
 def pipeline(port: int, count: int, pool: int = 16, senders: int | None = None,
-             dkim: bool = True, bilingual: bool = False) -> Pipeline:
+             dkim: bool = True, bilingual: bool = False, clicks: bool = False) -> Pipeline:
+    variant = "bilingual" if bilingual else "clicks" if clicks else "one"
     args = [str(port), str(count), str(pool), "default" if senders is None else str(senders),
-            "dkim" if dkim else "none", "bilingual" if bilingual else "one"]
+            "dkim" if dkim else "none", variant]
     output = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
                             capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
@@ -471,6 +481,30 @@ def languages_only(n: int) -> None:
     print(f"CPU per message during c2: {two.cpu_line()}")
 
 
+def clicks_only(n: int) -> None:
+    """L, then c with clicks off and on, twice each in the order off, on, on, off (so a
+    drift of the machine's other load weighs on both alike), the faster of each kept: what
+    counting clicks costs a send (its links are rewritten once per send, so nothing per
+    message but a few more octets)."""
+    with smtp_sink() as port, tempfile.TemporaryDirectory() as tmp:
+        config = site(Path(tmp), port, f"sqlite:///{Path(tmp) / 'sample.db'}")
+        size = len(builder(config).build(row(1)).data)
+        limit = smtp_source(port, 16, max(10_000, n // 10), size)
+        runs = [pipeline(port, n, clicks=clicks) for clicks in (False, True, True, False)]
+    off = max(runs[0], runs[3], key=lambda run: run.rate)
+    on = max(runs[1], runs[2], key=lambda run: run.rate)
+    off_ratio, on_ratio = rate(off.rate, limit), rate(on.rate, limit)
+    print(header(size, n))
+    print(f"L   smtp-source -s 16 -d -> smtp-sink, {size:,} bytes: {limit:,.0f} messages/s")
+    print(f"c   clicks off, {n:,}: {off.rate:,.0f} messages/s, c/L {off_ratio:.3f} (runs: "
+          f"{runs[0].rate:,.0f}, {runs[3].rate:,.0f})")
+    print(f"c   clicks on, {n:,}: {on.rate:,.0f} messages/s, c/L {on_ratio:.3f} (runs: "
+          f"{runs[1].rate:,.0f}, {runs[2].rate:,.0f})")
+    print(f"(c/L on)/(c/L off) = {rate(on_ratio, off_ratio):.3f} (target: within 3 %, >= 0.97)")
+    print(f"CPU per message, clicks off: {off.cpu_line()}")
+    print(f"CPU per message, clicks on: {on.cpu_line()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -480,13 +514,15 @@ def main() -> None:
                         help="only c: its rate and peak RSS at --subscribers")
     parser.add_argument("--languages", action="store_true",
                         help="only L, c and c2 (one language against two)")
+    parser.add_argument("--clicks", action="store_true",
+                        help="only L and c with clicks off, then on (their c/L within 3 %%)")
     parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         port, count, pool, senders, dkim, languages = args.child
         pipeline_child(int(port), int(count), int(pool),
                        None if senders == "default" else int(senders), dkim == "dkim",
-                       languages == "bilingual")
+                       languages == "bilingual", languages == "clicks")
         return
     print(f"$ {command_line()}", flush=True)
     began = time.perf_counter()
@@ -495,6 +531,8 @@ def main() -> None:
         pipeline_only(n)
     elif args.languages:
         languages_only(n)
+    elif args.clicks:
+        clicks_only(n)
     else:
         runs = measure(n, 300 if args.quick else args.naive, args.quick)
         print(header(runs.size, n))

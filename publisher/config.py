@@ -207,6 +207,12 @@ class AnalyticsConfig(_Section):
     count_on_serve: bool = True
     # `publisher db prune` sums the day counters older than this into one row per month.
     keep_days: int = Field(default=90, ge=1)
+    # Links in an issue's email go through <base_url>/l/<token> and `serve` counts their
+    # clicks, per send, link and day (never who clicked). Off: the links are the issue's own.
+    clicks: bool = False
+    # A click this soon after a delivery of its send was recorded sent, on a link already
+    # fetched from the same /24 (IPv6: /48) network, is a link scanner's prefetch.
+    prefetch_seconds: int = Field(default=60, ge=0, le=3600)
 
 
 class AdminConfig(_Section):

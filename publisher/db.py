@@ -281,6 +281,25 @@ log_ingests = sa.Table(  # migration 14: how far `analytics ingest` has read acc
     sa.Column("lines_at_last", sa.Integer, nullable=False, server_default="0"),
 )
 
+# migration 16: aggregate link clicks. `links` numbers the links of a send's email (written
+# when a send with clicks on starts); `link_clicks` counts their clicks per period, the
+# prefetches of link scanners apart. No column names a reader, an address or a User-Agent.
+links = sa.Table(
+    "links", metadata,
+    sa.Column("send_id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),  # 1, 2, … in order of first appearance
+    sa.Column("url", sa.Text, nullable=False),  # the link's target as the issue wrote it
+)
+
+link_clicks = sa.Table(
+    "link_clicks", metadata,
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("send_id", sa.Integer, primary_key=True),
+    sa.Column("link", sa.Integer, primary_key=True),  # links.number
+    sa.Column("clicks", sa.Integer, nullable=False, default=0),
+    sa.Column("prefetches", sa.Integer, nullable=False, default=0),
+)
+
 # Who may write each table (insert, update, delete): the modules named here and nowhere
 # else, kept by tests/test_table_owners.py. Other modules read through SELECTs or call the
 # owners' functions; the migrations below, which create and reshape tables, are exempt.
@@ -309,6 +328,8 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     feed_aggregators.name: _ANALYTICS,
     page_views.name: _ANALYTICS,
     log_ingests.name: _ANALYTICS,
+    links.name: _ANALYTICS,
+    link_clicks.name: _ANALYTICS,
 }
 
 Migration = Callable[[Connection], None]
@@ -320,7 +341,7 @@ def _initial_schema(conn: Connection) -> None:
                                       deliveries, leases, bounce_reports, admin_users,
                                       admin_sessions, automation_steps, webhook_endpoints,
                                       webhook_events, webhook_deliveries, api_tokens,
-                                      *ANALYTICS_TABLES])
+                                      *ANALYTICS_TABLES, *CLICK_TABLES])
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
@@ -427,6 +448,13 @@ def _delivery_strings_languages(conn: Connection) -> None:
     _add_column(conn, "deliveries", "strings_language", "VARCHAR(35)")
 
 
+CLICK_TABLES = (links, link_clicks)
+
+
+def _link_clicks(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(CLICK_TABLES))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "subscribers, events, suppressions, sends, deliveries, leases", _initial_schema),
     (2, "sends.content: the rendered email frozen at the start of a send", _sends_content),
@@ -452,6 +480,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
      _analytics),
     (15, "deliveries.strings_language: the reader's language of an original's fixed strings",
      _delivery_strings_languages),
+    (16, "links, link_clicks: aggregate link clicks of a send's email", _link_clicks),
 ]
 
 
@@ -495,6 +524,8 @@ def upgrade(engine: Engine, clock: Clock = utc_now) -> list[int]:
     applied: list[int] = []
     with engine.begin() as conn:
         metadata.create_all(conn, tables=[schema_version])
+        if current_version(conn) >= MIGRATIONS[-1][0]:
+            return applied  # the usual case, in one transaction
     for version, _description, migrate in MIGRATIONS:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":

@@ -1,5 +1,6 @@
 """HMAC-signed tokens with one salt per purpose, optional expiry, and key rotation; a
-reader's unsubscribe and preferences tokens name their id and their address's hash."""
+reader's unsubscribe and preferences tokens name their id and their address's hash; a
+click token names a send and a link of its email, never a reader."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Purpose(Enum):
     PREFERENCES = "publisher.preferences.v1"
     CSRF = "publisher.csrf.v1"
     BOUNCE = "publisher.bounce.v1"
+    CLICK = "publisher.click.v1"
 
 
 MAX_AGE: dict[Purpose, timedelta | None] = {
@@ -33,6 +35,9 @@ MAX_AGE: dict[Purpose, timedelta | None] = {
     Purpose.PREFERENCES: None,
     Purpose.CSRF: timedelta(hours=2),
     Purpose.BOUNCE: None,
+    # A link in a mail works for as long as the mail is kept, as the archive's pages do; it
+    # names only (send, link), so an old one gives nothing away.
+    Purpose.CLICK: None,
 }
 MAX_TOKEN_LENGTH = 512
 
@@ -198,3 +203,17 @@ def reader_from(signer: TokenSigner, purpose: Purpose, token: str) -> Reader:
     if not isinstance(binding, str) or len(payload) != 2:
         raise BadToken("invalid token")
     return Reader(payload["id"], binding)
+
+
+def link_token(signer: TokenSigner, send_id: int, number: int) -> str:
+    """The token of link `number` of a send's email: the same for every reader."""
+    return signer.sign(Purpose.CLICK, [send_id, number])
+
+
+def link_from(signer: TokenSigner, token: str) -> tuple[int, int]:
+    """The (send, link number) a click token names; BadToken for anything else."""
+    payload = signer.verify(Purpose.CLICK, token)
+    if (not isinstance(payload, list) or len(payload) != 2
+            or not all(type(n) is int and n > 0 for n in payload)):
+        raise BadToken("invalid token")
+    return payload[0], payload[1]

@@ -104,3 +104,13 @@ def confirm_url(base_url: str, token: str) -> str:
 def preferences_url(base_url: str, token: str) -> str:
     return f"{base_url}/preferences/{token}"
 
+
+CLICK_PREFIX = "/l/"
+# The pages of a reader's own links: a click counter must never stand in front of them.
+READER_PREFIXES = ("/unsubscribe/", "/preferences/", "/confirm/", CLICK_PREFIX)
+
+
+def click_url(base_url: str, token: str) -> str:
+    """Where a counted link of an email points: `serve` counts the click and redirects."""
+    return f"{base_url}{CLICK_PREFIX}{token}"
+

@@ -3,7 +3,11 @@ and real servers started on loopback."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -125,6 +129,16 @@ def seed_config(tmp_path: Path) -> Config:
     return make_seed_config(tmp_path)
 
 
+@functools.cache
+def migrated_database() -> Path:
+    """An empty SQLite database at the newest migration, made once per test process by the
+    real migrations: each seed site starts from a copy, which costs a tenth of migrating."""
+    folder = Path(tempfile.mkdtemp(prefix="publisher-migrated-"))
+    atexit.register(shutil.rmtree, folder, True)
+    open_database(f"sqlite:///{folder / 'publisher.db'}").dispose()
+    return folder / "publisher.db"
+
+
 def make_seed_config(root: Path) -> Config:
     """The seed site's publisher.toml and issues, with output and database under root,
     sending from this process."""
@@ -132,6 +146,9 @@ def make_seed_config(root: Path) -> Config:
     paths = PathsConfig(issues=str(SITE / "issues"), output=str(root / "public"),
                         templates=str(REPO / "templates"),
                         automations=str(root / "automations"))  # none unless a test adds them
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "publisher.db").exists():
+        shutil.copyfile(migrated_database(), root / "publisher.db")
     database = config.settings.database.model_copy(
         update={"url": f"sqlite:///{root / 'publisher.db'}"})
     # Sent from the test's own process: a sender process per core costs an interpreter start

@@ -61,6 +61,7 @@ def test_one_engine_per_invocation_with_its_schema_up_to_date_and_disposed_at_ex
 
 
 def test_no_stored_engine_before_the_database_exists(seed_config: Config) -> None:
+    (seed_config.root / "publisher.db").unlink()  # a seed site starts with one: not this
     context = Context(seed_config)
     assert context.stored_engine() is None
     _ = context.engine  # makes the SQLite file and brings its schema up to date

@@ -1,5 +1,6 @@
 """The readership counters' one writer (publisher.db.TABLE_OWNERS): adds a Batch, moves the
-access log's high-water mark, and sums old day rows into month rows.
+access log's high-water mark, records the numbered links of a send and adds their clicks,
+and sums old day rows into month rows.
 
 Each write is an upsert that adds to the row of its (period, feed or page), so processes
 counting side by side (`serve` workers, an ingest) never lose each other's increments. An
@@ -18,7 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from publisher.analytics.tally import Batch, Report
-from publisher.db import feed_aggregators, feed_fetches, log_ingests, page_views
+from publisher.db import (
+    feed_aggregators,
+    feed_fetches,
+    link_clicks,
+    links,
+    log_ingests,
+    page_views,
+)
 
 DAY_LENGTH = len("YYYY-MM-DD")
 
@@ -81,6 +89,38 @@ def _add_views(conn: Connection, period: str, page: str, views: int) -> None:
         set_={"views": page_views.c.views + statement.excluded.views}))
 
 
+def record_links(conn: Connection, send_id: int, urls: list[str]) -> None:
+    """Number a send's links 1, 2, … in the send's own transaction (link n: urls[n - 1])."""
+    if urls:
+        conn.execute(links.insert(), [{"send_id": send_id, "number": number, "url": url}
+                                      for number, url in enumerate(urls, start=1)])
+
+
+@dataclass(frozen=True)
+class LinkCount:
+    """Clicks and prefetches of one link of a send on one day, to add."""
+
+    day: date
+    send_id: int
+    link: int
+    clicks: int
+    prefetches: int
+
+
+def add_clicks(engine: Engine, counts: list[LinkCount]) -> None:
+    """Add clicks and prefetches, in one transaction."""
+    with engine.begin() as conn:
+        for count in counts:
+            statement = _insert(conn)(link_clicks).values(
+                period=day_period(count.day), send_id=count.send_id, link=count.link,
+                clicks=count.clicks, prefetches=count.prefetches)
+            c = link_clicks.c
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["period", "send_id", "link"],
+                set_={"clicks": c.clicks + statement.excluded.clicks,
+                      "prefetches": c.prefetches + statement.excluded.prefetches}))
+
+
 @dataclass(frozen=True)
 class IngestMark:
     """How far a log source has been counted: the time of its newest line counted, and how
@@ -118,10 +158,11 @@ class Pruned:
     fetch_rows: int
     aggregator_rows: int
     view_rows: int
+    click_rows: int
 
     @property
     def rows(self) -> int:
-        return self.fetch_rows + self.aggregator_rows + self.view_rows
+        return self.fetch_rows + self.aggregator_rows + self.view_rows + self.click_rows
 
 
 def _old_days(table: sa.Table, before: date) -> sa.ColumnElement[bool]:
@@ -134,20 +175,23 @@ def prunable(engine: Engine, before: date) -> Pruned:
     with engine.connect() as conn:
         counts = [conn.execute(sa.select(sa.func.count()).select_from(table)
                                .where(_old_days(table, before))).scalar_one()
-                  for table in (feed_fetches, feed_aggregators, page_views)]
+                  for table in (feed_fetches, feed_aggregators, page_views, link_clicks)]
     return Pruned(*(int(count) for count in counts))
 
 
 def prune(engine: Engine, before: date) -> Pruned:
     """Sum the day rows older than `before` into their months' rows and delete them, in one
-    transaction: fetches, other fetchers (fetcher-days) and views are added up, an
-    aggregator's month keeps its latest report. Totals are the same before and after."""
+    transaction: fetches, other fetchers (fetcher-days), views, clicks and prefetches are
+    added up, an aggregator's month keeps its latest report. Totals are the same before and
+    after."""
     with engine.begin() as conn:
         fetches = _sum_months(conn, feed_fetches, ("feed",), ("fetches", "other_fetchers"),
                               before)
         views = _sum_months(conn, page_views, ("page",), ("views",), before)
         reports = _latest_into_months(conn, before)
-    return Pruned(fetches, reports, views)
+        clicks = _sum_months(conn, link_clicks, ("send_id", "link"), ("clicks", "prefetches"),
+                             before)
+    return Pruned(fetches, reports, views, clicks)
 
 
 def _sum_months(conn: Connection, table: sa.Table, keys: tuple[str, ...],

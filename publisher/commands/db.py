@@ -78,14 +78,15 @@ def webhook_line(context: Context, now: datetime, dry_run: bool) -> str:
 
 
 def analytics_line(context: Context, now: datetime, dry_run: bool) -> str:
-    """Sum (or count) the readership day rows older than `analytics.keep_days` into months."""
+    """Sum (or count) the readership and click day rows older than `analytics.keep_days`
+    into months."""
     keep = context.config.settings.analytics.keep_days
     before = now.astimezone(context.config.site.zone).date() - timedelta(days=keep)
     found = (counters.prunable if dry_run else counters.prune)(context.engine, before)
     verb = "would sum" if dry_run else "summed"
     return (f"{verb} {found.rows} readership day rows older than {keep} days into months "
             f"(feed fetches {found.fetch_rows}, aggregator reports {found.aggregator_rows}, "
-            f"page views {found.view_rows})")
+            f"page views {found.view_rows}, link clicks {found.click_rows})")
 
 
 COMMANDS: list[click.Command] = [db_group]

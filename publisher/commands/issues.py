@@ -174,13 +174,20 @@ def _report_deliverability(config: Config, secrets: Secrets,
 
 
 @click.command("build")
+@click.option("--full", is_flag=True,
+              help="Check and render every issue again, ignoring the build cache "
+                   "(<output>/.cache/); the result is the same.")
 @click.pass_obj
-def build_command(context: Context) -> None:
+def build_command(context: Context, full: bool) -> None:
     """Build feeds, archive and published emails into the output directory.
 
-    The emails of drafts and future issues go to the private var/preview/ instead."""
+    The emails of drafts and future issues go to the private var/preview/ instead. Only
+    what changed since the last build is rendered again; nothing at all when nothing did."""
     config = context.config
-    report = build_site(config, context.clock())
+    report = build_site(config, context.clock(), full=full)
+    if report.up_to_date:
+        console.print(f"{config.output_dir} is up to date: nothing changed since the last build")
+        return
     console.print(
         f"built {len(report.issues)} issue(s) into {config.output_dir} "
         f"({len(report.written)} file(s) changed)"

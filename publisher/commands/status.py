@@ -131,18 +131,22 @@ def report_lines(summary: reports.SendSummary, data: dict[str, object],
 @click.pass_obj
 def report_command(context: Context, issue: str, as_json: bool) -> None:
     """One send's counts, duration, rate, bounce and complaint rates, failures by reply,
-    and its issue page's archive views once any are counted."""
+    its links' clicks and prefetches when it counted them, and its issue page's archive
+    views once any are counted."""
     engine = context.engine
     send_id = outbox.require_send(engine, issue)
     summary = reports.send_summary(engine, send_id, context.clock())
     failures = reports.failures_by_reply(engine, send_id)
-    data = reports.report_data(summary, failures)
+    clicks = figures.clicks_of_send(engine, send_id)
+    data = reports.report_data(summary, failures, clicks)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     out = _output_console()
     for line in report_lines(summary, data, failures):
         out.print(line, soft_wrap=True)
+    for text in figures.click_lines(clicks):
+        out.print(text, soft_wrap=True, markup=False, highlight=False)
     views = figures.views_of_issue(engine, summary.slug)
     if views:
         out.print(f"archive views {views} (its page in every language; per day: "

@@ -10,6 +10,9 @@ issue: it has its own title, summary and body and inherits everything else (date
 tags, send_at, …) from the original. `read_issues` returns originals only, each carrying its
 translations by language (`Issue.translations`), so nothing that lists or sends issues can
 mistake a translation for a new issue.
+
+A reader may pass a `FrontMatterCache` (the build does): front matter whose very text was
+parsed before is not parsed again; everything after the YAML (schema, rules, lines) is the same.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -35,6 +39,7 @@ from pydantic import (
 
 from publisher.config import BCP47_TAG
 from publisher.content import audience_expressions
+from publisher.content.front_matter_cache import FrontMatterCache
 from publisher.errors import IssueFileError, Problem
 from publisher.urls import local_host_in_id
 
@@ -242,6 +247,7 @@ def translations_beside(path: Path) -> list[Path]:
                   if translation_language(found) and original_path(found) == path)
 
 
+@lru_cache(maxsize=4096)  # asked for again and again (every `Issue.slug`), and pure
 def slug_from_path(path: Path) -> str:
     stem = path.stem.lower()
     return re.sub(r"[^a-z0-9]+", "-", stem).strip("-") or "issue"
@@ -336,11 +342,29 @@ def load_front_matter(text: str, path: Path) -> tuple[dict[str, Any], Any, str, 
     return data, node, body, body_line
 
 
-def parse_issue_text(text: str, path: Path) -> Issue:
-    """Parse one issue file's text; raise IssueFileError with every problem found."""
+def located_front_matter(text: str, path: Path, problems: list[Problem],
+                         cache: FrontMatterCache | None = None,
+                         ) -> tuple[dict[str, Any], dict[str, int], str, int]:
+    """`load_front_matter` with each key's line instead of the node (a duplicate key is a
+    problem added to `problems`); from `cache` when it parsed this very front matter."""
+    parts = split_front_matter(text)
+    if cache is not None and parts is not None:
+        hit = cache.get(parts[0], path)
+        if hit is not None:
+            return hit[0], hit[1], parts[1], parts[2]
     data, node, body, body_line = load_front_matter(text, path)
+    duplicates: list[Problem] = []
+    lines = front_matter_lines(node, path, duplicates) if node is not None else {}
+    problems.extend(duplicates)
+    if cache is not None and parts is not None and not duplicates:
+        cache.put(parts[0], path, data, lines)
+    return data, lines, body, body_line
+
+
+def parse_issue_text(text: str, path: Path, cache: FrontMatterCache | None = None) -> Issue:
+    """Parse one issue file's text; raise IssueFileError with every problem found."""
     problems: list[Problem] = []
-    lines = front_matter_lines(node, path, problems) if node is not None else {}
+    data, lines, body, body_line = located_front_matter(text, path, problems, cache)
     try:
         meta = FrontMatter.model_validate(_coerce_datetimes(data))
     except ValidationError as exc:
@@ -371,16 +395,16 @@ def read_text(path: Path) -> str:
         raise IssueFileError([Problem(path, None, None, f"cannot read: {exc.strerror}")]) from exc
 
 
-def read_issue(path: Path) -> Issue:
-    """Read and parse one issue file."""
-    return parse_issue_text(read_text(path), path)
+def read_issue(path: Path, cache: FrontMatterCache | None = None) -> Issue:
+    """Read and parse one issue file (its front matter from `cache` when it has it)."""
+    return parse_issue_text(read_text(path), path, cache)
 
 
-def parse_translation_text(text: str, path: Path, original: Issue) -> Issue:
+def parse_translation_text(text: str, path: Path, original: Issue,
+                           cache: FrontMatterCache | None = None) -> Issue:
     """Parse a translation of `original`; raise IssueFileError with every problem found."""
-    data, node, body, body_line = load_front_matter(text, path)
     problems: list[Problem] = []
-    lines = front_matter_lines(node, path, problems) if node is not None else {}
+    data, lines, body, body_line = located_front_matter(text, path, problems, cache)
     inherited = sorted(INHERITED_KEYS & set(data))
     problems += [Problem(path, lines.get(key, 1), key,
                          f"comes from the original ({original.path.name}); remove it here")
@@ -465,17 +489,26 @@ def read_each(paths: list[Path],
     return items, problems, failed
 
 
-def read_issues(paths: list[Path]) -> tuple[list[Issue], list[Problem], list[Path]]:
+def read_issues(paths: list[Path], cache: FrontMatterCache | None = None,
+                ) -> tuple[list[Issue], list[Problem], list[Path]]:
     """Read every issue file: the good originals (by date) with their translations, all
-    problems, and the failed paths. A translation named alone brings its original."""
+    problems, and the failed paths. A translation named alone brings its original. With
+    `cache`, front matter parsed before (the same text) is not parsed again."""
     files = issue_files(paths)
     translations = [path for path in files if translation_language(path)]
-    issues, problems, failed = read_each([p for p in files if p not in translations],
-                                         read_issue)
+
+    def read(path: Path) -> Issue:
+        return read_issue(path, cache)
+
+    def read_translation(path: Path, original: Issue) -> tuple[str, Issue]:
+        translation = parse_translation_text(read_text(path), path, original, cache)
+        return translation.language, translation
+
+    issues, problems, failed = read_each([p for p in files if p not in translations], read)
     problems.extend(duplicate_slug_problems(issues))
     problems.extend(duplicate_id_problems(issues))
-    issues = attach_translations(issues, translations, problems, failed, read_issue,
-                                 _read_translation)
+    issues = attach_translations(issues, translations, problems, failed, read,
+                                 read_translation)
     return sorted(issues, key=lambda issue: (issue.published, issue.slug)), problems, failed
 
 
@@ -529,11 +562,6 @@ def attach_translations(
         by_path[source] = replace(original, translations={
             **original.translations, language: translation})
     return list(by_path.values())
-
-
-def _read_translation(path: Path, original: Issue) -> tuple[str, Issue]:
-    translation = parse_translation_text(read_text(path), path, original)
-    return translation.language, translation
 
 
 def existing_original(path: Path) -> Path:

@@ -6,8 +6,8 @@ database on each scrape (no cache, no background thread); a database that cannot
 gives `publisher_database_up 0` and no other database figure, never an error page. Reading
 is all it does: the figures come from the outbox's tables (rows present, plus the summaries
 `db prune` keeps), from the webhook deliveries through `webhooks.status`, from the
-subscriber store through `activity.totals`, and from the readership counters through
-`analytics.figures.fetch_totals`. The HTTP server is
+subscriber store through `activity.totals`, and from the readership and click counters
+through `analytics.figures.fetch_totals` and `click_totals`. The HTTP server is
 prometheus_client's, in its own daemon thread, on the address `[metrics] listen` names.
 """
 
@@ -59,6 +59,7 @@ class Snapshot:
     complaints: int = 0  # complaint events ever
     webhooks: list[webhooks.EndpointStatus] = field(default_factory=list)  # per endpoint
     feed_fetches: dict[str, int] = field(default_factory=dict)  # per feed path, ever
+    link_clicks: tuple[int, int] = (0, 0)  # clicks and prefetches of emails' links, ever
 
 
 def reply_class(first_character: str | None) -> str:
@@ -90,6 +91,7 @@ def read_snapshot(engine: Engine, now: datetime) -> Snapshot:
     totals = activity.totals(engine)
     hooks = webhooks.status(engine, [], now)
     return Snapshot(webhooks=hooks, feed_fetches=figures.fetch_totals(engine),
+        link_clicks=figures.click_totals(engine),
         deliveries=by_state, replies=replies, sent_total=by_state[outbox.SENT] + pruned_sent,
         queue_depth=depth, oldest_due_age=oldest, bounces=totals.pop("bounce_events", 0),
         complaints=totals.pop("complaint_events", 0), subscribers=totals)
@@ -147,6 +149,11 @@ def families(snapshot: Snapshot | None, process: ProcessState) -> list[Metric]:
                             value=snapshot.complaints),
         *webhook_families(snapshot.webhooks),
         feed_family(snapshot.feed_fetches),
+        CounterMetricFamily("publisher_link_clicks", "Clicks on emails' counted links "
+                            "(prefetches apart), ever", value=snapshot.link_clicks[0]),
+        CounterMetricFamily("publisher_link_prefetches", "Fetches of emails' counted links "
+                            "by link scanners during a send's delivery burst, ever",
+                            value=snapshot.link_clicks[1]),
     ]
     return found
 

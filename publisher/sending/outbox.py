@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from publisher import events
+from publisher.analytics import counters
 from publisher.db import deliveries, sends, subscriber_table
 from publisher.errors import SendError
 from publisher.mail.rendered import RenderedEmail
@@ -166,12 +167,14 @@ def start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: date
 
 
 def start_or_join(engine: Engine, entry_id: str, rendered: RenderedEmail, now: datetime,
-                  audience: Audience | None = None,
-                  window: Window | None = None) -> tuple[int, bool]:
+                  audience: Audience | None = None, window: Window | None = None,
+                  counted_links: list[str] | None = None) -> tuple[int, bool]:
     """start_send, saying whether this call started it (True) or joined a send that
-    another process had started (False)."""
+    another process had started (False). `counted_links`: the email's links whose clicks
+    are counted, numbered with the send in its transaction (publisher.analytics.links)."""
     try:
-        return _start_send(engine, entry_id, rendered, now, audience, window)
+        return _start_send(engine, entry_id, rendered, now, audience, window,
+                           counted_links or [])
     except sa.exc.IntegrityError:  # another process started it a moment ago: join that one
         found = find_send(engine, rendered.slug)
         if found is None:
@@ -186,7 +189,8 @@ def _recipients(audience: Audience | None) -> Any:
 
 
 def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: datetime,
-                audience: Audience | None, window: Window | None) -> tuple[int, bool]:
+                audience: Audience | None, window: Window | None,
+                counted_links: list[str]) -> tuple[int, bool]:
     slug, subject, content = rendered.slug, rendered.subject, stored_form(rendered)
     with engine.begin() as conn:
         existing = conn.execute(sa.select(sends.c.id).where(sends.c.issue_slug == slug)).scalar()
@@ -206,6 +210,7 @@ def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: dat
             ["send_id", "subscriber_id", "email", "name", "status", "attempts", "updated_at"],
             chosen))
         record_editions(conn, send_id, rendered)
+        counters.record_links(conn, send_id, counted_links)
         if window is not None:
             _apply_window(conn, send_id, window, now)
         count = conn.execute(sa.select(sa.func.count()).select_from(deliveries)
@@ -301,6 +306,18 @@ def frozen_content(engine: Engine, send_id: int) -> tuple[RenderedEmail, str, da
     if not row.content:
         raise SendError(f"send {send_id}: no stored content")
     return thawed(dict(row.content)), str(row.entry_id), row.created_at
+
+
+def last_sent_at(engine: Engine, send_id: int) -> datetime | None:
+    """When the send's latest delivery was recorded sent (None: none yet)."""
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(sa.func.max(deliveries.c.sent_at))
+                             .where(deliveries.c.send_id == send_id)).scalar()
+    return None if found is None else _as_utc(found)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def audience_size(engine: Engine) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from publisher.analytics.figures import LinkClicks
 from publisher.db import deliveries, sends
 from publisher.errors import SendError
 from publisher.sending import outbox
@@ -406,9 +407,10 @@ def retention_summary(engine: Engine, send_id: int, now: datetime) -> dict[str, 
             "progress": [[at.isoformat(), n] for at, n in progress_series(engine, send_id)]}
 
 
-def report_data(summary: SendSummary, failures: Sequence[tuple[str, str, int]]
-                ) -> dict[str, Any]:
-    """`publisher report --json`: one send's figures, limits and warnings."""
+def report_data(summary: SendSummary, failures: Sequence[tuple[str, str, int]],
+                clicks: Sequence[LinkClicks] = ()) -> dict[str, Any]:
+    """`publisher report --json` (and the API's report): one send's figures, limits,
+    warnings, and its links' clicks when it counted them."""
     end = summary.last_sent_at
     duration = ((end - summary.first_sent_at).total_seconds()
                 if end is not None and summary.first_sent_at is not None else None)
@@ -425,6 +427,7 @@ def report_data(summary: SendSummary, failures: Sequence[tuple[str, str, int]]
         "limits": {"bounce_rate": BOUNCE_RATE_LIMIT, "complaint_rate": COMPLAINT_RATE_LIMIT},
         "warnings": limit_warnings(summary), "pruned": summary.pruned,
         "failures": [{"state": s, "reply": g, "count": n} for s, g, n in failures],
+        "clicks": [link.as_json() for link in clicks],
     }
 
 

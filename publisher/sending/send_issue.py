@@ -18,6 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from publisher import urls
+from publisher.analytics import figures, links
 from publisher.config import Config, Secrets
 from publisher.content.issues import (
     Issue,
@@ -37,6 +39,7 @@ from publisher.sending.drain import DrainOptions, drain, make_job
 from publisher.sending.recipients import audience_of
 from publisher.sending.windows import window_of
 from publisher.subscribers.languages import strings_editions
+from publisher.tokens import TokenSigner, link_token
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,26 @@ def start_or_join(engine: Engine, config: Config, item: Ready, now: datetime,
     """The send's id, and whether this call started it (False: it joined one). Its
     audience is the issue's (or `audience`, the operator's override), its window the
     issue's `send_local`."""
+    counted = (links.links_of(item.rendered, config.site.base_url)
+               if config.settings.analytics.clicks else None)
     return outbox.start_or_join(engine, item.issue.entry_id(config.site.domain), item.rendered,
                                 now, audience_of(item.issue, config, audience),
-                                window_of(item.issue, config))
+                                window_of(item.issue, config), counted)
+
+
+def frozen_email(engine: Engine, config: Config, secrets: Secrets, send_id: int
+                 ) -> tuple[RenderedEmail, str, datetime]:
+    """The send's frozen email, its entry id and start; when the send counts clicks, its
+    links point at the click counter (one token per link, the same for every reader and
+    every retry)."""
+    rendered, entry_id, started = outbox.frozen_content(engine, send_id)
+    numbered = figures.send_links(engine, send_id)
+    if numbered:
+        signer, base_url = TokenSigner(secrets.secret_keys), config.site.base_url
+        rendered = links.counted_email(
+            rendered, numbered,
+            lambda number: urls.click_url(base_url, link_token(signer, send_id, number)))
+    return rendered, entry_id, started
 
 
 def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
@@ -139,7 +159,7 @@ def run_send(engine: Engine, config: Config, secrets: Secrets, send_id: int,
         watcher = asyncio.create_task(_watch(stop_when, stop)) if stop_when else None
         try:
             rendered, entry_id, started = await retry_async(
-                partial(outbox.frozen_content, engine, send_id), options.policy, stop)
+                partial(frozen_email, engine, config, secrets, send_id), options.policy, stop)
             job = make_job(send_id, entry_id, rendered, config, secrets, started)
             return await drain(engine, job, config, secrets, now, options)
         finally:

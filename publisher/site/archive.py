@@ -186,18 +186,6 @@ def _labelled(items: list[PageItem], tags: list[Tag]) -> list[PageItem]:
             for item in items]
 
 
-def tag_pages(items: list[PageItem], tags: list[Tag], config: Config,
-              edition: Edition | None = None,
-              variants: Callable[[str], list[Alternate]] | None = None) -> dict[str, str]:
-    """One listing page per tag, keyed by output path (under the edition's prefix);
-    `variants` gives a tag page's alternates by its path."""
-    prefix = edition.prefix if edition else ""
-    return {prefix + tag.path + "index.html": index_page(
-                [item for item in items if tag.holds(item.tags)], tags, config, tag, edition,
-                variants(tag.path) if variants else None)
-            for tag in tags}
-
-
 SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 XHTML_NS = 'xmlns:xhtml="http://www.w3.org/1999/xhtml"'
 

@@ -11,14 +11,17 @@ build never wrote are never touched.
 A draft's problems are warnings: the draft is left out and everything else is built. Any
 other problem fails the build before anything is written.
 
-Incremental: each published issue's outputs are keyed by a fingerprint of its file, the
-templates, the settings and the package version; an unchanged one is neither checked nor
-rendered again (its web content comes from the build cache, <output>/.cache/, which holds
-published issues only). The cache also keeps a fingerprint of each issue's words (title,
-summary, body) and the build time at which a change to them was first seen: the entry's
-`updated` when the front matter has none. Unpublished issues are checked and rendered on
-every build. Listings and feeds are cheap and are always regenerated, but written only when
-their bytes change.
+Incremental, and the same bytes as a fresh build: when nothing the build reads or wrote
+changed since the last good one (site.stamp), it stops at once. Otherwise the front matter
+of unchanged files comes from the build cache (<output>/.cache/, content.front_matter_cache),
+and each published issue's outputs are keyed by a fingerprint of its file, the templates,
+the settings and the package version; an unchanged one is neither checked nor rendered again
+(its web content comes from the build cache, which holds published issues only). The cache
+also keeps a fingerprint of each issue's words (title, summary, body) and the build time at
+which a change to them was first seen: the entry's `updated` when the front matter has none.
+Unpublished issues are checked and rendered on every build. Issue pages, listings, tag pages
+and feed pages are rendered only when what they are made from changed (site.derived), and
+written only when their bytes change. `full` ignores all of it but the words' history.
 
 Translations (`<name>.<lang>.md`) are checked and rendered with their original, whose
 fingerprint covers them all, and cached under `<slug>.<lang>`. The site's language is one
@@ -36,12 +39,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import yaml
 
 from publisher import __version__, urls
 from publisher.config import Config
+from publisher.content.front_matter_cache import FrontMatterCache
 from publisher.content.issues import (
     Issue,
     original_path,
@@ -55,17 +60,21 @@ from publisher.content.markup import to_html
 from publisher.errors import ConfigError, IssueFileError, Problem
 from publisher.mail.checks import check_issue
 from publisher.mail.rendered import RenderedEmail
+from publisher.site import stamp
 from publisher.site.archive import (
     FAVICON,
+    Edition,
+    PageItem,
     favicon_file,
     index_page,
     issue_page,
     sitemap,
     stylesheet,
-    tag_pages,
 )
+from publisher.site.derived import Derived
+from publisher.site.derived import key as derived_key
 from publisher.site.editions import Listing, Pages, cache_key, edition_prefix, site_editions
-from publisher.site.feeds import Entry, absolutize, render_feeds
+from publisher.site.feeds import Entry, Tag, absolutize, feed_pages, render_feed_set
 from publisher.templating import template_files
 
 CACHE_DIR = ".cache"
@@ -73,6 +82,7 @@ PREVIEW_DIR = "var/preview"  # under the project root, never under the output di
 EMAIL_FILES = ("email.html", "email.txt")
 MANIFEST = "manifest.json"
 OUTPUTS = "outputs.json"  # every file of the published tree that the build wrote
+FRONT_MATTER = "front-matter.json"  # parsed front matter of published issues
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 Ping = Callable[[str, list[str]], None]
 log = logging.getLogger(__name__)
@@ -89,6 +99,7 @@ class BuildReport:
     removed: list[Path] = field(default_factory=list)  # no longer produced
     warnings: list[Problem] = field(default_factory=list)  # drafts' problems; left out
     feeds_changed: bool = False
+    up_to_date: bool = False  # nothing changed since the last good build: nothing done
 
 
 def write_if_changed(path: Path, content: str | bytes) -> bool:
@@ -219,7 +230,7 @@ class _Cache:
                 path.unlink()
 
     def save(self) -> None:
-        write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, indent=1, sort_keys=True))
+        write_if_changed(self.dir / MANIFEST, json.dumps(self.entries, sort_keys=True))
 
 
 class _Output:
@@ -227,10 +238,13 @@ class _Output:
     (written or left as it was), and removes what an earlier build listed that this one
     does not produce; nothing it never listed is ever removed."""
 
-    def __init__(self, root: Path, report: BuildReport) -> None:
+    def __init__(self, root: Path, report: BuildReport, full: bool = False) -> None:
         self.root, self.report = root, report
         self.listing = root / CACHE_DIR / OUTPUTS
         self.produced: set[str] = set()
+        self.derived = Derived(root / CACHE_DIR)
+        if full:
+            self.derived.previous = {}
         if self.listing.exists():
             self.previous = set(json.loads(self.listing.read_text(encoding="utf-8")))
         elif (root / CACHE_DIR / MANIFEST).exists():  # built before outputs were listed
@@ -243,7 +257,33 @@ class _Output:
         return _write(path, content, self.report)
 
     def keep(self, path: Path) -> None:
-        self.produced.add(path.relative_to(self.root).as_posix())
+        self.produced.add(self._name(path))
+
+    def _name(self, path: Path) -> str:
+        """`path` relative to the root (cheaper than `relative_to`, asked for every file)."""
+        text, root = path.as_posix(), self.root.as_posix() + "/"
+        return text[len(root):] if text.startswith(root) else path.relative_to(self.root).as_posix()
+
+    def unchanged(self, path: Path, key: str) -> bool:
+        """Whether the last build made `path` from `key` and left it as it is: then it is
+        kept as produced, unwritten."""
+        if not self.derived.unchanged(self._name(path), key, path):
+            return False
+        self.keep(path)
+        return True
+
+    def write_derived(self, path: Path, key: str, content: str | bytes) -> bool:
+        changed = self.write(path, content)
+        self.derived.note(self._name(path), key, path)
+        return changed
+
+    def derive(self, path: Path, key: str, render: Callable[[], str | bytes]) -> None:
+        """Write what `render` makes, unless `path` is unchanged from the same `key`."""
+        if not self.unchanged(path, key):
+            self.write_derived(path, key, render())
+
+    def save_derived(self) -> None:
+        write_if_changed(self.derived.file, self.derived.dump())
 
     def prune(self) -> None:
         root = self.root.resolve()
@@ -263,7 +303,7 @@ class _Output:
         """List what the build wrote. After a failed build: what the last good one listed
         plus what this one wrote, so no file written is ever left unlisted."""
         names = sorted(self.previous | self.produced)
-        write_if_changed(self.listing, json.dumps(names, indent=0, ensure_ascii=False) + "\n")
+        write_if_changed(self.listing, json.dumps(names, ensure_ascii=False) + "\n")
 
 
 def _legacy_outputs(root: Path) -> set[str]:
@@ -347,40 +387,76 @@ def _write(path: Path, content: str | bytes, report: BuildReport) -> bool:
     return changed
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """What pages and feeds are made from, cheaply: the site's fingerprint, and each
+    published variant's (by `cache_key`) its original's fingerprint, which covers all that
+    its page item and content are made of."""
+
+    site: str
+    variants: dict[str, str]
+
+    def of(self, entry: Entry, edition: Edition) -> str:
+        """An entry's, as its edition shows it (`updated` is the build cache's)."""
+        name = entry.slug if not edition.prefix else f"{entry.slug}.{edition.language}"
+        return f"{self.variants[name]}:{name}:{entry.updated.isoformat()}"
+
+
 def _write_edition(listing: Listing, pages: Pages, config: Config, out: _Output,
-                   rendered: set[str]) -> None:
-    """An edition's issue pages (only those rendered this build, or missing), listing, tag
-    pages and feeds, under its prefix."""
-    edition, prefix = listing.edition, listing.edition.prefix
-    newest_first = sorted(listing.items, key=lambda item: item.published_iso, reverse=True)
-    for item, entry in zip(listing.items, listing.entries, strict=True):
-        page = out.root / (prefix + item.path).strip("/") / "index.html"
-        key = entry.slug if not prefix else f"{entry.slug}.{edition.language}"
-        if key in rendered or not page.exists():
-            out.write(page, issue_page(item, entry.content_html, config, edition,
-                                       pages.of(item.path, edition.language)))
-        else:
-            out.keep(page)
-    out.write(out.root / prefix.strip("/") / "index.html",
-              index_page(newest_first, listing.tags, config, None, edition,
-                         pages.of("/", edition.language)))
-    for path, html in tag_pages(newest_first, listing.tags, config, edition,
-                                lambda path: pages.of(path, edition.language)).items():
-        out.write(out.root / path.strip("/"), html)
-    for path, data in render_feeds(listing.entries, listing.tags, config, EPOCH, prefix,
-                                   edition.language).items():
-        if out.write(out.root / path.strip("/"), data):
-            out.report.feeds_changed = True
+                   keys: _Keys) -> None:
+    """An edition's issue pages, listing, tag pages and feeds, under its prefix; each one
+    rendered only when what it is made from changed (site.derived)."""
+    edition, prefix, language = listing.edition, listing.edition.prefix, listing.edition.language
+    entry_keys = [keys.of(entry, edition) for entry in listing.entries]
+    for item, entry, key in zip(listing.items, listing.entries, entry_keys, strict=True):
+        variants = pages.of(item.path, language)
+        out.derive(out.root / (prefix + item.path).strip("/") / "index.html",
+                   derived_key(keys.site, key, edition, variants),
+                   partial(issue_page, item, entry.content_html, config, edition, variants))
+    newest = sorted(((item, _shown(item)) for item in listing.items),
+                    key=lambda pair: pair[0].published_iso, reverse=True)
+    lists: list[tuple[Tag | None, str]] = [(None, "/"), *((tag, tag.path) for tag in listing.tags)]
+    for tag, path in lists:
+        shown = [(item, key) for item, key in newest if tag is None or tag.holds(item.tags)]
+        items, variants = [item for item, _ in shown], pages.of(path, language)
+        out.derive(out.root / (prefix + path + "index.html").strip("/"),
+                   derived_key(keys.site, [key for _, key in shown], listing.tags, tag, edition,
+                               variants),
+                   partial(index_page, items, listing.tags, config, tag, edition, variants))
+    _write_feeds(listing, dict(zip(map(id, listing.entries), entry_keys, strict=True)), config,
+                 out, keys.site)
 
 
-def _write_site(listings: list[Listing], config: Config, out: _Output,
-                rendered: set[str]) -> None:
+def _shown(item: PageItem) -> str:
+    """All a list page shows of an issue, as one string (a repr costs several times more)."""
+    return "\0".join((item.title, item.path, item.url, item.summary, "\1".join(item.tags),
+                      "\1".join(item.authors), item.language, item.source or "",
+                      item.published_iso))
+
+
+def _write_feeds(listing: Listing, entry_keys: dict[int, str], config: Config, out: _Output,
+                 site: str) -> None:
+    """Every page of the edition's feeds whose entries or place changed, in all formats
+    (`entry_keys` by the id of each entry)."""
+    for page in feed_pages(listing.entries, listing.tags, config, listing.edition.prefix,
+                           listing.edition.language):
+        key = derived_key(site, page.meta, [entry_keys[id(entry)] for entry in page.entries])
+        files = [out.root / path.strip("/") for path in page.paths]
+        if all([out.unchanged(path, key) for path in files]):
+            continue
+        rendered = render_feed_set(page.meta, page.entries, config.site.base_url, EPOCH)
+        for path, data in rendered.items():
+            if out.write_derived(out.root / path.strip("/"), key, data):
+                out.report.feeds_changed = True
+
+
+def _write_site(listings: list[Listing], config: Config, out: _Output, keys: _Keys) -> None:
     """Every edition (the site's language first), then the sitemap, stylesheet and icon."""
     pages = Pages(config.site.base_url)
     for listing in listings:
         pages.add(listing.edition, listing.paths)
     for listing in listings:
-        _write_edition(listing, pages, config, out, rendered)
+        _write_edition(listing, pages, config, out, keys)
     items = [item for listing in listings for item in listing.items]
     newest_first = sorted(items, key=lambda item: item.published_iso, reverse=True)
     out.write(out.root / "sitemap.xml",
@@ -390,65 +466,125 @@ def _write_site(listings: list[Listing], config: Config, out: _Output,
     out.write(out.root / FAVICON, favicon_file(config).read_bytes())
 
 
-def build_site(config: Config, now: datetime, *, ping: Ping | None = None) -> BuildReport:
+def build_site(config: Config, now: datetime, *, ping: Ping | None = None,
+               full: bool = False) -> BuildReport:
     """Check every issue, then write emails, archive pages and feeds, and remove what the
     published tree no longer holds. Problems outside drafts fail it before any write.
 
     Drafts and issues dated after `now` get an email in the private preview folder and
     nothing under the output directory (no page, email, feed entry or cached content).
     `ping` (WebSub) is called when a feed changed and a hub is set, with every edition's
-    main feeds.
+    main feeds. When nothing it reads or wrote changed since the last good build (the site
+    stamp), it stops at once; `full` ignores the stamp and every cache of parsed or
+    rendered content, and checks and renders everything again.
     """
     check_output_is_public_only(config)
     if not config.issues_dir.is_dir():
         raise ConfigError(config.missing_folder("issues"))
-    report = BuildReport()
-    issues, problems, failed = read_issues([config.issues_dir])
+    cache_dir = config.output_dir / CACHE_DIR
+    last = None if full else stamp.load(cache_dir)
+    if last is not None and last.holds(stamp.inputs(config), partial(_outputs_now, config), now):
+        return BuildReport(up_to_date=True)
+    inputs = stamp.begin(cache_dir, config)
+    report, out, editions, window = _build(config, now, full)
+    hub = config.settings.feeds.websub_hub
+    if ping is not None and hub and report.feeds_changed:
+        ping(hub, [urls.feed_url(config.site.base_url + listing.edition.prefix, kind)
+                   for listing in editions for kind in urls.FEED_KINDS])
+    if inputs is not None and not report.warnings:
+        built = stamp.Stamp(inputs.digest, stamp.outputs(out.root, out.produced,
+                                                         preview_dir(config)), *window)
+        write_if_changed(cache_dir / stamp.STAMP, built.to_json())
+    return report
+
+
+def _outputs_now(config: Config) -> str:
+    """The outputs' digest, over the files the last build listed."""
+    listing = config.output_dir / CACHE_DIR / OUTPUTS
+    try:
+        names = json.loads(listing.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return stamp.outputs(config.output_dir, names, preview_dir(config))
+
+
+def _read(config: Config, full: bool) -> tuple[list[Issue], list[Problem], list[Path],
+                                               FrontMatterCache]:
+    """Every issue file, read with the front matter cache (an empty one for `full`)."""
+    file = config.output_dir / CACHE_DIR / FRONT_MATTER
+    front_matter = FrontMatterCache() if full else FrontMatterCache.load(file)
+    issues, problems, failed = read_issues([config.issues_dir], front_matter)
     for path in failed:
         problems.extend(raw_body_problems(path))
-    cache, site = _Cache(config.output_dir), site_fingerprint(config)
+    return issues, problems, failed, front_matter
+
+
+def _check(issues: list[Issue], now: datetime, fingerprints: dict[Path, str], cache: _Cache,
+           config: Config, full: bool) -> tuple[dict[Path, RenderedEmail], list[Problem]]:
+    """Every variant checked and its email rendered, but a published issue's whose outputs
+    were made from these very bytes (by `fingerprints`; unless `full`)."""
     emails: dict[Path, RenderedEmail] = {}
+    problems: list[Problem] = []
     for issue in issues:
-        if issue.is_published(now) and _unchanged(issue, site, cache, config):
+        if (not full and issue.is_published(now)
+                and _unchanged(issue, fingerprints[issue.path], cache, config)):
             continue
         for variant in variants(issue):
             rendered, found = check_issue(variant, config)
             problems.extend(found)
             if rendered is not None:
                 emails[variant.path] = rendered
-    issues = _leave_out_broken_drafts(issues, problems, failed, report)
+    return emails, problems
+
+
+def _build(config: Config, now: datetime, full: bool,
+           ) -> tuple[BuildReport, _Output, list[Listing], tuple[datetime | None, ...]]:
+    """The build itself: its report, its outputs, its editions, and the build times over
+    which the same issues are published (the site stamp's)."""
+    report = BuildReport()
+    issues, problems, failed, front_matter = _read(config, full)
+    cache, site = _Cache(config.output_dir), site_fingerprint(config)
+    fingerprints = {issue.path: issue_fingerprint(issue, site) for issue in issues}
+    emails, found = _check(issues, now, fingerprints, cache, config, full)
+    issues = _leave_out_broken_drafts(issues, problems + found, failed, report)
     report.issues = issues
     published = [issue for issue in issues if issue.is_published(now)]
     slugs = {issue.slug for issue in published}
-    out = _Output(config.output_dir, report)
+    out = _Output(config.output_dir, report, full)
     try:
         _write_emails(issues, slugs, emails, config, out, report)
         for issue in issues:
             if issue.slug not in slugs:
                 _withdraw(issue.slug, config)
         contents = {cache_key(variant): entry_for(
-                        variant, _content(variant, emails, issue_fingerprint(issue, site), cache,
+                        variant, _content(variant, emails, fingerprints[issue.path], cache,
                                           config), config, cache.changed_at(variant, now))
                     for issue in published for variant in variants(issue)}
-        made = {cache_key(variant) for issue in published for variant in variants(issue)
-                if variant.path in emails}
         editions = site_editions(published, contents, config)
-        _write_site(editions, config, out, made)
+        variant_keys = {cache_key(variant): fingerprints[issue.path]
+                        for issue in published for variant in variants(issue)}
+        _write_site(editions, config, out, _Keys(site, variant_keys))
         out.prune()
     finally:
         out.save()
     cache.retain(set(contents))
     cache.save()
-    hub = config.settings.feeds.websub_hub
-    if ping is not None and hub and report.feeds_changed:
-        ping(hub, [urls.feed_url(config.site.base_url + listing.edition.prefix, kind)
-                   for listing in editions for kind in urls.FEED_KINDS])
-    return report
+    kept = {variant.path for issue in published for variant in variants(issue)}
+    write_if_changed(out.root / CACHE_DIR / FRONT_MATTER, front_matter.dump(kept))
+    out.save_derived()
+    return report, out, editions, _published_span(issues, now)
 
 
-def _unchanged(issue: Issue, site: str, cache: _Cache, config: Config) -> bool:
+def _published_span(issues: list[Issue], now: datetime) -> tuple[datetime | None, ...]:
+    """The newest published date and the first future one (drafts aside): between them,
+    the same issues are published."""
+    dates = [issue.published for issue in issues if not issue.meta.draft]
+    return (max((d for d in dates if d <= now), default=None),
+            min((d for d in dates if d > now), default=None))
+
+
+def _unchanged(issue: Issue, fingerprint: str, cache: _Cache, config: Config) -> bool:
     """A published issue whose outputs are all there and made from these very bytes."""
-    fingerprint = issue_fingerprint(issue, site)
     return (all(cache.fresh(cache_key(variant), fingerprint) for variant in variants(issue))
             and all(path.exists() for path in email_paths(config.output_dir, issue.slug)))
 

@@ -186,21 +186,15 @@ def rss_bytes(meta: FeedMeta, entries: list[Entry], base_url: str, epoch: dateti
     """RSS 2.0 with content:encoded; paging and hub links added as atom:link elements."""
     fg = _generator(meta, entries, base_url, "rss", epoch)
     fg.lastBuildDate(newest_update(entries, epoch))
-    raw = bytes(fg.rss_str(pretty=False))
+    # Parsed once, the links added, printed once: as feedgen's own pretty print would, but
+    # with CDATA sections as escaped text (lxml's parser strips them).
+    root = etree.fromstring(bytes(fg.rss_str(pretty=False)),
+                            etree.XMLParser(remove_blank_text=True))
     extra = _paging_links(meta, base_url, "rss") + ([("hub", meta.hub)] if meta.hub else [])
-    if not extra:
-        return _pretty(raw)
-    root = etree.fromstring(raw)
     channel = root.find("channel")
     assert channel is not None
     for rel, href in extra:
         etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
-    return _pretty(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-
-
-def _pretty(raw: bytes) -> bytes:
-    parser = etree.XMLParser(remove_blank_text=True)
-    root = etree.fromstring(raw, parser)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
@@ -243,6 +237,18 @@ def _json_item(entry: Entry) -> dict[str, Any]:
     return item
 
 
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of one feed (main or a tag's), which is written in all three formats."""
+
+    meta: FeedMeta
+    entries: list[Entry]
+
+    @property
+    def paths(self) -> list[str]:
+        return [feed_path(self.meta.base_path, kind, self.meta.page) for kind in urls.FEED_KINDS]
+
+
 def render_feed_set(meta: FeedMeta, entries: list[Entry], base_url: str,
                     epoch: datetime) -> dict[str, bytes]:
     """All three formats of one feed page, keyed by output path."""
@@ -253,29 +259,26 @@ def render_feed_set(meta: FeedMeta, entries: list[Entry], base_url: str,
     }
 
 
-def render_feeds(entries: list[Entry], tags: list[Tag], config: Config, epoch: datetime,
-                 prefix: str = "", language: str | None = None) -> dict[str, bytes]:
-    """The main feed and one feed per tag, each paged alike, keyed by output path; a
-    translation's edition has them under its `prefix` ("/en"), in its `language`."""
+def feed_pages(entries: list[Entry], tags: list[Tag], config: Config, prefix: str = "",
+               language: str | None = None) -> list[FeedPage]:
+    """Every page of the main feed and of one feed per tag, each paged alike (render each
+    with `render_feed_set`); a translation's edition has them under its `prefix` ("/en"),
+    in its `language`."""
     site = config.site
     language = language or site.language
-    outputs = _paged_feed(site.title, prefix, entries, config, epoch, language)
+    pages = _paged_feed(site.title, prefix, entries, config, language)
     for tag in tags:
         tagged = [entry for entry in entries if tag.holds(entry.tags)]
-        outputs.update(_paged_feed(f"{site.title} · {tag.label}",
-                                   prefix + tag.path.rstrip("/"), tagged, config, epoch,
-                                   language))
-    return outputs
+        pages += _paged_feed(f"{site.title} · {tag.label}", prefix + tag.path.rstrip("/"),
+                             tagged, config, language)
+    return pages
 
 
 def _paged_feed(title: str, base_path: str, entries: list[Entry], config: Config,
-                epoch: datetime, language: str) -> dict[str, bytes]:
-    """Every page of one feed (`base_path` "" for the main feed), in all three formats."""
+                language: str) -> list[FeedPage]:
+    """Every page of one feed (`base_path` "" for the main feed)."""
     site, feeds = config.site, config.settings.feeds
     pages = pages_of(entries, feeds.page_size)
-    outputs: dict[str, bytes] = {}
-    for number, page in enumerate(pages, start=1):
-        meta = FeedMeta(title, site.description, language, f"{site.base_url}{base_path}/",
-                        base_path, site.icon, feeds.websub_hub, number, len(pages))
-        outputs.update(render_feed_set(meta, page, site.base_url, epoch))
-    return outputs
+    return [FeedPage(FeedMeta(title, site.description, language, f"{site.base_url}{base_path}/",
+                              base_path, site.icon, feeds.websub_hub, number, len(pages)), page)
+            for number, page in enumerate(pages, start=1)]

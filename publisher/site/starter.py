@@ -78,6 +78,9 @@ MEANINGS: dict[str, str] = {
     "admin.session_hours": "a console session ends this long after login",
     "analytics.count_on_serve": "publisher serve counts feed fetches and issue page views",
     "analytics.keep_days": "db prune sums day counters older than this into months",
+    "analytics.clicks": "links in an issue's email go through /l/ and their clicks are counted",
+    "analytics.prefetch_seconds": "a repeat fetch from one /24 this soon after delivery "
+                                  "is a link scanner's prefetch",
     "audience.tags": "subscriber tags audiences may name besides the topics",
     "webhooks": "endpoints told about events by signed POSTs, one `[[webhooks]]` table each "
                 "(see [Webhooks](webhooks.md))",

@@ -2,13 +2,15 @@
 
 One WebState (publisher.web.state) serves every part: the public pages (subscribe,
 confirm, unsubscribe, preferences), the console under /admin, the JSON API under /api/v1
-(publisher.web.api), then the static archive, whose feed fetches and issue page views are
-counted (publisher.web.readership). Errors are mapped in one place,
+(publisher.web.api), the click counter of emails' links under /l (publisher.web.clicks),
+then the static archive, whose feed fetches and issue page views are counted
+(publisher.web.readership). Errors are mapped in one place,
 publisher.web.errors: pages in the site's language with a way home, never bare text
 (400, 404, 405, 413 for a body over publisher.web.forms.MAX_FORM_BYTES, 503 while the
 database is away), and problem documents under /api/.
 At start-up the state's Courier sends the one-off mails left in the outbox (a lone `serve`
-delivers them); at shutdown it stops.
+delivers them) and the click flusher starts; at shutdown both stop (the flusher after a
+last write).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from publisher.web import admin, api, forms, readership, static, subscribe
+from publisher.web import admin, api, clicks, forms, readership, static, subscribe
 from publisher.web.errors import NotFound, exception_handlers
 from publisher.web.state import WebState
 
@@ -92,7 +94,8 @@ def create_app(state: WebState) -> Starlette:
 
     A database that cannot be reached answers 503 with Retry-After, in the site's language;
     every flow writes in one transaction, so a failed request leaves nothing half-done."""
-    routes = [*subscribe.routes(state),
+    routes = [*clicks.routes(state),  # first: the busiest route is matched first
+              *subscribe.routes(state),
               *admin.routes(state),
               *api.routes(state),  # before the archive's catch-all
               *_with_html_misses(static.routes(state.config), state)]
@@ -100,7 +103,8 @@ def create_app(state: WebState) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         state.courier.wake()
-        yield
+        async with clicks.flushing(state):
+            yield
         await state.courier.close()
 
     return Starlette(routes=routes,

@@ -3,7 +3,8 @@
 Rule: one `WebState` per app, made once by publisher.web.app.create_app's caller. It holds
 the config, the secrets, the clock, the rate limits, and opens ONE engine (its migrations
 checked once, on first use, so a database that is away answers 503 rather than stopping the
-server), one jinja environment, one Courier for the one-off mails and one readership tally.
+server), one jinja environment, one Courier for the one-off mails, one readership tally, and
+one click tally with what the click route knows of links.
 Route modules read it; none makes an engine, a clock or a limiter of its own. Tests inject
 the clock and limits.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from starlette.responses import HTMLResponse
 
 from publisher import events
+from publisher.analytics.click_tally import ClickTally, KnownLinks
 from publisher.analytics.tally import Tally
 from publisher.clock import Clock, utc_now
 from publisher.config import Config, Secrets
@@ -83,6 +85,18 @@ class WebState:
         """Turns the feed and archive requests `serve` answers into counts (its day's salt
         lives here, in memory only)."""
         return Tally(self.config.site.zone)
+
+    @cached_property
+    def click_tally(self) -> ClickTally:
+        """Counts the clicks on emails' links until they are written (its prefetch salt
+        lives here, in memory only)."""
+        analytics = self.config.settings.analytics
+        return ClickTally(self.config.site.zone, analytics.prefetch_seconds)
+
+    @cached_property
+    def known_links(self) -> KnownLinks:
+        """What the click route remembers of links and sends between requests."""
+        return KnownLinks()
 
     @cached_property
     def signer(self) -> TokenSigner:

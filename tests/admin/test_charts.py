@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from lxml import etree
 
+from publisher.analytics.figures import FeedDay
 from publisher.i18n import shipped_catalogs
 from publisher.sending.outbox import STATES
 from publisher.sending.reports import SendSummary
@@ -17,6 +18,7 @@ from publisher.web.admin.charts import (
     NARROW,
     SIZES,
     Size,
+    feeds_chart,
     progress_chart,
     rates_chart,
     subscribers_chart,
@@ -31,6 +33,11 @@ def thirty_days() -> list[DayActivity]:
     return [DayActivity(day=date(2024, 6, 1) + timedelta(days=n), confirmed=n % 5,
                         unsubscribed=n % 3, bounced=n % 2, complained=int(n % 7 == 0),
                         total_confirmed=1000 + 4 * n) for n in range(30)]
+
+
+def thirty_feed_days() -> list[FeedDay]:
+    return [FeedDay(day=date(2024, 6, 1) + timedelta(days=n), fetches=40 + n,
+                    other_fetchers=n % 4) for n in range(30)]
 
 
 def summary(number: int, sent: int, bounces: int, complaints: int) -> SendSummary:
@@ -91,6 +98,13 @@ def test_a_sends_progress_plots_each_sample_and_its_audience_as_a_line() -> None
     assert "Time (UTC)" in texts(root)
 
 
+def test_thirty_days_of_feed_readership_plot_thirty_points_in_both_series() -> None:
+    root = parse(feeds_chart(thirty_feed_days(), "en"))
+    assert root.get("id") == "chart-feeds"
+    assert [len(points(root, key)) for key in ("feed-fetches", "other-fetchers")] == [30, 30]
+    assert "2024-06-30 Feed fetches: 69" in root.xpath("//*[local-name()='title']/text()")
+
+
 def test_rates_plot_one_point_per_send_and_both_limits_and_mark_the_sends_over_them() -> None:
     root = parse(rates_chart(FIVE_SENDS, "en"))
     assert len(points(root, "bounce-rate")) == len(points(root, "complaint-rate")) == 5
@@ -123,6 +137,7 @@ def test_chinese_labels_are_written_in_chinese_with_a_cjk_font_fallback() -> Non
     lambda: subscribers_chart(thirty_days(), "en"),
     lambda: progress_chart([(T0, 0), (T0 + timedelta(hours=2), 9)], 9, "en"),
     lambda: rates_chart(FIVE_SENDS, "zh"),
+    lambda: feeds_chart(thirty_feed_days(), "zh"),
 ])
 def test_a_chart_has_no_script_comment_declaration_or_link_and_is_the_same_each_time(
     chart: Callable[[], str],
@@ -142,7 +157,8 @@ def test_a_chart_has_no_script_comment_declaration_or_link_and_is_the_same_each_
 @pytest.mark.parametrize("language, label", [("en", "No data yet"), ("zh", "暂无数据")])
 def test_no_data_yet_says_so_instead_of_failing(language: str, label: str) -> None:
     for svg in (subscribers_chart([], language), progress_chart([], 0, language),
-                rates_chart([], language)):
+                rates_chart([], language), feeds_chart([], language),
+                feeds_chart([FeedDay(date(2024, 6, 1), 0, 0)], language)):
         root = parse(svg)
         assert root.xpath("//*[local-name()='text'][@class='no_data']/text()") == [label]
         assert not root.xpath("//*[local-name()='circle']")
@@ -189,7 +205,8 @@ def test_each_chart_is_drawn_narrow_too_with_its_own_id_and_a_one_column_legend(
     for name, svg in (("subscribers", subscribers_chart(thirty_days(), "zh", NARROW)),
                       ("progress", progress_chart([(T0, 1), (T0 + timedelta(hours=1), 5)], 9,
                                                   "zh", size=NARROW)),
-                      ("rates", rates_chart(FIVE_SENDS, "zh", NARROW))):
+                      ("rates", rates_chart(FIVE_SENDS, "zh", NARROW)),
+                      ("feeds", feeds_chart(thirty_feed_days(), "zh", NARROW))):
         root = parse(svg)
         assert root.get("id") == f"chart-{name}-narrow"
         assert root.get("viewBox") == "0 0 360 420"

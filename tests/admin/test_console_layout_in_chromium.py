@@ -1,8 +1,10 @@
 """The console as an operator sees it on a phone (375 px) and a desktop (1280 px), in headless
 Chromium: the sends list and a send's page never scroll sideways, every action button is on
 screen (not pushed out of its table's box), a long slug wraps, and the progress chart reads:
-its legend whole, its time labels all different, its text at least 10 px high. The
-webhooks page, too: its endpoints' long URLs wrap, and its replay form stays on screen.
+its legend whole, its time labels all different, its text at least 10 px high; so do the
+charts page and the readership page (whose long page paths and links wrap, as a send's
+links do). The webhooks page, too: its endpoints' long URLs wrap, and its replay form stays
+on screen.
 
 Two sends of issues under tests/data/console/ (the site is the seed's, in Chinese): one with
 an 88-character slug still sending (its 451-refused rows deferred), one paused."""
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from publisher.analytics import counters
+from publisher.analytics.tally import Batch
 from publisher.config import Config
 from publisher.dev.screenshot import CHROMIUM, CHROMIUM_ARGS
 from publisher.sending import control, outbox
@@ -37,8 +41,12 @@ SHORT = ISSUES / "2024-07-short.md"
 AUDIENCE = 60
 DEFERRED = 10  # u0 … u9 get a 451: the send stays `sending`
 WIDTHS = (375, 1280)
+FEED_LEGEND = ("订阅源抓取次数", "其他抓取者（每日去重）")
 SUBSCRIBER_LEGEND = ("新确认订阅", "退订", "退信", "垃圾邮件举报", "已确认订阅者（右轴）")
 RATE_LEGEND = ("退信率", "投诉率", "退信率上限（2 %）", "投诉率上限（0.3 %）")
+# A link an issue might carry: one long word of a URL, which must wrap, not widen the page.
+LONG_LINK = ("https://arxiv.org/abs/2406.09403/" + "a-long-path-segment-" * 6
+             + "?utm_source=newsletter&utm_campaign=" + "x" * 40)
 
 # Every element the selector finds, with whether anything hides part of it: the page's
 # edges, or an ancestor that clips or scrolls (a table's scrolling box).
@@ -106,6 +114,17 @@ def sends(seed_config: Config) -> Iterator[Sends]:
         yield Sends(site, long_id, short_id)
 
 
+def thirty_days_of_readership(today: date) -> Batch:
+    """A feed fetched every day of the last thirty, and one long issue page viewed."""
+    batch = Batch()
+    for n in range(30):
+        day = today - timedelta(days=n)
+        batch.fetches[(day, "/feed.atom")] += 100 + n
+        batch.new_fetchers[(day, "/feed.atom")] += n % 5
+    batch.views[(today, f"/issues/{LONG.stem}/")] += 3
+    return batch
+
+
 def sign_in(page: Page, url: str) -> None:
     page.goto(url + "/admin/login")
     page.fill("#login-username", USERNAME)
@@ -132,6 +151,11 @@ def test_the_sends_list_and_a_send_page_fit_375_and_1280_px_with_their_buttons_o
         sends: Sends, tmp_path: Path) -> None:
     site = sends.site
     assert outbox.counts(site.engine, sends.long_id)[outbox.DEFERRED] == DEFERRED
+    counters.add(site.engine, thirty_days_of_readership(site.clock().date()))
+    with site.engine.begin() as conn:  # the long send counted its links' clicks
+        counters.record_links(conn, sends.long_id, [LONG_LINK, "https://example.org/"])
+    counters.add_clicks(site.engine, [counters.LinkCount(site.clock().date(), sends.long_id,
+                                                         1, 12, 3)])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -157,12 +181,21 @@ def test_the_sends_list_and_a_send_page_fit_375_and_1280_px_with_their_buttons_o
             all_on_screen(page, "[data-send] .controls :is(button, a.button)", 2,
                           f"a send page's buttons at {width} px")
             the_chart_reads(page, width)
+            all_on_screen(page, "section.links [data-link] td.reply", 2,
+                          f"a send page's links at {width} px")
 
             page.goto(f"{site.url}/admin/charts")
             page.screenshot(path=str(tmp_path / f"charts-{width}.png"), full_page=True)
             no_sideways_scroll(page, width, f"the charts page at {width} px")
             the_chart_reads(page, width, 0, "subscribers", SUBSCRIBER_LEGEND)
             the_chart_reads(page, width, 1, "rates", RATE_LEGEND)
+
+            page.goto(f"{site.url}/admin/readership")
+            page.screenshot(path=str(tmp_path / f"readership-{width}.png"), full_page=True)
+            no_sideways_scroll(page, width, f"the readership page at {width} px")
+            the_chart_reads(page, width, 0, "feeds", FEED_LEGEND)
+            all_on_screen(page, '#views [data-field="views"]', 1, f"the views at {width} px")
+            all_on_screen(page, "#links td.reply", 1, f"the most clicked link at {width} px")
         browser.close()
 
 

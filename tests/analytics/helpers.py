@@ -84,3 +84,10 @@ def ticking_clock() -> Callable[[], datetime]:
     """NOW, a microsecond later at each call: the app's requests in the order they came."""
     ticks = iter(range(10**9))
     return lambda: NOW + timedelta(microseconds=next(ticks))
+
+
+def with_clicks(config: Config, on: bool = True, prefetch_seconds: int = 60) -> Config:
+    """The config with `[analytics] clicks` on (or off)."""
+    analytics = config.settings.analytics.model_copy(
+        update={"clicks": on, "prefetch_seconds": prefetch_seconds})
+    return replace(config, settings=config.settings.model_copy(update={"analytics": analytics}))

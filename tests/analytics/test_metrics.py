@@ -1,5 +1,5 @@
-"""/metrics counts feed fetches per feed, read from the counters at each scrape (pruned
-months included)."""
+"""/metrics counts feed fetches per feed, and link clicks and prefetches, read from the
+counters at each scrape (pruned months included)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from prometheus_client import CollectorRegistry, generate_latest
 
 from publisher.analytics import counters
+from publisher.analytics.counters import LinkCount
 from publisher.analytics.tally import Batch
 from publisher.db import open_database
 from publisher.sending.metrics import DatabaseCollector, ProcessState
@@ -27,4 +28,18 @@ def test_feed_fetches_are_a_counter_per_feed(database_url: str) -> None:
     text = generate_latest(registry).decode()
     assert 'publisher_feed_fetches_total{feed="/feed.atom"} 7.0' in text
     assert 'publisher_feed_fetches_total{feed="/tags/llm/feed.rss"} 1.0' in text
+    engine.dispose()
+
+
+def test_link_clicks_and_prefetches_are_counters_with_pruned_months(database_url: str) -> None:
+    engine = open_database(database_url)
+    counters.add_clicks(engine, [LinkCount(date(2024, 5, 1), 1, 1, 4, 2),
+                                 LinkCount(date(2099, 1, 1), 1, 2, 3, 0)])
+    counters.prune(engine, date(2024, 6, 1))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(engine, lambda: datetime(2099, 1, 1, tzinfo=UTC),
+                                        ProcessState()))
+    text = generate_latest(registry).decode()
+    assert "publisher_link_clicks_total 7.0" in text
+    assert "publisher_link_prefetches_total 2.0" in text
     engine.dispose()

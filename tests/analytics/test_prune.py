@@ -1,6 +1,6 @@
 """Retention: `publisher db prune` sums the day counters older than `[analytics] keep_days`
-into one row per month; fetches, other fetchers and views keep their totals, an
-aggregator's month keeps its latest report, and newer days stay as they are."""
+into one row per month; fetches, other fetchers, views, clicks and prefetches keep their
+totals, an aggregator's month keeps its latest report, and newer days stay as they are."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from publisher.analytics import counters, figures
+from publisher.analytics.counters import LinkCount
 from publisher.analytics.tally import Batch, Report
-from publisher.db import feed_fetches, open_database, page_views
+from publisher.db import feed_fetches, link_clicks, open_database, page_views
 from tests.cli import invoke_publisher
 
 CONFIG = """[site]
@@ -86,10 +87,26 @@ def test_db_prune_sums_the_days_older_than_keep_days(database_url: str, tmp_path
     config.write_text(CONFIG.format(url=database_url), encoding="utf-8")
     dry = invoke_publisher("db", "prune", "--older-than", "30", "--dry-run", config=config)
     assert ("would sum 12 readership day rows older than 30 days into months (feed fetches 4, "
-            "aggregator reports 4, page views 4)") in dry.output
+            "aggregator reports 4, page views 4, link clicks 0)") in dry.output
     done = invoke_publisher("db", "prune", "--older-than", "30", config=config)
     assert done.exit_code == 0, done.output
     assert "summed 12 readership day rows older than 30 days into months" in done.output
     assert [p.period for p in figures.feed_readership(engine)[0].periods] == [
         "2024-05", "2024-06", "2099-01-01"]
+    engine.dispose()
+
+
+def test_old_click_days_are_summed_into_months_per_link(database_url: str) -> None:
+    engine = open_database(database_url)
+    counters.add_clicks(engine, [LinkCount(date(2024, 6, 16), 1, 1, 5, 3),
+                                 LinkCount(date(2024, 6, 17), 1, 1, 2, 0),
+                                 LinkCount(date(2024, 6, 17), 1, 2, 1, 1),
+                                 LinkCount(date(2024, 7, 2), 1, 1, 4, 0)])
+    assert counters.prunable(engine, date(2024, 7, 1)).click_rows == 3
+    assert counters.prune(engine, date(2024, 7, 1)).click_rows == 3
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(link_clicks).order_by(link_clicks.c.period,
+                                                           link_clicks.c.link)).all()
+    assert [tuple(r) for r in rows] == [("2024-06", 1, 1, 7, 3), ("2024-06", 1, 2, 1, 1),
+                                        ("2024-07-02", 1, 1, 4, 0)]
     engine.dispose()

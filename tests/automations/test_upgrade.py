@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from publisher.db import (
     ANALYTICS_TABLES,
+    CLICK_TABLES,
     automation_steps,
     make_engine,
     sends,
@@ -24,9 +25,9 @@ def test_an_upgraded_database_keeps_who_is_enrolled_and_each_steps_window(
 ) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
-    with engine.begin() as conn:  # back to the schema before migration 9 (and 10, 11, 14)
+    with engine.begin() as conn:  # back to the schema before migration 9 (and 10, 11, 14, 16)
         for table in ("api_tokens", "webhook_deliveries", "webhook_events", "webhook_endpoints",
-                      "automation_steps", *(t.name for t in ANALYTICS_TABLES)):
+                      "automation_steps", *(t.name for t in (*ANALYTICS_TABLES, *CLICK_TABLES))):
             conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("ALTER TABLE subscribers DROP COLUMN automations_at"))
         conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 9"))
@@ -41,7 +42,7 @@ def test_an_upgraded_database_keeps_who_is_enrolled_and_each_steps_window(
             issue_slug="automation:welcome", entry_id="tag:x,2025:w", subject="Welcome",
             status=outbox.SEND_DONE, audience_count=0, created_at=BASE - timedelta(days=1),
             kind="automation"))
-    assert upgrade(engine) == [9, 10, 11, 12, 13, 14, 15]
+    assert upgrade(engine) == [9, 10, 11, 12, 13, 14, 15, 16]
     confirm_at(engine, 1, BASE)  # and the store writes the new column
     with engine.connect() as conn:
         entered = dict(conn.execute(sa.select(subscriber_table.c.email,

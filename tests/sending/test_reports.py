@@ -178,7 +178,8 @@ def test_report_warns_over_the_bounce_limit_and_gives_json_for_scripts(
         "issue", "audience", "subject", "state", "counts", "total", "by_language",
         "created_at", "finished_at", "first_sent_at", "last_sent_at", "duration_seconds",
         "average_rate", "rate_per_second", "eta_seconds", "bounces", "bounce_rate",
-        "complaints", "complaint_rate", "limits", "warnings", "pruned", "failures"}
+        "complaints", "complaint_rate", "limits", "warnings", "pruned", "failures", "clicks"}
+    assert data["clicks"] == []  # a send that did not count its links' clicks
     assert data["state"] == "done" and data["counts"]["sent"] == 19 and data["total"] == 20
     assert data["audience"] is None  # every confirmed subscriber
     assert data["by_language"] == {"zh-CN": data["counts"]}  # the seed site's one language

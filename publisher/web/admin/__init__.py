@@ -1,5 +1,6 @@
 """The operator console under /admin: login, sends (live progress, pause, resume, cancel,
-retry), subscribers (search, history, unsubscribe, erase), charts and webhooks.
+retry), subscribers (search, history, unsubscribe, erase), charts, readership and
+webhooks.
 
 Rule: every route but the login page and the two static files sits behind a session
 (publisher.web.admin.console's guards); `routes` is the one list the app mounts.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from publisher.web.admin import login, overview, people, sends, webhooks
+from publisher.web.admin import login, overview, people, readership, sends, webhooks
 from publisher.web.admin.console import Console
 from publisher.web.state import WebState
 
@@ -19,4 +20,5 @@ def routes(state: WebState) -> list[BaseRoute]:
     before the static archive."""
     console = Console(state)
     return [*login.routes(console), *sends.routes(console), *people.routes(console),
-            *overview.routes(console), *webhooks.routes(console)]
+            *overview.routes(console), *readership.routes(console),
+            *webhooks.routes(console)]

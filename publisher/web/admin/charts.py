@@ -15,13 +15,14 @@ labels. Time labels fall on round steps (seconds, minutes, hours, days) chosen s
 two read the same.
 
 What a test (or the console's browser test) can count, for every chart:
-- the root: `svg.publisher-chart` with id `chart-subscribers`, `chart-progress` or
-  `chart-rates` (`-narrow` appended at the narrow size), `role="img"` and an `aria-label`
-  (its localised title);
+- the root: `svg.publisher-chart` with id `chart-subscribers`, `chart-progress`,
+  `chart-rates` or `chart-feeds` (`-narrow` appended at the narrow size), `role="img"` and
+  an `aria-label` (its localised title);
 - one plotted point: one `circle.dot` inside `g.series-<key>`, where the keys are
   subscribers: `confirmed`, `unsubscribed`, `bounced`, `complained` (daily counts) and
   `total-confirmed` (right axis), one point per day;
   progress: `sent`, one point per sample, and `total` (a dashed line, no dots);
+  feeds: `feed-fetches` and `other-fetchers`, one point per day;
   rates: `bounce-rate` and `complaint-rate`, one point per send, and `bounce-limit` and
   `complaint-limit` (dashed `path.line`, no dots);
 - a send over a limit: its point on the crossed rate is `circle.dot.over-limit` (red and
@@ -41,6 +42,7 @@ import pygal
 from lxml import etree
 from pygal.style import Style
 
+from publisher.analytics.figures import FeedDay
 from publisher.i18n import N_, translator_for
 from publisher.sending.reports import BOUNCE_RATE_LIMIT, COMPLAINT_RATE_LIMIT, SendSummary
 from publisher.subscribers.activity import DayActivity
@@ -189,6 +191,26 @@ def subscribers_chart(days: Sequence[DayActivity], language: str,
     chart.add(total, [_point(day.total_confirmed, f"{day.day.isoformat()} {total}: "
                              f"{day.total_confirmed:,}") for day in days],
               secondary=True, stroke_style=DASHED)
+    return _render(chart)
+
+
+def feeds_chart(days: Sequence[FeedDay], language: str, size: Size = WIDE) -> str:
+    """Feed fetches per day (every feed) and the distinct other fetchers per day (summed
+    over the feeds), one point per day."""
+    tr = translator_for(language)
+    title = tr.gettext("Feed readership per day")
+    if not any(day.fetches for day in days):
+        return _empty("feeds", title, language, size)
+    every = max(1, math.ceil(len(days) / (size.x_labels - 1)))
+    chart = _chart(pygal.Line, "feeds", title, ["feed-fetches", "other-fetchers"], language,
+                   size, x_labels_major_every=every, show_minor_x_labels=False, min_scale=1,
+                   max_scale=6, include_x_axis=True, value_formatter=_count)
+    chart.x_labels = [day.day.strftime("%m-%d") for day in days]
+    for key, label in (("fetches", N_("Feed fetches")),
+                       ("other_fetchers", N_("Other fetchers (distinct per day)"))):
+        name = tr.gettext(label)
+        chart.add(name, [_point(getattr(day, key), f"{day.day.isoformat()} {name}: "
+                                f"{getattr(day, key):,}") for day in days])
     return _render(chart)
 
 

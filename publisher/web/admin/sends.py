@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from publisher.analytics.figures import clicks_of_send
 from publisher.errors import PublisherError, SendError
 from publisher.i18n import N_, SEND_STATE_LABELS, Translator
 from publisher.sending import control, enrolment, outbox, reports
@@ -194,6 +195,7 @@ class _Handlers:
             "send.html.j2", operator, send=view(console, summary), rows=rows, states=states,
             all_states=outbox.STATES, reply=reply, next_page=next_page, chart=chart,
             groups=reports.failures_by_reply(console.engine, send_id),
+            links=clicks_of_send(console.engine, send_id),
             live=f"{PREFIX}/sends/{send_id}/live.json", notice=notice(console, request),
             bounce_limit=f"{reports.BOUNCE_RATE_LIMIT:.0%}",
             complaint_limit=f"{reports.COMPLAINT_RATE_LIMIT:.1%}")

@@ -151,6 +151,14 @@ class ReportLimits(BaseModel):
     complaint_rate: float
 
 
+class ReportClicks(BaseModel):
+    """A counted link of the send: its clicks and link scanners' prefetches, in all."""
+
+    url: str
+    clicks: int
+    prefetches: int
+
+
 class Report(BaseModel):
     """`publisher report --json`, the same document."""
 
@@ -179,3 +187,4 @@ class Report(BaseModel):
     warnings: list[str]
     pruned: bool
     failures: list[ReportFailure]
+    clicks: list[ReportClicks]  # empty when the send did not count its links' clicks

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 
+from publisher.analytics import figures
 from publisher.errors import SendError
 from publisher.sending import control, outbox, reports
 from publisher.web.api.models import Report, Send, SendList
@@ -49,8 +50,10 @@ async def one(call: Call) -> Send:
 
 async def report(call: Call) -> Report:
     summary = _summary(call)
-    failures = reports.failures_by_reply(call.state.engine, call.id)
-    return Report.model_validate(reports.report_data(summary, failures))
+    engine = call.state.engine
+    failures = reports.failures_by_reply(engine, call.id)
+    clicks = figures.clicks_of_send(engine, call.id)
+    return Report.model_validate(reports.report_data(summary, failures, clicks))
 
 
 def _refused(call: Call, what: str) -> Conflict:
