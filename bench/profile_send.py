@@ -1,7 +1,12 @@
 """Where one message's CPU goes, on one core, in microseconds (CPU time, not wall time):
 
   personalise  the send's prepared message -> Outgoing for one reader, no DKIM
-  DKIM         rsa-2048 signing only: building with DKIM minus building without
+  DKIM         rsa-2048 signing only: building with DKIM minus building without; of it,
+               the RSA private-key operation alone (OpenSSL, on a digest) and the rest
+               (hashing, canonicalising, headers: building with DKIM but the RSA
+               operation stubbed out, minus building without), the rest also by the former
+               path (the whole message joined, then signed by dkim_signing's general
+               signer, as before publisher.mail.dkim_prepared) for the comparison
   SMTP client  publisher.mail.smtp's Connection/deliver on a prebuilt Outgoing, 16
                connections into Postfix's smtp-sink, the whole process's CPU per message
   outbox       claim + record on SQLite, batches of 500, no SMTP
@@ -19,7 +24,8 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,6 +168,56 @@ def outbox_cost(config: Config, count: int) -> float:
     return (time.process_time() - began) / count * 1e6
 
 
+def former_build(built: Builder) -> Callable[[int], object]:
+    """A row built as before the signing plan: the whole message joined, signed by the
+    general signer (headers parsed, body prefix learnt and hashed), headers put in front
+    with a second copy."""
+    from publisher.clock import utc_now
+    from publisher.mail.dkim_signing import load_key, make_header_signer
+    from publisher.mail.mime import Recipient
+    from publisher.mail.wire import with_headers
+
+    keys = [load_key(pem, selector, domain, "bench") for selector, domain, pem in built.dkim]
+    sign = make_header_signer(keys, utc_now)
+
+    def build(n: int) -> object:
+        _, subscriber_id, email, name = row(n)
+        values = built.personaliser.values(Recipient(subscriber_id, email, name))
+        outgoing, message = built.prepared.outgoing(values, with_message=True)
+        return with_headers(sign(message), outgoing)
+
+    return build
+
+
+@contextmanager
+def _rsa_stubbed() -> Iterator[None]:
+    """DKIM with the RSA operation replaced by a constant of its length (the rest timed)."""
+    from unittest.mock import patch
+
+    from publisher.mail import dkim_signing
+
+    with patch.object(dkim_signing, "_raw_signature", lambda key, digest: bytes(256)):
+        yield
+
+
+def rsa_operation(built: Builder, count: int) -> float:
+    """Microseconds of one RSA-2048 PKCS#1 v1.5 signature of a sha256 digest (OpenSSL)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    from publisher.mail.dkim_signing import load_key
+
+    ((selector, domain, pem),) = built.dkim
+    key = load_key(pem, selector, domain, "bench").key
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return cpu_per_message(lambda n: key.sign(hashlib.sha256(b"%d" % n).digest(),
+                                              padding.PKCS1v15(), Prehashed(hashes.SHA256())),
+                           count)
+
+
 @dataclass(frozen=True)
 class Split:
     personalise: float
@@ -169,6 +225,9 @@ class Split:
     smtp_client: float
     outbox: float
     raw_aiosmtplib: float  # reference: aiosmtplib's sendmail, not part of the sum
+    rsa: float  # the RSA operation alone
+    dkim_rest: float  # DKIM without the RSA operation
+    dkim_rest_former: float  # the same by the former path, for the comparison
 
     @property
     def total(self) -> float:
@@ -183,13 +242,21 @@ def cpu_split(root: Path, port: int, quick: bool) -> Split:
     with_dkim, without = builder(signed), builder(plain)
     without.build(row(0))  # first build loads what a send loads once
     with_dkim.build(row(0))
+    former = former_build(with_dkim)
+    former(0)
     personalise = cpu_per_message(lambda n: without.build(row(n)), 2_000 * scale)
     both = cpu_per_message(lambda n: with_dkim.build(row(n)), 1_000 * scale)
+    rsa = rsa_operation(with_dkim, 1_000 * scale)
+    with _rsa_stubbed():
+        rest = cpu_per_message(lambda n: with_dkim.build(row(n)), 2_000 * scale)
+        rest_former = cpu_per_message(former, 2_000 * scale)
+        personalise_again = cpu_per_message(lambda n: without.build(row(n)), 2_000 * scale)
     message = with_dkim.build(row(1))
     client = smtp_client(signed, message, 2_000 * scale)
     raw = raw_aiosmtplib(port, unstuffed(message), 2_000 * scale)
     rows = outbox_cost(signed, 5_000 * scale)
-    return Split(personalise, both - personalise, client.cpu_us, rows, raw.cpu_us)
+    return Split(personalise, both - personalise, client.cpu_us, rows, raw.cpu_us, rsa,
+                 rest - personalise_again, rest_former - personalise_again)
 
 
 def split_table(split: Split) -> list[str]:
@@ -200,6 +267,9 @@ def split_table(split: Split) -> list[str]:
                          ("outbox (claim + record, SQLite, batch 500)", split.outbox)):
         lines.append(f"{label:<46} {value:>8,.0f} {value / split.total:>6.0%}")
     lines.append(f"{'sum':<46} {split.total:>8,.0f}")
+    lines.append(f"DKIM minus the RSA operation ({split.rsa:,.0f} µs alone): "
+                 f"{split.dkim_rest:,.0f} µs per message, the former path "
+                 f"{split.dkim_rest_former:,.0f} µs")
     lines.append(f"one-core ceiling: {1e6 / split.total:,.0f} messages/s "
                  f"(reference: aiosmtplib sendmail on the same bytes "
                  f"{split.raw_aiosmtplib:,.0f} µs/message)")

@@ -2,7 +2,8 @@
 
 Each message comes out as it is written after DATA (`wire.Outgoing`): the prepared pieces
 were dot-stuffed once per send, so per recipient only the slot values are stuffed, and the
-DKIM-Signature headers, computed over the unstuffed message, go in front.
+DKIM-Signature headers, computed from the slot values and what the send's signing plan
+settled once (`dkim_prepared`), go in front in the same join.
 
 A Builder holds a token signer that does not pickle, so each sender process makes its own
 with `make_builder` from the same plain parts. DKIM keys travel as the PEM bytes read from
@@ -17,10 +18,11 @@ from functools import lru_cache
 
 from publisher.clock import utc_now
 from publisher.config import Secrets
-from publisher.mail.dkim_signing import DkimKey, Signer, load_key, make_header_signer
+from publisher.mail.dkim_prepared import PreparedSigner
+from publisher.mail.dkim_signing import DkimKey, load_key
 from publisher.mail.message_ids import MessageIds
 from publisher.mail.mime import Personaliser, PreparedMessage, Recipient, SendContext
-from publisher.mail.wire import Outgoing, with_headers
+from publisher.mail.wire import Outgoing
 from publisher.tokens import TokenSigner
 
 KeySpec = tuple[str, str, bytes]  # selector, domain, PEM as read
@@ -34,16 +36,16 @@ def key_specs(keys: Sequence[DkimKey]) -> tuple[KeySpec, ...]:
 
 
 @lru_cache(maxsize=16)
-def _signer(specs: tuple[KeySpec, ...], edition: str = "") -> Signer | None:
+def _signer(specs: tuple[KeySpec, ...], edition: str = "") -> PreparedSigner | None:
     """The keys' signer for one edition of a send ("": the original): each language
-    variant keeps its own caches of parsed header fields and of its body's shared prefix
-    (see publisher.mail.dkim_signing), which rows alternating between variants would
+    variant keeps its own signing plans (see publisher.mail.dkim_prepared) and the caches
+    of the general signer behind them, which rows alternating between variants would
     otherwise relearn at every row."""
     if not specs:
         return None
     keys = [load_key(pem, selector, domain, f"{selector}._domainkey.{domain}")
             for selector, domain, pem in specs]
-    return make_header_signer(keys, utc_now)
+    return PreparedSigner(keys, utc_now)
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class Builder:
         edition = language if language is not None and language in self.translations else ""
         sign = _signer(self.dkim, edition)
         prepared = self.translations[edition] if edition else self.prepared
-        outgoing, message = prepared.outgoing(values, with_message=sign is not None)
-        return outgoing if sign is None else with_headers(sign(message), outgoing)
+        message, encoded = prepared.chosen(values)
+        if sign is None:
+            return message.written(encoded)
+        return message.written(encoded, sign.headers(message, encoded))
 
     def attempt(self, row: Row, language: str | None = None) -> Built:
         """The row's message, or None and why: a bad address or name fails its own row."""

@@ -8,7 +8,9 @@ signature. The `t=` tag comes from an injected clock. A signer parses and canoni
 distinct header field once, hashes the body prefix a send's messages share once, and folds
 each key's signature header once per second (a template with bh= and b= open), so across a
 send only what differs per recipient costs anything; the signatures are byte for byte what
-dkimpy's own steps give.
+dkimpy's own steps give. A send's messages, built from a prepared message, are signed from
+its signing plan instead (publisher.mail.dkim_prepared), which uses this module's parsing
+and templates; this signer is the general path, for any message.
 
 dkimpy is imported on first use, not with this module: a process that never signs (a sender
 of a site without DKIM keys) does not load it, nor the DNS resolver it brings.
@@ -176,9 +178,9 @@ BODY_HASH_LENGTH = 44  # base64 of a sha256 digest
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class Parsed:
     include: tuple[bytes, ...]  # the SIGNED_HEADERS present, in that order
-    canonical: dict[bytes, bytes]  # relaxed name -> relaxed value; the last field wins
+    signed_fields: bytes  # each included field, relaxed (the last of its name), joined
     body_hash: bytes
 
 
@@ -207,13 +209,13 @@ class _Fields:
             if known is None:
                 if len(self._known) >= FIELD_CACHE:
                     self._known.clear()
-                known = self._known[field_bytes] = _field(field_bytes)
+                known = self._known[field_bytes] = parse_field(field_bytes)
             raw += known[0]
             relaxed += known[1]
         return raw, relaxed
 
 
-def _field(field_bytes: bytes) -> tuple[list[Field], list[Field]]:
+def parse_field(field_bytes: bytes) -> tuple[list[Field], list[Field]]:
     """One field (no bare LF) as dkim.rfc822_parse and relaxed canonicalisation give it.
 
     A well-formed field is cut at its first colon without dkimpy's per-call regexes:
@@ -284,7 +286,7 @@ def _common_length(prefix: bytes, body: bytes, start: int) -> int:
 
 
 def _parse(message: bytes, fields: _Fields | None = None,
-           bodies: _BodyHashes | None = None) -> _Parsed:
+           bodies: _BodyHashes | None = None) -> Parsed:
     """Headers parsed, body hashed once; only the header block is parsed (splitting a large
     body into lines is what made signing slow), and the body is hashed in place."""
     end = message.find(b"\r\n\r\n")
@@ -296,8 +298,10 @@ def _parse(message: bytes, fields: _Fields | None = None,
         # else simple is the body as it is
         body, start = canonicalization().canonicalize_body(message[start:]), 0
     present = {name.lower() for name, _ in headers}
-    return _Parsed(include=tuple(h for h in SIGNED_HEADERS if h in present),
-                   canonical=dict(relaxed),
+    include = tuple(h for h in SIGNED_HEADERS if h in present)
+    canonical = dict(relaxed)  # the last field of a name wins
+    return Parsed(include=include,
+                   signed_fields=b"".join([name + b":" + canonical[name] for name in include]),
                    body_hash=base64.b64encode((bodies or _BodyHashes()).digest(body, start)))
 
 
@@ -329,12 +333,10 @@ class _Template:
             done, taken = end, taken + end - start
         self.tail = forms[0][1][done:]
 
-    def header(self, key: DkimKey, canonical: dict[bytes, bytes], include: tuple[bytes, ...],
-               body_hash: bytes) -> bytes:
+    def header(self, key: DkimKey, signed_fields: bytes, body_hash: bytes) -> bytes:
         # What dkim.hash_headers hashes: each signed field (the last of its name, relaxed),
         # then this signature header with b= empty and without its final CRLF.
-        hashed = [name + b":" + canonical[name] for name in include]
-        hashed += (self.hashed[0], body_hash, self.hashed[1])
+        hashed = (signed_fields, self.hashed[0], body_hash, self.hashed[1])
         signature = base64.b64encode(
             _raw_signature(key.key, hashlib.sha256(b"".join(hashed)).digest()))
         if len(signature) != self.signature_length or len(body_hash) != BODY_HASH_LENGTH:
@@ -384,7 +386,7 @@ def _open_runs(first: bytes, second: bytes, expected: int) -> list[tuple[int, in
     return runs
 
 
-class _Signatures:
+class KeySignatures:
     """One key's signatures, from a template kept for the current `t=` and signed fields."""
 
     def __init__(self, key: DkimKey) -> None:
@@ -393,13 +395,13 @@ class _Signatures:
         self._length = (octets + 2) // 3 * 4  # base64 of the raw signature
         self._template: tuple[int, tuple[bytes, ...], _Template] | None = None
 
-    def header(self, parsed: _Parsed, timestamp: int) -> bytes:
+    def header(self, parsed: Parsed, timestamp: int) -> bytes:
         kept = self._template
         if kept is None or kept[0] != timestamp or kept[1] != parsed.include:
             kept = (timestamp, parsed.include,
                     _Template(self.key, timestamp, parsed.include, self._length))
             self._template = kept
-        return kept[2].header(self.key, parsed.canonical, parsed.include, parsed.body_hash)
+        return kept[2].header(self.key, parsed.signed_fields, parsed.body_hash)
 
 
 def make_header_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Signer:
@@ -407,7 +409,7 @@ def make_header_signer(keys: list[DkimKey], clock: Callable[[], datetime]) -> Si
     front of the message. Keeps the header fields it has parsed (see _Fields), the body
     prefix it has hashed (_BodyHashes) and each key's template (_Template)."""
     fields, bodies = _Fields(), _BodyHashes()
-    signatures = [_Signatures(key) for key in keys]
+    signatures = [KeySignatures(key) for key in keys]
 
     def sign(message: bytes) -> bytes:
         timestamp = int(clock().timestamp())

@@ -44,7 +44,14 @@ from publisher.mail.rendered import (
     UNSUBSCRIBE_URL,
     RenderedEmail,
 )
-from publisher.mail.wire import Outgoing, canonical, crlf_only, outgoing_from, stuff
+from publisher.mail.wire import (
+    Outgoing,
+    canonical,
+    crlf_only,
+    outgoing_from,
+    stuff,
+    with_headers,
+)
 from publisher.tokens import TokenSigner, reader_tokens
 
 CRLF = b"\r\n"
@@ -168,36 +175,53 @@ class PreparedMessage:
 
     def personalise(self, values: dict[Slot, str]) -> bytes:
         """The message for one recipient, unstuffed (what DKIM signs)."""
-        message, encoded = self._chosen(values)
-        return message._join(encoded)
+        message, encoded = self.chosen(values)
+        return message.join(encoded)
 
     def outgoing(self, values: dict[Slot, str], *,
                  with_message: bool = False) -> tuple[Outgoing, bytes]:
         """The message as written after DATA, and (with_message) the same message unstuffed
         and canonical, for DKIM; b"" without."""
-        message, encoded = self._chosen(values)
-        wire = message.wire
-        stuffed = None if wire is None else _stuffed_values(wire, encoded)
-        if wire is None or stuffed is None:  # a value the wire form cannot take as it is
-            text = canonical(message._join(encoded))
-            return outgoing_from(text), (text if with_message else b"")
-        data = b"".join([p if isinstance(p, bytes) else stuffed[p] for p in wire.pieces])
-        size = wire.size + sum(len(encoded[slot]) * count for slot, count in wire.counts)
-        eight_bit = wire.eight_bit or not all(v.isascii() for v in stuffed.values())
-        return (Outgoing(data, size, eight_bit),
-                message._join(encoded) if with_message else b"")
+        message, encoded = self.chosen(values)
+        sent = message.written(encoded)
+        if not with_message:
+            return sent, b""
+        text = message.join(encoded)
+        return sent, (text if message.fits_wire(encoded) else canonical(text))
 
-    def _chosen(self, values: dict[Slot, str]) -> tuple[PreparedMessage, dict[Slot, bytes]]:
+    def chosen(self, values: dict[Slot, str]) -> tuple[PreparedMessage, dict[Slot, bytes]]:
         """This message or its fallback, with the values encoded for the one chosen."""
         raw = HEADER_SLOTS | self.eight_bit_slots
         encoded = {slot: value.encode() if slot in raw else _qp(value)
                    for slot, value in values.items()}
         if self.fallback is not None and any(
                 len(encoded[slot]) > SLOT_BUDGET for slot in self.eight_bit_slots):
-            return self.fallback._chosen(values)
+            return self.fallback.chosen(values)
         return self, encoded
 
-    def _join(self, encoded: dict[Slot, bytes]) -> bytes:
+    def fits_wire(self, encoded: dict[Slot, bytes]) -> bool:
+        """The precomputed wire form takes these values as they are."""
+        return self.wire is not None and _stuffed_values(self.wire, encoded) is not None
+
+    def written(self, encoded: dict[Slot, bytes], headers: bytes = b"") -> Outgoing:
+        """This message (as `chosen` chose it) as written after DATA, with `headers` (whole
+        header lines, unstuffed: DKIM-Signature) in front, all in one join."""
+        wire = self.wire
+        stuffed = None if wire is None else _stuffed_values(wire, encoded)
+        if wire is None or stuffed is None:  # a value the wire form cannot take as it is
+            sent = outgoing_from(canonical(self.join(encoded)))
+            return with_headers(headers, sent) if headers else sent
+        lead = with_headers(headers, Outgoing(b"", 0, False)) if headers else None
+        data = b"".join([b"" if lead is None else lead.data,
+                         *[p if isinstance(p, bytes) else stuffed[p] for p in wire.pieces]])
+        size = wire.size + sum(len(encoded[slot]) * count for slot, count in wire.counts)
+        eight_bit = wire.eight_bit or not all(v.isascii() for v in stuffed.values())
+        if lead is None:
+            return Outgoing(data, size, eight_bit)
+        return Outgoing(data, size + lead.size, eight_bit or lead.eight_bit)
+
+    def join(self, encoded: dict[Slot, bytes]) -> bytes:
+        """The pieces with these encoded values in their slots."""
         return b"".join([p if isinstance(p, bytes) else encoded[p] for p in self.pieces])
 
 
