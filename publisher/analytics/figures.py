@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from publisher.analytics.counters import DAY_LENGTH
 from publisher.db import feed_aggregators, feed_fetches, link_clicks, links, page_views, sends
 from publisher.urls import issue_path
 
@@ -90,7 +91,7 @@ def feed_days(engine: Engine, days: int, today: date) -> list[FeedDay]:
         rows = conn.execute(
             sa.select(c.period, sa.func.sum(c.fetches), sa.func.sum(c.other_fetchers))
             .where(c.period >= first.isoformat(), c.period <= today.isoformat(),
-                   sa.func.length(c.period) == len("YYYY-MM-DD"))
+                   sa.func.length(c.period) == DAY_LENGTH)
             .group_by(c.period)).all()
     found = {str(period): (int(fetches), int(others)) for period, fetches, others in rows}
     return [FeedDay(day, *found.get(day.isoformat(), (0, 0)))
