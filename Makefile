@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Python's default, whatever the shell says: each test run's xdist workers and every
+# `publisher` process the tests start then read compiled (and pytest's rewritten) modules
+# instead of compiling them again (about 8 s of CPU per worker for the tests alone).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test quick lint system-deps bench docs docs-reference locale clean
 

@@ -8,9 +8,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from publisher.config import load_config
+from tests import web_client
 from tests.admin.helpers import log_in
 from tests.cli import run_publisher, start_publisher
 from tests.servers import free_port, wait_for_port
@@ -67,7 +66,7 @@ def test_the_console_commands_the_demo_prints_open_its_send(tmp_path: Path) -> N
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        with web_client.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             assert log_in(client, "admin", password).status_code == 303
             sends = client.get("/admin/sends")
     finally:

@@ -12,8 +12,7 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 
-import httpx
-
+from tests import web_client
 from tests.sending.helpers import write_config_file
 from tests.servers import free_port, wait_for_port
 
@@ -67,7 +66,7 @@ def test_the_readmes_try_it_path_shows_the_confirmation_link_in_dev_catch(
         assert catcher.stdout is not None
         catcher.stdout.readline()
         wait_for_port("127.0.0.1", web)
-        with httpx.Client(base_url=f"http://127.0.0.1:{web}", timeout=30) as client:
+        with web_client.Client(base_url=f"http://127.0.0.1:{web}", timeout=30) as client:
             page = client.get("/subscribe")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
             assert csrf is not None

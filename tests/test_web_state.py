@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -15,6 +14,7 @@ from publisher.db import open_database
 from publisher.i18n import translator_for
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
@@ -33,7 +33,7 @@ def test_the_public_pages_and_the_console_open_one_engine_between_them(
     site = seed_config.settings.site.model_copy(update={"base_url": base})
     config = replace(seed_config, settings=seed_config.settings.model_copy(update={"site": site}))
     state = WebState(config, SECRETS)
-    with LiveServer(create_app(state), port), httpx.Client(base_url=base) as client:
+    with LiveServer(create_app(state), port), web_client.Client(base_url=base) as client:
         assert client.get("/admin/login").status_code == 200  # the console asks for accounts
         subscribed = client.post("/subscribe", data={"email": "reader@example.org"},
                                  headers={"Origin": base})
@@ -46,7 +46,7 @@ def test_the_public_pages_and_the_console_open_one_engine_between_them(
 
 def test_an_api_path_that_is_not_there_answers_a_problem_document(seed_config: Config) -> None:
     with LiveServer(create_app(WebState(seed_config, SECRETS))) as server, \
-            httpx.Client(base_url=server.url) as client:
+            web_client.Client(base_url=server.url) as client:
         missing = client.get("/api/v1/nothing-here")
         page = client.get("/nothing-here")
     title = translator_for(seed_config.site.language).gettext("Page not found")

@@ -19,6 +19,7 @@ from publisher.db import open_database
 from publisher.web.admin.console import Console
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
@@ -50,8 +51,8 @@ class Served:
     console: Console = field(repr=False)
 
     def client(self, **headers: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30,
-                            headers=headers)
+        return web_client.Client(base_url=self.url, follow_redirects=False, timeout=30,
+                                 headers=headers)
 
 
 def with_language(config: Config, language: str) -> Config:

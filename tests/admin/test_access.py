@@ -25,6 +25,7 @@ from publisher.db import admin_sessions, admin_users
 from publisher.subscribers import store
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.admin.helpers import (
     PASSWORD,
     USERNAME,
@@ -79,7 +80,7 @@ def test_every_console_route_and_action_refuses_a_visitor_without_a_session(
     assert len(guarded) >= 15, guarded  # pages, live JSON and every action
     forged = {"publisher_admin": "InNvbWV0aGluZyI.forged"}
     for cookies in ({}, forged):
-        with httpx.Client(base_url=site.url, cookies=cookies) as client:
+        with web_client.Client(base_url=site.url, cookies=cookies) as client:
             for method, path in guarded:
                 response = client.request(method, concrete(path), data={"csrf": "x"},
                                           headers={"Origin": site.url})
@@ -293,7 +294,7 @@ def test_without_a_secret_key_the_console_says_so_and_opens_nothing(
     with console_served(seed_config) as site:
         no_keys = WebState(site.config, Secrets())
         with LiveServer(create_app(no_keys)) as server, \
-                httpx.Client(base_url=server.url) as client:
+                web_client.Client(base_url=server.url) as client:
             page = client.get("/admin/login")
             assert page.status_code == 503 and "PUBLISHER_SECRET_KEY" in page.text
             assert client.get("/admin").status_code == 303

@@ -10,12 +10,12 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from publisher.config import Config
 from publisher.subscribers import store
 from publisher.web.admin.console import zoned
+from tests import web_client
 from tests.admin.helpers import console_served, log_in, with_language
 from tests.catalogs import catalog, translations
 from tests.sending.helpers import add_confirmed
@@ -74,10 +74,10 @@ def test_console_times_carry_their_zone() -> None:
 def test_a_damaged_unsubscribe_link_says_how_to_leave(seed_config: Config, language: str,
                                                        says: str, never: str) -> None:
     with console_served(with_language(seed_config, language)) as site:
-        for answer in (httpx.get(site.url + "/unsubscribe/cut-short"),
-                       httpx.post(site.url + "/unsubscribe/cut-short",
-                                  data={"List-Unsubscribe": "One-Click"})):
+        for answer in (web_client.get(site.url + "/unsubscribe/cut-short"),
+                       web_client.post(site.url + "/unsubscribe/cut-short",
+                                       data={"List-Unsubscribe": "One-Click"})):
             assert answer.status_code == 400
             assert says in answer.text and never not in answer.text
-        preferences = httpx.get(site.url + "/preferences/cut-short")
+        preferences = web_client.get(site.url + "/preferences/cut-short")
         assert preferences.status_code == 400 and never not in preferences.text

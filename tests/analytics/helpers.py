@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy.engine import Engine
 
 from publisher.analytics import figures
 from publisher.analytics.access_log import Hit, parse_lines
 from publisher.config import Config
+from tests import web_client
 
 ACCESS_LOG = Path(__file__).resolve().parent.parent / "data" / "analytics" / "access.log"
 # 12:00 in Asia/Shanghai (the seed site's zone), the day the log was written.
@@ -44,7 +44,7 @@ def logged_hits() -> list[Hit]:
 def replay(base_url: str, hits: list[Hit], **headers: str) -> Iterator[int]:
     """Each GET of the log, made again over HTTP from the same address (X-Forwarded-For,
     which uvicorn trusts from loopback) with the same User-Agent; the statuses."""
-    with httpx.Client(base_url=base_url) as client:
+    with web_client.Client(base_url=base_url) as client:
         for hit in hits:
             if hit.method == "GET":
                 yield client.get(hit.path, headers={"User-Agent": hit.user_agent,

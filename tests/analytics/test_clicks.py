@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import httpx
 from itsdangerous import URLSafeSerializer
 
 from publisher.analytics import figures
@@ -16,6 +15,7 @@ from publisher.config import Config
 from publisher.tokens import Purpose, TokenSigner, link_token
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.analytics.clicks import CLICK_LINK, clicks_reach, html_of, sent, served, text_of
 from tests.analytics.helpers import with_clicks, with_database
 from tests.sending.helpers import SECRETS
@@ -33,7 +33,7 @@ def test_a_click_on_a_sent_messages_link_lands_on_its_url_and_counts_once(
     numbered = figures.send_links(engine, send_id)
     clicked = CLICK_LINK.findall(html_of(message))[0]
     state = WebState(config, SECRETS)
-    with served(create_app(state)) as live, httpx.Client() as client:
+    with served(create_app(state)) as live, web_client.Client() as client:
         checked = client.head(live.url + clicked.removeprefix(BASE))  # a link checker
         assert checked.status_code == 302
         answer = client.get(live.url + clicked.removeprefix(BASE), headers={"DNT": "1"})
@@ -64,7 +64,7 @@ def test_a_bad_token_is_the_sites_404_page_and_never_a_redirect(
            signer.sign(Purpose.UNSUBSCRIBE, {"id": 1, "a": "0" * 16}),  # another purpose
            "https://evil.example/", "%2F%2Fevil.example"]
     state = WebState(config, SECRETS)
-    with served(create_app(state)) as live, httpx.Client() as client:
+    with served(create_app(state)) as live, web_client.Client() as client:
         for wrong in bad:
             answer = client.get(f"{live.url}/l/{wrong}")
             assert answer.status_code == 404, wrong

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -16,6 +15,7 @@ from publisher.db import open_database
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.analytics.helpers import (
     DAY,
     EXPECTED,
@@ -59,7 +59,7 @@ def test_the_same_fetcher_twice_is_one_fetcher_and_two_are_two(
     site: tuple[LiveServer, Engine],
 ) -> None:
     live, engine = site
-    with httpx.Client(base_url=live.url) as client:
+    with web_client.Client(base_url=live.url) as client:
         for address in ("198.51.100.7", "198.51.100.7", "198.51.100.8"):
             client.get("/feed.json", headers={"User-Agent": READER, "X-Forwarded-For": address})
         client.get("/feed.json", headers={"User-Agent": "Feedly/1.0 (+http://www.feedly.com/"
@@ -74,12 +74,12 @@ def test_a_request_that_asks_not_to_be_tracked_is_not_counted_at_all(
     site: tuple[LiveServer, Engine], opt_out: dict[str, str],
 ) -> None:
     live, engine = site
-    with httpx.Client(base_url=live.url) as client:
+    with web_client.Client(base_url=live.url) as client:
         for path, agent in ((ISSUE_PAGE, FIREFOX), ("/feed.atom", READER)):
             answer = client.get(path, headers={"User-Agent": agent, **opt_out})
             assert answer.status_code == 200  # served all the same
     assert counts(engine) == {"feeds": {}, "views": {}}  # decided before the response: no race
-    with httpx.Client(base_url=live.url) as client:
+    with web_client.Client(base_url=live.url) as client:
         client.get(ISSUE_PAGE, headers={"User-Agent": FIREFOX, "DNT": "0"})
     assert counts_reach(engine, {"feeds": {}, "views": {ISSUE_PAGE: 1}})
 
@@ -88,7 +88,7 @@ def test_an_issue_page_view_counts_once_per_request_and_under_its_day(
     site: tuple[LiveServer, Engine],
 ) -> None:
     live, engine = site
-    with httpx.Client(base_url=live.url) as client:
+    with web_client.Client(base_url=live.url) as client:
         for path in (ISSUE_PAGE, ISSUE_PAGE + "index.html", ISSUE_PAGE):
             assert client.get(path, headers={"User-Agent": FIREFOX}).status_code == 200
     assert counts_reach(engine, {"feeds": {}, "views": {ISSUE_PAGE: 3}})

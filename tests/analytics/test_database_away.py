@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import time
 
-import httpx
 import pytest
 
 from publisher.config import Config, Secrets
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.analytics.helpers import ISSUE_PAGE, NOW, with_database
 from tests.conftest import LiveServer
 from tests.servers import free_port
@@ -28,7 +28,7 @@ def test_with_the_database_away_pages_are_served_and_the_lost_count_is_logged(
     state = WebState(with_database(seed_config, nobody_listens),
                      Secrets(secret_keys=("k" * 32,)), clock=lambda: NOW)
     with caplog.at_level(logging.WARNING, logger="publisher"), \
-            LiveServer(create_app(state)) as live, httpx.Client(base_url=live.url) as client:
+            LiveServer(create_app(state)) as live, web_client.Client(base_url=live.url) as client:
         for path in ("/feed.atom", ISSUE_PAGE):
             answer = client.get(path, headers={"User-Agent": FIREFOX})
             assert answer.status_code == 200 and answer.content

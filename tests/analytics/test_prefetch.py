@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from publisher.analytics import click_tally
 from publisher.analytics.click_tally import ClickTally, in_burst, network_of
 from publisher.config import Config
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.analytics.clicks import CLICK_LINK, clicks_reach, html_of, sent, served
 from tests.analytics.helpers import with_clicks
 from tests.sending.helpers import SECRETS, T0
@@ -68,7 +67,7 @@ def test_scanners_fetching_right_after_delivery_count_as_prefetches_over_http(
     path = CLICK_LINK.findall(html_of(message))[0].removeprefix("http://127.0.0.1:8000")
     now = [T0]  # deliveries were recorded sent at T0
     state = WebState(config, SECRETS, clock=lambda: now[0])
-    with served(create_app(state)) as live, httpx.Client() as client:
+    with served(create_app(state)) as live, web_client.Client() as client:
         for seconds, address in ((3, "203.0.113.5"), (4, "203.0.113.9"), (5, "198.51.100.1"),
                                  (300, "203.0.113.5")):
             now[0] = T0 + timedelta(seconds=seconds)

@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -24,6 +23,7 @@ from publisher.sending.send_issue import ready
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.analytics.clicks import CLICK_LINK, html_of, sent, served
 from tests.analytics.helpers import (
     ACCESS_LOG,
@@ -112,7 +112,7 @@ def test_no_column_or_value_of_the_click_tables_identifies_a_reader(
     addresses = {"203.0.113.5", "198.51.100.7", "2001:db8::1"}
     agent = "Mozilla/5.0 (Reader Test) Thunderbird/128.0"
     with caplog.at_level(logging.DEBUG), served(create_app(state)) as live, \
-            httpx.Client() as client:
+            web_client.Client() as client:
         for link in CLICK_LINK.findall(html_of(message))[:3]:
             for address in addresses:
                 client.get(live.url + link.removeprefix("http://127.0.0.1:8000"),

@@ -19,6 +19,7 @@ from publisher.dev.catcher import Catcher
 from publisher.ratelimit import KeyedLimiter
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS, write_config_file
 from tests.servers import free_port
@@ -51,7 +52,7 @@ class Api:
 
     def client(self, secret: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-        return httpx.Client(base_url=self.url + "/api/v1", headers=headers, timeout=30)
+        return web_client.Client(base_url=self.url + "/api/v1", headers=headers, timeout=30)
 
 
 def site_file(folder: Path, smtp_port: int, database_url: str, base_url: str) -> Path:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -21,6 +20,7 @@ from publisher.ratelimit import KeyedLimiter
 from publisher.web.app import SECURITY_HEADERS, create_app
 from publisher.web.forms import MAX_FORM_BYTES
 from publisher.web.state import WebState
+from tests import web_client
 from tests.api.conftest import Api
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
@@ -78,7 +78,7 @@ def test_while_postgres_is_down_the_api_answers_503_with_retry_after_and_stores_
         headers = {"Authorization": f"Bearer {secret}"}
         body = {"email": "reader@example.org", "consent": {
             "at": "2026-01-01T00:00:00Z", "source": "shop"}}
-        with LiveServer(create_app(state), port), httpx.Client(
+        with LiveServer(create_app(state), port), web_client.Client(
                 base_url=base + "/api/v1", headers=headers) as client:
             pg.stop("fast")
             try:

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
-import httpx
-
 from publisher.config import Config, Secrets
 from publisher.site.archive import FAVICON
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import DATA, REPO, LiveServer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,7 +42,7 @@ def test_serve_answers_favicon_before_a_build_and_the_build_copies_it(
         seed_config: Config) -> None:
     config = with_issues(seed_config, DATA / "console")
     secrets = Secrets(secret_keys=("k" * 32,))
-    with LiveServer(create_app(WebState(config, secrets))) as live, httpx.Client(
+    with LiveServer(create_app(WebState(config, secrets))) as live, web_client.Client(
             base_url=live.url) as client:
         unbuilt = client.get("/favicon.ico")
         assert unbuilt.status_code == 200 and unbuilt.content == SHIPPED.read_bytes()

@@ -6,13 +6,13 @@ import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from publisher.config import Config, Secrets
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +35,7 @@ def server(seed_config: Config) -> Iterator[LiveServer]:
 def test_each_resource_is_served_with_its_content_type_then_304_on_revalidation(
     server: LiveServer, path: str, content_type: str
 ) -> None:
-    with httpx.Client(base_url=server.url) as client:
+    with web_client.Client(base_url=server.url) as client:
         first = client.get(path, headers={"Accept-Encoding": "identity"})
         assert first.status_code == 200
         assert first.headers["content-type"].startswith(content_type)
@@ -51,7 +51,7 @@ def test_each_resource_is_served_with_its_content_type_then_304_on_revalidation(
 
 
 def test_feeds_are_gzipped_for_clients_that_ask_with_a_distinct_etag(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as client:
+    with web_client.Client(base_url=server.url) as client:
         plain = client.get("/feed.atom", headers={"Accept-Encoding": "identity"})
         zipped = client.get("/feed.atom", headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip"
@@ -62,17 +62,17 @@ def test_feeds_are_gzipped_for_clients_that_ask_with_a_distinct_etag(server: Liv
 
 
 def test_a_changed_etag_gets_the_full_response(server: LiveServer) -> None:
-    response = httpx.get(server.url + "/feed.atom", headers={"If-None-Match": '"stale"'})
+    response = web_client.get(server.url + "/feed.atom", headers={"If-None-Match": '"stale"'})
     assert response.status_code == 200 and response.content
 
 
 @pytest.mark.parametrize("path", ["/.cache/manifest.json", "/../publisher.toml", "/nope.html",
                                   "/issues/%2e%2e/%2e%2e/publisher.toml"])
 def test_hidden_missing_and_escaping_paths_are_404(server: LiveServer, path: str) -> None:
-    assert httpx.get(server.url + path).status_code == 404
+    assert web_client.get(server.url + path).status_code == 404
 
 
 def test_a_directory_without_slash_redirects(server: LiveServer) -> None:
-    response = httpx.get(server.url + "/issues/2024-06-first-half")
+    response = web_client.get(server.url + "/issues/2024-06-first-half")
     assert response.status_code == 301
     assert response.headers["location"] == "/issues/2024-06-first-half/"

@@ -19,6 +19,7 @@ from publisher.site.build import build_site
 from publisher.urls import tag_path
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 from tests.feeds.helpers import private_site, write_issue
 
@@ -56,7 +57,7 @@ def test_every_tag_page_and_tag_feed_linked_from_the_archive_answers_200_over_ht
     config = site_with_awkward_tags(seed_config, tmp_path, page_size=1)
     build_site(config, NOW)
     with LiveServer(create_app(WebState(config, Secrets(secret_keys=("k" * 32,))))) as live, \
-            httpx.Client(base_url=live.url) as client:
+            web_client.Client(base_url=live.url) as client:
         pages = ["/", "/issues/spaces/", "/issues/chinese/", "/issues/slash/"]
         tag_pages = sorted({path for page in pages for path in links(client, page)
                             if path.startswith("/tags/")})

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
-import httpx
 import pytest
 from lxml import etree, html
 
@@ -18,6 +17,7 @@ from publisher.config import Config, Secrets
 from publisher.site.build import build_site
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import DATA, EXPECTED_SITE, LiveServer, make_seed_config
 from tests.feeds.helpers import write_issue
 from tests.feeds.test_expected_site import site_files
@@ -170,7 +170,7 @@ def test_the_root_is_the_same_page_whatever_the_browser_asks(tmp_path: Path) -> 
     config = bilingual_config(tmp_path)
     build_site(config, BUILT_ON)
     state = WebState(config, Secrets(secret_keys=("k" * 32,)))
-    with LiveServer(create_app(state)) as live, httpx.Client(base_url=live.url) as client:
+    with LiveServer(create_app(state)) as live, web_client.Client(base_url=live.url) as client:
         plain = client.get("/", headers={"Accept-Encoding": "identity"})
         english = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9",
                                            "Accept-Encoding": "identity",

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -18,6 +17,7 @@ from publisher.errors import ConfigError
 from publisher.site.build import build_site, email_paths, preview_dir
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 from tests.feeds.helpers import private_site, write_issue
 
@@ -79,7 +79,7 @@ def test_no_one_who_guesses_an_unpublished_slug_gets_anything_over_http(config: 
                for slug in ("secret-draft", "secret-future")
                for name in ("", "index.html", "email.html", "email.txt")]
     with LiveServer(create_app(WebState(config, SECRETS))) as live, \
-            httpx.Client(base_url=live.url) as client:
+            web_client.Client(base_url=live.url) as client:
         for guess in guesses:
             assert client.get(guess).status_code == 404, guess
         for name in files:
@@ -117,7 +117,8 @@ def test_an_output_directory_holding_the_preview_folder_is_refused_and_not_serve
     email.parent.mkdir(parents=True)
     email.write_text(DRAFT_SENTENCE, encoding="utf-8")
     with LiveServer(create_app(WebState(exposed, SECRETS))) as live:
-        assert httpx.get(live.url + "/preview/issues/secret-draft/email.html").status_code == 404
+        preview = web_client.get(live.url + "/preview/issues/secret-draft/email.html")
+        assert preview.status_code == 404
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ def test_an_unreachable_database_is_one_line_with_exit_75(
 ) -> None:
     url = CLOSED_POSTGRES.format(port=free_port())
     config = write_config_file(tmp_path, free_port(), url, outage_seconds=1)
-    done = run_publisher(config, *args)
+    done = run_publisher_here(config, *args)
     assert done.returncode == EX_TEMPFAIL, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: database unavailable: connection failed")
@@ -40,8 +40,8 @@ def test_an_unreachable_database_is_one_line_with_exit_75(
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     url = CLOSED_POSTGRES.format(port=free_port())
     config = write_config_file(tmp_path, free_port(), url, outage_seconds=0)
-    flag = run_publisher(config, "--debug", "status")
-    env = run_publisher(config, "status", env={**CLI_ENV, "PUBLISHER_DEBUG": "1"})
+    flag = run_publisher_here(config, "--debug", "status")
+    env = run_publisher_here(config, "status", env={**CLI_ENV, "PUBLISHER_DEBUG": "1"})
     for done in (flag, env):
         assert done.returncode != 0 and "Traceback" in done.stderr
         assert "OperationalError" in done.stderr

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,6 +30,7 @@ from publisher.sending.flow import UNWRITTEN_MAX
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.cli import start_publisher
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.faulty_smtp import FaultySMTP
@@ -355,10 +355,10 @@ def test_a_subscribe_while_postgres_is_down_answers_503_and_stores_nothing(
         with LiveServer(app, port):
             pg.stop("fast")
             try:
-                down = httpx.post(base + "/subscribe", data=form, headers={"Origin": base})
+                down = web_client.post(base + "/subscribe", data=form, headers={"Origin": base})
             finally:
                 pg.start()
-            up = httpx.post(base + "/subscribe", data=form, headers={"Origin": base})
+            up = web_client.post(base + "/subscribe", data=form, headers={"Origin": base})
             outbox_engine = open_database(url)  # the mail goes out after the answer
             wait_until(lambda: one_offs_settled(outbox_engine), 30, "the confirmation mail")
         received = len(catcher.messages())

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,7 +22,8 @@ from publisher.errors import ConfigError
 from publisher.sending import control, metrics, outbox
 from publisher.sending.send_issue import ready, start
 from publisher.subscribers import store
-from tests.cli import CLI_ENV, cli_command
+from tests import web_client
+from tests.cli import CLI_ENV, cli_command, run_publisher_here
 from tests.conftest import SEED_ISSUE
 from tests.feeds.helpers import private_site, write_issue
 from tests.sending.faulty_smtp import FaultySMTP
@@ -35,7 +35,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(url: str) -> Samples:
     """GET /metrics and parse it as Prometheus does: {(sample name, labels): value}."""
-    response = httpx.get(url, timeout=10)
+    response = web_client.get(url, timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -113,9 +113,8 @@ def test_a_worker_serves_metrics_equal_to_the_database_after_a_real_send(
         config = write_config_file(tmp_path, server.port, database_url,
                                    f'[metrics]\nlisten = "127.0.0.1:{port}"\n',
                                    backoff_base_seconds=3600)  # the 451 stays deferred
-        sent = subprocess.run(cli_command(config, "send", "2024-06-first-half", "--yes"),
-                              env=CLI_ENV, capture_output=True, timeout=120)
-        assert sent.returncode == 0, sent.stderr.decode()[-2000:]
+        sent = run_publisher_here(config, "send", "2024-06-first-half", "--yes")
+        assert sent.returncode == 0, sent.stderr[-2000:]
         send_id = outbox.require_send(engine, "2024-06-first-half")
         with engine.begin() as conn:  # a reader reports the issue as spam
             store.mark_complained(conn, 3, T0, {"via": "test"})

@@ -27,7 +27,7 @@ from publisher.sending import control, oneoff, outbox
 from publisher.sending.drain import DrainOptions
 from publisher.sending.send_issue import ready, run_send, start
 from publisher.subscribers import store
-from tests.cli import run_publisher, start_publisher
+from tests.cli import run_publisher, run_publisher_here, start_publisher
 from tests.conftest import SEED_ISSUE
 from tests.sending.faulty_smtp import FaultySMTP
 from tests.sending.helpers import (
@@ -74,7 +74,13 @@ class Site:
     delivered: TimedCounter
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return run_publisher(self.config, *args, stdin=stdin, timeout=120)
+        """A command that runs to its end, in this process: these tests are about the
+        sender that `start` runs in a process of its own, and what reaches it."""
+        return run_publisher_here(self.config, *args, stdin=stdin)
+
+    def run_apart(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A command in a process of its own, run to its end: its stderr holds its log."""
+        return run_publisher(self.config, *args, timeout=120)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return start_publisher(self.config, *args, text=True)
@@ -365,7 +371,7 @@ def test_a_sender_killed_while_its_send_is_cancelled_sends_nothing_more(
     time.sleep(0.5)  # the server finishes what was on the wire at the kill
     delivered = site.total()
     late = site.delivered.after(acknowledged)
-    restarted = site.run("run", "--once")  # settles the dead sender's rows
+    restarted = site.run_apart("run", "--once")  # settles the dead sender's rows
     final = site.states()
     taken = site.addresses("cancelled", control.CANCELLED_REPLY)
     lost = site.addresses("cancelled", control.LOST_REPLY)

@@ -36,6 +36,7 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.admin.helpers import console_served, log_in
 from tests.cli import run_publisher_here, start_publisher
 from tests.conftest import LiveServer
@@ -93,7 +94,7 @@ def test_answers_for_confirmed_and_unknown_addresses_take_the_same_time(
     engine = open_database(seed_config.database_url)
     known = add_confirmed(engine, rounds + 5, domain="known.example")
     with Catcher(tmp_path / "Maildir") as catcher:
-        with serving(seed_config, catcher.port) as (url, _), httpx.Client() as client:
+        with serving(seed_config, catcher.port) as (url, _), web_client.Client() as client:
             for n in range(5):  # warm up: connection, templates, the outbox's send row
                 subscribe(client, url, known[n])
                 subscribe(client, url, f"warm{n}@unknown.example")
@@ -120,7 +121,7 @@ def test_a_confirmation_written_while_the_smtp_server_is_down_is_sent_once_it_is
     smtp_port = free_port()  # nothing listens there yet
     engine = open_database(seed_config.database_url)
     with serving(seed_config, smtp_port, backoff_base_seconds=0.5, backoff_max_seconds=1.0,
-                 max_attempts=50) as (url, _), httpx.Client() as client:
+                 max_attempts=50) as (url, _), web_client.Client() as client:
         subscribe(client, url, "reader@example.org")
         wait_until(lambda: confirmation_rows(engine)[0][0] == outbox.DEFERRED, 30)
         status, attempts, reply = confirmation_rows(engine)[0]
@@ -148,7 +149,7 @@ def test_status_shows_a_deferred_confirmation_mail(seed_config: Config, tmp_path
     smtp_port = free_port()  # down
     config_file = write_config_file(tmp_path / "cli", smtp_port, seed_config.database_url)
     engine = open_database(seed_config.database_url)
-    with serving(seed_config, smtp_port) as (url, _), httpx.Client() as client:
+    with serving(seed_config, smtp_port) as (url, _), web_client.Client() as client:
         subscribe(client, url, "reader@example.org")
         wait_until(lambda: confirmation_rows(engine)[0][0] == outbox.DEFERRED, 30)
     shown = run_publisher_here(config_file, "status", oneoff.CONFIRM)

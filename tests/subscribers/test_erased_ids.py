@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -27,6 +26,7 @@ from publisher.tokens import (
     reader_from,
     unsubscribe_token,
 )
+from tests import web_client
 from tests.sending.helpers import SECRETS
 from tests.subscribers.test_web_flows import Site, site  # noqa: F401 - the fixture
 
@@ -139,7 +139,7 @@ def test_an_erased_readers_old_links_change_nobody_and_name_nobody(
     for link in (f"/unsubscribe/{leave}", f"/unsubscribe/{borrowed}",
                  f"/unsubscribe/{old_leave}", f"/preferences/{choose}",
                  f"/preferences/{borrowed_choice}"):
-        shown = httpx.get(site.url + link)
+        shown = web_client.get(site.url + link)
         assert shown.status_code == 200 and GONE in shown.text, link
         assert "bob" not in shown.text.lower() and "alice" not in shown.text.lower(), link
         one_click = site.post(link, {"List-Unsubscribe": "One-Click"})

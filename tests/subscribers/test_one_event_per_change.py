@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import sqlalchemy as sa
 
 from publisher import urls
@@ -12,6 +11,7 @@ from publisher.db import subscriber_events
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.tokens import TokenSigner, unsubscribe_token
+from tests import web_client
 from tests.sending.helpers import SECRETS
 from tests.subscribers.test_web_flows import Site, confirm_link, site  # noqa: F401 - the fixture
 
@@ -38,7 +38,7 @@ def new_rows(web: Site, before: list[tuple[int, Event]]) -> list[tuple[int, Even
 def test_subscribe_confirm_and_one_click_unsubscribe_each_leave_one_event_row(
     site: Site,  # noqa: F811
 ) -> None:
-    with httpx.Client(base_url=site.url, follow_redirects=False) as browser:
+    with web_client.Client(base_url=site.url, follow_redirects=False) as browser:
         form = browser.get("/subscribe")
         found = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert form.status_code == 200 and found
@@ -57,14 +57,14 @@ def test_subscribe_confirm_and_one_click_unsubscribe_each_leave_one_event_row(
     (mail,) = site.mails()
 
     before = all_events(site)
-    confirmed = httpx.post(confirm_link(mail), follow_redirects=False)
+    confirmed = web_client.post(confirm_link(mail), follow_redirects=False)
     assert confirmed.status_code == 303
     assert new_rows(site, before) == [(me, ("confirmed", "pending", "confirmed"))]
 
     before = all_events(site)
     url = urls.unsubscribe_url(site.url, unsubscribe_token(TokenSigner(SECRETS.secret_keys), me,
                                                        "events@example.org"))
-    one_click = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+    one_click = web_client.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
     assert one_click.status_code == 200
     assert new_rows(site, before) == [(me, ("unsubscribed", "confirmed", "unsubscribed"))]
     assert site.status("events@example.org") == store.UNSUBSCRIBED

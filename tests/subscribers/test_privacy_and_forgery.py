@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -21,6 +20,7 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.store import Consent
 from publisher.tokens import TokenSigner, unsubscribe_token
+from tests import web_client
 from tests.sending.helpers import SECRETS
 from tests.subscribers.helpers import cli, site_config, url_of
 from tests.subscribers.test_web_flows import Site, site  # noqa: F401 - the fixture
@@ -92,14 +92,14 @@ def test_erase_from_the_command_line_also_deletes_the_returned_mail_copies(
 
 
 def test_a_token_fetched_by_another_site_cannot_subscribe_anyone(site: Site) -> None:  # noqa: F811
-    attacker = httpx.get(site.url + "/subscribe")  # the attacker's server fetches a form
+    attacker = web_client.get(site.url + "/subscribe")  # the attacker's server fetches a form
     token = re.search(r'name="csrf" value="([^"]+)"', attacker.text)
     assert token
     forged = {"email": "victim@example.org", "csrf": token.group(1)}
     for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {}):
-        response = httpx.post(site.url + "/subscribe", data=forged, headers=headers)
+        response = web_client.post(site.url + "/subscribe", data=forged, headers=headers)
         assert response.status_code == 403, headers
-    with httpx.Client(base_url=site.url) as browser:  # the real reader's own browser
+    with web_client.Client(base_url=site.url) as browser:  # the real reader's own browser
         token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/subscribe").text)
         assert token
         cookie = browser.cookies.get("publisher_csrf")
@@ -127,14 +127,14 @@ def test_one_click_unsubscribe_of_an_erased_person_is_a_success_that_stores_noth
     token = unsubscribe_token(TokenSigner(SECRETS.secret_keys), subscriber.id,
                               subscriber.email)
     before = traces_count(site.engine)
-    one_click = httpx.post(f"{site.url}/unsubscribe/{token}",
-                           data={"List-Unsubscribe": "One-Click"})
-    page = httpx.get(f"{site.url}/unsubscribe/{token}")
+    one_click = web_client.post(f"{site.url}/unsubscribe/{token}",
+                                data={"List-Unsubscribe": "One-Click"})
+    page = web_client.get(f"{site.url}/unsubscribe/{token}")
     assert one_click.status_code == 200 and page.status_code == 200
     assert "不会再收到任何邮件" in one_click.text
     assert traces_count(site.engine) == before, "nothing stored"
-    forged = httpx.post(f"{site.url}/unsubscribe/{token[:-2]}xx",
-                        data={"List-Unsubscribe": "One-Click"})
+    forged = web_client.post(f"{site.url}/unsubscribe/{token[:-2]}xx",
+                             data={"List-Unsubscribe": "One-Click"})
     assert forged.status_code == 400
 
 

@@ -15,7 +15,6 @@ from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
-import httpx
 import pytest
 from lxml import html as lxml_html
 
@@ -26,6 +25,7 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.store import Consent
 from publisher.tokens import TokenSigner, preferences_token, unsubscribe_token
+from tests import web_client
 from tests.conftest import DATA, SEED_ISSUE
 from tests.sending.helpers import SECRETS, T0
 from tests.subscribers.test_web_flows import Site, confirm_link, served
@@ -64,20 +64,20 @@ def heading(page: str) -> str:
 
 def test_the_form_names_each_language_in_itself_and_accept_language_preselects(
         bilingual: Site) -> None:
-    english = httpx.get(bilingual.url + "/subscribe",
-                        headers={"Accept-Language": "en-GB,en;q=0.9,de;q=0.5"}).text
+    english = web_client.get(bilingual.url + "/subscribe",
+                             headers={"Accept-Language": "en-GB,en;q=0.9,de;q=0.5"}).text
     options, selected = language_select(english)
     assert [value for value, _ in options] == TWO_LANGUAGES
     assert dict(options)["en"] == "English" and dict(options)["zh-CN"].startswith("中文")
     assert selected == "en"
     assert heading(english) == "Get it by email"
     assert 'lang="en"' in english.split(">", 2)[1]
-    chinese = httpx.get(bilingual.url + "/subscribe",
-                        headers={"Accept-Language": "zh-TW,zh;q=0.9"}).text
+    chinese = web_client.get(bilingual.url + "/subscribe",
+                             headers={"Accept-Language": "zh-TW,zh;q=0.9"}).text
     assert language_select(chinese)[1] == "zh-CN" and heading(chinese) == "通过邮件订阅"
-    unknown = httpx.get(bilingual.url + "/subscribe", headers={"Accept-Language": "fr"}).text
+    unknown = web_client.get(bilingual.url + "/subscribe", headers={"Accept-Language": "fr"}).text
     assert language_select(unknown)[1] == "zh-CN"  # the site's language
-    assert httpx.get(bilingual.url + "/subscribe").text.count("<select") == 2
+    assert web_client.get(bilingual.url + "/subscribe").text.count("<select") == 2
     assert bilingual.status("nobody@example.org") is None  # showing stores nothing
 
 
@@ -86,8 +86,8 @@ def test_a_reader_who_chooses_english_gets_the_english_mail_and_pages(bilingual:
                            **{"Accept-Language": "zh-CN"})
     assert asked.status_code == 303
     assert asked.headers["location"] == "/subscribe/sent?language=en"
-    sent = httpx.get(bilingual.url + asked.headers["location"],
-                     headers={"Accept-Language": "zh-CN"}).text
+    sent = web_client.get(bilingual.url + asked.headers["location"],
+                          headers={"Accept-Language": "zh-CN"}).text
     assert heading(sent) == "Check your inbox"
     (mail,) = bilingual.mails()
     assert mail["Subject"] == f"Confirm your subscription to {bilingual.config.site.title}"
@@ -95,19 +95,19 @@ def test_a_reader_who_chooses_english_gets_the_english_mail_and_pages(bilingual:
     body = mail.get_body(("plain",))
     assert body is not None and "请" not in body.get_content()
     link = confirm_link(mail).removeprefix(bilingual.url)
-    confirm_page = httpx.get(bilingual.url + link).text
+    confirm_page = web_client.get(bilingual.url + link).text
     assert heading(confirm_page) == "Confirm your subscription"
     assert bilingual.post(link, {}).status_code == 303
-    assert heading(httpx.get(bilingual.url + link).text) == "Subscription confirmed"
+    assert heading(web_client.get(bilingual.url + link).text) == "Subscription confirmed"
     reader = stored(bilingual, "reader@example.org")
     assert reader.language == "en"
     signer = TokenSigner(SECRETS.secret_keys)
     preferences = f"/preferences/{preferences_token(signer, reader.id, reader.email)}"
-    page = httpx.get(bilingual.url + preferences).text
+    page = web_client.get(bilingual.url + preferences).text
     assert heading(page) == "Subscription preferences"
     assert language_select(page)[1] == "en"
     leave = f"/unsubscribe/{unsubscribe_token(signer, reader.id, reader.email)}"
-    assert heading(httpx.get(bilingual.url + leave).text) == "Unsubscribe"
+    assert heading(web_client.get(bilingual.url + leave).text) == "Unsubscribe"
 
 
 def test_the_preferences_page_changes_the_language_and_then_speaks_it(bilingual: Site) -> None:
@@ -120,7 +120,7 @@ def test_the_preferences_page_changes_the_language_and_then_speaks_it(bilingual:
     preferences = f"/preferences/{preferences_token(signer, reader.id, reader.email)}"
     saved = bilingual.post(preferences, {"action": "save", "language": "zh-CN"})
     assert saved.status_code == 303
-    page = httpx.get(bilingual.url + saved.headers["location"]).text
+    page = web_client.get(bilingual.url + saved.headers["location"]).text
     assert heading(page) == "订阅设置" and language_select(page)[1] == "zh-CN"
     refused = bilingual.post(preferences, {"action": "save", "language": "fr"})
     assert refused.status_code == 400
@@ -142,7 +142,7 @@ def test_a_language_the_site_lacks_is_refused_naming_the_field(bilingual: Site) 
 def test_a_site_of_one_language_offers_no_language_select(seed_config: Config,
                                                           tmp_path: Path) -> None:
     with served(seed_config, tmp_path) as running:
-        page = httpx.get(running.url + "/subscribe", headers={"Accept-Language": "en"}).text
+        page = web_client.get(running.url + "/subscribe", headers={"Accept-Language": "en"}).text
         assert "name=\"language\"" not in page
         assert heading(page) == "通过邮件订阅"  # the site's one language, whatever the browser
         assert running.post("/subscribe", {"email": "a@example.org"}).headers[
@@ -186,10 +186,10 @@ def assert_links_open_english_pages(mail: EmailMessage) -> None:
     assert body is not None
     links = dict(line.split(": ", 1) for line in body.get_content().splitlines()
                  if line.startswith(("Unsubscribe: ", "Preferences: ")))
-    preferences = httpx.get(links["Preferences"]).text
+    preferences = web_client.get(links["Preferences"]).text
     assert heading(preferences) == "Subscription preferences"
     assert 'lang="en"' in preferences.split(">", 2)[1]
-    assert heading(httpx.get(links["Unsubscribe"]).text) == "Unsubscribe"
+    assert heading(web_client.get(links["Unsubscribe"]).text) == "Unsubscribe"
 
 
 def test_an_english_reader_of_an_untranslated_issue_gets_english_links_to_english_pages(

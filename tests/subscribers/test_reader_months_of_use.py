@@ -25,6 +25,7 @@ from publisher.tokens import TokenSigner, confirm_token, preferences_token, unsu
 from publisher.web.app import create_app
 from publisher.web.problem_texts import PROBLEM_TEXTS
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS
 from tests.servers import free_port
@@ -123,9 +124,9 @@ def test_the_refusal_speaks_english_on_an_english_site(
         config = replace(config, settings=config.settings.model_copy(
             update={"site": site_settings}))
         with LiveServer(create_app(WebState(config, SECRETS)), port) as live:
-            response = httpx.post(live.url + "/subscribe",
-                                  data={"email": "reader@example.org", "name": "Рaypal"},
-                                  headers={"Origin": live.url})
+            response = web_client.post(live.url + "/subscribe",
+                                       data={"email": "reader@example.org", "name": "Рaypal"},
+                                       headers={"Origin": live.url})
     assert response.status_code == 400
     assert "<h1>Please check the name</h1>" in response.text
     assert "Name: it mixes letters of different alphabets" in response.text
@@ -171,16 +172,17 @@ def test_a_confirmation_link_pressed_again_after_unsubscribing_brings_the_reader
     reader = subscribed_and_confirmed(site, "back@example.org").id
     link = f"{site.url}/confirm/{confirm_token(SIGNER, reader, 'back@example.org')}"
     leave = unsubscribe_token(SIGNER, reader, "back@example.org")
-    left = httpx.post(f"{site.url}/unsubscribe/{leave}", data={"List-Unsubscribe": "One-Click"})
+    left = web_client.post(f"{site.url}/unsubscribe/{leave}",
+                           data={"List-Unsubscribe": "One-Click"})
     assert left.status_code == 200 and site.status("back@example.org") == "unsubscribed"
 
-    page = httpx.get(link)  # days later, the confirmation mail is still in the inbox
+    page = web_client.get(link)  # days later, the confirmation mail is still in the inbox
     assert page.status_code == 200 and "现在没有订阅" in page.text and "重新订阅" in page.text
-    again = httpx.post(link)
+    again = web_client.post(link)
     assert again.status_code == 303 and again.headers["location"] == httpx.URL(link).path
     assert site.status("back@example.org") == "confirmed"
     assert history(site, reader)[-1] == ("resubscribed", "unsubscribed", "confirmed")
-    shown = httpx.get(link)
+    shown = web_client.get(link)
     assert shown.status_code == 200 and "<h1>订阅成功</h1>" in shown.text
 
 
@@ -195,7 +197,7 @@ def test_an_expired_confirmation_link_after_unsubscribing_says_they_left_and_how
         patch.setattr(itsdangerous.TimestampSigner, "get_timestamp", lambda _: eight_days_ago)
         token = confirm_token(SIGNER, added.id, "late@example.org")
     for method in ("GET", "POST"):
-        page = httpx.request(method, f"{site.url}/confirm/{token}")
+        page = web_client.request(method, f"{site.url}/confirm/{token}")
         assert page.status_code == 400, method
         assert "<h1>确认链接已过期</h1>" in page.text
         assert "late@example.org 现在没有订阅" in page.text and "已退订" in page.text
@@ -206,17 +208,17 @@ def test_an_expired_confirmation_link_after_unsubscribing_says_they_left_and_how
 def test_the_unsubscribed_page_leads_back_to_subscribing_again(site: Site) -> None:  # noqa: F811
     added = subscribed_and_confirmed(site, "undo@example.org")
     url = f"{site.url}/unsubscribe/{unsubscribe_token(SIGNER, added.id, added.email)}"
-    done = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+    done = web_client.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
     assert done.status_code == 200 and site.status("undo@example.org") == "unsubscribed"
     back = re.search(r'<a href="(/preferences/[^"]+)">改变主意了？重新订阅</a>', done.text)
     assert back, done.text
     preferences = site.url + back.group(1)
-    assert "重新订阅" in httpx.get(preferences).text
+    assert "重新订阅" in web_client.get(preferences).text
     saved = site.post(back.group(1), {"action": "subscribe"})
     assert saved.status_code == 303 and saved.headers["location"] == back.group(1) + "?saved=1"
-    assert "更改已保存" in httpx.get(site.url + saved.headers["location"]).text
+    assert "更改已保存" in web_client.get(site.url + saved.headers["location"]).text
     assert site.status("undo@example.org") == "confirmed"
-    assert "更改已保存" not in httpx.get(preferences).text
+    assert "更改已保存" not in web_client.get(preferences).text
 
 
 # (20) Back and Reload after each form repeat nothing
@@ -287,7 +289,7 @@ def test_back_and_reload_after_each_form_send_nothing_again(site: Site) -> None:
 def test_a_missing_page_or_wrong_method_is_a_chinese_page_with_a_way_home(
     site: Site, method: str, path: str, status: int, heading: str,  # noqa: F811
 ) -> None:
-    response = httpx.request(method, site.url + path)
+    response = web_client.request(method, site.url + path)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
     assert '<html lang="zh-CN">' in response.text

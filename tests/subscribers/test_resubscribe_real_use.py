@@ -12,7 +12,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.engine import Connection, Engine
 
@@ -21,6 +20,7 @@ from publisher.db import subscriber_table
 from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.web.subscribe import RESEND_AFTER
+from tests import web_client
 from tests.sending.helpers import write_config_file
 from tests.subscribers import test_web_flows as web_flows
 from tests.subscribers.helpers import cli
@@ -45,7 +45,7 @@ class Site(web_flows.Site):
         assert response.status_code == 303, response.text[:500]
 
     def confirm(self, mail: EmailMessage) -> None:
-        assert httpx.post(web_flows.confirm_link(mail)).status_code == 303
+        assert web_client.post(web_flows.confirm_link(mail)).status_code == 303
 
 
 @pytest.fixture

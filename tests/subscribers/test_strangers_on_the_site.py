@@ -9,13 +9,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from publisher.config import Config
 from publisher.i18n import translator_for
 from publisher.ratelimit import client_key
 from publisher.web.forms import MAX_FORM_BYTES
+from tests import web_client
 from tests.subscribers.test_web_flows import Site, served
 
 ZH = translator_for("zh-CN").gettext  # the seed site's language
@@ -97,8 +97,8 @@ def test_a_chunked_body_that_never_ends_is_cut_off_at_the_limit(public: Site, pa
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_reading(public: Site) -> None:
-    response = httpx.post(public.url + "/subscribe", content=b"email=x%40example.org&p="
-                          + b"a" * MAX_FORM_BYTES, headers={
+    response = web_client.post(public.url + "/subscribe", content=b"email=x%40example.org&p="
+                               + b"a" * MAX_FORM_BYTES, headers={
                               "Origin": public.url,
                               "Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 413 and ZH("Too much to send") in response.text
@@ -114,8 +114,8 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(public: Site
 def test_forms_the_parser_refuses_get_the_400_page_in_the_sites_language(
         public: Site, content: str, content_type: str) -> None:
     for path in ("/subscribe", "/admin/login"):
-        response = httpx.post(public.url + path, content=content.encode(),
-                              headers={"Origin": public.url, "Content-Type": content_type})
+        response = web_client.post(public.url + path, content=content.encode(),
+                                   headers={"Origin": public.url, "Content-Type": content_type})
         assert response.status_code == 400, (path, response.text[:300])
         assert response.headers["content-type"].startswith("text/html")
         assert ZH("This request cannot be read") in response.text, response.text[:300]

@@ -18,6 +18,7 @@ from publisher.subscribers import store
 from publisher.subscribers.addresses import normalise_address
 from publisher.subscribers.store import Consent
 from publisher.tokens import TokenSigner, preferences_token
+from tests import web_client
 from tests.sending.helpers import SECRETS
 from tests.subscribers.test_web_flows import Site, confirm_link, site  # noqa: F401 - the fixture
 
@@ -27,8 +28,8 @@ TOPICS = frozenset({"llm", "papers"})
 
 def submit(running: Site, path: str, data: dict[str, Any]) -> httpx.Response:
     """A form post from our own pages (Origin is the site), topics as repeated fields."""
-    return httpx.post(running.url + path, data=data, headers={"Origin": running.url},
-                      follow_redirects=False)
+    return web_client.post(running.url + path, data=data, headers={"Origin": running.url},
+                           follow_redirects=False)
 
 
 def reader(running: Site, email: str) -> store.Subscriber:
@@ -51,7 +52,7 @@ def choice_events(engine: Engine, subscriber_id: int) -> list[tuple[str, dict[st
 def test_the_form_offers_labelled_topics_and_every_zone_with_none_chosen_and_no_script(
     site: Site,  # noqa: F811
 ) -> None:
-    page = httpx.get(site.url + "/subscribe").text
+    page = web_client.get(site.url + "/subscribe").text
     doc = lxml_html.fromstring(page)
     boxes = {box.get("value"): box.getparent().text_content().strip()
              for box in doc.iterfind(".//input[@type='checkbox']")}
@@ -81,7 +82,7 @@ def test_a_reader_subscribes_with_topics_and_a_zone_then_changes_them_each_with_
                   NOW, tags=["vip"])
     link = "/preferences/" + preferences_token(TokenSigner(SECRETS.secret_keys), pending.id,
                                            pending.email)
-    page = lxml_html.fromstring(httpx.get(site.url + link).text)
+    page = lxml_html.fromstring(web_client.get(site.url + link).text)
     assert [box.get("value") for box in page.iterfind(".//input[@checked]")] == ["llm"]
     assert page.find(".//select[@name='timezone']").value == "Europe/Berlin"
 
@@ -103,7 +104,7 @@ def test_a_reader_subscribes_with_topics_and_a_zone_then_changes_them_each_with_
         ("topics_changed", {"from": ["llm", "papers"], "to": []}),
         ("timezone_changed", {"from": "America/New_York", "to": None}),
     ]
-    shown = httpx.get(site.url + link + "?saved=1").text
+    shown = web_client.get(site.url + link + "?saved=1").text
     assert "更改已保存。" in shown and "主题：无。时区：（未设置）。" in shown
 
 
@@ -138,7 +139,7 @@ def test_an_undeclared_topic_or_an_unknown_zone_is_refused_with_the_field_named(
 def test_the_archive_form_takes_topics_and_a_typed_zone(
     site: Site,  # noqa: F811
 ) -> None:
-    page = lxml_html.fromstring(httpx.get(site.url + "/").text)
+    page = lxml_html.fromstring(web_client.get(site.url + "/").text)
     form = page.find(".//footer//form")
     assert form is not None
     assert {box.get("value") for box in form.iterfind(".//input[@type='checkbox']")} == TOPICS

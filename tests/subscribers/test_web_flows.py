@@ -29,6 +29,7 @@ from publisher.subscribers.addresses import normalise_address
 from publisher.tokens import Purpose, TokenSigner
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.conftest import SEED_ISSUE, LiveServer
 from tests.sending.helpers import SECRETS, wait_until
 from tests.servers import free_port
@@ -57,8 +58,8 @@ class Site:
         return [m for m in parsed if isinstance(m, EmailMessage)]
 
     def post(self, path: str, data: dict[str, str], **headers: str) -> httpx.Response:
-        return httpx.post(self.url + path, data=data, headers={"Origin": self.url, **headers},
-                          follow_redirects=False)
+        return web_client.post(self.url + path, data=data, headers={"Origin": self.url, **headers},
+                               follow_redirects=False)
 
 
 @contextmanager
@@ -125,11 +126,11 @@ def test_subscribe_confirm_and_one_click_unsubscribe_as_a_person_and_a_mailbox_w
     (issue_mail,) = [m for m in site.mails() if m["List-Id"]]
     assert issue_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = issue_mail["List-Unsubscribe"].split(",")[0].strip().strip("<>")
-    one_click = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+    one_click = web_client.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
     assert one_click.status_code == 200
     assert site.status("reader@example.org") == "unsubscribed"
-    again = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")},
-                       follow_redirects=False)
+    again = web_client.post(url, files={"List-Unsubscribe": (None, "One-Click")},
+                            follow_redirects=False)
     assert again.status_code == 200
     with engine.connect() as conn:
         found = store.find(conn, normalise_address("reader@example.org"))
@@ -162,8 +163,8 @@ def test_bad_or_tampered_tokens_get_400_never_500(site: Site, path: str) -> None
     for token in ("garbage", "a.b.c", wrong_purpose, foreign, "x" * 700,
                   signer.sign(Purpose.UNSUBSCRIBE, {"id": "1"})):
         for method in ("GET", "POST"):
-            response = httpx.request(method, site.url + path + token,
-                                     data={"List-Unsubscribe": "One-Click"})
+            response = web_client.request(method, site.url + path + token,
+                                          data={"List-Unsubscribe": "One-Click"})
             assert response.status_code in (400, 404), (method, token)
 
 
@@ -194,15 +195,16 @@ def test_a_burst_from_one_address_is_rate_limited_and_the_app_keeps_serving(
         codes = [site.post("/subscribe", {"email": f"burst{n}@example.org"}).status_code
                  for n in range(100)]
         assert codes.count(303) == 5 and codes.count(429) == 95
-        assert httpx.get(site.url + "/").status_code == 200
+        assert web_client.get(site.url + "/").status_code == 200
         assert store.stats(site.engine)["pending"] == 5
 
 
 def test_cross_site_posts_are_refused_and_the_honeypot_swallows_bots(site: Site) -> None:
-    assert httpx.post(site.url + "/subscribe", data={"email": "a@example.org"}).status_code == 403
+    bare = web_client.post(site.url + "/subscribe", data={"email": "a@example.org"})
+    assert bare.status_code == 403
     foreign = site.post("/subscribe", {"email": "a@example.org"}, Origin="https://evil.example")
     assert foreign.status_code == 403
-    with httpx.Client(base_url=site.url) as browser:  # keeps the form's cookie, as a browser
+    with web_client.Client(base_url=site.url) as browser:  # keeps the form's cookie, as a browser
         token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/subscribe").text)
         assert token
         with_token = browser.post("/subscribe",
@@ -220,7 +222,7 @@ def test_invalid_addresses_get_a_clear_message_and_nothing_is_stored(site: Site)
 
 def test_pages_carry_security_headers(site: Site) -> None:
     for path in ("/", "/subscribe", "/unsubscribe/bad", "/feed.atom"):
-        headers = httpx.get(site.url + path).headers
+        headers = web_client.get(site.url + path).headers
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-frame-options"] == "DENY"
         assert headers["x-content-type-options"] == "nosniff"
@@ -233,7 +235,7 @@ def test_preferences_let_an_unsubscribed_reader_come_back(site: Site) -> None:
                                    store.Consent("import", NOW), NOW)
         store.unsubscribe(conn, added.id, NOW)
     token = TokenSigner(SECRETS.secret_keys).sign(Purpose.PREFERENCES, {"id": added.id})
-    page = httpx.get(f"{site.url}/preferences/{token}")
+    page = web_client.get(f"{site.url}/preferences/{token}")
     assert page.status_code == 200 and "重新订阅" in page.text
     site.post(f"/preferences/{token}", {"action": "subscribe"})
     assert site.status("back@example.org") == "confirmed"

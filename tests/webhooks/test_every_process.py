@@ -9,7 +9,6 @@ import signal
 from functools import partial
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +16,7 @@ from publisher.config import load_config
 from publisher.db import open_database, webhook_endpoints, webhook_events
 from publisher.web.app import create_app
 from publisher.web.state import WebState
+from tests import web_client
 from tests.cli import invoke_publisher
 from tests.conftest import LiveServer
 from tests.sending.helpers import SECRETS, wait_until
@@ -52,8 +52,8 @@ def test_a_subscribe_through_serve_before_any_run_is_delivered_once_run_starts(
         state = WebState(load_config(config_file=path), SECRETS)
         base = f"http://127.0.0.1:{port}"
         with LiveServer(create_app(state), port):
-            answer = httpx.post(base + "/subscribe", data={"email": "ada@example.org"},
-                                headers={"Origin": base})
+            answer = web_client.post(base + "/subscribe", data={"email": "ada@example.org"},
+                                     headers={"Origin": base})
         assert answer.status_code == 303
         with state.engine.connect() as conn:
             assert conn.execute(sa.select(webhook_events.c.type)).scalars().all() == [
