@@ -9,7 +9,7 @@ original: the same sections and links, in a language the site publishes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +160,7 @@ def _raw_html_problems(issue: _Body, fragment: str, first_line: int) -> list[Pro
             if isinstance(item, RawTag) and (message := _raw_tag_problem(item))]
 
 
-def _empty_section_problems(issue: _Body, tokens: list[Token]) -> list[Problem]:
+def _empty_section_problems(issue: _Body, tokens: Sequence[Token]) -> list[Problem]:
     """A heading directly followed by a heading of the same or a higher level, or by nothing."""
     problems = []
     headings = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open"]

@@ -91,9 +91,24 @@ def parser() -> MarkdownIt:
     return _new_parser()
 
 
-def parse(markdown: str) -> list[Token]:
-    """The block token stream (the AST in markdown-it's flat form)."""
-    return parser().parse(markdown)
+# How many texts' token streams are kept: a build and a send read each body several times in
+# a row (checks, plain text, the email's and the page's HTML), a text per issue and language.
+PARSES_KEPT = 8
+
+
+@lru_cache(maxsize=PARSES_KEPT)
+def parse(markdown: str) -> tuple[Token, ...]:
+    """The block token stream (the AST in markdown-it's flat form), shared between callers:
+    read it, never change it (`to_html` renders its own copy)."""
+    return tuple(parser().parse(markdown))
+
+
+def _own_copy(token: Token) -> Token:
+    """A token a renderer may change (attributes, children) without touching the shared one."""
+    children = None if token.children is None else [_own_copy(c) for c in token.children]
+    return Token(token.type, token.tag, token.nesting, dict(token.attrs), token.map,
+                 token.level, children, token.content, token.markup, token.info, token.meta,
+                 token.block, token.hidden)
 
 
 @lru_cache(maxsize=1)
@@ -232,7 +247,7 @@ def _scrolling_tables(html: str) -> str:
 def to_html(markdown: str, *, email: bool = False, base_url: str | None = None) -> str:
     """Render Markdown to sanitised HTML; `email=True` inlines the styles email clients need,
     and `base_url` makes root-relative links and images absolute."""
-    tokens = parse(markdown)
+    tokens = [_own_copy(token) for token in parse(markdown)]
     _heading_ids(tokens)
     _prepare_links(tokens, base_url, email)
     renderer = _StyledRenderer(EMAIL_STYLES if email else {})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from markdown_it.token import Token
@@ -129,7 +130,7 @@ class _Cell:
     align: str  # left | right | center
 
 
-def _table_rows(tokens: list[Token], links: _Links) -> list[list[_Cell]]:
+def _table_rows(tokens: Sequence[Token], links: _Links) -> list[list[_Cell]]:
     """The rows of one table (its header first), each cell's text and alignment."""
     rows: list[list[_Cell]] = []
     align = "left"
@@ -174,7 +175,7 @@ def table_text(rows: list[list[_Cell]], width: int = WIDTH) -> str:
         for row in body)
 
 
-def _tables_grouped(tokens: list[Token]) -> list[Token | list[Token]]:
+def _tables_grouped(tokens: Sequence[Token]) -> list[Token | list[Token]]:
     """The token stream with each table's tokens gathered into one list."""
     grouped: list[Token | list[Token]] = []
     table: list[Token] | None = None
@@ -191,7 +192,7 @@ def _tables_grouped(tokens: list[Token]) -> list[Token | list[Token]]:
     return grouped
 
 
-def render_blocks(tokens: list[Token], links: _Links) -> list[str]:
+def render_blocks(tokens: Sequence[Token], links: _Links) -> list[str]:
     """Turn the block token stream into text blocks separated by blank lines."""
     blocks: list[str] = []
     list_stack: list[list[int]] = []  # each: [ordered?, next number]
