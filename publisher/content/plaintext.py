@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from markdown_it.token import Token
 
@@ -28,8 +29,14 @@ _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
 _UNITS = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
 
 
+@lru_cache(maxsize=8192)
+def _char_width(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
 def display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Columns on a terminal: wide and full-width characters (CJK) take two."""
+    return len(text) if text.isascii() else sum(map(_char_width, text))
 
 
 def _units(text: str) -> list[str]:
