@@ -36,6 +36,7 @@ import os
 import random
 import re
 import socket
+import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -440,7 +441,9 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
     Only rows still `sending` (under `worker`, when given) change, so a retry after a commit
     whose reply was lost changes nothing, and a row another worker took over is left to it.
     Each attempted result adds one to its row's attempts. A 5xx reply counts as a hard
-    bounce by the same rule as a DSN that says so.
+    bounce by the same rule as a DSN that says so. The rows settle in one UPDATE … FROM a
+    VALUES list per SETTLE_ROWS results (one round trip, one statement for the server to
+    plan, instead of one per row).
     """
     if not results:
         return
@@ -458,16 +461,56 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
                     conn, [int(subscriber_id)], hard_bounce_threshold, now,
                     {"status": bounced[delivery_id][:3], "detail": bounced[delivery_id][:200],
                      "via": "smtp"})
-        conn.execute(
-            deliveries.update().where(c.id == sa.bindparam("rid")).where(still_mine)
+        if _settles_from_values(conn):
+            for first in range(0, len(results), SETTLE_ROWS):
+                conn.execute(_settle(results[first:first + SETTLE_ROWS], now, still_mine))
+        else:
+            conn.execute(_settle_one().where(still_mine).values(updated_at=now),
+                         [_settled_values(r, now) for r in results])
+
+
+SETTLE_ROWS = 1000  # results per UPDATE: 6 parameters each, far below either database's limit
+_SETTLED = (("rid", deliveries.c.id), ("new_status", deliveries.c.status),
+            ("reply", deliveries.c.last_reply), ("next_at", deliveries.c.next_attempt_at),
+            ("sent_at", deliveries.c.sent_at), ("attempted", deliveries.c.attempts))
+
+
+def _settled_values(result: Result, now: datetime) -> dict[str, Any]:
+    """What a result writes to its row, by the names of _SETTLED."""
+    return {"rid": result.delivery_id, "new_status": result.status,
+            "reply": result.reply[:1000], "next_at": result.next_attempt_at,
+            "sent_at": now if result.status == SENT else None,
+            "attempted": int(result.attempted)}
+
+
+def _settles_from_values(conn: Connection) -> bool:
+    """UPDATE … FROM: PostgreSQL, and SQLite from 3.33."""
+    return conn.dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 33)
+
+
+def _settle(results: Sequence[Result], now: datetime, still_mine: Any) -> Any:
+    """One UPDATE that settles `results` from a VALUES list of typed parameters (each one
+    cast on PostgreSQL, so a column of NULLs still has its type)."""
+    columns = [sa.column(name, column.type) for name, column in _SETTLED]
+    rows = [tuple(sa.bindparam(None, values[name], type_=column.type)
+                  for name, column in _SETTLED)
+            for values in (_settled_values(r, now) for r in results)]
+    settled = sa.values(*columns, name="settled").data(rows).cte("settled")
+    c, v = deliveries.c, settled.c
+    return (deliveries.update().add_cte(settled).where(c.id == v.rid, still_mine)
+            .values(status=v.new_status, last_reply=v.reply, next_attempt_at=v.next_at,
+                    sent_at=v.sent_at, attempts=c.attempts + v.attempted, claimed_by=None,
+                    updated_at=now))
+
+
+def _settle_one() -> Any:
+    """The same for one row, with the values of _SETTLED as bound parameters (SQLite
+    before 3.33, which has no UPDATE … FROM: one execution per result)."""
+    c = deliveries.c
+    return (deliveries.update().where(c.id == sa.bindparam("rid"))
             .values(status=sa.bindparam("new_status"), last_reply=sa.bindparam("reply"),
                     next_attempt_at=sa.bindparam("next_at"), sent_at=sa.bindparam("sent_at"),
-                    attempts=c.attempts + sa.bindparam("attempted"),
-                    claimed_by=None, updated_at=now),
-            [{"rid": r.delivery_id, "new_status": r.status, "reply": r.reply[:1000],
-              "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None,
-              "attempted": int(r.attempted)} for r in results],
-        )
+                    attempts=c.attempts + sa.bindparam("attempted"), claimed_by=None))
 
 
 def counts(engine: Engine, send_id: int) -> dict[str, int]:
