@@ -39,7 +39,7 @@ CORES = os.cpu_count() or 1
 TICK = os.sysconf("SC_CLK_TCK")
 KINDS = (  # (what the statement contains, its name), first match wins
     ("FOR UPDATE SKIP LOCKED", "claim (UPDATE … RETURNING, SKIP LOCKED)"),
-    ("FROM settled", "record results (UPDATE … FROM VALUES)"),
+    ("AS settled", "record results (one UPDATE … FROM the batch)"),
     ("last_reply=", "record results (UPDATE per row)"),
     ("FROM subscribers", "subscriber statuses (suppressed)"),
     ("count(*)", "counts (progress, finished?)"),

@@ -136,9 +136,18 @@ def test_only_rows_still_sending_under_this_worker_change(database_url: str) -> 
     assert {states[d.id] for d in mine} == {(SENT, 1, None)}
 
 
-def test_sqlite_before_3_33_settles_row_by_row_to_the_same_rows(
+def stored(engine: Engine) -> list[tuple[Any, ...]]:
+    """The rows as SQLite holds them (timestamps as their text, not parsed)."""
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(
+            "SELECT id, status, last_reply, next_attempt_at, sent_at, attempts, claimed_by, "
+            "updated_at FROM deliveries ORDER BY id")]
+
+
+def test_sqlite_before_3_33_settles_row_by_row_to_the_same_stored_values(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No UPDATE … FROM before SQLite 3.33: one UPDATE per row, with the same outcome."""
+    """No UPDATE … FROM before SQLite 3.33: one UPDATE per row, with the same outcome, down
+    to the text of each timestamp (what the claims compare)."""
     settled = []
     for version in ((3, 40, 0), (3, 31, 1)):
         monkeypatch.setattr(outbox.sqlite3, "sqlite_version_info", version)
@@ -146,5 +155,6 @@ def test_sqlite_before_3_33_settles_row_by_row_to_the_same_rows(
         with updates_of_deliveries(engine) as updates:
             outbox.record_results(engine, mixed_results(batch), SETTLED_AT, WORKER)
         assert updates == ([1] if version >= (3, 33) else [READERS])
-        settled.append(rows_of(engine))
+        settled.append(stored(engine))
     assert settled[0] == settled[1]
+    assert {row[1] for row in settled[0]} == {SENT, DEFERRED, FAILED}
