@@ -6,12 +6,16 @@ bench/send.py).
 For each run it prints the rate, d2/d1, and per message sent: the CPU of the workers'
 outbox processes, of their sender processes, of PostgreSQL (the postmaster and every backend
 and helper, from /proc) and of smtp-sink, against what the cores offer; and the database's
-share: SQL statements and transactions per message, by kind, and rows claimed and recorded
-per second and per statement. Each worker counts its own statements (a SQLAlchemy
-`before_cursor_execute` listener installed by this script in the worker process, which then
-runs the ordinary CLI), so nothing in publisher knows it is measured.
+share: SQL statements, round trips and transactions per message, by kind, and rows claimed
+and recorded per second and per statement. Each worker counts its own statements
+(bench/worker_tally.py runs the ordinary CLI with a SQLAlchemy listener in place).
+
+`--code DIR` runs the workers on another checkout of the package (DIR holds `publisher/`,
+e.g. `git archive <commit> publisher | tar -x -C DIR`), and `--both` runs each count with
+it and with this checkout in turn (old, new, new, old), for a before/after in one run.
 
     python bench/postgres_workers.py [--subscribers 20000] [--workers 1 2]
+    python bench/postgres_workers.py --code /tmp/before --both
 """
 
 from __future__ import annotations
@@ -19,15 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,71 +38,8 @@ from tests.sending.helpers import insert_confirmed, write_config_file  # noqa: E
 from tests.servers import PostgresServer, postgres_server, smtp_sink  # noqa: E402
 
 CORES = os.cpu_count() or 1
+TALLY = Path(__file__).resolve().parent / "worker_tally.py"
 TICK = os.sysconf("SC_CLK_TCK")
-KINDS = (  # (what the statement contains, its name), first match wins
-    ("FOR UPDATE SKIP LOCKED", "claim (UPDATE … RETURNING, SKIP LOCKED)"),
-    ("AS settled", "record results (one UPDATE … FROM the batch)"),
-    ("last_reply=", "record results (UPDATE per row)"),
-    ("FROM subscribers", "subscriber statuses (suppressed)"),
-    ("count(*)", "counts (progress, finished?)"),
-    ("DISTINCT deliveries.claimed_by", "dead local workers"),
-    ("deliveries.lost_claims, deliveries.claimed_by", "rows to set aside (lost claims)"),
-    ("FROM sends", "send state"),
-)
-
-
-def kind_of(statement: str) -> str:
-    for marker, name in KINDS:
-        if marker in statement:
-            return name
-    return "other: " + " ".join(statement.split())[:60]
-
-
-@dataclass
-class Tally:
-    """What one worker process asked of the database."""
-
-    statements: Counter[str] = field(default_factory=Counter)  # run by the server, by kind
-    calls: Counter[str] = field(default_factory=Counter)  # cursor calls (an executemany: one)
-    rows: Counter[str] = field(default_factory=Counter)  # rows each kind touched
-    transactions: int = 0
-
-    def executed(self, _conn: Any, cursor: Any, statement: str, parameters: Any,
-                 _context: Any, executemany: bool) -> None:
-        kind = kind_of(statement)
-        self.statements[kind] += len(parameters) if executemany else 1
-        self.calls[kind] += 1
-        self.rows[kind] += max(0, cursor.rowcount)
-
-    def committed(self, _conn: Any) -> None:
-        self.transactions += 1
-
-
-def worker_child(config_file: str, out: str) -> None:
-    """One `publisher run --worker --once`, its statements counted; writes its tally and
-    its CPU (own, and its reaped sender processes') to `out` as JSON."""
-    import sqlalchemy as sa
-
-    from publisher.cli import main as cli
-
-    tally = Tally()
-    sa.event.listen(sa.engine.Engine, "after_cursor_execute", tally.executed)
-    sa.event.listen(sa.engine.Engine, "commit", tally.committed)
-    try:
-        cli.main(["--config", config_file, "run", "--worker", "--once"],
-                 standalone_mode=False)
-    finally:
-        Path(out).write_text(json.dumps({
-            "statements": tally.statements, "calls": tally.calls, "rows": tally.rows,
-            "transactions": tally.transactions, "cpu": _cpu(resource.RUSAGE_SELF),
-            "children_cpu": _cpu(resource.RUSAGE_CHILDREN)}), encoding="utf-8")
-
-
-def _cpu(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _stat(pid: int) -> list[str]:
     text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     return text[text.rindex(")") + 2:].split()  # fields from the third (state) on
@@ -118,18 +57,28 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process, its reaped children and its live children (PostgreSQL's
-    postmaster: every backend and helper, the ones gone and the ones running)."""
+ENDED = "sessions ended and the postmaster"
+
+
+def tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process tree by process title: the process itself with every child
+    it has reaped (for PostgreSQL's postmaster: the sessions that ended, autovacuum workers)
+    under ENDED, and each live child (checkpointer, WAL writer, a session) under its own."""
     fields = _stat(pid)
-    total = sum(int(fields[n]) for n in (11, 12, 13, 14))  # utime stime cutime cstime
+    found = {ENDED: sum(int(fields[n]) for n in (11, 12, 13, 14)) / TICK}  # u/s, cu/cs
     for child in _children(pid):
         try:
             child_fields = _stat(child)
+            title = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue
-        total += int(child_fields[11]) + int(child_fields[12])
-    return total / TICK
+        name = "sessions still open" if "127.0.0.1" in title else title
+        found[name] = found.get(name, 0.0) + (int(child_fields[11]) + int(child_fields[12])) / TICK
+    return found
+
+
+def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after}
 
 
 def postmaster(server: PostgresServer) -> int:
@@ -151,12 +100,13 @@ def sink_pid(port: int) -> int:
 
 @dataclass(frozen=True)
 class Run:
+    code: str  # the checkout the workers ran
     workers: int
     sent: int
     seconds: float
     outbox_cpu: float  # the workers' own processes: claims, results, their loops and pipes
     sender_cpu: float  # their sender processes
-    postgres_cpu: float
+    postgres_parts: dict[str, float]  # CPU seconds by process title
     sink_cpu: float
     statements: Counter[str]
     calls: Counter[str]
@@ -164,12 +114,18 @@ class Run:
     transactions: int
 
     @property
+    def postgres_cpu(self) -> float:
+        return sum(self.postgres_parts.values())
+
+    @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def drain_with(server: PostgresServer, port: int, count: int, workers: int) -> Run:
-    """Start a send of `count` readers, then time `workers` worker processes draining it."""
+def drain_with(server: PostgresServer, port: int, count: int, workers: int,
+               code: str | None = None) -> Run:
+    """Start a send of `count` readers, then time `workers` worker processes (on the
+    package in `code`, else this checkout's) draining it."""
     from publisher.db import open_database
     from publisher.sending import outbox
     from publisher.sending.send_issue import ready, start
@@ -187,24 +143,27 @@ def drain_with(server: PostgresServer, port: int, count: int, workers: int) -> R
         config_file = write_config_file(root, port, url, extra, pool_size=16,
                                         max_messages_per_connection=1_000_000)
         env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+        if code is not None:
+            env["PYTHONPATH"] = code
         outs = [root / f"worker{n}.json" for n in range(workers)]
         pg, sink = postmaster(server), sink_pid(port)
         pg_before, sink_before = tree_cpu(pg), tree_cpu(sink)
         began = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, __file__, "--worker-child",
-                                   str(config_file), str(out)], env=env,
+        procs = [subprocess.Popen([sys.executable, str(TALLY), str(config_file), str(out)],
+                                  env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for out in outs]
         codes = [proc.wait() for proc in procs]
         seconds = time.perf_counter() - began
-        pg_cpu, sink_cpu = tree_cpu(pg) - pg_before, tree_cpu(sink) - sink_before
+        pg_cpu = used(pg_before, tree_cpu(pg))
+        sink_cpu = sum(used(sink_before, tree_cpu(sink)).values())
         sent = outbox.counts(engine, send_id)[outbox.SENT]
         engine.dispose()
         tallies = [json.loads(out.read_text(encoding="utf-8")) for out in outs]
     if sent != count or any(codes):
         print(f"warning: {workers} worker(s) sent {sent:,} of {count:,}, exit codes {codes}",
               file=sys.stderr)
-    return Run(workers, sent, seconds, sum(t["cpu"] for t in tallies),
+    return Run(code or "this checkout", workers, sent, seconds, sum(t["cpu"] for t in tallies),
                sum(t["children_cpu"] for t in tallies), pg_cpu, sink_cpu,
                sum((Counter(t["statements"]) for t in tallies), Counter()),
                sum((Counter(t["calls"]) for t in tallies), Counter()),
@@ -219,9 +178,12 @@ def cpu_lines(run: Run) -> list[str]:
     parts = [("sender processes (build, DKIM, SMTP)", run.sender_cpu * per),
              ("workers' outbox processes (claims, results, loop, pipes)", run.outbox_cpu * per),
              ("PostgreSQL (all its processes)", run.postgres_cpu * per),
+             *((f"  of which {name}", seconds * per)
+               for name, seconds in sorted(run.postgres_parts.items(), key=lambda p: -p[1])
+               if seconds * per >= 1),
              ("smtp-sink", run.sink_cpu * per)]
     lines = [f"    {label:<58} {value:>7,.0f} µs" for label, value in parts]
-    rest = offered - sum(value for _, value in parts)
+    rest = offered - sum(value for label, value in parts if not label.startswith(" "))
     lines += [f"    {'idle and other load (remainder)':<58} {rest:>7,.0f} µs",
               f"    {'what the cores offer per message at this rate':<58} {offered:>7,.0f} µs"]
     return lines
@@ -244,32 +206,51 @@ def database_lines(run: Run) -> list[str]:
     return lines
 
 
+def plan(workers: list[int], code: str | None, both: bool) -> list[tuple[int, str | None]]:
+    """The runs in order: each worker count on `code` (None: this checkout); with `both`,
+    on `code` and this checkout in turn, old-new-new-old, so a drift of the machine's load
+    weighs on both alike."""
+    if not both:
+        return [(n, code) for n in workers]
+    order = [code, None, None, code]
+    return [(n, which) for which in order for n in workers]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--worker-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--code", help="a folder holding another checkout's publisher/")
+    parser.add_argument("--both", action="store_true",
+                        help="with --code: run on it and on this checkout, in turn")
     args = parser.parse_args()
-    if args.worker_child:
-        worker_child(*args.worker_child)
-        return
     with open("/proc/loadavg", encoding="ascii") as load:
         before = load.read().split()[:3]
     with smtp_sink() as port, postgres_server() as server:
-        runs = [drain_with(server, port, args.subscribers, n) for n in args.workers]
+        runs = [drain_with(server, port, args.subscribers, n, code)
+                for n, code in plan(args.workers, args.code, args.both)]
     with open("/proc/loadavg", encoding="ascii") as load:
         after = load.read().split()[:3]
     print(f"{CORES} cores, {args.subscribers:,} readers, load average before "
           f"{' '.join(before)}, after {' '.join(after)}")
     for run in runs:
-        print(f"\nd{run.workers}: {run.workers} worker(s), 1 sender process and 16 connections "
-              f"each: {run.rate:,.0f} messages/s ({run.sent:,} in {run.seconds:.1f} s)")
+        print(f"\nd{run.workers} on {run.code}: {run.workers} worker(s), 1 sender process and "
+              f"16 connections each: {run.rate:,.0f} messages/s ({run.sent:,} in "
+              f"{run.seconds:.1f} s)")
         print("  CPU per message sent:")
         print("\n".join(cpu_lines(run)))
         print("  the database's share:")
         print("\n".join(database_lines(run)))
-    if len(runs) >= 2 and runs[0].rate:
-        print(f"\nd{runs[-1].workers}/d{runs[0].workers} = {runs[-1].rate / runs[0].rate:.2f}")
+    print("")
+    for code in dict.fromkeys(run.code for run in runs):
+        rates: dict[int, list[float]] = {}
+        for run in runs:
+            if run.code == code:
+                rates.setdefault(run.workers, []).append(run.rate)
+        best = {n: max(r) for n, r in rates.items()}
+        if 1 in best and 2 in best:
+            print(f"{code}: d1 {best[1]:,.0f}, d2 {best[2]:,.0f} messages/s (the faster of "
+                  f"{len(rates[1])} run(s) each), d2/d1 = {best[2] / best[1]:.2f}")
 
 
 if __name__ == "__main__":

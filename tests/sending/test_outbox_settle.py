@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -150,7 +151,7 @@ def test_sqlite_before_3_33_settles_row_by_row_to_the_same_stored_values(
     to the text of each timestamp (what the claims compare)."""
     settled = []
     for version in ((3, 40, 0), (3, 31, 1)):
-        monkeypatch.setattr(outbox.sqlite3, "sqlite_version_info", version)
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", version)
         engine, batch = claimed_send(f"sqlite:///{tmp_path / f'{version[1]}.db'}")
         with updates_of_deliveries(engine) as updates:
             outbox.record_results(engine, mixed_results(batch), SETTLED_AT, WORKER)
