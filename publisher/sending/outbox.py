@@ -14,7 +14,9 @@ failed), written with their result; a claim taken back from a process that stopp
 settling it is a lost claim, counted apart (`lost_claims`), and never spends the reader's
 attempts (publisher.sending.control sets aside a row that too many processes lost).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
-locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
+locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue. A batch of
+results settles in one UPDATE … FROM the batch's values (PostgreSQL's `unnest`, SQLite's
+`json_each`), so the database runs a statement per batch, not per message.
 
 Delivery and send rows are written by five modules of one concern and nowhere else (the
 owners in publisher.db.TABLE_OWNERS, kept by tests/test_table_owners.py): this one (start,
