@@ -14,7 +14,9 @@ failed), written with their result; a claim taken back from a process that stopp
 settling it is a lost claim, counted apart (`lost_claims`), and never spends the reader's
 attempts (publisher.sending.control sets aside a row that too many processes lost).
 Claims are single atomic UPDATE … RETURNING statements; on PostgreSQL the candidate rows are
-locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue.
+locked with FOR UPDATE SKIP LOCKED so any number of workers share the queue. A batch of
+results settles in one UPDATE … FROM the batch's values (PostgreSQL's `unnest`, SQLite's
+`json_each`), so the database runs a statement per batch, not per message.
 
 Delivery and send rows are written by five modules of one concern and nowhere else (the
 owners in publisher.db.TABLE_OWNERS, kept by tests/test_table_owners.py): this one (start,
@@ -32,18 +34,21 @@ language has no translation and gets the original with its own strings).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import socket
+import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from publisher import events
 from publisher.analytics import counters
@@ -440,34 +445,128 @@ def record_results(engine: Engine, results: Sequence[Result], now: datetime,
     Only rows still `sending` (under `worker`, when given) change, so a retry after a commit
     whose reply was lost changes nothing, and a row another worker took over is left to it.
     Each attempted result adds one to its row's attempts. A 5xx reply counts as a hard
-    bounce by the same rule as a DSN that says so.
+    bounce by the same rule as a DSN that says so. The rows settle in one UPDATE … FROM the
+    batch's values (one round trip, one statement for the server to run, not one per row).
     """
     if not results:
         return
-    c = deliveries.c
-    still_mine = c.status == SENDING
-    if worker is not None:
-        still_mine = sa.and_(still_mine, c.claimed_by == worker)
+    rows = [_settled_values(r, now) for r in results]
     with engine.begin() as conn:
-        bounced = {r.delivery_id: r.reply for r in results if r.hard_bounce}
-        if bounced:  # before the rows settle, so that a repeated write counts nothing twice
-            rows = conn.execute(sa.select(c.id, c.subscriber_id)
-                                .where(c.id.in_(list(bounced)), still_mine)).all()
-            for delivery_id, subscriber_id in rows:
-                store.count_hard_bounces(
-                    conn, [int(subscriber_id)], hard_bounce_threshold, now,
-                    {"status": bounced[delivery_id][:3], "detail": bounced[delivery_id][:200],
-                     "via": "smtp"})
-        conn.execute(
-            deliveries.update().where(c.id == sa.bindparam("rid")).where(still_mine)
+        _count_hard_bounces(conn, results, worker, now, hard_bounce_threshold)
+        by_worker = {} if worker is None else {"worker": worker}
+        if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 33):
+            conn.execute(_settle_each(worker is not None),  # no UPDATE … FROM before 3.33
+                         [{**row, "settled_at": now, **by_worker} for row in rows])
+        else:
+            conn.execute(_settle_all(conn.dialect.name, worker is not None),
+                         {**_settled_table_values(conn.dialect, rows), "settled_at": now,
+                          **by_worker})
+
+
+def _still_mine(status: Any, worker: Any) -> Any:
+    """A row still `sending` (`status`: the status column, or an expression equal to it),
+    and under `worker` (a name, or a bound parameter) unless that is None."""
+    mine = status == SENDING
+    return mine if worker is None else sa.and_(mine, deliveries.c.claimed_by == worker)
+
+
+def _count_hard_bounces(conn: Connection, results: Sequence[Result], worker: str | None,
+                        now: datetime, threshold: int) -> None:
+    """Count the batch's hard bounces against their subscribers, before the rows settle, so
+    that a repeated write counts nothing twice (a settled row is no longer still mine)."""
+    bounced = {r.delivery_id: r.reply for r in results if r.hard_bounce}
+    if not bounced:
+        return
+    c = deliveries.c
+    rows = conn.execute(sa.select(c.id, c.subscriber_id)
+                        .where(c.id.in_(list(bounced)), _still_mine(c.status, worker))).all()
+    for delivery_id, subscriber_id in rows:
+        store.count_hard_bounces(
+            conn, [int(subscriber_id)], threshold, now,
+            {"status": bounced[delivery_id][:3], "detail": bounced[delivery_id][:200],
+             "via": "smtp"})
+
+
+_SETTLED = (("rid", deliveries.c.id), ("new_status", deliveries.c.status),
+            ("reply", deliveries.c.last_reply), ("next_at", deliveries.c.next_attempt_at),
+            ("sent_at", deliveries.c.sent_at), ("attempted", deliveries.c.attempts))
+
+
+def _settled_values(result: Result, now: datetime) -> dict[str, Any]:
+    """What a result writes to its row, by the names of _SETTLED."""
+    return {"rid": result.delivery_id, "new_status": result.status,
+            "reply": result.reply[:1000], "next_at": result.next_attempt_at,
+            "sent_at": now if result.status == SENT else None,
+            "attempted": int(result.attempted)}
+
+
+def _settling(by_worker: bool) -> tuple[Any, dict[str, Any]]:
+    """The condition a settling UPDATE keeps and the columns it sets besides _SETTLED's.
+
+    It finds its rows by id alone. Given `status = 'sending'`, PostgreSQL's planner (its
+    statistics lag a send's fast-changing statuses) may read every `sending` row through
+    ix_deliveries_claim and compare each with each result, milliseconds a batch;
+    coalesce(status, '') is the same value (status is NOT NULL) and no index covers it."""
+    c = deliveries.c
+    worker = sa.bindparam("worker", type_=c.claimed_by.type) if by_worker else None
+    settled_at = sa.bindparam("settled_at", type_=c.updated_at.type)
+    return (_still_mine(sa.func.coalesce(c.status, ""), worker),
+            {"claimed_by": None, "updated_at": settled_at})
+
+
+@cache
+def _settle_all(dialect: str, by_worker: bool) -> Any:
+    """One UPDATE that settles a whole batch FROM a table of its values (_settled_table),
+    built once: its text is the same whatever the batch's size, so it is compiled once
+    per process and prepared once per connection on PostgreSQL."""
+    still_mine, settled = _settling(by_worker)
+    c, v = deliveries.c, _settled_table(dialect).c
+    return (deliveries.update().where(c.id == v.rid, still_mine)
+            .values(status=v.new_status, last_reply=v.reply, next_attempt_at=v.next_at,
+                    sent_at=v.sent_at, attempts=c.attempts + v.attempted, **settled))
+
+
+def _settled_table(dialect: str) -> Any:
+    """The batch as a table with the columns of _SETTLED: on PostgreSQL `unnest` of one
+    typed array per column (a column of NULLs keeps its type); on SQLite `json_each` of
+    one JSON array of rows."""
+    if dialect == "postgresql":
+        arrays = [sa.bindparam(f"settled_{name}", type_=sa.ARRAY(column.type))
+                  for name, column in _SETTLED]
+        columns = [sa.column(name, column.type) for name, column in _SETTLED]
+        return sa.func.unnest(*arrays).table_valued(*columns).render_derived(name="settled")
+    each = sa.func.json_each(sa.bindparam("settled_rows")).table_valued("value")
+    return sa.select(*(sa.func.json_extract(each.c.value, f"$[{n}]").label(name)
+                       for n, (name, _column) in enumerate(_SETTLED))).subquery("settled")
+
+
+def _settled_table_values(dialect: Dialect, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of _settled_table for `rows`: one list per column on PostgreSQL; on
+    SQLite one JSON document, each value as its column's type binds it (timestamps in the
+    text SQLite rows hold, which the claims compare)."""
+    if dialect.name == "postgresql":
+        return {f"settled_{name}": [row[name] for row in rows] for name, _column in _SETTLED}
+    bind = _bind_processors(dialect)
+    return {"settled_rows": json.dumps([[row[name] if process is None else process(row[name])
+                                         for name, process in bind] for row in rows])}
+
+
+@cache
+def _bind_processors(dialect: Dialect) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    return [(name, column.type.dialect_impl(dialect).bind_processor(dialect))
+            for name, column in _SETTLED]
+
+
+@cache
+def _settle_each(by_worker: bool) -> Any:
+    """The same for one row, with the values of _SETTLED as bound parameters (SQLite
+    before 3.33, which has no UPDATE … FROM: one execution per result)."""
+    still_mine, settled = _settling(by_worker)
+    c = deliveries.c
+    return (deliveries.update().where(c.id == sa.bindparam("rid"), still_mine)
             .values(status=sa.bindparam("new_status"), last_reply=sa.bindparam("reply"),
                     next_attempt_at=sa.bindparam("next_at"), sent_at=sa.bindparam("sent_at"),
-                    attempts=c.attempts + sa.bindparam("attempted"),
-                    claimed_by=None, updated_at=now),
-            [{"rid": r.delivery_id, "new_status": r.status, "reply": r.reply[:1000],
-              "next_at": r.next_attempt_at, "sent_at": now if r.status == SENT else None,
-              "attempted": int(r.attempted)} for r in results],
-        )
+                    attempts=c.attempts + sa.bindparam("attempted"), **settled))
 
 
 def counts(engine: Engine, send_id: int) -> dict[str, int]:
