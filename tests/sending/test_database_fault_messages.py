@@ -65,6 +65,7 @@ def test_an_import_waits_out_a_sqlite_lock_then_lands_every_row(tmp_path: Path) 
     assert "@example.net" not in err.read_text()
 
 
+@pytest.mark.waits
 def test_a_lock_held_past_the_budget_is_one_line_and_the_rerun_lands_it(tmp_path: Path) -> None:
     database = tmp_path / "publisher.db"
     config = write_config_file(tmp_path, free_port(), f"sqlite:///{database}",

@@ -131,6 +131,7 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
         yield made
 
 
+@pytest.mark.waits
 def test_a_pause_stops_a_running_send_and_resume_sends_each_rest_exactly_once(
         site: Site, report_figure: Callable[[str], None]) -> None:
     addresses = bulk_confirmed(site.engine, 2000)
@@ -168,6 +169,7 @@ def test_a_pause_stops_a_running_send_and_resume_sends_each_rest_exactly_once(
                   f" later; {len(late)} delivered after the pause returned")
 
 
+@pytest.mark.waits
 def test_a_cancel_is_final_and_shown_and_nothing_restarts_it(
         site: Site, report_figure: Callable[[str], None]) -> None:
     addresses = bulk_confirmed(site.engine, 2000)
@@ -339,6 +341,7 @@ def killed_mid_send(site: Site, control: Callable[[], object]) -> tuple[float, d
     return acknowledged, site.states()
 
 
+@pytest.mark.waits
 def test_a_sender_killed_right_after_a_pause_resumes_with_nobody_missed_or_sent_twice(
         site: Site, report_figure: Callable[[str], None]) -> None:
     addresses = bulk_confirmed(site.engine, 2000)

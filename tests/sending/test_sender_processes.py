@@ -129,6 +129,7 @@ def test_two_sender_processes_send_each_subscriber_once_and_log_what_each_sent(
                   f"within it); peak RSS of each {', '.join(f'{p:.0f} MB' for p in peaks)}")
 
 
+@pytest.mark.waits
 def test_a_pause_stops_the_hand_over_to_two_senders_and_resume_sends_the_rest_once(
         seed_config: Config, report_figure: Figure) -> None:
     with draining(seed_config, 1500, delay=0.01) as drain:
@@ -175,6 +176,7 @@ def test_a_cancel_stops_two_senders_and_no_cancelled_row_is_delivered(
     assert max(drain.delivered.values()) == 1
 
 
+@pytest.mark.waits
 def test_while_sqlite_is_locked_two_senders_hand_nothing_over_then_finish_each_once(
         seed_config: Config, report_figure: Figure) -> None:
     with draining(seed_config, 1500, delay=0.005) as drain:

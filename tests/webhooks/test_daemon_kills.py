@@ -1,8 +1,8 @@
 """The real `publisher run` daemon delivering webhooks to a real receiver on loopback that
 answers 410, 500, times out and answers 200 on a script, while the daemon is SIGKILLed three
-times mid-delivery and the receiver is down for 30 seconds (SQLite, and PostgreSQL where
-claims take rows FOR UPDATE SKIP LOCKED): no event is lost, a duplicate
-carries its event's id and body, a 410 is never retried, and every signature verifies with
+times mid-delivery and the receiver is down for 10 seconds, five times the longest backoff
+(SQLite, and PostgreSQL where claims take rows FOR UPDATE SKIP LOCKED): no event is lost, a
+duplicate carries its event's id and body, a 410 is never retried, and every signature verifies with
 both secrets of a rotation."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from publisher.clock import utc_now
@@ -30,7 +31,7 @@ from tests.webhooks.helpers import SECRET_ENV, verifies
 from tests.webhooks.receiver import HANG, Receiver
 
 SECRETS = ("old-secret", "new-secret")
-OUTAGE_SECONDS = 30.0
+OUTAGE_SECONDS = 10.0  # five retries at the longest backoff (backoff_max_seconds = 2)
 KILLS = 3
 
 
@@ -86,6 +87,7 @@ def pending(engine: sa.Engine) -> int:
                                 .where(webhook_deliveries.c.status == "pending")).scalar_one())
 
 
+@pytest.mark.waits
 def test_no_event_is_lost_through_three_daemon_kills_and_a_receiver_outage(
     tmp_path: Path, database_url: str
 ) -> None:
