@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -33,8 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.profile_send import NOW, SECRET, SEED, site  # noqa: E402
-from tests.sending.helpers import insert_confirmed, write_config_file  # noqa: E402
+from bench.send import queued_send  # noqa: E402
 from tests.servers import PostgresServer, postgres_server, smtp_sink  # noqa: E402
 
 CORES = os.cpu_count() or 1
@@ -126,30 +124,18 @@ def drain_with(server: PostgresServer, port: int, count: int, workers: int,
                code: str | None = None) -> Run:
     """Start a send of `count` readers, then time `workers` worker processes (on the
     package in `code`, else this checkout's) draining it."""
-    from publisher.db import open_database
     from publisher.sending import outbox
-    from publisher.sending.send_issue import ready, start
 
-    url = server.create_database(f"bench_{workers}_workers_{time.monotonic_ns()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        config = site(root, port, url, senders=1)
-        engine = open_database(url)
-        insert_confirmed(engine, count, name="读者 {n}")
-        send_id = start(engine, config, ready(config, SEED), NOW)
-        extra = (f'[sending]\nbatch_size = 500\nsender_processes = 1\n\n'
-                 f'[dkim]\nselector = "bench"\ndomain = "example.org"\n'
-                 f'key_path = "{root / "dkim.pem"}"\n')
-        config_file = write_config_file(root, port, url, extra, pool_size=16,
-                                        max_messages_per_connection=1_000_000)
-        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+    database = f"bench_{workers}_workers_{time.monotonic_ns()}"
+    with queued_send(server, port, count, database) as queued:
+        root, engine, send_id, env = queued.root, queued.engine, queued.send_id, queued.env
         if code is not None:
             env["PYTHONPATH"] = code
         outs = [root / f"worker{n}.json" for n in range(workers)]
         pg, sink = postmaster(server), sink_pid(port)
         pg_before, sink_before = tree_cpu(pg), tree_cpu(sink)
         began = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, str(TALLY), str(config_file), str(out)],
+        procs = [subprocess.Popen([sys.executable, str(TALLY), str(queued.config_file), str(out)],
                                   env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for out in outs]
@@ -158,7 +144,6 @@ def drain_with(server: PostgresServer, port: int, count: int, workers: int,
         pg_cpu = used(pg_before, tree_cpu(pg))
         sink_cpu = sum(used(sink_before, tree_cpu(sink)).values())
         sent = outbox.counts(engine, send_id)[outbox.SENT]
-        engine.dispose()
         tallies = [json.loads(out.read_text(encoding="utf-8")) for out in outs]
     if sent != count or any(codes):
         print(f"warning: {workers} worker(s) sent {sent:,} of {count:,}, exit codes {codes}",

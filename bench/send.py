@@ -43,6 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -215,13 +217,27 @@ def pipeline(port: int, count: int, pool: int = 16, senders: int | None = None,
     return run
 
 
-def postgres_workers(server: PostgresServer, port: int, count: int, workers: int) -> float:
-    """`workers` processes of `publisher run --worker --once` draining one send together."""
+@dataclass
+class QueuedSend:
+    """A send queued on its own PostgreSQL database, and a worker's config file for it."""
+
+    root: Path
+    engine: Any
+    send_id: int
+    config_file: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def queued_send(server: PostgresServer, port: int, count: int,
+                database: str) -> Iterator[QueuedSend]:
+    """A send of the seed edition to `count` readers queued in a new database `database`,
+    with the config of a worker that signs with DKIM, has one sender process and 16
+    connections to smtp-sink on `port`."""
     from publisher.db import open_database
-    from publisher.sending import outbox
     from publisher.sending.send_issue import ready, start
 
-    url = server.create_database(f"bench_{workers}_workers")
+    url = server.create_database(database)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = site(root, port, url, senders=1)
@@ -233,16 +249,26 @@ def postgres_workers(server: PostgresServer, port: int, count: int, workers: int
                  f'key_path = "{root / "dkim.pem"}"\n')
         config_file = write_config_file(root, port, url, extra, pool_size=16,
                                         max_messages_per_connection=1_000_000)
-        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+        try:
+            yield QueuedSend(root, engine, send_id, config_file,
+                             {**os.environ, "PUBLISHER_SECRET_KEY": SECRET})
+        finally:
+            engine.dispose()
+
+
+def postgres_workers(server: PostgresServer, port: int, count: int, workers: int) -> float:
+    """`workers` processes of `publisher run --worker --once` draining one send together."""
+    from publisher.sending import outbox
+
+    with queued_send(server, port, count, f"bench_{workers}_workers") as queued:
         began = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, "-m", "publisher.cli", "--config",
-                                   str(config_file), "run", "--worker", "--once"],
-                                  env=env, stdout=subprocess.DEVNULL,
+                                   str(queued.config_file), "run", "--worker", "--once"],
+                                  env=queued.env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for _ in range(workers)]
         codes = [proc.wait() for proc in procs]
         seconds = time.perf_counter() - began
-        sent = outbox.counts(engine, send_id)[outbox.SENT]
-        engine.dispose()
+        sent = outbox.counts(queued.engine, queued.send_id)[outbox.SENT]
     if sent != count or any(codes):
         print(f"warning: {workers} PostgreSQL worker(s) sent {sent:,} of {count:,}, "
               f"exit codes {codes}", file=sys.stderr)
