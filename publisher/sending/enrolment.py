@@ -110,6 +110,7 @@ def run_automations(engine: Engine, config: Config, now: datetime) -> dict[str, 
         slug, count = enrol_latest_issue(engine, config, welcome, now)
         if slug is not None:
             added[slug] = added.get(slug, 0) + count
+    outbox.refresh_statistics(engine, sum(added.values()))
     return added
 
 

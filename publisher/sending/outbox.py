@@ -178,13 +178,39 @@ def start_or_join(engine: Engine, entry_id: str, rendered: RenderedEmail, now: d
     another process had started (False). `counted_links`: the email's links whose clicks
     are counted, numbered with the send in its transaction (publisher.analytics.links)."""
     try:
-        return _start_send(engine, entry_id, rendered, now, audience, window,
-                           counted_links or [])
+        started = _start_send(engine, entry_id, rendered, now, audience, window,
+                              counted_links or [])
     except sa.exc.IntegrityError:  # another process started it a moment ago: join that one
         found = find_send(engine, rendered.slug)
         if found is None:
             raise
         return found, False
+    if started[1]:
+        refresh_statistics(engine, _audience_count(engine, started[0]))
+    return started
+
+
+def _audience_count(engine: Engine, send_id: int) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sends.c.audience_count)
+                                .where(sends.c.id == send_id)).scalar() or 0)
+
+
+# Rows added at once after which PostgreSQL's planner is told (ANALYZE deliveries).
+ANALYZE_AFTER_ROWS = 1000
+
+
+def refresh_statistics(engine: Engine, added: int) -> None:
+    """After `added` delivery rows went in at once, let PostgreSQL's planner see them.
+
+    Until autovacuum's next look (a minute or more), it plans from the statistics of the
+    table before them: the next round's enrolment query then compared every reader with
+    every row of the send (40 million comparisons, 4 s at 9,000 readers; 7 ms planned from
+    fresh statistics). ANALYZE samples the table and blocks no reader or writer."""
+    if added >= ANALYZE_AFTER_ROWS and engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"ANALYZE {deliveries.name}"))
+            conn.commit()
 
 
 def _recipients(audience: Audience | None) -> Any:
