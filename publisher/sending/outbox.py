@@ -178,22 +178,13 @@ def start_or_join(engine: Engine, entry_id: str, rendered: RenderedEmail, now: d
     another process had started (False). `counted_links`: the email's links whose clicks
     are counted, numbered with the send in its transaction (publisher.analytics.links)."""
     try:
-        started = _start_send(engine, entry_id, rendered, now, audience, window,
-                              counted_links or [])
+        return _start_send(engine, entry_id, rendered, now, audience, window,
+                           counted_links or [])
     except sa.exc.IntegrityError:  # another process started it a moment ago: join that one
         found = find_send(engine, rendered.slug)
         if found is None:
             raise
         return found, False
-    if started[1]:
-        refresh_statistics(engine, _audience_count(engine, started[0]))
-    return started
-
-
-def _audience_count(engine: Engine, send_id: int) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sends.c.audience_count)
-                                .where(sends.c.id == send_id)).scalar() or 0)
 
 
 # Rows added at once after which PostgreSQL's planner is told (ANALYZE deliveries).
@@ -249,7 +240,8 @@ def _start_send(engine: Engine, entry_id: str, rendered: RenderedEmail, now: dat
         conn.execute(sends.update().where(sends.c.id == send_id)
                      .values(audience_count=int(count)))
         events.send_event(conn, events.SEND_STARTED, send_id, now)
-        return send_id, True
+    refresh_statistics(engine, int(count))  # once the rows are committed, so ANALYZE sees them
+    return send_id, True
 
 
 def record_editions(conn: Connection, send_id: int,
