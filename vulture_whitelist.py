@@ -84,3 +84,8 @@ _.requested
 _.next_cursor
 _.duration_seconds
 _.limits
+
+# feedgen extensions (site.feeds._History): feedgen calls these while it writes a feed.
+_.extend_ns
+_.extend_atom
+_.extend_rss

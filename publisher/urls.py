@@ -46,7 +46,8 @@ def issue_url(base_url: str, slug: str) -> str:
 
 
 FEED_KINDS = ("atom", "rss", "json")
-# A feed's first page, at the site root and in each tag's folder; later pages are feeds/page-N.*
+# A feed's subscription document, at the site root and in each tag's folder; its archive
+# documents are feeds/archive-N.* (site.feeds)
 FEED_FILES = {kind: f"feed.{kind}" for kind in FEED_KINDS}
 
 

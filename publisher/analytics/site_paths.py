@@ -1,7 +1,7 @@
 """Which URL paths of the site are counted: its feeds and its issue pages. Pure functions.
 
 A feed is a feed file of the site, its tags or its translations (`/feed.atom`,
-`/tags/llm/feed.rss`, `/en/feed.json`, later pages `/feeds/page-2.atom`); an issue page is
+`/tags/llm/feed.rss`, `/en/feed.json`, archive documents `/feeds/archive-2.atom`); an issue page is
 `/issues/<slug>/` (or its `index.html`), under a translation's `/<tag>/` too. The paths are
 publisher.urls'; anything else (the home page, tag pages, styles) is not counted.
 """
@@ -16,7 +16,7 @@ from publisher.urls import FEED_KINDS
 _KINDS = "|".join(FEED_KINDS)
 _PREFIX = r"(?:/[A-Za-z0-9-]{1,35})?"  # a translation's /<BCP 47 tag>
 _FEED = re.compile(
-    rf"^{_PREFIX}(?:/tags/[a-z0-9-]+)?(?:/feed|/feeds/page-\d{{1,6}})\.(?:{_KINDS})$")
+    rf"^{_PREFIX}(?:/tags/[a-z0-9-]+)?(?:/feed|/feeds/archive-\d{{1,6}})\.(?:{_KINDS})$")
 _ISSUE_PAGE = re.compile(rf"^({_PREFIX}/issues/[a-z0-9]+(?:-[a-z0-9]+)*/)(?:index\.html)?$")
 
 

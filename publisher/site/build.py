@@ -5,7 +5,7 @@ issues (not a draft, dated at or before the build's clock) put bytes there; the 
 draft or a future issue goes to the private preview folder (var/preview/ under the project
 root). Every file a build writes there is listed in <output>/.cache/outputs.json, and the
 next build removes each listed file it no longer produces (a deleted, renamed or withdrawn
-issue, a tag or a feed page gone), so the tree is exactly the published site. Files the
+issue, a tag or a feed document gone), so the tree is exactly the published site. Files the
 build never wrote are never touched.
 
 A draft's problems are warnings: the draft is left out and everything else is built. Any
@@ -20,7 +20,7 @@ the settings and the package version; an unchanged one is neither checked nor re
 also keeps a fingerprint of each issue's words (title, summary, body) and the build time at
 which a change to them was first seen: the entry's `updated` when the front matter has none.
 Unpublished issues are checked and rendered on every build. Issue pages, listings, tag pages
-and feed pages are rendered only when what they are made from changed (site.derived), and
+and feed documents are rendered only when what they are made from changed (site.derived), and
 written only when their bytes change. `full` ignores all of it but the words' history.
 
 Translations (`<name>.<lang>.md`) are checked and rendered with their original, whose

@@ -2,8 +2,10 @@
 
 Feeds are a pure function of the entries: the feed's `updated` is the newest entry's, never
 the build time, so rebuilding unchanged content gives byte-identical files. The main feed and
-each tag's feed hold the newest `page_size` entries and link older pages (RFC 5005 paged
-feeds). Spellings of a tag that differ only in case are one tag (`Tag`), on one path. Each
+each tag's feed hold the newest `page_size` entries and link their archive (RFC 5005 archived
+feeds): archive documents of `page_size` entries each, numbered from the oldest, so that an
+archive document never changes once full and a new issue rewrites only the feeds' newest
+documents. Spellings of a tag that differ only in case are one tag (`Tag`), on one path. Each
 language edition of the site has its own set under its prefix (/en/feed.atom), in its
 language (Atom xml:lang, RSS <language>, JSON Feed `language`).
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -26,6 +29,7 @@ from publisher.errors import PublisherError
 
 GENERATOR = "publisher"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 CONTENT_TYPES = {
     "atom": "application/atom+xml",
     "rss": "application/rss+xml",
@@ -83,7 +87,9 @@ def site_tags(entries: list[Entry]) -> list[Tag]:
 
 @dataclass(frozen=True)
 class FeedMeta:
-    """What one feed (main, a page of it, or a tag feed) says about itself."""
+    """What one document of a feed (main or a tag's: its subscription document or one of its
+    archive documents) says about itself. An archive document's meta stays the same while its
+    entries do, until a newer archive document appears beside it."""
 
     title: str
     subtitle: str
@@ -92,8 +98,9 @@ class FeedMeta:
     base_path: str  # "" for the main feed, "/tags/<tag>" for a tag feed
     icon: str | None
     hub: str | None
-    page: int
-    pages: int
+    archive: int  # 0: the subscription document; N: archive document N (1 is the oldest)
+    older: int  # the archive document before this one ("prev-archive"), 0 if none
+    newer: int  # the archive document after this one ("next-archive"), 0 if none
 
 
 _RELATIVE_ATTR = re.compile(r'\b(href|src)="(?!https?:|mailto:|#|data:)/?([^"]*)"')
@@ -104,46 +111,67 @@ def absolutize(html: str, base_url: str) -> str:
     return _RELATIVE_ATTR.sub(lambda m: f'{m.group(1)}="{base_url}/{m.group(2)}"', html)
 
 
-def feed_path(base_path: str, kind: str, page: int = 1) -> str:
-    """Path of a feed page: /feed.atom for page 1, /feeds/page-2.atom for later pages."""
-    if page == 1:
+def feed_path(base_path: str, kind: str, archive: int = 0) -> str:
+    """Path of a feed document: /feed.atom for the subscription document (archive 0),
+    /feeds/archive-1.atom for the oldest archive document."""
+    if archive == 0:
         return f"{base_path}/{urls.FEED_FILES[kind]}"
-    return f"{base_path}/feeds/page-{page}.{kind}"
+    return f"{base_path}/feeds/archive-{archive}.{kind}"
 
 
-def pages_of(entries: list[Entry], page_size: int) -> list[list[Entry]]:
-    """Newest first, split into pages; an empty feed still has one (empty) page."""
-    ordered = sorted(entries, key=lambda e: (e.published, e.id), reverse=True)
-    return [ordered[i : i + page_size] for i in range(0, len(ordered), page_size)] or [[]]
+def documents_of(entries: list[Entry], page_size: int) -> list[list[Entry]]:
+    """The subscription document's entries (the newest `page_size`), then each archive
+    document's: every full run of `page_size` entries counted from the oldest (the newest
+    entries, fewer than a run, are in the subscription document alone). Each newest first."""
+    ordered = sorted(entries, key=lambda e: (e.published, e.id))
+    runs = [ordered[i : i + page_size] for i in range(0, len(ordered) // page_size * page_size,
+                                                      page_size)]
+    return [ordered[::-1][:page_size], *(run[::-1] for run in runs)]
 
 
 def newest_update(entries: list[Entry], fallback: datetime) -> datetime:
     return max((e.updated for e in entries), default=fallback)
 
 
-def _paging_links(meta: FeedMeta, base_url: str, kind: str) -> list[tuple[str, str]]:
-    links = [("first", feed_path(meta.base_path, kind, 1)),
-             ("last", feed_path(meta.base_path, kind, meta.pages))]
-    if meta.page > 1:
-        links.append(("previous", feed_path(meta.base_path, kind, meta.page - 1)))
-    if meta.page < meta.pages:
-        links.append(("next", feed_path(meta.base_path, kind, meta.page + 1)))
-    return [(rel, base_url + path) for rel, path in links] if meta.pages > 1 else []
+def _archive_links(meta: FeedMeta, base_url: str, kind: str) -> list[tuple[str, str]]:
+    """RFC 5005's links: to the subscription document ("current"), the older archive document
+    ("prev-archive") and the newer ("next-archive")."""
+    links = [("current", 0)] if meta.archive else []
+    links += [("prev-archive", meta.older)] if meta.older else []
+    links += [("next-archive", meta.newer)] if meta.newer else []
+    return [(rel, base_url + feed_path(meta.base_path, kind, number)) for rel, number in links]
+
+
+class _History(BaseExtension):  # type: ignore[misc]
+    """feedgen extension: RFC 5005's <fh:archive/> marks an archive document."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        etree.SubElement(feed[0], f"{{{HISTORY_NS}}}archive")
+        return feed
 
 
 def _generator(meta: FeedMeta, entries: list[Entry], base_url: str, kind: str,
                epoch: datetime) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
-    self_url = base_url + feed_path(meta.base_path, kind, meta.page)
-    fg.id(self_url if meta.page > 1 or meta.base_path else base_url + "/")
+    if meta.archive:
+        fg.register_extension("history", _History, None)
+    self_url = base_url + feed_path(meta.base_path, kind, meta.archive)
+    fg.id(self_url if meta.archive or meta.base_path else base_url + "/")
     fg.title(meta.title)
     fg.subtitle(meta.subtitle or meta.title)
     fg.language(meta.language)
     fg.author({"name": meta.title})
     fg.generator(GENERATOR, version=__version__, uri="https://pypi.org/project/publisher/")
     fg.link(href=self_url, rel="self", type=CONTENT_TYPES[kind])
-    for rel, href in _paging_links(meta, base_url, kind):
+    for rel, href in _archive_links(meta, base_url, kind):
         fg.link(href=href, rel=rel, type=CONTENT_TYPES[kind])
     if meta.hub:
         fg.link(href=meta.hub, rel="hub")
@@ -183,14 +211,14 @@ def atom_bytes(meta: FeedMeta, entries: list[Entry], base_url: str, epoch: datet
 
 
 def rss_bytes(meta: FeedMeta, entries: list[Entry], base_url: str, epoch: datetime) -> bytes:
-    """RSS 2.0 with content:encoded; paging and hub links added as atom:link elements."""
+    """RSS 2.0 with content:encoded; archive and hub links added as atom:link elements."""
     fg = _generator(meta, entries, base_url, "rss", epoch)
     fg.lastBuildDate(newest_update(entries, epoch))
     # Parsed once, the links added, printed once: as feedgen's own pretty print would, but
     # with CDATA sections as escaped text (lxml's parser strips them).
     root = etree.fromstring(bytes(fg.rss_str(pretty=False)),
                             etree.XMLParser(remove_blank_text=True))
-    extra = _paging_links(meta, base_url, "rss") + ([("hub", meta.hub)] if meta.hub else [])
+    extra = _archive_links(meta, base_url, "rss") + ([("hub", meta.hub)] if meta.hub else [])
     channel = root.find("channel")
     assert channel is not None
     for rel, href in extra:
@@ -204,15 +232,15 @@ def json_bytes(meta: FeedMeta, entries: list[Entry], base_url: str) -> bytes:
         "version": "https://jsonfeed.org/version/1.1",
         "title": meta.title,
         "home_page_url": meta.home_url,
-        "feed_url": base_url + feed_path(meta.base_path, "json", meta.page),
+        "feed_url": base_url + feed_path(meta.base_path, "json", meta.archive),
         "description": meta.subtitle or meta.title,
         "language": meta.language,
         "authors": [{"name": meta.title}],
     }
     if meta.icon:
         feed["icon"] = meta.icon
-    if meta.page < meta.pages:
-        feed["next_url"] = base_url + feed_path(meta.base_path, "json", meta.page + 1)
+    if meta.older:  # JSON Feed's one paging link: the next older entries
+        feed["next_url"] = base_url + feed_path(meta.base_path, "json", meta.older)
     if meta.hub:
         feed["hubs"] = [{"type": "WebSub", "url": meta.hub}]
     feed["items"] = [_json_item(entry) for entry in entries]
@@ -239,30 +267,32 @@ def _json_item(entry: Entry) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FeedPage:
-    """One page of one feed (main or a tag's), which is written in all three formats."""
+    """One document of one feed (main or a tag's), which is written in all three formats."""
 
     meta: FeedMeta
     entries: list[Entry]
 
     @property
     def paths(self) -> list[str]:
-        return [feed_path(self.meta.base_path, kind, self.meta.page) for kind in urls.FEED_KINDS]
+        return [feed_path(self.meta.base_path, kind, self.meta.archive)
+                for kind in urls.FEED_KINDS]
 
 
 def render_feed_set(meta: FeedMeta, entries: list[Entry], base_url: str,
                     epoch: datetime) -> dict[str, bytes]:
-    """All three formats of one feed page, keyed by output path."""
+    """All three formats of one feed document, keyed by output path."""
     return {
-        feed_path(meta.base_path, "atom", meta.page): atom_bytes(meta, entries, base_url, epoch),
-        feed_path(meta.base_path, "rss", meta.page): rss_bytes(meta, entries, base_url, epoch),
-        feed_path(meta.base_path, "json", meta.page): json_bytes(meta, entries, base_url),
+        feed_path(meta.base_path, "atom", meta.archive): atom_bytes(meta, entries, base_url,
+                                                                    epoch),
+        feed_path(meta.base_path, "rss", meta.archive): rss_bytes(meta, entries, base_url, epoch),
+        feed_path(meta.base_path, "json", meta.archive): json_bytes(meta, entries, base_url),
     }
 
 
 def feed_pages(entries: list[Entry], tags: list[Tag], config: Config, prefix: str = "",
                language: str | None = None) -> list[FeedPage]:
-    """Every page of the main feed and of one feed per tag, each paged alike (render each
-    with `render_feed_set`); a translation's edition has them under its `prefix` ("/en"),
+    """Every document of the main feed and of one feed per tag, each archived alike (render
+    each with `render_feed_set`); a translation's edition has them under its `prefix` ("/en"),
     in its `language`."""
     site = config.site
     language = language or site.language
@@ -276,9 +306,16 @@ def feed_pages(entries: list[Entry], tags: list[Tag], config: Config, prefix: st
 
 def _paged_feed(title: str, base_path: str, entries: list[Entry], config: Config,
                 language: str) -> list[FeedPage]:
-    """Every page of one feed (`base_path` "" for the main feed)."""
+    """Every document of one feed (`base_path` "" for the main feed): the subscription
+    document, then the archive documents, oldest first."""
     site, feeds = config.site, config.settings.feeds
-    pages = pages_of(entries, feeds.page_size)
-    return [FeedPage(FeedMeta(title, site.description, language, f"{site.base_url}{base_path}/",
-                              base_path, site.icon, feeds.websub_hub, number, len(pages)), page)
-            for number, page in enumerate(pages, start=1)]
+    current, *archives = documents_of(entries, feeds.page_size)
+    last = len(archives)
+
+    def meta(archive: int, older: int, newer: int) -> FeedMeta:
+        return FeedMeta(title, site.description, language, f"{site.base_url}{base_path}/",
+                        base_path, site.icon, feeds.websub_hub, archive, older, newer)
+
+    return [FeedPage(meta(0, last, 0), current),
+            *(FeedPage(meta(number, number - 1, number + 1 if number < last else 0), run)
+              for number, run in enumerate(archives, start=1))]

@@ -62,7 +62,7 @@ MEANINGS: dict[str, str] = {
     "paths.output": "folder the site is built into (served to anyone)",
     "paths.templates": "your templates, overriding publisher's file by file (may not exist)",
     "paths.automations": "folder of welcome and sequence steps",
-    "feeds.page_size": "entries per feed page",
+    "feeds.page_size": "entries in a feed and in each of its archive documents",
     "feeds.websub_hub": "WebSub hub URL to announce new issues to",
     "dkim.selector": "DKIM selector (publisher dkim keygen makes a key)",
     "dkim.domain": "DKIM signing domain",

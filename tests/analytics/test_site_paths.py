@@ -11,7 +11,9 @@ from publisher.analytics.site_paths import feed_of, issue_page_of
 @pytest.mark.parametrize(("path", "feed"), [
     ("/feed.atom", "/feed.atom"), ("/feed.rss?utm=x", "/feed.rss"), ("//feed.json", "/feed.json"),
     ("/tags/llm/feed.atom", "/tags/llm/feed.atom"), ("/en/feed.atom", "/en/feed.atom"),
-    ("/feeds/page-2.atom", "/feeds/page-2.atom"), ("/feed.xml", None), ("/", None),
+    ("/feeds/archive-2.atom", "/feeds/archive-2.atom"),
+    ("/tags/llm/feeds/archive-1.json", "/tags/llm/feeds/archive-1.json"),
+    ("/feeds/page-2.atom", None), ("/feed.xml", None), ("/", None),
     ("/issues/first/", None), ("/style.css", None),
 ])
 def test_feeds_are_known_by_their_paths(path: str, feed: str | None) -> None:

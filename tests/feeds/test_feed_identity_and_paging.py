@@ -1,4 +1,4 @@
-"""Entry ids survive edits, drafts and future issues stay out, old entries are paged."""
+"""Entry ids survive edits, drafts and future issues stay out, old entries are archived."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_drafts_and_future_issues_stay_out_of_feeds_and_archive(
     assert (preview_dir(config) / "issues" / "draft" / "email.html").exists()  # private
 
 
-def test_main_feed_holds_the_newest_page_and_links_older_pages(
+def test_main_feed_holds_the_newest_entries_and_links_an_archive_numbered_from_the_oldest(
     seed_config: Config, tmp_path: Path
 ) -> None:
     config = private_site(seed_config, tmp_path, page_size=2)
@@ -77,20 +77,28 @@ def test_main_feed_holds_the_newest_page_and_links_older_pages(
     site = config.output_dir
     first = feedparser.parse((site / "feed.atom").read_bytes())
     links = {link.rel: link.href for link in first.feed.links}
-    assert len(first.entries) == 2
+    assert [e.title for e in first.entries][1:] == ["Issue may-5"]
     assert first.entries[0].id.endswith("2024-06-first-half")
-    assert links["next"] == "http://127.0.0.1:8000/feeds/page-2.atom"
-    assert links["last"] == "http://127.0.0.1:8000/feeds/page-3.atom"
-    last = feedparser.parse((site / "feeds" / "page-3.atom").read_bytes())
-    assert [e.title for e in last.entries] == ["Issue may-2", "Issue may-1"]
-    assert {link.rel for link in last.feed.links} >= {"previous", "first"}
+    assert links["prev-archive"] == "http://127.0.0.1:8000/feeds/archive-3.atom"
+    assert not {"current", "next-archive", "next", "first"} & set(links)
+    oldest = feedparser.parse((site / "feeds" / "archive-1.atom").read_bytes())
+    assert [e.title for e in oldest.entries] == ["Issue may-2", "Issue may-1"]
+    assert {link.rel for link in oldest.feed.links} >= {"current", "next-archive"}
+    assert "prev-archive" not in {link.rel for link in oldest.feed.links}
     all_ids = []
-    for page in ("feed.atom", "feeds/page-2.atom", "feeds/page-3.atom"):
-        all_ids += [e.id for e in feedparser.parse((site / page).read_bytes()).entries]
+    for page in ("feeds/archive-1.atom", "feeds/archive-2.atom", "feeds/archive-3.atom"):
+        document = (site / page).read_bytes()
+        assert b"<fh:archive/>" in document and b"<fh:archive/>" not in (site / "feed.atom"
+                                                                        ).read_bytes()
+        all_ids += [e.id for e in feedparser.parse(document).entries]
     assert len(all_ids) == len(set(all_ids)) == 6
     rss = (site / "feed.rss").read_text(encoding="utf-8")
-    assert 'rel="next"' in rss
-    assert json.loads((site / "feed.json").read_text())["next_url"].endswith("page-2.json")
+    assert 'rel="prev-archive"' in rss
+    assert "<fh:archive/>" in (site / "feeds" / "archive-2.rss").read_text(encoding="utf-8")
+    assert json.loads((site / "feed.json").read_text())["next_url"].endswith("archive-3.json")
+    assert json.loads((site / "feeds/archive-2.json").read_text())["next_url"].endswith(
+        "/feeds/archive-1.json")
+    assert "next_url" not in json.loads((site / "feeds/archive-1.json").read_text())
 
 
 def test_relative_links_in_content_become_absolute(seed_config: Config, tmp_path: Path) -> None:

@@ -14,13 +14,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
 from publisher.config import Config, PathsConfig
 from publisher.errors import IssueFileError
-from publisher.site.build import build_site
+from publisher.site.build import BuildReport, build_site
 from tests.conftest import REPO, SITE
 from tests.feeds.helpers import private_site, write_issue
 from tests.feeds.test_public_is_exactly_the_site import folders, tree
@@ -31,7 +32,7 @@ Change = Callable[[Config], Config]
 
 
 def a_site(seed_config: Config, tmp_path: Path) -> Config:
-    """The seed issue and nine more, two to a feed page, with templates of its own (none
+    """The seed issue and nine more, two to a feed document, with templates of its own (none
     yet: every template is publisher's)."""
     config = replace(private_site(seed_config, tmp_path, page_size=2), root=tmp_path)
     (tmp_path / "templates").mkdir()
@@ -129,8 +130,41 @@ def test_a_rebuild_writes_only_the_pages_and_feeds_that_hold_the_edited_issue(
     assert "issues/may-05/index.html" in written
     assert "issues/may-04/index.html" not in written
     assert "index.html" not in written  # a list shows titles and summaries, not bodies
-    assert "feed.atom" not in written  # may-05 is on the third page, which alone changes
-    assert {"feeds/page-3.atom", "feeds/page-3.rss", "feeds/page-3.json"} <= written
+    assert "feed.atom" not in written  # may-05 is in the third archive, which alone changes
+    assert {path for path in written if "feed" in path and not path.startswith("tags/")} == {
+        "feeds/archive-3.atom", "feeds/archive-3.rss", "feeds/archive-3.json"}
+
+
+def test_a_new_issue_rewrites_the_subscription_documents_and_a_full_run_one_archive(
+    seed_config: Config, tmp_path: Path
+) -> None:
+    """Archive documents are numbered from the oldest: a new issue never shifts them."""
+    config = a_site(seed_config, tmp_path)  # ten issues: archives 1 to 5, two each
+    build_site(config, NOW)
+    rewrite_date(write_issue(config.issues_dir, "july-01", 1, tags="[fresh]"))
+    report = build_site(config, NOW)
+    feeds = {name for name in written_names(config, report) if "feed" in name}
+    assert feeds == {f"{folder}feed.{kind}" for folder in ("", "tags/fresh/")
+                     for kind in ("atom", "rss", "json")}  # eleven: no run is full yet
+    rewrite_date(write_issue(config.issues_dir, "july-02", 2, tags="[new]"))
+    report = build_site(config, NOW)
+    feeds = {name for name in written_names(config, report) if "feed" in name}
+    assert feeds == {f"{name}.{kind}" for name in ("feed", "tags/new/feed", "feeds/archive-6")
+                     for kind in ("atom", "rss", "json")} | {
+        "feeds/archive-5.atom", "feeds/archive-5.rss"}  # its next-archive (JSON has none)
+    sixth = feedparser.parse((config.output_dir / "feeds" / "archive-6.atom").read_bytes())
+    assert [e.title for e in sixth.entries] == ["Issue july-02", "Issue july-01"]
+    assert_equals_a_fresh_build(config, tmp_path)
+
+
+def written_names(config: Config, report: BuildReport) -> set[str]:
+    return {path.relative_to(config.output_dir).as_posix() for path in report.written}
+
+
+def rewrite_date(path: Path) -> Path:
+    """An issue written by `write_issue` moved from May to July (after the seed's June)."""
+    rewrite(path, "date: 2024-05-", "date: 2024-07-")
+    return path
 
 
 def test_a_translation_added_rebuilds_as_a_fresh_build(tmp_path: Path) -> None:
@@ -198,7 +232,7 @@ def test_a_published_file_removed_by_hand_comes_back(
     config = a_site(seed_config, tmp_path)
     build_site(config, NOW)
     build_site(config, NOW)
-    for name in ("issues/may-02/index.html", "feeds/page-2.rss", "tags/weekly/index.html"):
+    for name in ("issues/may-02/index.html", "feeds/archive-2.rss", "tags/weekly/index.html"):
         (config.output_dir / name).unlink()
     (config.output_dir / "index.html").write_text("changed by hand", encoding="utf-8")
     assert not build_site(config, NOW).up_to_date

@@ -35,7 +35,7 @@ def folders(folder: Path) -> set[str]:
 
 
 def months_of_issues(seed_config: Config, tmp_path: Path) -> Config:
-    """The seed issue and twelve more, two to a feed page, with tags that come and go."""
+    """The seed issue and twelve more, two to a feed document, with tags that come and go."""
     config = replace(private_site(seed_config, tmp_path, page_size=2), root=tmp_path)
     for day in range(1, 13):
         tags = '["machine learning", weekly]' if day % 3 else "[大模型, Weekly]"
@@ -49,7 +49,7 @@ def test_after_deleting_renaming_and_redrafting_issues_public_equals_a_fresh_bui
     config = months_of_issues(seed_config, tmp_path)
     build_site(config, NOW)
     issues = config.issues_dir
-    assert (config.output_dir / "feeds" / "page-7.atom").exists()
+    assert (config.output_dir / "feeds" / "archive-6.atom").exists()  # 13 issues: 6 runs of 2
     for day in (1, 2, 4, 5, 7, 8):  # every "machine learning" issue but two
         (issues / f"may-{day:02d}.md").unlink()
     (issues / "may-10.md").rename(issues / "may-ten.md")
@@ -62,8 +62,9 @@ def test_after_deleting_renaming_and_redrafting_issues_public_equals_a_fresh_bui
     assert tree(config.output_dir) == tree(fresh.output_dir)
     assert folders(config.output_dir) == folders(fresh.output_dir)
     assert not (config.output_dir / "issues" / "may-10").exists()
-    assert not (config.output_dir / "feeds" / "page-4.atom").exists()
-    assert {p.name for p in report.removed} >= {"page-5.atom", "email.html", "index.html"}
+    assert (config.output_dir / "feeds" / "archive-2.atom").exists()  # 5 issues left
+    assert not (config.output_dir / "feeds" / "archive-3.atom").exists()
+    assert {p.name for p in report.removed} >= {"archive-6.atom", "email.html", "index.html"}
     cache = config.output_dir / ".cache"
     assert {p.stem for p in cache.glob("*.html")} == {
         "2024-06-first-half", "may-09", "may-ten", "may-11", "may-12"}

@@ -1,5 +1,5 @@
 """Tags: one ASCII path per tag whatever its spelling, reachable over HTTP from the archive,
-one tag for spellings that differ only in case, and tag feeds paged like the main feed."""
+one tag for spellings that differ only in case, and tag feeds archived like the main feed."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def test_every_tag_page_and_tag_feed_linked_from_the_archive_answers_200_over_ht
             if feed.endswith(".atom"):
                 parsed = feedparser.parse(response.content)
                 older += [local_path(link.href, feed) for link in parsed.feed.links
-                          if link.rel in ("next", "last")]
-        assert older, "the llm tag has three issues on pages of one"
+                          if link.rel == "prev-archive"]
+        assert older, "the llm tag has three issues in archive documents of one"
         for feed in older:
             assert client.get(feed).status_code == 200, feed
     folders = [p.relative_to(config.output_dir).as_posix() for p in config.output_dir.rglob("*")]
@@ -115,23 +115,27 @@ def test_a_tag_is_shown_as_written_and_lives_on_one_ascii_path(
     assert tag_path("Machine  Learning") == tag_path("machine learning")
 
 
-def test_tag_feeds_are_paged_like_the_main_feed(seed_config: Config, tmp_path: Path) -> None:
+def test_tag_feeds_are_archived_like_the_main_feed(seed_config: Config, tmp_path: Path) -> None:
     config = private_site(seed_config, tmp_path, page_size=2)
     for day in range(1, 6):
         write_issue(config.issues_dir, f"may-{day}", day)
     build_site(config, NOW)
-    site = config.output_dir / "tags" / "weekly"
+    site = config.output_dir / "tags" / "weekly"  # may-1 to may-5: the seed is not weekly
     first = feedparser.parse((site / "feed.atom").read_bytes())
     rels = {link.rel: link.href for link in first.feed.links}
-    assert len(first.entries) == 2
-    assert rels["next"] == f"{BASE}/tags/weekly/feeds/page-2.atom"
-    assert rels["last"] == f"{BASE}/tags/weekly/feeds/page-3.atom"
+    assert [e.title for e in first.entries] == ["Issue may-5", "Issue may-4"]
+    assert rels["prev-archive"] == f"{BASE}/tags/weekly/feeds/archive-2.atom"
     ids: list[str] = []
-    for page in ("feed.atom", "feeds/page-2.atom", "feeds/page-3.atom"):
+    for page in ("feed.atom", "feeds/archive-2.atom", "feeds/archive-1.atom"):
         ids += [e.id for e in feedparser.parse((site / page).read_bytes()).entries]
-    assert len(ids) == len(set(ids)) == 5
-    last = etree.fromstring((site / "feeds/page-3.atom").read_bytes())
-    assert {link.get("rel") for link in last.iter(f"{ATOM}link")} >= {"previous", "first"}
-    assert 'rel="next"' in (site / "feed.rss").read_text(encoding="utf-8")
+    assert len(set(ids)) == 5 and ids.count(ids[1]) == 2  # may-4: newest and archived
+    assert not (site / "feeds" / "archive-3.atom").exists()
+    oldest = etree.fromstring((site / "feeds/archive-1.atom").read_bytes())
+    assert {link.get("rel"): link.get("href") for link in oldest.findall(f"{ATOM}link")
+            if link.get("rel") != "alternate"} == {
+        "self": f"{BASE}/tags/weekly/feeds/archive-1.atom",
+        "current": f"{BASE}/tags/weekly/feed.atom",
+        "next-archive": f"{BASE}/tags/weekly/feeds/archive-2.atom"}
+    assert 'rel="prev-archive"' in (site / "feed.rss").read_text(encoding="utf-8")
     assert json.loads((site / "feed.json").read_text())["next_url"].endswith(
-        "/tags/weekly/feeds/page-2.json")
+        "/tags/weekly/feeds/archive-2.json")
