@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
-import ssl
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +13,7 @@ from publisher.commands.context import Context
 from publisher.errors import ConfigError, PublisherError
 from publisher.outage import RetryPolicy
 from publisher.sending.returned_mail import BOUNCE_SPOOL, process_maildir
+from publisher.tls import client_context
 
 
 def fetch_imap(url: str, password: str, spool: Path) -> int:
@@ -24,12 +24,10 @@ def fetch_imap(url: str, password: str, spool: Path) -> int:
     parts = urlsplit(url)
     if parts.scheme != "imaps" or not parts.hostname or not parts.username:
         raise ConfigError(f"{url}: use imaps://user@host[:port]/MAILBOX (TLS is required)")
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     spool.parent.mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(str(spool), create=True)
     fetched = 0
-    with imaplib.IMAP4_SSL(parts.hostname, parts.port or 993, ssl_context=context,
+    with imaplib.IMAP4_SSL(parts.hostname, parts.port or 993, ssl_context=client_context(),
                            timeout=30) as client:
         client.login(unquote(parts.username), password)
         client.select(parts.path.strip("/") or "INBOX")

@@ -9,7 +9,6 @@ timeouts and dropped connections temporary; anything else permanent.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +20,7 @@ from publisher.errors import ConfigError
 from publisher.mail.transaction import Session
 from publisher.mail.wire import Outgoing
 from publisher.ratelimit import AsyncRateLimiter, TokenBucket
+from publisher.tls import client_context
 
 
 class Kind(StrEnum):
@@ -60,8 +60,7 @@ def tls_options(config: SmtpConfig) -> dict[str, object]:
         if config.host not in LOOPBACK_HOSTS:
             raise ConfigError("smtp.tls: 'none' is only allowed for a loopback host")
         return {"use_tls": False, "start_tls": False}
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context = client_context()
     if config.tls == "implicit":
         return {"use_tls": True, "start_tls": False, "tls_context": context}
     return {"use_tls": False, "start_tls": True, "tls_context": context}

@@ -9,7 +9,8 @@ dot-stuffed and is written as it is.
 Rule: this class is the only user of aiosmtplib internals, and it uses two: the attribute
 `SMTP.transport` (the asyncio transport after login; every version from 3.0 has it), and
 that `SMTP` is never used again once the transport's protocol is replaced. The MAIL line is
-the one `SMTP.sendmail` writes: `quote_address` from `aiosmtplib.email`, `size=N` first when
+the one `SMTP.sendmail` writes: `quote_address` from `aiosmtplib.email` (a plain dot-atom
+address, which it returns as it is in angle brackets, skips its parser), `size=N` first when
 SIZE is offered, then the caller's options. Transport failures raise `OSError` (a dropped
 connection, a malformed reply) or `TimeoutError`; the session is then closed and useless.
 """
@@ -29,6 +30,9 @@ from publisher.mail.wire import Outgoing
 MAX_REPLY = 32 * 1024
 # As aiosmtplib's COMMAND_INJECTION_REGEX: no C0 control or DEL on a command line.
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# An address `quote_address` gives back unchanged: dot-atoms of letters, digits, _ + -.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 SMTPReply = tuple[int, str]
 
@@ -94,14 +98,20 @@ class _ReplyReader(asyncio.Protocol):
         while not self.replies:
             if self.error is not None:
                 raise self.error
-            self.waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self.waiter = loop.create_future()
+            expiry = loop.call_later(timeout, _expire, waiter, timeout)  # cheaper than wait_for
             try:
-                await asyncio.wait_for(self.waiter, timeout)
-            except TimeoutError:
-                raise TimeoutError(f"no reply from the server within {timeout:g} s") from None
+                await waiter
             finally:
+                expiry.cancel()
                 self.waiter = None
         return self.replies.popleft()
+
+
+def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError(f"no reply from the server within {timeout:g} s"))
 
 
 class Session:
@@ -144,7 +154,7 @@ class Session:
         if "size" in self.extensions:
             options = [f"size={message.size}", *options]
         if self._sender[0] != envelope_from:  # the same for a whole send: parse it once
-            self._sender = envelope_from, quote_address(envelope_from).encode("ascii")
+            self._sender = envelope_from, quoted(envelope_from).encode("ascii")
         return _command(b"MAIL", b"FROM:" + self._sender[1],
                         *(option.encode("ascii") for option in options))
 
@@ -153,7 +163,7 @@ class Session:
         """One transaction for one recipient: the reply that decided it (250 and the
         server's text when taken; else the first refusal: MAIL, RCPT, DATA or the end)."""
         commands = [self._mail_command(envelope_from, message, options),
-                    _command(b"RCPT", b"TO:" + quote_address(recipient).encode("ascii")),
+                    _command(b"RCPT", b"TO:" + quoted(recipient).encode("ascii")),
                     b"DATA\r\n"]
         if not self.is_open:
             raise ConnectionResetError("connection lost between transactions")
@@ -234,6 +244,13 @@ class Session:
 
 # Replies that let a transaction go on, per command (as aiosmtplib: RCPT takes 250 and 251).
 _ACCEPTED = ((250,), (250, 251), (354,))
+
+
+def quoted(address: str) -> str:
+    """`<address>` as aiosmtplib's `quote_address` writes it (its parser only when needed)."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return quote_address(address)
 
 
 def _command(*args: bytes) -> bytes:

@@ -248,11 +248,13 @@ async def _send_with_senders(engine: Engine, job: SendJob, config: Config, secre
                                            config.settings.smtp.pool_size)
     spec = SenderSpec.of(job.builder, config.settings.smtp, secrets, connections)
 
-    def outcome(delivery: Delivery, reply: Reply | None, error: str) -> None:
-        flow.add(Result(delivery.id, FAILED, error, attempted=False) if reply is None
-                 else result_of(delivery, reply, backoff, now()))
+    def outcomes(batch: list[tuple[Delivery, Reply | None, str]]) -> None:
+        at = now()
+        flow.add_all([Result(delivery.id, FAILED, error, attempted=False) if reply is None
+                      else result_of(delivery, reply, backoff, at)
+                      for delivery, reply, error in batch])
 
-    senders = Senders(spec, processes, outcome)
+    senders = Senders(spec, processes, outcomes)
     flow.on_change = partial(_relay, flow, senders)
     stopper = asyncio.create_task(_end_on_stop(flow, senders))
     budget = UNWRITTEN_MAX + config.settings.smtp.pool_size

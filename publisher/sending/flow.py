@@ -70,6 +70,10 @@ class Flow:
         self.settled.append(result)
         self.gate()
 
+    def add_all(self, results: list[Result]) -> None:
+        self.settled.extend(results)
+        self.gate()
+
     def written(self, results: list[Result]) -> None:
         del self.settled[: len(results)]
         self.held.difference_update(r.delivery_id for r in results)

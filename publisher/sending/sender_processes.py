@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # the drain's rows; a sender process never imports the outbox
 # delivery id, subscriber id, email, name, envelope, key of the edition (Delivery.edition)
 SenderRow = tuple[int, int, str, str, str, str | None]
 Outcome = tuple[int, Reply | None, str]  # delivery id, reply (None: not built), error
-OnOutcome = Callable[["Delivery", Reply | None, str], None]
+OnOutcomes = Callable[[list[tuple["Delivery", Reply | None, str]]], None]
 
 # parent -> sender: ("rows", [SenderRow]) | ("gate", open) | ("end",)
 # sender -> parent: ("results", [Outcome]) | ("unsent", [delivery id]) | ("stopped", sent, kB)
@@ -54,8 +54,8 @@ RESULTS, UNSENT, STOPPED = "results", "unsent", "stopped"
 MAX_RESTARTS = 3  # replacements per drain for senders that died; then the rest stay claimed
 CREDIT_PER_CONNECTION = 4  # rows a sender may hold without a result, per connection
 ORPHANED = 3  # a sender's exit status when its drain went away
-RESULTS_AT = 16  # results a sender writes back at once …
-RESULTS_EVERY = 0.005  # … or after this many seconds, whichever comes first
+RESULTS_AT = 32  # results a sender writes back at once …
+RESULTS_EVERY = 0.02  # … or after this many seconds, whichever comes first
 
 
 @dataclass(frozen=True)
@@ -223,8 +223,8 @@ class Senders:
     """The drain's side: start the processes, hand rows to the one with the most free
     credit, relay the gate and the end, take results back, replace a sender that died."""
 
-    def __init__(self, spec: SenderSpec, processes: int, on_outcome: OnOutcome) -> None:
-        self.spec, self.processes, self.on_outcome = spec, processes, on_outcome
+    def __init__(self, spec: SenderSpec, processes: int, on_outcomes: OnOutcomes) -> None:
+        self.spec, self.processes, self.on_outcomes = spec, processes, on_outcomes
         self.pickled = pickle.dumps(spec)  # once: every sender (and replacement) gets it
         self.credit = CREDIT_PER_CONNECTION * spec.connections
         self.children: list[Sender] = []
@@ -345,9 +345,11 @@ class Senders:
 
     def _on(self, child: Sender, message: tuple[object, ...]) -> None:
         if message[0] == RESULTS:
+            outcomes = []  # a batch at once: one gate decision and one wake-up for all
             for delivery_id, reply, error in message[1]:  # type: ignore[attr-defined]
                 delivery, _envelope = child.outstanding.pop(delivery_id)
-                self.on_outcome(delivery, reply, error)
+                outcomes.append((delivery, reply, error))
+            self.on_outcomes(outcomes)
         elif message[0] == UNSENT:  # they stay claimed: the drain releases them
             for delivery_id in message[1]:  # type: ignore[attr-defined]
                 child.outstanding.pop(delivery_id, None)

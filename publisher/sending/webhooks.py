@@ -19,14 +19,13 @@ import json
 import os
 import re
 import socket
-import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import cache, partial
+from functools import partial
 from importlib.metadata import version
 from typing import Any
 
@@ -38,6 +37,7 @@ from publisher import events
 from publisher.config import Config, WebhookConfig, webhook_secrets
 from publisher.db import webhook_deliveries, webhook_events
 from publisher.events import DELIVERED, FAILED, PENDING
+from publisher.tls import client_context
 
 USER_AGENT = f"publisher-webhooks/{version('publisher')}"
 BATCH = 16  # posts in flight at a time per endpoint
@@ -67,16 +67,6 @@ class Outcome:
     state: str
     reply: str
     retry_after: float | None = None  # seconds the receiver asked for (429, 503)
-
-
-@cache
-def tls_context() -> ssl.SSLContext:
-    """The one TLS context of this process's webhook clients: certificates verified against
-    the system's CAs, TLS 1.2 at least. Made once: reading the CA bundle costs about as
-    much CPU as a round of posts."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 def worker_id() -> str:
@@ -246,7 +236,7 @@ class Deliverer:
         with ExitStack() as stack:
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=BATCH * max(1, len(hooks))))
             windows = [_Window(w, stack.enter_context(httpx.Client(
-                verify=tls_context(), timeout=httpx.Timeout(w.timeout_seconds),
+                verify=client_context(), timeout=httpx.Timeout(w.timeout_seconds),
                 follow_redirects=False)))
                 for w in hooks]
             while True:
