@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -70,7 +70,12 @@ from bench.profile_send import (  # noqa: E402
 )
 from publisher.mail.wire import unstuffed  # noqa: E402
 from tests.sending.helpers import insert_confirmed, write_config_file  # noqa: E402
-from tests.servers import PostgresServer, postgres_server, smtp_sink  # noqa: E402
+from tests.servers import (  # noqa: E402
+    PostgresServer,
+    postgres_server,
+    smtp_sink,
+    smtp_sink_process,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
@@ -94,6 +99,29 @@ def smtp_source(port: int, sessions: int, count: int, size: int) -> float:
                     "-f", FROM, "-t", "u1@example.net", f"127.0.0.1:{port}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return rate(count, time.perf_counter() - began)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class SinkShare:
+    """smtp-sink's CPU during one run: a single process, so at most one core."""
+
+    cpu: float  # seconds
+    seconds: float  # the run's wall time
+    sent: int
+
+    def per_message(self) -> float:
+        return self.cpu / max(1, self.sent) * 1e6
+
+    def line(self, what: str) -> str:
+        return (f"smtp-sink during {what}: {self.per_message():,.0f} µs of CPU per message, "
+                f"{self.cpu / self.seconds:.2f} of one core")
 
 
 class _Events(logging.Handler):
@@ -177,19 +205,24 @@ class Pipeline:
     main_mb: float
     children_mb: float
     senders: list[dict[str, Any]]
+    sink_cpu: float = 0.0  # CPU seconds of smtp-sink during the run (0: not measured)
 
     @property
     def rate(self) -> float:
         return rate(self.sent, self.seconds)
 
+    @property
+    def sink(self) -> SinkShare:
+        return SinkShare(self.sink_cpu, self.seconds, self.sent)
+
     def cpu_line(self) -> str:
         def per(seconds: float) -> str:
             return f"{seconds / max(1, self.sent) * 1e6:,.0f} µs"
 
+        sink = f", smtp-sink {per(self.sink_cpu)}" if self.sink_cpu else ""
         return (f"main process {per(self.main_cpu)}, sender processes "
-                f"{per(self.children_cpu)}, wall {per(self.seconds)} x {CORES} cores = "
-                f"{per(self.seconds * CORES)} of CPU available (the rest: smtp-sink, "
-                f"idle, other load)")
+                f"{per(self.children_cpu)}{sink}, wall {per(self.seconds)} x {CORES} cores = "
+                f"{per(self.seconds * CORES)} of CPU available (the rest: idle, other load)")
 
     def rss_line(self) -> str:
         parts = [f"main process {self.main_mb:.0f} MB"]
@@ -347,21 +380,28 @@ class Runs:
     pg2: float
     baseline: float
     levels: list[tuple[int, float, float]]
+    limit_sink: SinkShare  # smtp-sink's CPU during L
+    source_cpu: float  # smtp-source's own CPU per message during L, µs
 
 
 def measure(n: int, naive_n: int, quick: bool) -> Runs:
-    with tempfile.TemporaryDirectory() as tmp, smtp_sink() as port:
+    with tempfile.TemporaryDirectory() as tmp, smtp_sink_process() as (port, sink):
         root = Path(tmp)
         config = site(root, port, f"sqlite:///{root / 'sample.db'}")
         message = builder(config).build(row(1))
         volume = 4_000 if quick else max(10_000, n // 10)
+        sink_before, source_before = process_cpu(sink), _cpu(resource.RUSAGE_CHILDREN)
+        began = time.perf_counter()
         limit = smtp_source(port, 16, volume, len(message.data))
+        limit_sink = SinkShare(process_cpu(sink) - sink_before, time.perf_counter() - began,
+                               volume)
+        source_cpu = (_cpu(resource.RUSAGE_CHILDREN) - source_before) / volume * 1e6
         mixed = smtp_source(port, 16, volume, mixed_size(config))
         raw = raw_aiosmtplib(port, unstuffed(message), volume)
         client = smtp_client(config, message, volume)
         split = cpu_split(root, port, quick)
-        full = pipeline(port, n)
-        plain = pipeline(port, n, dkim=False)
+        full = with_sink_cpu(sink, lambda: pipeline(port, n))
+        plain = with_sink_cpu(sink, lambda: pipeline(port, n, dkim=False))
         bilingual = pipeline(port, n, bilingual=True)
         with postgres_server() as server:
             pg1 = postgres_workers(server, port, n, 1)
@@ -369,7 +409,14 @@ def measure(n: int, naive_n: int, quick: bool) -> Runs:
         baseline = naive(port, naive_n)
         levels = concurrency(port, len(message.data), 2_000)
     return Runs(len(message.data), n, naive_n, limit, mixed, raw, client, split, full,
-                plain, bilingual, pg1, pg2, baseline, levels)
+                plain, bilingual, pg1, pg2, baseline, levels, limit_sink, source_cpu)
+
+
+def with_sink_cpu(sink: int, run: Callable[[], Pipeline]) -> Pipeline:
+    """A pipeline run with smtp-sink's CPU during it."""
+    before = process_cpu(sink)
+    result = run()
+    return replace(result, sink_cpu=process_cpu(sink) - before)
 
 
 C_TARGET, C_STRETCH, C0_TARGET = 0.5, 0.55, 0.8  # c/L with DKIM (and its stretch), c0/L
@@ -385,15 +432,22 @@ def budget(run: Pipeline, limit: float, ratio: float, parts: list[tuple[str, flo
     """Where the cores' CPU goes per message during a pipeline run, and how much less it
     would take to reach `ratio` of L: the parts measured alone (bench/profile_send.py), the
     sender processes' remainder (their event loop, pipes and the rest), the outbox process,
-    and what the cores had left (smtp-sink's share, idle and other load)."""
+    smtp-sink (measured from /proc when the run has it) and what the cores had left (idle
+    and other load)."""
     sent = max(1, run.sent)
     offered = run.seconds * CORES / sent * 1e6
     main, senders = run.main_cpu / sent * 1e6, run.children_cpu / sent * 1e6
     needed = rate(CORES * 1e6, ratio * limit)
     rows = [*parts, ("sender processes: event loop, pipes, the rest (remainder)",
                      senders - sum(value for _, value in parts)),
-            ("outbox process: claims, results, its loop and pipes", main),
-            ("smtp-sink's share, idle and other load (remainder)", offered - main - senders)]
+            ("outbox process: claims, results, its loop and pipes", main)]
+    if run.sink_cpu:
+        sink = run.sink.per_message()
+        rows += [("smtp-sink (measured)", sink),
+                 ("idle and other load (remainder)", offered - main - senders - sink)]
+    else:
+        rows.append(("smtp-sink's share, idle and other load (remainder)",
+                     offered - main - senders))
     lines = [f"{'':<4}{label:<62} {value:>7,.0f} µs" for label, value in rows]
     lines.append(f"{'':<4}{'sum: what the cores offer per message at this rate':<62} "
                  f"{offered:>7,.0f} µs")
@@ -440,6 +494,10 @@ def report(runs: Runs) -> list[str]:
             ("c/e   vs the naive baseline", rate(c, runs.baseline), None)):
         lines.append(f"{label:<38} {value:>6.2f}  {verdict(value, target)}".rstrip())
     split = runs.split
+    lines += ["", runs.limit_sink.line("L") + f" (smtp-source itself {runs.source_cpu:,.0f} µs)",
+              runs.full.sink.line("c"), runs.plain.sink.line("c0"),
+              "smtp-sink is one process: L is what it takes with a core to itself, while c and "
+              "c0 share the two cores with it"]
     lines += ["", *split_table(split), "",
               f"CPU per message during c: {runs.full.cpu_line()}",
               *budget(runs.full, limit, C_TARGET, [

@@ -177,6 +177,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def smtp_sink(*options: str) -> Iterator[int]:
     """Postfix's smtp-sink on a loopback port: accepts and discards everything, fast.
     Options go to smtp-sink (`-8`: do not offer 8BITMIME)."""
+    with smtp_sink_process(*options) as (port, _pid):
+        yield port
+
+
+@contextmanager
+def smtp_sink_process(*options: str) -> Iterator[tuple[int, int]]:
+    """`smtp_sink`, with the sink's process id (benchmarks read its CPU time)."""
     port = free_port()
     sink = server_binary("postfix", "smtp-sink")
     process = subprocess.Popen([sink, *options, "-u", "postfix", f"127.0.0.1:{port}", "1024"],
@@ -189,7 +196,7 @@ def smtp_sink(*options: str) -> Iterator[int]:
             import time
 
             time.sleep(0.05)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(5)
