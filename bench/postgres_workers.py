@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.send import queued_send  # noqa: E402
-from tests.servers import PostgresServer, postgres_server, smtp_sink  # noqa: E402
+from bench.send import process_cpu, queued_send  # noqa: E402
+from tests.servers import PostgresServer, postgres_server, smtp_sink_process  # noqa: E402
 
 CORES = os.cpu_count() or 1
 TALLY = Path(__file__).resolve().parent / "worker_tally.py"
@@ -66,12 +66,12 @@ def tree_cpu(pid: int) -> dict[str, float]:
     found = {ENDED: sum(int(fields[n]) for n in (11, 12, 13, 14)) / TICK}  # u/s, cu/cs
     for child in _children(pid):
         try:
-            child_fields = _stat(child)
+            cpu = process_cpu(child)
             title = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue
         name = "sessions still open" if "127.0.0.1" in title else title
-        found[name] = found.get(name, 0.0) + (int(child_fields[11]) + int(child_fields[12])) / TICK
+        found[name] = found.get(name, 0.0) + cpu
     return found
 
 
@@ -81,19 +81,6 @@ def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
 
 def postmaster(server: PostgresServer) -> int:
     return int((server.data / "postmaster.pid").read_text(encoding="ascii").split()[0])
-
-
-def sink_pid(port: int) -> int:
-    """The smtp-sink process listening on `port` (tests.servers starts it)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                line = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if line and line[0].endswith(b"smtp-sink") and f"127.0.0.1:{port}".encode() in line:
-                return int(entry.name)
-    raise RuntimeError(f"no smtp-sink on port {port}")
 
 
 @dataclass(frozen=True)
@@ -120,10 +107,11 @@ class Run:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def drain_with(server: PostgresServer, port: int, count: int, workers: int,
+def drain_with(server: PostgresServer, port: int, sink: int, count: int, workers: int,
                code: str | None = None) -> Run:
     """Start a send of `count` readers, then time `workers` worker processes (on the
-    package in `code`, else this checkout's) draining it."""
+    package in `code`, else this checkout's) draining it into the smtp-sink process `sink`
+    listening on `port`."""
     from publisher.sending import outbox
 
     database = f"bench_{workers}_workers_{time.monotonic_ns()}"
@@ -132,8 +120,8 @@ def drain_with(server: PostgresServer, port: int, count: int, workers: int,
         if code is not None:
             env["PYTHONPATH"] = code
         outs = [root / f"worker{n}.json" for n in range(workers)]
-        pg, sink = postmaster(server), sink_pid(port)
-        pg_before, sink_before = tree_cpu(pg), tree_cpu(sink)
+        pg = postmaster(server)
+        pg_before, sink_before = tree_cpu(pg), process_cpu(sink)
         began = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, str(TALLY), str(queued.config_file), str(out)],
                                   env=env,
@@ -142,7 +130,7 @@ def drain_with(server: PostgresServer, port: int, count: int, workers: int,
         codes = [proc.wait() for proc in procs]
         seconds = time.perf_counter() - began
         pg_cpu = used(pg_before, tree_cpu(pg))
-        sink_cpu = sum(used(sink_before, tree_cpu(sink)).values())
+        sink_cpu = process_cpu(sink) - sink_before
         sent = outbox.counts(engine, send_id)[outbox.SENT]
         tallies = [json.loads(out.read_text(encoding="utf-8")) for out in outs]
     if sent != count or any(codes):
@@ -211,8 +199,8 @@ def main() -> None:
     args = parser.parse_args()
     with open("/proc/loadavg", encoding="ascii") as load:
         before = load.read().split()[:3]
-    with smtp_sink() as port, postgres_server() as server:
-        runs = [drain_with(server, port, args.subscribers, n, code)
+    with smtp_sink_process() as (port, sink), postgres_server() as server:
+        runs = [drain_with(server, port, sink, args.subscribers, n, code)
                 for n, code in plan(args.workers, args.code, args.both)]
     with open("/proc/loadavg", encoding="ascii") as load:
         after = load.read().split()[:3]

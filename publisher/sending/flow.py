@@ -67,10 +67,10 @@ class Flow:
             self.on_change()
 
     def add(self, result: Result) -> None:
-        self.settled.append(result)
-        self.gate()
+        self.add_all([result])
 
     def add_all(self, results: list[Result]) -> None:
+        """Results to write, with one gate decision for all of them."""
         self.settled.extend(results)
         self.gate()
 

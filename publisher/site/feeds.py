@@ -124,8 +124,7 @@ def documents_of(entries: list[Entry], page_size: int) -> list[list[Entry]]:
     document's: every full run of `page_size` entries counted from the oldest (the newest
     entries, fewer than a run, are in the subscription document alone). Each newest first."""
     ordered = sorted(entries, key=lambda e: (e.published, e.id))
-    runs = [ordered[i : i + page_size] for i in range(0, len(ordered) // page_size * page_size,
-                                                      page_size)]
+    runs = [ordered[i : i + page_size] for i in range(0, len(ordered) - page_size + 1, page_size)]
     return [ordered[::-1][:page_size], *(run[::-1] for run in runs)]
 
 
